@@ -1,0 +1,144 @@
+//! Putting it together: [`Application::build`] opens the store (applying migrations), binds the
+//! listener and prepares the runner; [`Application::run_until_stopped`] serves until a
+//! shutdown signal, then stops the server, the streams and the runner in order.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::cors::Cors;
+use crate::http::AppState;
+use crate::runner::{JobTypes, Runner};
+use crate::sse::job::StreamTimings;
+use crate::sse::StreamGauge;
+use crate::store::{Store, StoreError};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the job store")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built application, bound and migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    runner: Runner,
+}
+
+/// Live facts about a running application, for tests and benchmarks.
+#[derive(Debug, Clone)]
+pub struct AppHandle {
+    streams: StreamGauge,
+    shutdown: CancellationToken,
+}
+
+impl AppHandle {
+    /// SSE streams open right now.
+    pub fn open_streams(&self) -> usize {
+        self.streams.current()
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM does.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        let store = Store::connect(&config.database_url).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let types = Arc::new(JobTypes::from_config(&config.job_types));
+        let runner = Runner::new(store.clone(), types.clone(), config.runner.clone());
+        let state = AppState {
+            store,
+            types,
+            runner: runner.handle(),
+            cors: Arc::new(Cors::new(&config.http.cors_allowed_origins)),
+            timings: StreamTimings {
+                poll_interval: config.stream.poll_interval,
+                heartbeat: config.stream.heartbeat,
+                max_duration: config.stream.max_duration,
+                close_delay: config.stream.close_delay,
+                retry: config.stream.retry,
+            },
+            max_body_bytes: config.http.max_body_bytes,
+            shutdown: CancellationToken::new(),
+            streams: StreamGauge::default(),
+        };
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            runner,
+        })
+    }
+
+    /// The address actually bound (with the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            streams: self.state.streams.clone(),
+            shutdown: self.state.shutdown.clone(),
+        }
+    }
+
+    /// Serves until `signal` resolves (or [`AppHandle::shutdown`] is called): then stops
+    /// accepting connections, ends open streams, gives running jobs their grace period and
+    /// puts unfinished ones back in the queue.
+    pub async fn run_until_stopped(self, signal: impl Future<Output = ()> + Send + 'static) {
+        let shutdown = self.state.shutdown.clone();
+        let store = self.state.store.clone();
+        tracing::info!("listening on http://{}", self.addr);
+        let watcher = {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = signal => {
+                        tracing::info!("shutdown signal received");
+                        shutdown.cancel();
+                    }
+                    _ = shutdown.cancelled() => {}
+                }
+            })
+        };
+        let runner = tokio::spawn(self.runner.run(shutdown.clone()));
+        crate::http::serve(self.listener, self.state).await;
+        if let Err(error) = runner.await {
+            tracing::error!(%error, "the runner task failed");
+        }
+        watcher.abort();
+        store.close().await;
+        tracing::info!("stopped");
+    }
+}

@@ -1,0 +1,439 @@
+//! Typed settings: built-in defaults, then a TOML file, then `JOBCAST_*` environment variables.
+//!
+//! `config/default.toml` documents every key. A bad value stops start-up with a message that
+//! names the key and the value; nothing here panics. Durations are humantime strings (`250ms`,
+//! `1s`, `5m`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The file read when no `--config` is given; missing is fine (the defaults apply).
+pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
+
+/// Every setting jobcast has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH`; the file and its folder are created if missing.
+    pub database_url: String,
+    pub http: HttpConfig,
+    pub stream: StreamConfig,
+    pub runner: RunnerConfig,
+    /// Declared job types by name.
+    pub job_types: BTreeMap<String, JobTypeConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS: exact origins, `scheme://host:*` for any port, or `*`.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// How often a stream looks at its job.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How often a `: heartbeat` comment is sent.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// A stream is ended after this long even if its job never finishes.
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// How long after the terminal event the body ends.
+    #[serde(with = "humantime_serde")]
+    pub close_delay: Duration,
+    /// The reconnect delay suggested to clients in the `retry:` field.
+    #[serde(with = "humantime_serde")]
+    pub retry: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Jobs run at once in this process.
+    pub workers: usize,
+    /// How long a claimed job stays ours without renewal; the runner renews well before.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often the runner looks for due jobs, expired leases and cancel requests.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// On shutdown, how long running jobs may take before they are put back in the queue.
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// First retry delay; doubled per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+}
+
+/// How jobs of one type run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// The built-in demo handler: steps, progress, logs.
+    Demo,
+    /// Run by outside code through the progress/logs/complete/fail calls.
+    External,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobTypeConfig {
+    pub kind: JobKind,
+    /// Attempts a job gets unless its request says otherwise.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i64,
+    /// Limit on one attempt unless the request says otherwise; none by default.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+fn default_max_attempts() -> i64 {
+    3
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut job_types = BTreeMap::new();
+        job_types.insert(
+            "demo".to_owned(),
+            JobTypeConfig {
+                kind: JobKind::Demo,
+                max_attempts: 1,
+                timeout: Some(Duration::from_secs(3600)),
+            },
+        );
+        job_types.insert(
+            "external".to_owned(),
+            JobTypeConfig {
+                kind: JobKind::External,
+                max_attempts: 1,
+                timeout: None,
+            },
+        );
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://data/jobcast.db".to_owned(),
+            http: HttpConfig::default(),
+            stream: StreamConfig::default(),
+            runner: RunnerConfig::default(),
+            job_types,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            cors_allowed_origins: vec![
+                "http://localhost:*".to_owned(),
+                "http://127.0.0.1:*".to_owned(),
+            ],
+        }
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            poll_interval: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(30),
+            max_duration: Duration::from_secs(300),
+            close_delay: Duration::from_millis(100),
+            retry: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            workers: 4,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            grace_period: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key}: {value:?}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn invalid(key: &str, value: impl ToString, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Config {
+    /// Loads `path` (or `config/default.toml` if it exists), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = match path {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                Self::from_file(Path::new(DEFAULT_CONFIG_PATH))?
+            }
+            None => Config::default(),
+        };
+        config.with_env(|key| std::env::var(key).ok())
+    }
+
+    /// Parses a TOML file; keys it leaves out keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text. Without a `[job_types]` table the built-in types are kept.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    /// Applies `JOBCAST_*` overrides read through `lookup`, then validates.
+    pub fn with_env(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("JOBCAST_LISTEN") {
+            self.listen = v.trim().parse().map_err(|_| {
+                invalid(
+                    "JOBCAST_LISTEN",
+                    &v,
+                    "expected an address like 127.0.0.1:8080",
+                )
+            })?;
+        }
+        if let Some(v) = get("JOBCAST_DATABASE_URL") {
+            self.database_url = v;
+        }
+        let durations: [(&str, &mut Duration); 10] = [
+            (
+                "JOBCAST_STREAM_POLL_INTERVAL",
+                &mut self.stream.poll_interval,
+            ),
+            ("JOBCAST_STREAM_HEARTBEAT", &mut self.stream.heartbeat),
+            ("JOBCAST_STREAM_MAX_DURATION", &mut self.stream.max_duration),
+            ("JOBCAST_STREAM_CLOSE_DELAY", &mut self.stream.close_delay),
+            ("JOBCAST_STREAM_RETRY", &mut self.stream.retry),
+            ("JOBCAST_LEASE", &mut self.runner.lease),
+            (
+                "JOBCAST_RUNNER_POLL_INTERVAL",
+                &mut self.runner.poll_interval,
+            ),
+            ("JOBCAST_SHUTDOWN_GRACE", &mut self.runner.grace_period),
+            ("JOBCAST_RETRY_BASE", &mut self.runner.retry_base),
+            ("JOBCAST_RETRY_MAX", &mut self.runner.retry_max),
+        ];
+        for (key, slot) in durations {
+            if let Some(v) = get(key) {
+                *slot = humantime::parse_duration(v.trim()).map_err(|e| {
+                    invalid(
+                        key,
+                        &v,
+                        format!("{e}; expected a duration like 250ms, 1s or 5m"),
+                    )
+                })?;
+            }
+        }
+        if let Some(v) = get("JOBCAST_WORKERS") {
+            self.runner.workers = v
+                .trim()
+                .parse()
+                .map_err(|_| invalid("JOBCAST_WORKERS", &v, "expected a whole number"))?;
+        }
+        if let Some(v) = get("JOBCAST_MAX_BODY_BYTES") {
+            self.http.max_body_bytes = v
+                .trim()
+                .parse()
+                .map_err(|_| invalid("JOBCAST_MAX_BODY_BYTES", &v, "expected a number of bytes"))?;
+        }
+        if let Some(v) = get("JOBCAST_CORS_ALLOWED_ORIGINS") {
+            self.http.cors_allowed_origins = v
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.database_url.starts_with("sqlite:") {
+            return Err(invalid(
+                "database_url",
+                &self.database_url,
+                "only sqlite:// URLs are supported",
+            ));
+        }
+        let positive = [
+            ("stream.poll_interval", self.stream.poll_interval),
+            ("stream.heartbeat", self.stream.heartbeat),
+            ("stream.max_duration", self.stream.max_duration),
+            ("runner.lease", self.runner.lease),
+            ("runner.poll_interval", self.runner.poll_interval),
+            ("runner.retry_base", self.runner.retry_base),
+        ];
+        for (key, value) in positive {
+            if value.is_zero() {
+                return Err(invalid(
+                    key,
+                    humantime::format_duration(value),
+                    "must be above zero",
+                ));
+            }
+        }
+        if self.runner.workers == 0 || self.runner.workers > 1024 {
+            return Err(invalid(
+                "runner.workers",
+                self.runner.workers,
+                "must be from 1 to 1024",
+            ));
+        }
+        if self.http.max_body_bytes == 0 {
+            return Err(invalid("http.max_body_bytes", 0, "must be above zero"));
+        }
+        for (name, job_type) in &self.job_types {
+            let valid_name = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid_name {
+                return Err(invalid(
+                    "job_types",
+                    name,
+                    "type names are 1 to 64 characters of letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if !(1..=100).contains(&job_type.max_attempts) {
+                return Err(invalid(
+                    &format!("job_types.{name}.max_attempts"),
+                    job_type.max_attempts,
+                    "must be from 1 to 100",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_shipped_config_file_matches_the_built_in_defaults() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+                .unwrap();
+        let file = Config::from_toml(&text).unwrap();
+        let defaults = Config::default();
+        assert_eq!(file.listen, defaults.listen);
+        assert_eq!(file.database_url, defaults.database_url);
+        assert_eq!(file.stream.poll_interval, defaults.stream.poll_interval);
+        assert_eq!(file.stream.heartbeat, defaults.stream.heartbeat);
+        assert_eq!(file.stream.max_duration, defaults.stream.max_duration);
+        assert_eq!(file.stream.close_delay, defaults.stream.close_delay);
+        assert_eq!(file.runner.workers, defaults.runner.workers);
+        assert_eq!(
+            file.http.cors_allowed_origins,
+            defaults.http.cors_allowed_origins
+        );
+        assert!(file.job_types.contains_key("demo"));
+        assert!(file.job_types.contains_key("external"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = Config::default()
+            .with_env(env(&[
+                ("JOBCAST_STREAM_POLL_INTERVAL", "250ms"),
+                ("JOBCAST_WORKERS", "8"),
+                ("JOBCAST_LISTEN", "127.0.0.1:0"),
+                ("JOBCAST_CORS_ALLOWED_ORIGINS", "https://a.example, *"),
+            ]))
+            .unwrap();
+        assert_eq!(config.stream.poll_interval, Duration::from_millis(250));
+        assert_eq!(config.runner.workers, 8);
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(
+            config.http.cors_allowed_origins,
+            vec!["https://a.example", "*"]
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key_and_the_value() {
+        let err = Config::default()
+            .with_env(env(&[("JOBCAST_STREAM_HEARTBEAT", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("JOBCAST_STREAM_HEARTBEAT"), "{err}");
+        assert!(err.contains("soon"), "{err}");
+
+        let err = Config::default()
+            .with_env(env(&[("JOBCAST_WORKERS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("workers") && err.contains('0'), "{err}");
+    }
+
+    #[test]
+    fn a_bad_file_value_is_an_error_not_a_panic() {
+        let err = Config::from_toml("[stream]\npoll_interval = \"fast\"\n").unwrap_err();
+        assert!(err.contains("poll_interval"), "{err}");
+        assert!(Config::from_toml("nonsense = 1").is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! The API's error type and its one mapping to a status code and a JSON body
+//! `{"error": code, "message": text}`.
+
+use http::StatusCode;
+
+use crate::store::StoreError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method {method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// A field has the wrong type or an out-of-range value; `field` names it.
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    Conflict(String),
+    /// Something broke inside; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the database is not available")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn job_not_found() -> Self {
+        ApiError::NotFound("job not found".to_owned())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MalformedJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Internal(_) => "internal",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The JSON body; for `invalid_field` it names the field too.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({"error": self.code(), "message": self.to_string()});
+        if let ApiError::InvalidField { field, .. } = self {
+            body["field"] = serde_json::Value::String(field.clone());
+        }
+        body
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::job_not_found(),
+            StoreError::Conflict { status, .. } => {
+                ApiError::Conflict(format!("the job is {status}"))
+            }
+            StoreError::Database(sqlx_error) => ApiError::Unavailable(Box::new(sqlx_error)),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! Handlers for `/api/jobs...`: create, read, list, cancel, the `external` update calls, logs,
+//! and the event stream. Each one validates, calls the store or the runner, and renders JSON.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::body::{self, Body};
+use super::error::ApiError;
+use super::AppState;
+use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::runner::handler::JobType;
+use crate::sse;
+use crate::store::{CancelOutcome, ListFilter, Writer};
+
+/// Longest accepted `message` of a progress report or log line, in bytes.
+const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Longest `stage`, `error` summary and idempotency key, in bytes.
+const MAX_SHORT_TEXT_BYTES: usize = 1024;
+/// `max_attempts` a request may ask for.
+const MAX_ATTEMPTS: i64 = 100;
+/// `priority` a request may ask for, either way.
+const MAX_PRIORITY: i64 = 1000;
+/// Longest per-job `timeout`: a week.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Page size of `GET /api/jobs` when none is given, and the most a page may hold.
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+/// How long a cancel of a running job waits for the runner to confirm before answering 202.
+const CANCEL_CONFIRM_WAIT: Duration = Duration::from_secs(1);
+
+/// A job as clients see it.
+#[derive(Debug, Serialize)]
+pub struct JobView<'a> {
+    id: JobId,
+    #[serde(rename = "type")]
+    job_type: &'a str,
+    status: JobStatus,
+    progress: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
+    payload: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Value>,
+    priority: i64,
+    attempt: i64,
+    max_attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<&'a str>,
+    run_at: Timestamp,
+    created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<Timestamp>,
+    updated_at: Timestamp,
+    version: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cancel_requested: bool,
+    stream_url: String,
+}
+
+impl<'a> JobView<'a> {
+    pub fn new(job: &'a Job) -> Self {
+        JobView {
+            id: job.id,
+            job_type: &job.job_type,
+            status: job.status,
+            progress: job.progress,
+            message: job.message.as_deref(),
+            current: job.current,
+            total: job.total,
+            stage: job.stage.as_deref(),
+            payload: &job.payload,
+            result: job.result.as_ref(),
+            error: job.error.as_deref(),
+            details: job.details.as_ref(),
+            priority: job.priority,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            timeout: job
+                .timeout
+                .map(|t| humantime::format_duration(t).to_string()),
+            idempotency_key: job.idempotency_key.as_deref(),
+            run_at: job.run_at,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            updated_at: job.updated_at,
+            version: job.version,
+            cancel_requested: job.cancel_requested && !job.status.is_finished(),
+            stream_url: format!("/api/jobs/{}/stream", job.id),
+        }
+    }
+}
+
+fn job_response(status: StatusCode, job: &Job) -> Response<Body> {
+    body::json(status, &JobView::new(job))
+}
+
+/// Parses an id from the path; anything that is not a UUID is simply not found.
+pub fn parse_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.parse().map_err(|_| ApiError::job_not_found())
+}
+
+async fn load(state: &AppState, id: JobId) -> Result<Job, ApiError> {
+    state
+        .store
+        .get_job(id)
+        .await?
+        .ok_or_else(ApiError::job_not_found)
+}
+
+fn check_len(field: &str, text: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match text {
+        Some(t) if t.len() > max => Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateJob {
+    #[serde(rename = "type")]
+    job_type: String,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    priority: Option<i64>,
+    #[serde(default)]
+    max_attempts: Option<i64>,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default)]
+    run_at: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+impl CreateJob {
+    fn validate(self, state: &AppState) -> Result<NewJob, ApiError> {
+        let job_type: &JobType = state.types.get(&self.job_type).ok_or_else(|| {
+            let known: Vec<&str> = state.types.names().collect();
+            ApiError::invalid(
+                "type",
+                format!(
+                    "unknown job type {:?}; declared types: {}",
+                    self.job_type,
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let payload = self.payload.unwrap_or(Value::Null);
+        if let Some(handler) = &job_type.handler {
+            handler
+                .validate(&payload)
+                .map_err(|e| ApiError::invalid(e.field, e.message))?;
+        }
+        let priority = self.priority.unwrap_or(0);
+        if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+            return Err(ApiError::invalid(
+                "priority",
+                format!("must be from -{MAX_PRIORITY} to {MAX_PRIORITY}"),
+            ));
+        }
+        let max_attempts = self.max_attempts.unwrap_or(job_type.config.max_attempts);
+        if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+            return Err(ApiError::invalid(
+                "max_attempts",
+                format!("must be from 1 to {MAX_ATTEMPTS}"),
+            ));
+        }
+        let timeout = self
+            .timeout
+            .map(|t| {
+                let parsed = humantime::parse_duration(t.trim()).map_err(|e| {
+                    ApiError::invalid(
+                        "timeout",
+                        format!("{e}; expected a duration like 30s or 5m"),
+                    )
+                })?;
+                if parsed.is_zero() || parsed > MAX_TIMEOUT {
+                    return Err(ApiError::invalid(
+                        "timeout",
+                        "must be above zero and at most 7 days",
+                    ));
+                }
+                Ok(parsed)
+            })
+            .transpose()?;
+        let run_at = self
+            .run_at
+            .map(|t| {
+                Timestamp::parse_rfc3339(&t).map_err(|e| {
+                    ApiError::invalid(
+                        "run_at",
+                        format!("{e}; expected an RFC 3339 time like 2026-01-02T03:04:05Z"),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(key) = &self.idempotency_key {
+            if key.is_empty() || key.len() > MAX_SHORT_TEXT_BYTES {
+                return Err(ApiError::invalid(
+                    "idempotency_key",
+                    format!("must be 1 to {MAX_SHORT_TEXT_BYTES} bytes"),
+                ));
+            }
+        }
+        Ok(NewJob {
+            job_type: self.job_type,
+            payload,
+            priority,
+            max_attempts,
+            timeout,
+            run_at,
+            idempotency_key: self.idempotency_key,
+        })
+    }
+}
+
+/// `POST /api/jobs`
+pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (parts, incoming) = req.into_parts();
+    let bytes = body::read(incoming, &parts.headers, state.max_body_bytes).await?;
+    let new = body::parse::<CreateJob>(&bytes)?.validate(state)?;
+    let (job, created) = state.store.create_job(new).await?;
+    if !created {
+        return Ok(job_response(StatusCode::OK, &job));
+    }
+    state.runner.wake();
+    let mut response = job_response(StatusCode::CREATED, &job);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /api/jobs/{id}`
+pub async fn get(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
+    Ok(job_response(StatusCode::OK, &load(state, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    #[serde(rename = "type")]
+    job_type: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/jobs?status=&type=&limit=&cursor=`
+pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let query: ListQuery = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<JobStatus>()
+                .map_err(|e| ApiError::invalid("status", e))?,
+        ),
+        None => None,
+    };
+    let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+        None => DEFAULT_PAGE,
+    };
+    let before = match query.cursor.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<JobId>()
+                .map_err(|_| ApiError::invalid("cursor", "not a cursor from a previous page"))?,
+        ),
+        None => None,
+    };
+    let filter = ListFilter {
+        status,
+        job_type: query.job_type.filter(|t| !t.is_empty()),
+        before,
+        limit: limit + 1,
+    };
+    let mut jobs = state.store.list_jobs(&filter).await?;
+    let next_cursor = if jobs.len() as i64 > limit {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|j| j.id.to_string())
+    } else {
+        None
+    };
+    let views: Vec<JobView<'_>> = jobs.iter().map(JobView::new).collect();
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"jobs": views, "next_cursor": next_cursor}),
+    ))
+}
+
+/// `POST /api/jobs/{id}/cancel`
+pub async fn cancel(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
+    let job = load(state, id).await?;
+    if job.status.is_finished() {
+        return Err(ApiError::Conflict(format!(
+            "the job is already {}",
+            job.status
+        )));
+    }
+    let external = is_external(state, &job);
+    match state.store.cancel(id, external).await? {
+        CancelOutcome::Cancelled(job) => Ok(job_response(StatusCode::OK, &job)),
+        CancelOutcome::Requested(job) => {
+            state.runner.cancel(id);
+            // The runner drops the attempt at once when it runs here; wait briefly so the
+            // answer can usually say `cancelled`.
+            let deadline = tokio::time::Instant::now() + CANCEL_CONFIRM_WAIT;
+            let mut latest = job;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                latest = load(state, id).await?;
+                if latest.status.is_finished() {
+                    return Ok(job_response(StatusCode::OK, &latest));
+                }
+            }
+            Ok(job_response(StatusCode::ACCEPTED, &latest))
+        }
+    }
+}
+
+fn is_external(state: &AppState, job: &Job) -> bool {
+    state
+        .types
+        .get(&job.job_type)
+        .is_some_and(|t| t.handler.is_none())
+}
+
+/// Loads a job that outside code may update: it must exist and be of an `external` type.
+async fn load_external(state: &AppState, id: JobId) -> Result<Job, ApiError> {
+    let job = load(state, id).await?;
+    if !is_external(state, &job) {
+        return Err(ApiError::Conflict(format!(
+            "jobs of type {:?} run in-process; only external jobs accept updates",
+            job.job_type
+        )));
+    }
+    if job.status.is_finished() {
+        return Err(ApiError::Conflict(format!(
+            "the job is already {}",
+            job.status
+        )));
+    }
+    Ok(job)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgressBody {
+    progress: f64,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    current: Option<i64>,
+    #[serde(default)]
+    total: Option<i64>,
+    #[serde(default)]
+    stage: Option<String>,
+}
+
+/// `POST /api/jobs/{id}/progress`
+pub async fn progress(
+    state: &AppState,
+    id: JobId,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let update: ProgressBody = read_body(state, req).await?;
+    if !update.progress.is_finite() || !(0.0..=100.0).contains(&update.progress) {
+        return Err(ApiError::invalid(
+            "progress",
+            "must be a number from 0 to 100",
+        ));
+    }
+    for (field, value) in [("current", update.current), ("total", update.total)] {
+        if value.is_some_and(|v| v < 0) {
+            return Err(ApiError::invalid(field, "must not be negative"));
+        }
+    }
+    check_len("message", update.message.as_deref(), MAX_MESSAGE_BYTES)?;
+    check_len("stage", update.stage.as_deref(), MAX_SHORT_TEXT_BYTES)?;
+    load_external(state, id).await?;
+    let progress = Progress {
+        progress: update.progress,
+        message: update.message,
+        current: update.current,
+        total: update.total,
+        stage: update.stage,
+    };
+    let job = state
+        .store
+        .report_progress(id, Writer::External, &progress)
+        .await?;
+    Ok(job_response(StatusCode::OK, &job))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogBody {
+    #[serde(default = "default_level")]
+    level: LogLevel,
+    message: String,
+}
+
+fn default_level() -> LogLevel {
+    LogLevel::Info
+}
+
+/// `POST /api/jobs/{id}/logs`
+pub async fn add_log(
+    state: &AppState,
+    id: JobId,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let line: LogBody = read_body(state, req).await?;
+    check_len("message", Some(&line.message), MAX_MESSAGE_BYTES)?;
+    load_external(state, id).await?;
+    let line = state
+        .store
+        .append_log(id, Writer::External, line.level, &line.message)
+        .await?;
+    Ok(body::json(StatusCode::CREATED, &line))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    #[serde(default)]
+    result: Option<Value>,
+}
+
+/// `POST /api/jobs/{id}/complete`
+pub async fn complete(
+    state: &AppState,
+    id: JobId,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let done: CompleteBody = read_body(state, req).await?;
+    load_external(state, id).await?;
+    let job = state
+        .store
+        .complete(id, Writer::External, done.result.as_ref())
+        .await?;
+    Ok(job_response(StatusCode::OK, &job))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailBody {
+    error: String,
+    #[serde(default)]
+    details: Option<Value>,
+}
+
+/// `POST /api/jobs/{id}/fail`
+pub async fn fail(
+    state: &AppState,
+    id: JobId,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let failure: FailBody = read_body(state, req).await?;
+    if failure.error.trim().is_empty() {
+        return Err(ApiError::invalid("error", "must not be empty"));
+    }
+    check_len("error", Some(&failure.error), MAX_MESSAGE_BYTES)?;
+    load_external(state, id).await?;
+    let job = state
+        .store
+        .fail(
+            id,
+            Writer::External,
+            &failure.error,
+            failure.details.as_ref(),
+            None,
+        )
+        .await?;
+    Ok(job_response(StatusCode::OK, &job))
+}
+
+async fn read_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<T, ApiError> {
+    let (parts, incoming) = req.into_parts();
+    let bytes = body::read(incoming, &parts.headers, state.max_body_bytes).await?;
+    body::parse(&bytes)
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/jobs/{id}/logs?after=SEQ&limit=N`
+pub async fn logs(
+    state: &AppState,
+    id: JobId,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let query: LogsQuery = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let after = match query.after.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::invalid("after", "must be a log sequence number (0 or more)")
+        })?,
+        None => 0,
+    };
+    let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 10000"))?,
+        None => 1000,
+    };
+    load(state, id).await?;
+    let lines: Vec<LogLine> = state.store.logs_after_seq(id, after, limit).await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"logs": lines}),
+    ))
+}
+
+/// Reads `Last-Event-ID`; an id that is not a version is ignored (the client starts afresh).
+fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+}
+
+/// `GET /api/jobs/{id}/stream`
+pub async fn stream(
+    state: &AppState,
+    id: JobId,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let job = load(state, id).await?;
+    let last_seen = last_event_id(headers);
+    if sse::job::already_seen_the_end(&job, last_seen) {
+        let mut response = Response::new(body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        return Ok(response);
+    }
+    let guard = state.streams.open();
+    let events = sse::job::job_stream(
+        state.store.clone(),
+        job,
+        last_seen,
+        state.timings,
+        state.shutdown.clone(),
+        guard,
+    );
+    let frames = futures_util::StreamExt::map(events, |bytes| Ok(Frame::data(bytes)));
+    let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}

@@ -1,0 +1,129 @@
+//! The HTTP server: a plain hyper 1.x accept loop with graceful shutdown, request logging, CORS
+//! and JSON errors. Routing is in [`routes`], the job handlers in [`jobs`].
+//!
+//! Handlers reach the store and the runner only through their APIs, held in [`AppState`].
+
+pub mod body;
+pub mod cors;
+pub mod error;
+pub mod jobs;
+pub mod routes;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::runner::{JobTypes, RunnerHandle};
+use crate::sse::job::StreamTimings;
+use crate::sse::StreamGauge;
+use crate::store::Store;
+use body::Body;
+use cors::Cors;
+use error::ApiError;
+
+/// A client has this long to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// After shutdown begins, open connections get this long to finish their responses.
+const CONNECTION_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every handler may use.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub types: Arc<JobTypes>,
+    pub runner: RunnerHandle,
+    pub cors: Arc<Cors>,
+    pub timings: StreamTimings,
+    pub max_body_bytes: usize,
+    /// Fired once at shutdown; every open stream watches it and ends.
+    pub shutdown: CancellationToken,
+    pub streams: StreamGauge,
+}
+
+/// Accepts connections until `state.shutdown` fires, then lets open ones finish.
+pub async fn serve(listener: TcpListener, state: AppState) {
+    let state = Arc::new(state);
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = state.shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(CONNECTION_DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after the drain timeout");
+    }
+}
+
+/// Routes one request, renders errors, adds CORS headers and logs the outcome.
+async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let is_preflight = method == http::Method::OPTIONS;
+    let mut response = match routes::dispatch(state, req).await {
+        Ok(response) => response,
+        Err(error) => {
+            match &error {
+                ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
+                    tracing::error!(%method, %path, error = %error, cause = %cause, "request failed");
+                }
+                _ => {}
+            }
+            body::error(&error)
+        }
+    };
+    if is_preflight {
+        state
+            .cors
+            .apply_preflight(origin.as_ref(), response.headers_mut());
+    } else {
+        state.cors.apply(origin.as_ref(), response.headers_mut());
+    }
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        duration_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0,
+        "request"
+    );
+    response
+}

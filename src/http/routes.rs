@@ -1,0 +1,125 @@
+//! The route table: path and method to handler. Unknown paths are 404, known paths with the
+//! wrong method 405 (with `Allow`), and every known path answers a CORS preflight.
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::body::{self, Body};
+use super::error::ApiError;
+use super::{jobs, AppState};
+
+/// A matched path, before the method is checked.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Health,
+    Jobs,
+    Job(&'a str),
+    JobStream(&'a str),
+    JobLogs(&'a str),
+    /// `cancel`, `progress`, `complete` or `fail`.
+    JobAction(&'a str, &'a str),
+}
+
+impl<'a> Route<'a> {
+    fn parse(path: &'a str) -> Option<Self> {
+        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        match segments.as_slice() {
+            ["healthz"] => Some(Route::Health),
+            ["api", "jobs"] => Some(Route::Jobs),
+            ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
+            ["api", "jobs", id, "stream"] => Some(Route::JobStream(id)),
+            ["api", "jobs", id, "logs"] => Some(Route::JobLogs(id)),
+            ["api", "jobs", id, action @ ("cancel" | "progress" | "complete" | "fail")] => {
+                Some(Route::JobAction(id, action))
+            }
+            _ => None,
+        }
+    }
+
+    /// The `Allow` header for this route.
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Health | Route::Job(_) | Route::JobStream(_) => "GET, OPTIONS",
+            Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
+            Route::JobAction(..) => "POST, OPTIONS",
+        }
+    }
+}
+
+/// Dispatches one request; errors come back as values for the caller to render.
+pub async fn dispatch(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let route =
+        Route::parse(&path).ok_or_else(|| ApiError::NotFound(format!("no route for {path}")))?;
+    let method = req.method().clone();
+    if method == Method::OPTIONS {
+        let mut response = Response::new(body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        if let Ok(allow) = http::HeaderValue::from_str(route.allow()) {
+            response.headers_mut().insert(http::header::ALLOW, allow);
+        }
+        return Ok(response);
+    }
+    let query = query.as_deref();
+    match (&method, route) {
+        (&Method::GET, Route::Health) => health(state).await,
+        (&Method::GET, Route::Jobs) => jobs::list(state, query).await,
+        (&Method::POST, Route::Jobs) => jobs::create(state, req).await,
+        (&Method::GET, Route::Job(id)) => jobs::get(state, jobs::parse_id(id)?).await,
+        (&Method::GET, Route::JobStream(id)) => {
+            jobs::stream(state, jobs::parse_id(id)?, req.headers()).await
+        }
+        (&Method::GET, Route::JobLogs(id)) => jobs::logs(state, jobs::parse_id(id)?, query).await,
+        (&Method::POST, Route::JobLogs(id)) => jobs::add_log(state, jobs::parse_id(id)?, req).await,
+        (&Method::POST, Route::JobAction(id, action)) => {
+            let id = jobs::parse_id(id)?;
+            match action {
+                "cancel" => jobs::cancel(state, id).await,
+                "progress" => jobs::progress(state, id, req).await,
+                "complete" => jobs::complete(state, id, req).await,
+                _ => jobs::fail(state, id, req).await,
+            }
+        }
+        (_, route) => Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: route.allow(),
+        }),
+    }
+}
+
+/// `GET /healthz`: 200 when the database answers.
+async fn health(state: &AppState) -> Result<Response<Body>, ApiError> {
+    state.store.ping().await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"status": "ok"}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_routes() {
+        assert_eq!(Route::parse("/healthz"), Some(Route::Health));
+        assert_eq!(Route::parse("/api/jobs"), Some(Route::Jobs));
+        assert_eq!(Route::parse("/api/jobs/abc"), Some(Route::Job("abc")));
+        assert_eq!(
+            Route::parse("/api/jobs/abc/stream"),
+            Some(Route::JobStream("abc"))
+        );
+        assert_eq!(
+            Route::parse("/api/jobs/abc/cancel"),
+            Some(Route::JobAction("abc", "cancel"))
+        );
+        assert_eq!(Route::parse("/api/jobs/abc/explode"), None);
+        assert_eq!(Route::parse("/api/jobs/"), None);
+        assert_eq!(Route::parse("/api/jobs/abc/stream/more"), None);
+        assert_eq!(Route::parse("api/jobs"), None);
+    }
+}

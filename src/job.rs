@@ -1,0 +1,295 @@
+//! The job: its id, its status and the transitions between them, its log lines.
+//!
+//! This module knows nothing of HTTP or SQL; the store persists these types and the HTTP layer
+//! renders them. The state machine (see `docs/job-states.md`):
+//!
+//! - `queued`: entered on create, on a retry after a failed attempt, when a lease expires with
+//!   attempts left, and when a shutdown puts an unfinished job back. Left when a worker claims it
+//!   (or, for `external` jobs, on their first update) or when it is cancelled.
+//! - `running`: a worker holds a lease on it (in-process types) or outside code reports on it
+//!   (`external`). Left for `completed`, `failed`, `cancelled`, or back to `queued`.
+//! - `completed`, `failed`, `cancelled`: finished; nothing changes them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A job's id: a UUID v7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(Uuid);
+
+impl JobId {
+    /// A new id for a job created now.
+    pub fn new() -> Self {
+        JobId(Uuid::now_v7())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(JobId)
+    }
+}
+
+/// Where a job is in its life; see the module docs for how each is entered and left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Finished jobs never change again.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?}"))
+    }
+}
+
+/// A point in time in whole milliseconds since the Unix epoch (UTC); serialized as RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from_datetime(OffsetDateTime::now_utc())
+    }
+
+    pub fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn from_datetime(at: OffsetDateTime) -> Self {
+        Timestamp((at.unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+
+    /// Parses an RFC 3339 date-time such as `2026-11-21T10:00:00Z`.
+    pub fn parse_rfc3339(s: &str) -> Result<Self, time::error::Parse> {
+        OffsetDateTime::parse(s, &Rfc3339).map(Self::from_datetime)
+    }
+
+    pub fn saturating_add(self, by: std::time::Duration) -> Self {
+        Timestamp(
+            self.0
+                .saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|at| at.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// One job as stored. The HTTP layer decides which fields a client sees.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub job_type: String,
+    pub status: JobStatus,
+    /// 0 to 100.
+    pub progress: f64,
+    pub message: Option<String>,
+    pub current: Option<i64>,
+    pub total: Option<i64>,
+    pub stage: Option<String>,
+    pub payload: Value,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub details: Option<Value>,
+    pub priority: i64,
+    /// Attempts started so far (1 while the first attempt runs).
+    pub attempt: i64,
+    pub max_attempts: i64,
+    /// Per-job limit on one attempt; `None` means the type's default.
+    pub timeout: Option<std::time::Duration>,
+    pub idempotency_key: Option<String>,
+    /// Not claimed before this time.
+    pub run_at: Timestamp,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// Grows by one on every change, log lines included.
+    pub version: i64,
+    /// The version at which status or progress fields last changed.
+    pub state_version: i64,
+    /// Sequence number of the newest log line (0 when none).
+    pub log_seq: i64,
+    /// The runner instance holding this job's lease, for in-process types.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Timestamp>,
+    /// Someone asked to cancel this running job; its runner stops it.
+    pub cancel_requested: bool,
+}
+
+/// What a client may ask for when it creates a job, after validation.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub job_type: String,
+    pub payload: Value,
+    pub priority: i64,
+    pub max_attempts: i64,
+    pub timeout: Option<std::time::Duration>,
+    pub run_at: Option<Timestamp>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A progress report; `None` fields keep their previous value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub progress: f64,
+    pub message: Option<String>,
+    pub current: Option<i64>,
+    pub total: Option<i64>,
+    pub stage: Option<String>,
+}
+
+/// How loud a log line is; the dashboard colours them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Info,
+    Warning,
+    Error,
+    Success,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Success => "success",
+        }
+    }
+}
+
+impl FromStr for LogLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "info" => Ok(LogLevel::Info),
+            "warning" => Ok(LogLevel::Warning),
+            "error" => Ok(LogLevel::Error),
+            "success" => Ok(LogLevel::Success),
+            other => Err(format!("unknown log level {other:?}")),
+        }
+    }
+}
+
+/// One log line of a job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    /// 1, 2, 3... per job.
+    pub seq: i64,
+    pub ts: Timestamp,
+    pub level: LogLevel,
+    pub message: String,
+    /// The job's version once this line was added; the stream's event id.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_through_its_name() {
+        for status in JobStatus::ALL {
+            assert_eq!(status.as_str().parse::<JobStatus>(), Ok(status));
+        }
+        assert!("done".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339_and_parse_back() {
+        let at = Timestamp::parse_rfc3339("2026-11-21T10:00:00.250Z").unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-11-21T10:00:00.25Z");
+        assert_eq!(Timestamp::parse_rfc3339(&at.to_rfc3339()).unwrap(), at);
+    }
+
+    #[test]
+    fn job_ids_sort_by_creation() {
+        let first = JobId::new();
+        let second = JobId::new();
+        assert!(first < second);
+        assert!(first.to_string() < second.to_string());
+    }
+}

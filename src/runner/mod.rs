@@ -1,0 +1,339 @@
+//! The in-process runner: claims queued jobs of the types this process runs, runs them on a
+//! bounded set of workers, and records how each attempt ended.
+//!
+//! - Claiming is one statement per batch: highest priority first, then oldest; `run_at` delays.
+//! - Each running job holds a lease that this runner renews every poll; a job whose lease
+//!   expired (its process died) is queued again while attempts remain, else failed as
+//!   interrupted. Every runner checks for such jobs at start and at every poll.
+//! - Failed attempts retry with exponential backoff and jitter up to `max_attempts`; a timeout
+//!   fails an attempt that runs too long; a cancel drops the attempt at once.
+//! - On shutdown it stops claiming, gives running jobs the grace period, then puts the
+//!   unfinished ones back in the queue.
+//!
+//! Handlers and the registry of job types live in [`handler`]; the built-in demo in [`demo`].
+
+pub mod demo;
+pub mod handler;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use rand::Rng;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio::time::{interval, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RunnerConfig;
+use crate::job::{Job, JobId, LogLevel, Timestamp};
+use crate::store::{RetryPolicy, Store, StoreError, Writer};
+pub use handler::{JobContext, JobError, JobHandler, JobTypes, PayloadError};
+
+/// Tells a running [`Runner`] about news from the API: a new job, or a cancel.
+#[derive(Debug, Clone)]
+pub struct RunnerHandle {
+    /// Signalled when a job is created here, so it starts without waiting for the next poll.
+    wake: Arc<Notify>,
+    /// Cancel tokens of the jobs running in this process.
+    running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
+}
+
+impl RunnerHandle {
+    /// A job may be ready: look now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops `id` if it runs in this process; returns whether it did.
+    pub fn cancel(&self, id: JobId) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get(&id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Completed(Value),
+    Failed(JobError),
+    Cancelled,
+    /// Shutdown outlasted the grace period.
+    Interrupted,
+}
+
+/// Claims and runs jobs; see the module docs.
+pub struct Runner {
+    store: Store,
+    types: Arc<JobTypes>,
+    config: RunnerConfig,
+    /// This runner's lease owner id: unique per process start.
+    owner: Arc<str>,
+    handle: RunnerHandle,
+}
+
+impl Runner {
+    pub fn new(store: Store, types: Arc<JobTypes>, config: RunnerConfig) -> Self {
+        Runner {
+            store,
+            types,
+            config,
+            owner: Arc::from(format!("runner-{}", uuid::Uuid::now_v7())),
+            handle: RunnerHandle {
+                wake: Arc::new(Notify::new()),
+                running: Arc::default(),
+            },
+        }
+    }
+
+    pub fn handle(&self) -> RunnerHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` fires, then drains as described in the module docs.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let in_process = self.types.in_process();
+        let mut tasks = JoinSet::new();
+        // Fired when the grace period is over: attempts still running are put back.
+        let interrupt = CancellationToken::new();
+        let mut tick = interval(self.config.poll_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tracing::info!(owner = %self.owner, workers = self.config.workers, types = ?in_process, "runner started");
+
+        loop {
+            let free = self.config.workers.saturating_sub(tasks.len());
+            if free > 0 && !in_process.is_empty() {
+                match self
+                    .store
+                    .claim(&in_process, &self.owner, self.config.lease, free)
+                    .await
+                {
+                    Ok(jobs) => {
+                        for job in jobs {
+                            self.spawn(&mut tasks, job, interrupt.clone());
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "claiming jobs failed"),
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = self.handle.wake.notified() => {}
+                _ = tick.tick() => self.maintain().await,
+            }
+        }
+
+        // Shutdown: no more claims; running jobs get the grace period.
+        tracing::info!(running = tasks.len(), grace = ?self.config.grace_period, "runner stopping");
+        let deadline = Instant::now() + self.config.grace_period;
+        while !tasks.is_empty() {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                _ = tick.tick() => self.maintain().await,
+                _ = tokio::time::sleep_until(deadline), if !interrupt.is_cancelled() => {
+                    tracing::warn!(running = tasks.len(), "grace period over: queueing unfinished jobs again");
+                    interrupt.cancel();
+                }
+            }
+        }
+        tracing::info!("runner stopped");
+    }
+
+    /// Periodic upkeep: renew our leases (and pick up cancels requested elsewhere), and recover
+    /// jobs whose lease expired.
+    async fn maintain(&self) {
+        let has_running = !self
+            .handle
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if has_running {
+            match self
+                .store
+                .renew_leases(&self.owner, self.config.lease)
+                .await
+            {
+                Ok(cancelled) => {
+                    for id in cancelled {
+                        self.handle.cancel(id);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "renewing leases failed"),
+            }
+        }
+        match self.store.recover_expired().await {
+            Ok(jobs) => {
+                for job in &jobs {
+                    tracing::warn!(job_id = %job.id, status = %job.status, "recovered a job whose lease expired");
+                }
+                if !jobs.is_empty() {
+                    self.handle.wake();
+                }
+            }
+            Err(error) => tracing::warn!(%error, "recovering expired leases failed"),
+        }
+    }
+
+    fn spawn(&self, tasks: &mut JoinSet<()>, job: Job, interrupt: CancellationToken) {
+        let Some(handler) = self
+            .types
+            .get(&job.job_type)
+            .and_then(|t| t.handler.clone())
+        else {
+            // Claimed only for in-process types, so this is a config change mid-flight.
+            tracing::error!(job_id = %job.id, job_type = %job.job_type, "no handler for claimed job");
+            return;
+        };
+        let timeout = job
+            .timeout
+            .or_else(|| self.types.get(&job.job_type).and_then(|t| t.config.timeout));
+        let cancel = CancellationToken::new();
+        self.handle
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job.id, cancel.clone());
+        let attempt = Attempt {
+            store: self.store.clone(),
+            owner: self.owner.clone(),
+            config: self.config.clone(),
+            running: self.handle.running.clone(),
+            job: Arc::new(job),
+        };
+        tasks.spawn(attempt.run(handler, timeout, cancel, interrupt));
+    }
+}
+
+/// One attempt at one job, run in its own task.
+struct Attempt {
+    store: Store,
+    owner: Arc<str>,
+    config: RunnerConfig,
+    running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
+    job: Arc<Job>,
+}
+
+impl Attempt {
+    async fn run(
+        self,
+        handler: Arc<dyn JobHandler>,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        interrupt: CancellationToken,
+    ) {
+        let job_id = self.job.id;
+        tracing::debug!(%job_id, job_type = %self.job.job_type, attempt = self.job.attempt, "job started");
+        let ctx = JobContext::new(
+            self.job.clone(),
+            self.store.clone(),
+            self.owner.clone(),
+            cancel.clone(),
+        );
+        let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
+        let outcome = tokio::select! {
+            result = with_timeout(timeout, work) => match result {
+                Some(Ok(Ok(value))) => Outcome::Completed(value),
+                Some(Ok(Err(error))) => Outcome::Failed(error),
+                Some(Err(_panic)) => Outcome::Failed(JobError::new("the job's handler panicked")),
+                None => Outcome::Failed(JobError::new(format!(
+                    "timed out after {}",
+                    humantime::format_duration(timeout.unwrap_or_default())
+                ))),
+            },
+            _ = cancel.cancelled() => Outcome::Cancelled,
+            _ = interrupt.cancelled() => Outcome::Interrupted,
+        };
+        if let Err(error) = self.record(outcome).await {
+            match error {
+                // The lease was lost (expired and taken over, or cancelled externally): someone
+                // else owns the job's fate now.
+                StoreError::Conflict { status, .. } => {
+                    tracing::warn!(%job_id, %status, "attempt ended after losing its lease")
+                }
+                error => tracing::error!(%job_id, %error, "could not record how the job ended"),
+            }
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job_id);
+    }
+
+    async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
+        let id = self.job.id;
+        let lease = Writer::Lease(&self.owner);
+        match outcome {
+            Outcome::Completed(value) => {
+                self.store.complete(id, lease, Some(&value)).await?;
+            }
+            Outcome::Failed(error) => {
+                let attempt = self.job.attempt;
+                let retry = (attempt < self.job.max_attempts).then(|| self.backoff(attempt));
+                let line = match retry {
+                    Some(delay) => format!(
+                        "attempt {attempt} of {} failed: {}; retrying in {}",
+                        self.job.max_attempts,
+                        error.error,
+                        humantime::format_duration(delay)
+                    ),
+                    None => format!(
+                        "attempt {attempt} of {} failed: {}",
+                        self.job.max_attempts, error.error
+                    ),
+                };
+                let level = if retry.is_some() {
+                    LogLevel::Warning
+                } else {
+                    LogLevel::Error
+                };
+                self.store.append_log(id, lease, level, &line).await?;
+                let retry = retry.map(|delay| RetryPolicy {
+                    retry_at: Timestamp::now().saturating_add(delay),
+                });
+                self.store
+                    .fail(id, lease, &error.error, error.details.as_ref(), retry)
+                    .await?;
+            }
+            Outcome::Cancelled => {
+                self.store.finish_cancelled(id, &self.owner).await?;
+            }
+            Outcome::Interrupted => {
+                self.store.requeue(id, &self.owner).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `retry_base * 2^(attempt-1)`, capped at `retry_max`, then scaled by a random factor in
+    /// [0.5, 1] so jobs that failed together do not retry together.
+    fn backoff(&self, attempt: i64) -> Duration {
+        let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let full = self
+            .config
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.config.retry_max);
+        full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+}
+
+/// Runs `work` with an optional time limit; `None` when the limit passed.
+async fn with_timeout<F: std::future::Future>(
+    limit: Option<Duration>,
+    work: F,
+) -> Option<F::Output> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, work).await.ok(),
+        None => Some(work.await),
+    }
+}

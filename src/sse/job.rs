@@ -1,0 +1,408 @@
+//! The event stream of one job: `GET /api/jobs/{id}/stream`.
+//!
+//! Each stream looks at its job every poll interval. Event ids are job versions, so a client
+//! that reconnects with `Last-Event-ID: N` gets exactly what changed after version N:
+//! log lines carry the version they were written at, progress and terminal events the version
+//! at which the status or progress last changed. Without `Last-Event-ID` a stream starts at the
+//! job's current state (a `progress` event, or the terminal event of a finished job).
+//!
+//! Rules (see `docs/stream.md`): heartbeat comments every `heartbeat`; the body ends
+//! `close_delay` after the terminal event, at `max_duration`, or at shutdown; a dropped client
+//! drops the stream, and with it its timers and queries.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::{interval_at, sleep, sleep_until, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::frame::{self, Event};
+use super::StreamGuard;
+use crate::job::{Job, JobStatus, LogLine};
+use crate::store::Store;
+
+/// Timings of a stream; see `[stream]` in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamTimings {
+    pub poll_interval: Duration,
+    pub heartbeat: Duration,
+    pub max_duration: Duration,
+    pub close_delay: Duration,
+    pub retry: Duration,
+}
+
+/// Data of a `progress` event.
+#[derive(Debug, Serialize)]
+struct ProgressData<'a> {
+    status: JobStatus,
+    progress: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
+}
+
+/// Data of a `completed` event.
+#[derive(Debug, Serialize)]
+struct CompletedData<'a> {
+    status: JobStatus,
+    progress: f64,
+    result: &'a Value,
+}
+
+/// Data of a `failed` event (also sent for a cancelled job).
+#[derive(Debug, Serialize)]
+struct FailedData<'a> {
+    status: JobStatus,
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Value>,
+}
+
+fn event(name: &str, id: i64, data: &impl Serialize) -> Bytes {
+    Event::json(data)
+        .name(name)
+        .and_then(|e| e.id(&id.to_string()))
+        .map(|e| e.encode())
+        .unwrap_or_default()
+}
+
+/// The job's state as one event, tagged with `id`: `progress` while it is unfinished, else its
+/// terminal event.
+pub fn state_event(job: &Job, id: i64) -> Bytes {
+    match job.status {
+        JobStatus::Completed => event(
+            "completed",
+            id,
+            &CompletedData {
+                status: job.status,
+                progress: 100.0,
+                result: job.result.as_ref().unwrap_or(&Value::Null),
+            },
+        ),
+        JobStatus::Failed | JobStatus::Cancelled => event(
+            "failed",
+            id,
+            &FailedData {
+                status: job.status,
+                error: job.error.as_deref().unwrap_or(job.status.as_str()),
+                details: job.details.as_ref(),
+            },
+        ),
+        JobStatus::Queued | JobStatus::Running => event(
+            "progress",
+            id,
+            &ProgressData {
+                status: job.status,
+                progress: job.progress,
+                message: job.message.as_deref(),
+                current: job.current,
+                total: job.total,
+                stage: job.stage.as_deref(),
+            },
+        ),
+    }
+}
+
+/// A `log` event for one line.
+pub fn log_event(line: &LogLine) -> Bytes {
+    event("log", line.version, line)
+}
+
+/// Whether a client that last saw version `last_seen` has already had everything, the terminal
+/// event included: then the right answer is 204, so `EventSource` stops reconnecting.
+pub fn already_seen_the_end(job: &Job, last_seen: Option<i64>) -> bool {
+    matches!(last_seen, Some(v) if job.status.is_finished() && v >= job.state_version && v <= job.version)
+}
+
+/// The events that take a client from version `after` to `job`'s current version, in order.
+pub fn events_after(job: &Job, after: i64, logs: &[LogLine]) -> Vec<Bytes> {
+    let mut events: Vec<(i64, u8, Bytes)> = logs
+        .iter()
+        .filter(|line| line.version > after)
+        .map(|line| (line.version, 1, log_event(line)))
+        .collect();
+    if job.state_version > after {
+        // A terminal event goes last whatever its version; a progress event before a log line
+        // of the same version (an external job's first log line starts it).
+        let rank = if job.status.is_finished() { 2 } else { 0 };
+        let id = if job.status.is_finished() {
+            job.version
+        } else {
+            job.state_version
+        };
+        events.push((id, rank, state_event(job, id)));
+    }
+    events.sort_by_key(|(version, rank, _)| (*version, *rank));
+    events.into_iter().map(|(_, _, bytes)| bytes).collect()
+}
+
+/// What a stream does next.
+enum Step {
+    Send(Vec<Bytes>),
+    /// Send these, then end the body after the close delay.
+    Finish(Vec<Bytes>),
+    End,
+}
+
+/// The moving parts of one stream, kept out of the `stream!` body so rustfmt sees them.
+struct JobStream {
+    store: Store,
+    job_id: crate::job::JobId,
+    /// Highest version the client has been sent.
+    seen: i64,
+    timings: StreamTimings,
+    shutdown: CancellationToken,
+    deadline: Instant,
+    poll: tokio::time::Interval,
+    heartbeat: tokio::time::Interval,
+}
+
+impl JobStream {
+    /// The first events: the current state for a new client, or what it missed for a
+    /// reconnecting one.
+    async fn first(&mut self, job: &Job, last_seen: Option<i64>) -> Step {
+        let resume = last_seen.filter(|v| *v <= job.version);
+        let events = match resume {
+            None => vec![state_event(job, job.version)],
+            Some(after) => match self
+                .store
+                .logs_between_versions(job.id, after, job.version)
+                .await
+            {
+                Ok(logs) => events_after(job, after, &logs),
+                Err(error) => {
+                    tracing::warn!(job_id = %job.id, %error, "stream could not read log lines");
+                    return Step::End;
+                }
+            },
+        };
+        self.seen = job.version;
+        if job.status.is_finished() {
+            Step::Finish(events)
+        } else {
+            Step::Send(events)
+        }
+    }
+
+    /// Waits for the next thing to send: news at a poll, a heartbeat, or the end.
+    async fn next(&mut self) -> Step {
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return Step::End,
+                _ = sleep_until(self.deadline) => return Step::End,
+                _ = self.heartbeat.tick() => return Step::Send(vec![frame::comment("heartbeat")]),
+                _ = self.poll.tick() => {
+                    if let Some(step) = self.poll_once().await {
+                        return step;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the job; `None` when nothing changed since the last look.
+    async fn poll_once(&mut self) -> Option<Step> {
+        let job = match self.store.get_job(self.job_id).await {
+            Ok(Some(job)) => job,
+            // The job was deleted under us: nothing more will come.
+            Ok(None) => return Some(Step::End),
+            Err(error) => {
+                tracing::warn!(job_id = %self.job_id, %error, "stream poll failed");
+                return None;
+            }
+        };
+        if job.version <= self.seen {
+            return None;
+        }
+        let logs = if job.log_seq > 0 {
+            match self
+                .store
+                .logs_between_versions(job.id, self.seen, job.version)
+                .await
+            {
+                Ok(logs) => logs,
+                Err(error) => {
+                    tracing::warn!(job_id = %self.job_id, %error, "stream poll failed");
+                    return None;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let events = events_after(&job, self.seen, &logs);
+        self.seen = job.version;
+        Some(if job.status.is_finished() {
+            Step::Finish(events)
+        } else {
+            Step::Send(events)
+        })
+    }
+
+    /// Holds the body open for the close delay after the terminal event, unless shutting down.
+    async fn linger(&self) {
+        tokio::select! {
+            _ = sleep(self.timings.close_delay) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// The SSE body for `job`: frames until the terminal event (plus the close delay), the
+/// duration cap, shutdown, or the client going away.
+pub fn job_stream(
+    store: Store,
+    job: Job,
+    last_seen: Option<i64>,
+    timings: StreamTimings,
+    shutdown: CancellationToken,
+    guard: StreamGuard,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    async_stream::stream! {
+        let _guard = guard;
+        let now = Instant::now();
+        let mut poll = interval_at(now + timings.poll_interval, timings.poll_interval);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heartbeat = interval_at(now + timings.heartbeat, timings.heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut stream = JobStream {
+            store,
+            job_id: job.id,
+            seen: 0,
+            timings,
+            shutdown,
+            deadline: now + timings.max_duration,
+            poll,
+            heartbeat,
+        };
+        yield frame::retry(timings.retry);
+        let mut step = stream.first(&job, last_seen).await;
+        loop {
+            match step {
+                Step::Send(frames) => {
+                    for f in frames {
+                        yield f;
+                    }
+                }
+                Step::Finish(frames) => {
+                    for f in frames {
+                        yield f;
+                    }
+                    stream.linger().await;
+                    break;
+                }
+                Step::End => break,
+            }
+            step = stream.next().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JobId, LogLevel, Timestamp};
+
+    fn job(status: JobStatus, version: i64, state_version: i64) -> Job {
+        let now = Timestamp::now();
+        Job {
+            id: JobId::new(),
+            job_type: "demo".into(),
+            status,
+            progress: 40.0,
+            message: Some("step 4/10".into()),
+            current: Some(4),
+            total: Some(10),
+            stage: None,
+            payload: Value::Null,
+            result: Some(serde_json::json!({"ok": true})),
+            error: Some("boom".into()),
+            details: None,
+            priority: 0,
+            attempt: 1,
+            max_attempts: 1,
+            timeout: None,
+            idempotency_key: None,
+            run_at: now,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+            version,
+            state_version,
+            log_seq: 0,
+            lease_owner: None,
+            lease_expires_at: None,
+            cancel_requested: false,
+        }
+    }
+
+    fn line(seq: i64, version: i64) -> LogLine {
+        LogLine {
+            seq,
+            ts: Timestamp::now(),
+            level: LogLevel::Info,
+            message: format!("line {seq}"),
+            version,
+        }
+    }
+
+    fn text(frames: &[Bytes]) -> String {
+        frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn news_comes_in_version_order_with_versions_as_ids() {
+        let job = job(JobStatus::Running, 6, 5);
+        let out = text(&events_after(&job, 3, &[line(1, 4), line(2, 6)]));
+        let ids: Vec<&str> = out.lines().filter(|l| l.starts_with("id: ")).collect();
+        assert_eq!(ids, ["id: 4", "id: 5", "id: 6"]);
+        assert!(out.contains("event: progress\nid: 5\ndata: {\"status\":\"running\",\"progress\":40.0,\"message\":\"step 4/10\",\"current\":4,\"total\":10}"));
+    }
+
+    #[test]
+    fn nothing_already_seen_is_sent_again() {
+        let job = job(JobStatus::Running, 6, 5);
+        assert!(events_after(&job, 6, &[line(1, 4), line(2, 6)]).is_empty());
+        let out = text(&events_after(&job, 5, &[line(1, 4), line(2, 6)]));
+        assert_eq!(out.matches("event: ").count(), 1);
+        assert!(out.contains("event: log\nid: 6"));
+    }
+
+    #[test]
+    fn the_terminal_event_comes_last() {
+        let job = job(JobStatus::Completed, 9, 9);
+        let out = text(&events_after(&job, 0, &[line(1, 8)]));
+        assert!(out.find("event: log").unwrap() < out.find("event: completed").unwrap());
+        assert!(out.contains("event: completed\nid: 9\ndata: {\"status\":\"completed\",\"progress\":100.0,\"result\":{\"ok\":true}}"));
+    }
+
+    #[test]
+    fn a_cancelled_job_ends_with_a_failed_event() {
+        let out =
+            String::from_utf8(state_event(&job(JobStatus::Cancelled, 3, 3), 3).to_vec()).unwrap();
+        assert!(out.starts_with("event: failed\nid: 3\ndata: {\"status\":\"cancelled\""));
+    }
+
+    #[test]
+    fn a_client_that_saw_the_terminal_event_is_done() {
+        let finished = job(JobStatus::Failed, 7, 7);
+        assert!(already_seen_the_end(&finished, Some(7)));
+        assert!(!already_seen_the_end(&finished, Some(6)));
+        assert!(!already_seen_the_end(&finished, None));
+        assert!(!already_seen_the_end(
+            &job(JobStatus::Running, 7, 7),
+            Some(7)
+        ));
+    }
+}

@@ -1,0 +1,606 @@
+//! SQLite behind the [`Store`] API: WAL, `synchronous=NORMAL`, a busy timeout and foreign keys;
+//! one writer connection and a small pool of readers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::{CancelOutcome, ListFilter, RetryPolicy, StoreError, Writer};
+use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+
+/// How long a write waits for another process's write lock before giving up. Long enough that
+/// a busy neighbour never surfaces as "database is locked" to a client.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Readers at once; SQLite in WAL mode lets them run beside the writer.
+const READERS: u32 = 4;
+
+/// The job store. Cheap to clone: both pools are shared handles.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Exactly one connection: every write is serialised here, in this process.
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// The guard a [`Writer`] adds to an UPDATE's WHERE clause, with the owner as parameter
+/// `?{param}`, and the owner to bind there. (sqlx numbers bare `?` apart from `?N`, so
+/// statements here use numbered parameters only.)
+fn writer_guard(writer: Writer<'_>, param: usize) -> (String, Option<&str>) {
+    match writer {
+        Writer::External => (
+            "status IN ('queued', 'running') AND lease_owner IS NULL".to_owned(),
+            None,
+        ),
+        Writer::Lease(owner) => (
+            format!("status = 'running' AND lease_owner = ?{param}"),
+            Some(owner),
+        ),
+    }
+}
+
+/// For external writers, the first update turns a queued job into a running one; these SET
+/// clauses do that and leave a running job alone.
+const START_IF_QUEUED: &str = "status = 'running', \
+     started_at = CASE WHEN status = 'queued' THEN ?1 ELSE started_at END, \
+     attempt = CASE WHEN status = 'queued' THEN attempt + 1 ELSE attempt END";
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and applies migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let path = options.get_filename();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(open_err)?;
+        Ok(Store { writer, reader })
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for queries under way.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Inserts a job. With an idempotency key already used for this type, returns the existing
+    /// job and `false`.
+    pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
+        let now = Timestamp::now();
+        let id = JobId::new();
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, type, status, payload, priority, max_attempts, timeout_ms, \
+                 idempotency_key, run_at, created_at, updated_at) \
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING *",
+        )
+        .bind(id.to_string())
+        .bind(&new.job_type)
+        .bind(new.payload.to_string())
+        .bind(new.priority)
+        .bind(new.max_attempts)
+        .bind(new.timeout.map(duration_ms))
+        .bind(&new.idempotency_key)
+        .bind(new.run_at.unwrap_or(now).as_millis())
+        .bind(now.as_millis())
+        .bind(now.as_millis())
+        .fetch_optional(&self.writer)
+        .await?;
+        if let Some(row) = inserted {
+            return Ok((job_from_row(&row)?, true));
+        }
+        let existing = sqlx::query("SELECT * FROM jobs WHERE type = ? AND idempotency_key = ?")
+            .bind(&new.job_type)
+            .bind(&new.idempotency_key)
+            .fetch_optional(&self.writer)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((job_from_row(&existing)?, false))
+    }
+
+    pub async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Newest first; pages never skip or repeat under concurrent inserts because new jobs
+    /// always sort before the cursor.
+    pub async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
+        let mut query = sqlx::QueryBuilder::new("SELECT * FROM jobs WHERE 1 = 1");
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(job_type) = &filter.job_type {
+            query.push(" AND type = ").push_bind(job_type.clone());
+        }
+        if let Some(before) = filter.before {
+            query.push(" AND id < ").push_bind(before.to_string());
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(filter.limit);
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Log lines with `seq > after`, oldest first, at most `limit`.
+    pub async fn logs_after_seq(
+        &self,
+        id: JobId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+                .bind(id.to_string())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter().map(log_from_row).collect()
+    }
+
+    /// Log lines added after version `after` up to and including version `upto`, oldest first.
+    pub async fn logs_between_versions(
+        &self,
+        id: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM job_logs WHERE job_id = ? AND version > ? AND version <= ? ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(log_from_row).collect()
+    }
+
+    /// Cancels a queued job (or any unfinished `external` job) at once; a running in-process
+    /// job is marked so its runner stops it. Finished jobs are a conflict.
+    pub async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
+        let now = Timestamp::now().as_millis();
+        let cancelled = sqlx::query(
+            "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
+                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, state_version = version + 1 \
+             WHERE id = ?2 AND (status = 'queued' OR (?3 AND status = 'running')) \
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(external)
+        .fetch_optional(&self.writer)
+        .await?;
+        if let Some(row) = cancelled {
+            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+        }
+        let requested = sqlx::query(
+            "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running' RETURNING *",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.writer)
+        .await?;
+        match requested {
+            Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Records progress. Fields left `None` keep their value.
+    pub async fn report_progress(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        progress: &Progress,
+    ) -> Result<Job, StoreError> {
+        let (guard, owner) = writer_guard(writer, 8);
+        let start = match writer {
+            Writer::External => format!("{START_IF_QUEUED},"),
+            Writer::Lease(_) => String::new(),
+        };
+        let sql = format!(
+            "UPDATE jobs SET {start} progress = ?2, message = COALESCE(?3, message), \
+                 current = COALESCE(?4, current), total = COALESCE(?5, total), \
+                 stage = COALESCE(?6, stage), updated_at = ?1, \
+                 version = version + 1, state_version = version + 1 \
+             WHERE id = ?7 AND {guard} RETURNING *"
+        );
+        let row = sqlx::query(&sql)
+            .bind(Timestamp::now().as_millis())
+            .bind(progress.progress)
+            .bind(&progress.message)
+            .bind(progress.current)
+            .bind(progress.total)
+            .bind(&progress.stage)
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&self.writer)
+            .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Adds a log line and bumps the job's version in one transaction.
+    pub async fn append_log(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        level: LogLevel,
+        message: &str,
+    ) -> Result<LogLine, StoreError> {
+        let (guard, owner) = writer_guard(writer, 3);
+        let start = match writer {
+            Writer::External => format!(
+                "{START_IF_QUEUED}, state_version = CASE WHEN status = 'queued' \
+                 THEN version + 1 ELSE state_version END,"
+            ),
+            Writer::Lease(_) => String::new(),
+        };
+        let sql = format!(
+            "UPDATE jobs SET {start} log_seq = log_seq + 1, version = version + 1, updated_at = ?1 \
+             WHERE id = ?2 AND {guard} RETURNING log_seq, version"
+        );
+        let now = Timestamp::now();
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&sql)
+            .bind(now.as_millis())
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            drop(tx);
+            return Err(self.why_not(id).await);
+        };
+        let line = LogLine {
+            seq: row.try_get("log_seq")?,
+            version: row.try_get("version")?,
+            ts: now,
+            level,
+            message: message.to_owned(),
+        };
+        sqlx::query(
+            "INSERT INTO job_logs (job_id, seq, version, ts, level, message) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(line.seq)
+        .bind(line.version)
+        .bind(now.as_millis())
+        .bind(level.as_str())
+        .bind(message)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(line)
+    }
+
+    /// Finishes a job as `completed` with `result`.
+    pub async fn complete(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        result: Option<&Value>,
+    ) -> Result<Job, StoreError> {
+        let (guard, owner) = writer_guard(writer, 4);
+        let sql = format!(
+            "UPDATE jobs SET status = 'completed', progress = 100, result = ?2, error = NULL, \
+                 details = NULL, started_at = COALESCE(started_at, ?1), \
+                 attempt = MAX(attempt, 1), finished_at = ?1, updated_at = ?1, \
+                 lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, state_version = version + 1 \
+             WHERE id = ?3 AND {guard} RETURNING *"
+        );
+        let row = sqlx::query(&sql)
+            .bind(Timestamp::now().as_millis())
+            .bind(result.map(Value::to_string))
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&self.writer)
+            .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Records a failed attempt. With `retry` and attempts left the job is queued again for
+    /// `retry.retry_at`; otherwise it is `failed` for good.
+    pub async fn fail(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        error: &str,
+        details: Option<&Value>,
+        retry: Option<RetryPolicy>,
+    ) -> Result<Job, StoreError> {
+        let (guard, owner) = writer_guard(writer, 6);
+        let sql = format!(
+            "UPDATE jobs SET \
+                 status = CASE WHEN ?5 IS NOT NULL AND attempt < max_attempts \
+                     THEN 'queued' ELSE 'failed' END, \
+                 finished_at = CASE WHEN ?5 IS NOT NULL AND attempt < max_attempts \
+                     THEN NULL ELSE ?1 END, \
+                 run_at = COALESCE(?5, run_at), \
+                 started_at = COALESCE(started_at, ?1), attempt = MAX(attempt, 1), \
+                 error = ?2, details = ?3, updated_at = ?1, \
+                 lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, state_version = version + 1 \
+             WHERE id = ?4 AND {guard} RETURNING *"
+        );
+        let row = sqlx::query(&sql)
+            .bind(Timestamp::now().as_millis())
+            .bind(error)
+            .bind(details.map(Value::to_string))
+            .bind(id.to_string())
+            .bind(retry.map(|r| r.retry_at.as_millis()))
+            .bind(owner)
+            .fetch_optional(&self.writer)
+            .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// The runner stopped a job whose cancel was requested.
+    pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let row = sqlx::query(
+            "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
+                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, state_version = version + 1 \
+             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
+        )
+        .bind(Timestamp::now().as_millis())
+        .bind(id.to_string())
+        .bind(owner)
+        .fetch_optional(&self.writer)
+        .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Puts a job this runner could not finish (shutdown) back in the queue; the interrupted
+    /// attempt is not counted.
+    pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let row = sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), run_at = ?1, \
+                 progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
+                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, state_version = version + 1 \
+             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
+        )
+        .bind(Timestamp::now().as_millis())
+        .bind(id.to_string())
+        .bind(owner)
+        .fetch_optional(&self.writer)
+        .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Claims up to `limit` due jobs of `types` for `owner` in one statement: highest priority
+    /// first, then oldest.
+    pub async fn claim(
+        &self,
+        types: &[String],
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        if types.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = Timestamp::now();
+        let placeholders = (0..types.len())
+            .map(|i| format!("?{}", i + 5))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1, \
+                 error = NULL, details = NULL, updated_at = ?1, lease_owner = ?2, \
+                 lease_expires_at = ?3, version = version + 1, state_version = version + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= ?1 \
+                 AND type IN ({placeholders}) ORDER BY priority DESC, id LIMIT ?4) \
+             RETURNING *"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(now.as_millis())
+            .bind(owner)
+            .bind(now.saturating_add(lease).as_millis())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        for job_type in types {
+            query = query.bind(job_type);
+        }
+        let rows = query.fetch_all(&self.writer).await?;
+        let mut jobs = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+        Ok(jobs)
+    }
+
+    /// Extends every lease `owner` holds; returns the ids of those jobs whose cancel was
+    /// requested (perhaps through another process).
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let until = Timestamp::now().saturating_add(lease);
+        let rows = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running' \
+             RETURNING id, cancel_requested",
+        )
+        .bind(until.as_millis())
+        .bind(owner)
+        .fetch_all(&self.writer)
+        .await?;
+        let mut cancel = Vec::new();
+        for row in rows {
+            if row.try_get::<bool, _>("cancel_requested")? {
+                cancel.push(parse_id(&row.try_get::<String, _>("id")?)?);
+            }
+        }
+        Ok(cancel)
+    }
+
+    /// Jobs whose lease expired (their process died): queued again while attempts remain,
+    /// else failed as interrupted; cancelled if a cancel was pending.
+    pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE jobs SET \
+                 status = CASE WHEN cancel_requested THEN 'cancelled' \
+                     WHEN attempt < max_attempts THEN 'queued' ELSE 'failed' END, \
+                 error = CASE WHEN cancel_requested THEN 'cancelled' \
+                     ELSE 'interrupted: the worker running this job stopped and its lease expired' END, \
+                 finished_at = CASE WHEN NOT cancel_requested AND attempt < max_attempts \
+                     THEN NULL ELSE ?1 END, \
+                 run_at = ?1, progress = CASE WHEN cancel_requested THEN progress ELSE 0 END, \
+                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, state_version = version + 1 \
+             WHERE status = 'running' AND lease_expires_at IS NOT NULL AND lease_expires_at < ?1 \
+             RETURNING *",
+        )
+        .bind(Timestamp::now().as_millis())
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
+    async fn why_not(&self, id: JobId) -> StoreError {
+        let row = sqlx::query("SELECT status FROM jobs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.writer)
+            .await;
+        match row {
+            Ok(None) => StoreError::NotFound,
+            Ok(Some(row)) => match row.try_get::<String, _>("status") {
+                Ok(status) => match status.parse() {
+                    Ok(status) => StoreError::Conflict { job_id: id, status },
+                    Err(e) => StoreError::Corrupt(e),
+                },
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn parse_id(s: &str) -> Result<JobId, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad job id {s:?}")))
+}
+
+fn parse_json(column: &str, text: Option<String>) -> Result<Option<Value>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+    })
+    .transpose()
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
+    let ts = |col: &str| -> Result<Option<Timestamp>, StoreError> {
+        Ok(row
+            .try_get::<Option<i64>, _>(col)?
+            .map(Timestamp::from_millis))
+    };
+    let status: String = row.try_get("status")?;
+    Ok(Job {
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
+        job_type: row.try_get("type")?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        progress: row.try_get("progress")?,
+        message: row.try_get("message")?,
+        current: row.try_get("current")?,
+        total: row.try_get("total")?,
+        stage: row.try_get("stage")?,
+        payload: parse_json("payload", row.try_get("payload")?)?.unwrap_or(Value::Null),
+        result: parse_json("result", row.try_get("result")?)?,
+        error: row.try_get("error")?,
+        details: parse_json("details", row.try_get("details")?)?,
+        priority: row.try_get("priority")?,
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        timeout: row
+            .try_get::<Option<i64>, _>("timeout_ms")?
+            .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+        idempotency_key: row.try_get("idempotency_key")?,
+        run_at: Timestamp::from_millis(row.try_get("run_at")?),
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        started_at: ts("started_at")?,
+        finished_at: ts("finished_at")?,
+        updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
+        version: row.try_get("version")?,
+        state_version: row.try_get("state_version")?,
+        log_seq: row.try_get("log_seq")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_expires_at: ts("lease_expires_at")?,
+        cancel_requested: row.try_get("cancel_requested")?,
+    })
+}
+
+fn log_from_row(row: &SqliteRow) -> Result<LogLine, StoreError> {
+    let level: String = row.try_get("level")?;
+    Ok(LogLine {
+        seq: row.try_get("seq")?,
+        version: row.try_get("version")?,
+        ts: Timestamp::from_millis(row.try_get("ts")?),
+        level: level.parse().map_err(StoreError::Corrupt)?,
+        message: row.try_get("message")?,
+    })
+}

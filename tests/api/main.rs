@@ -1,0 +1,11 @@
+//! Integration tests: every test starts the real server on port 0 with its own SQLite file and
+//! talks HTTP to it. One binary, one file per area.
+
+mod helpers;
+
+mod bad_requests;
+mod cors;
+mod jobs;
+mod process;
+mod runner;
+mod stream;

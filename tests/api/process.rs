@@ -1,0 +1,271 @@
+//! The real binary as an operator runs it: start-up, bad config, SIGTERM, and `kill -9`
+//! mid-job followed by a restart on the same file.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// A jobcast process and the address it announced.
+struct Server {
+    child: Child,
+    base: String,
+    /// Every stderr line, as it is read.
+    lines: mpsc::Receiver<String>,
+}
+
+fn jobcast(cwd: &Path, env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jobcast"));
+    command
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .env("JOBCAST_LISTEN", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+impl Server {
+    /// Starts the binary and waits for its `listening on http://ADDR:PORT` line.
+    #[allow(clippy::zombie_processes)] // Server's Drop kills and waits.
+    fn start(cwd: &Path, env: &[(&str, String)]) -> Server {
+        let mut child = jobcast(cwd, env).spawn().expect("binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("a 'listening on' line within 20 s");
+            if let Some(at) = line.find("listening on http://") {
+                let addr = line[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                assert!(!addr.ends_with(":0"), "the real port is logged: {line}");
+                return Server {
+                    child,
+                    base: addr.to_owned(),
+                    lines,
+                };
+            }
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    async fn create(&self, body: Value) -> Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/jobs", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    async fn job(&self, id: &str) -> Value {
+        reqwest::get(format!("{}/api/jobs/{id}", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn wait_until(&self, id: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let job = self.job(id).await;
+            if pred(&job) {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "condition not met within {within:?}: {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits for exit; returns the exit status and the remaining stderr lines.
+    fn wait(mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.lines.try_iter().collect());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the process did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn db_env(dir: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "JOBCAST_DATABASE_URL",
+            format!("sqlite://{}", dir.join("jobs.db").display()),
+        ),
+        ("JOBCAST_LEASE", "1s".to_owned()),
+        ("JOBCAST_RUNNER_POLL_INTERVAL", "100ms".to_owned()),
+        ("JOBCAST_STREAM_POLL_INTERVAL", "100ms".to_owned()),
+    ]
+}
+
+fn send_signal(signal: &str, pid: &str) {
+    let status = Command::new("kill").args([signal, pid]).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_job_killed_with_sigkill_runs_again_after_a_restart_within_the_lease_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = db_env(dir.path());
+    let server = Server::start(dir.path(), &env);
+    let job = server
+        .create(json!({"type": "demo", "payload": {"steps": 30, "step_ms": 50}, "max_attempts": 2}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    server
+        .wait_until(&id, Duration::from_secs(5), |j| j["status"] == "running")
+        .await;
+    send_signal("-KILL", &server.pid());
+    drop(server);
+
+    let restarted_at = Instant::now();
+    let server = Server::start(dir.path(), &env);
+    let job = server
+        .wait_until(&id, Duration::from_secs(5), |j| {
+            j["attempt"] == 2 && j["status"] == "running"
+        })
+        .await;
+    assert!(
+        restarted_at.elapsed() < Duration::from_secs(4),
+        "taken over after {:?}",
+        restarted_at.elapsed()
+    );
+    assert!(job["error"].is_null() || job["error"].as_str().unwrap().contains("interrupted"));
+    let job = server
+        .wait_until(&id, Duration::from_secs(10), |j| j["status"] == "completed")
+        .await;
+    assert_eq!(job["result"]["steps"], 30);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_with_exit_0_and_queues_unfinished_jobs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = db_env(dir.path());
+    env.push(("JOBCAST_SHUTDOWN_GRACE", "300ms".to_owned()));
+    let server = Server::start(dir.path(), &env);
+    let job = server
+        .create(json!({"type": "demo", "payload": {"steps": 1000, "step_ms": 50}}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    server
+        .wait_until(&id, Duration::from_secs(5), |j| j["status"] == "running")
+        .await;
+
+    let stopping = Instant::now();
+    send_signal("-TERM", &server.pid());
+    let (status, _) = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        stopping.elapsed()
+    );
+
+    // Back on the same file the job is queued again, its interrupted attempt not counted, and
+    // it runs from the start.
+    let server = Server::start(dir.path(), &env);
+    let job = server.job(&id).await;
+    assert!(
+        matches!(job["status"].as_str(), Some("queued" | "running")),
+        "{job}"
+    );
+    assert!(job["attempt"].as_i64().unwrap() <= 1, "{job}");
+}
+
+#[test]
+fn a_bad_config_value_stops_start_up_with_a_message_naming_key_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = jobcast(
+        dir.path(),
+        &[("JOBCAST_STREAM_POLL_INTERVAL", "often".to_owned())],
+    )
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("JOBCAST_STREAM_POLL_INTERVAL") && stderr.contains("often"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = jobcast(dir.path(), &[("JOBCAST_WORKERS", "many".to_owned())])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("JOBCAST_WORKERS"));
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[stream]\nheartbeat = \"sometimes\"\n",
+    )
+    .unwrap();
+    let output = jobcast(dir.path(), &[])
+        .arg("--config")
+        .arg("bad.toml")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("heartbeat") && stderr.contains("sometimes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_default_database_and_its_folder_are_created_on_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (status, _) = {
+        let response = reqwest::get(format!("{}/healthz", server.base))
+            .await
+            .unwrap();
+        (response.status(), ())
+    };
+    assert_eq!(status, 200);
+    assert!(dir.path().join("data/jobcast.db").exists());
+}

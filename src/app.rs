@@ -14,6 +14,7 @@ use crate::http::cors::Cors;
 use crate::http::AppState;
 use crate::runner::{JobTypes, Runner};
 use crate::sse::job::StreamTimings;
+use crate::sse::poller::Poller;
 use crate::sse::StreamGauge;
 use crate::store::{Store, StoreError};
 
@@ -73,7 +74,12 @@ impl Application {
         })?;
         let types = Arc::new(JobTypes::from_config(&config.job_types));
         let runner = Runner::new(store.clone(), types.clone(), config.runner.clone());
+        let poller = config
+            .stream
+            .shared_poller
+            .then(|| Poller::new(store.clone()));
         let state = AppState {
+            poller,
             store,
             types,
             runner: runner.handle(),
@@ -133,9 +139,15 @@ impl Application {
             })
         };
         let runner = tokio::spawn(self.runner.run(shutdown.clone()));
+        let poller = self.state.poller.clone().map(|poller| {
+            tokio::spawn(poller.run(self.state.timings.poll_interval, shutdown.clone()))
+        });
         crate::http::serve(self.listener, self.state).await;
         if let Err(error) = runner.await {
             tracing::error!(%error, "the runner task failed");
+        }
+        if let Some(poller) = poller {
+            let _ = poller.await;
         }
         watcher.abort();
         store.close().await;

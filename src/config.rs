@@ -56,6 +56,9 @@ pub struct StreamConfig {
     /// The reconnect delay suggested to clients in the `retry:` field.
     #[serde(with = "humantime_serde")]
     pub retry: Duration,
+    /// One poll loop for all streams (true), or one query per stream per poll interval
+    /// (false: the hand-rolled design, kept to measure against).
+    pub shared_poller: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +159,7 @@ impl Default for StreamConfig {
             max_duration: Duration::from_secs(300),
             close_delay: Duration::from_millis(100),
             retry: Duration::from_secs(2),
+            shared_poller: true,
         }
     }
 }
@@ -276,6 +280,11 @@ impl Config {
                     )
                 })?;
             }
+        }
+        if let Some(v) = get("JOBCAST_STREAM_SHARED_POLLER") {
+            self.stream.shared_poller = v.trim().parse().map_err(|_| {
+                invalid("JOBCAST_STREAM_SHARED_POLLER", &v, "expected true or false")
+            })?;
         }
         if let Some(v) = get("JOBCAST_WORKERS") {
             self.runner.workers = v

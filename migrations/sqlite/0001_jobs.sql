@@ -33,7 +33,10 @@ CREATE TABLE jobs (
     log_seq         INTEGER NOT NULL DEFAULT 0,       -- seq of the newest log line
     lease_owner     TEXT,
     lease_expires_at INTEGER,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    -- Global change sequence: every write sets it to MAX(change_seq) + 1, so "which jobs changed
+    -- since I last looked" is one range scan (the shared stream poller asks it every tick).
+    change_seq      INTEGER NOT NULL DEFAULT 0
 );
 
 -- One job per (type, idempotency key).
@@ -42,6 +45,7 @@ CREATE UNIQUE INDEX jobs_idempotency ON jobs (type, idempotency_key) WHERE idemp
 CREATE INDEX jobs_queue ON jobs (type, priority DESC, id) WHERE status = 'queued';
 -- Lease recovery: running jobs whose lease expired.
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE status = 'running' AND lease_expires_at IS NOT NULL;
+CREATE INDEX jobs_change_seq ON jobs (change_seq);
 -- Listing with filters, newest first.
 CREATE INDEX jobs_status_id ON jobs (status, id);
 CREATE INDEX jobs_type_id ON jobs (type, id);

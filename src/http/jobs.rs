@@ -16,6 +16,8 @@ use super::AppState;
 use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 use crate::runner::handler::JobType;
 use crate::sse;
+use crate::sse::job::News;
+use crate::sse::poller::Snapshot;
 use crate::store::{CancelOutcome, ListFilter, Writer};
 
 /// Longest accepted `message` of a progress report or log line, in bytes.
@@ -568,9 +570,24 @@ pub async fn stream(
     id: JobId,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
-    let job = load(state, id).await?;
+    let (snapshot, news) = match &state.poller {
+        Some(poller) => {
+            let mut subscription = poller
+                .subscribe(id)
+                .await?
+                .ok_or_else(ApiError::job_not_found)?;
+            (subscription.latest(), News::Shared(subscription))
+        }
+        None => {
+            let job = load(state, id).await?;
+            (
+                Snapshot::new(job),
+                News::polling(state.store.clone(), state.timings.poll_interval),
+            )
+        }
+    };
     let last_seen = last_event_id(headers);
-    if sse::job::already_seen_the_end(&job, last_seen) {
+    if sse::job::already_seen_the_end(&snapshot.job, last_seen) {
         let mut response = Response::new(body::empty());
         *response.status_mut() = StatusCode::NO_CONTENT;
         return Ok(response);
@@ -578,7 +595,8 @@ pub async fn stream(
     let guard = state.streams.open();
     let events = sse::job::job_stream(
         state.store.clone(),
-        job,
+        snapshot,
+        news,
         last_seen,
         state.timings,
         state.shutdown.clone(),

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::runner::{JobTypes, RunnerHandle};
 use crate::sse::job::StreamTimings;
+use crate::sse::poller::Poller;
 use crate::sse::StreamGauge;
 use crate::store::Store;
 use body::Body;
@@ -42,6 +43,9 @@ pub struct AppState {
     pub runner: RunnerHandle,
     pub cors: Arc<Cors>,
     pub timings: StreamTimings,
+    /// The shared poller streams subscribe to; `None` when each stream polls by itself (the
+    /// old design, kept for benchmarks).
+    pub poller: Option<Poller>,
     pub max_body_bytes: usize,
     /// Fired once at shutdown; every open stream watches it and ends.
     pub shutdown: CancellationToken,

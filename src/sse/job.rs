@@ -1,6 +1,7 @@
 //! The event stream of one job: `GET /api/jobs/{id}/stream`.
 //!
-//! Each stream looks at its job every poll interval. Event ids are job versions, so a client
+//! Each stream hears of changes to its job from the shared [`super::poller`] (at once for this
+//! process's writes, within a poll interval for anyone else's). Event ids are job versions, so a client
 //! that reconnects with `Last-Event-ID: N` gets exactly what changed after version N:
 //! log lines carry the version they were written at, progress and terminal events the version
 //! at which the status or progress last changed. Without `Last-Event-ID` a stream starts at the
@@ -20,8 +21,9 @@ use tokio::time::{interval_at, sleep, sleep_until, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::frame::{self, Event};
+use super::poller::{Snapshot, Subscription};
 use super::StreamGuard;
-use crate::job::{Job, JobStatus, LogLine};
+use crate::job::{Job, JobId, JobStatus, LogLine};
 use crate::store::Store;
 
 /// Timings of a stream; see `[stream]` in the config.
@@ -152,36 +154,81 @@ enum Step {
     End,
 }
 
+/// Where a stream hears about changes to its job.
+pub enum News {
+    /// From the shared poller (the default): no query of its own unless it fell behind.
+    Shared(Subscription),
+    /// By reading the job itself every poll interval: the one-query-per-stream design, kept
+    /// only to measure the shared poller against it.
+    Polling(Store, tokio::time::Interval),
+}
+
+impl News {
+    /// A stream that reads its job itself every `interval`.
+    pub fn polling(store: Store, interval: Duration) -> Self {
+        let mut ticks = interval_at(Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        News::Polling(store, ticks)
+    }
+
+    /// The next state of the job worth a look; `None` if it is gone.
+    async fn next(&mut self, job_id: JobId) -> Option<Snapshot> {
+        match self {
+            News::Shared(subscription) => {
+                subscription.changed().await;
+                Some(subscription.latest())
+            }
+            News::Polling(store, ticks) => loop {
+                ticks.tick().await;
+                match store.get_job(job_id).await {
+                    Ok(Some(job)) => return Some(Snapshot::new(job)),
+                    Ok(None) => return None,
+                    Err(error) => tracing::warn!(%job_id, %error, "stream poll failed"),
+                }
+            },
+        }
+    }
+}
+
 /// The moving parts of one stream, kept out of the `stream!` body so rustfmt sees them.
 struct JobStream {
     store: Store,
-    job_id: crate::job::JobId,
+    job_id: JobId,
+    news: News,
     /// Highest version the client has been sent.
     seen: i64,
     timings: StreamTimings,
     shutdown: CancellationToken,
     deadline: Instant,
-    poll: tokio::time::Interval,
     heartbeat: tokio::time::Interval,
 }
 
 impl JobStream {
+    /// The log lines after version `after` up to the snapshot's: from memory when the
+    /// snapshot holds them all, else from the store.
+    async fn logs_since(&self, snapshot: &Snapshot, after: i64) -> Result<Vec<LogLine>, ()> {
+        if let Some(lines) = snapshot.logs_since(after) {
+            return Ok(lines);
+        }
+        if snapshot.job.log_seq == 0 {
+            return Ok(Vec::new());
+        }
+        self.store
+            .logs_between_versions(self.job_id, after, snapshot.job.version)
+            .await
+            .map_err(|error| tracing::warn!(job_id = %self.job_id, %error, "stream could not read log lines"))
+    }
+
     /// The first events: the current state for a new client, or what it missed for a
     /// reconnecting one.
-    async fn first(&mut self, job: &Job, last_seen: Option<i64>) -> Step {
+    async fn first(&mut self, snapshot: &Snapshot, last_seen: Option<i64>) -> Step {
+        let job = &snapshot.job;
         let resume = last_seen.filter(|v| *v <= job.version);
         let events = match resume {
             None => vec![state_event(job, job.version)],
-            Some(after) => match self
-                .store
-                .logs_between_versions(job.id, after, job.version)
-                .await
-            {
+            Some(after) => match self.logs_since(snapshot, after).await {
                 Ok(logs) => events_after(job, after, &logs),
-                Err(error) => {
-                    tracing::warn!(job_id = %job.id, %error, "stream could not read log lines");
-                    return Step::End;
-                }
+                Err(()) => return Step::End,
             },
         };
         self.seen = job.version;
@@ -192,52 +239,34 @@ impl JobStream {
         }
     }
 
-    /// Waits for the next thing to send: news at a poll, a heartbeat, or the end.
+    /// Waits for the next thing to send: news, a heartbeat, or the end.
     async fn next(&mut self) -> Step {
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return Step::End,
                 _ = sleep_until(self.deadline) => return Step::End,
                 _ = self.heartbeat.tick() => return Step::Send(vec![frame::comment("heartbeat")]),
-                _ = self.poll.tick() => {
-                    if let Some(step) = self.poll_once().await {
-                        return step;
+                snapshot = self.news.next(self.job_id) => match snapshot {
+                    // The job was deleted under us: nothing more will come.
+                    None => return Step::End,
+                    Some(snapshot) => {
+                        if let Some(step) = self.catch_up(&snapshot).await {
+                            return step;
+                        }
                     }
-                }
+                },
             }
         }
     }
 
-    /// Reads the job; `None` when nothing changed since the last look.
-    async fn poll_once(&mut self) -> Option<Step> {
-        let job = match self.store.get_job(self.job_id).await {
-            Ok(Some(job)) => job,
-            // The job was deleted under us: nothing more will come.
-            Ok(None) => return Some(Step::End),
-            Err(error) => {
-                tracing::warn!(job_id = %self.job_id, %error, "stream poll failed");
-                return None;
-            }
-        };
+    /// The events between what the client has seen and `snapshot`; `None` if nothing is new.
+    async fn catch_up(&mut self, snapshot: &Snapshot) -> Option<Step> {
+        let job = &snapshot.job;
         if job.version <= self.seen {
             return None;
         }
-        let logs = if job.log_seq > 0 {
-            match self
-                .store
-                .logs_between_versions(job.id, self.seen, job.version)
-                .await
-            {
-                Ok(logs) => logs,
-                Err(error) => {
-                    tracing::warn!(job_id = %self.job_id, %error, "stream poll failed");
-                    return None;
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        let events = events_after(&job, self.seen, &logs);
+        let logs = self.logs_since(snapshot, self.seen).await.ok()?;
+        let events = events_after(job, self.seen, &logs);
         self.seen = job.version;
         Some(if job.status.is_finished() {
             Step::Finish(events)
@@ -255,11 +284,12 @@ impl JobStream {
     }
 }
 
-/// The SSE body for `job`: frames until the terminal event (plus the close delay), the
-/// duration cap, shutdown, or the client going away.
+/// The SSE body for the job in `snapshot`: frames until the terminal event (plus the close
+/// delay), the duration cap, shutdown, or the client going away.
 pub fn job_stream(
     store: Store,
-    job: Job,
+    snapshot: Snapshot,
+    news: News,
     last_seen: Option<i64>,
     timings: StreamTimings,
     shutdown: CancellationToken,
@@ -268,22 +298,20 @@ pub fn job_stream(
     async_stream::stream! {
         let _guard = guard;
         let now = Instant::now();
-        let mut poll = interval_at(now + timings.poll_interval, timings.poll_interval);
-        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut heartbeat = interval_at(now + timings.heartbeat, timings.heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut stream = JobStream {
             store,
-            job_id: job.id,
+            job_id: snapshot.job.id,
+            news,
             seen: 0,
             timings,
             shutdown,
             deadline: now + timings.max_duration,
-            poll,
             heartbeat,
         };
         yield frame::retry(timings.retry);
-        let mut step = stream.first(&job, last_seen).await;
+        let mut step = stream.first(&snapshot, last_seen).await;
         loop {
             match step {
                 Step::Send(frames) => {
@@ -308,7 +336,7 @@ pub fn job_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobId, LogLevel, Timestamp};
+    use crate::job::{LogLevel, Timestamp};
 
     fn job(status: JobStatus, version: i64, state_version: i64) -> Job {
         let now = Timestamp::now();

@@ -1,10 +1,12 @@
-//! Server-Sent Events: the wire format ([`frame`]) and the per-job event stream ([`job`]).
+//! Server-Sent Events: the wire format ([`frame`]), the per-job event stream ([`job`]) and the
+//! shared poller that tells streams about changes ([`poller`]).
 //!
 //! The HTTP layer only picks the job and the resume point, then hands the stream to hyper as
-//! the response body. How a stream finds news (polling the store) lives in [`job`].
+//! the response body.
 
 pub mod frame;
 pub mod job;
+pub mod poller;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! one writer connection and a small pool of readers.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,6 +11,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::Row;
+use tokio::sync::Notify;
 
 use super::{CancelOutcome, ListFilter, RetryPolicy, StoreError, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
@@ -26,6 +28,9 @@ pub struct Store {
     /// Exactly one connection: every write is serialised here, in this process.
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Signalled after every committed change to a job, so the stream poller can look at once
+    /// instead of at its next tick. One permit: a burst of writes wakes it once.
+    changed: Arc<Notify>,
 }
 
 /// The guard a [`Writer`] adds to an UPDATE's WHERE clause, with the owner as parameter
@@ -84,7 +89,71 @@ impl Store {
             .connect_with(options.read_only(true))
             .await
             .map_err(open_err)?;
-        Ok(Store { writer, reader })
+        Ok(Store {
+            writer,
+            reader,
+            changed: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Resolves after a job changed through this store (this process's writes only; others'
+    /// are found by polling [`Store::changes_since`]).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// Passes a write on: called after every committed change to a job.
+    fn wrote(&self) {
+        self.changed.notify_one();
+    }
+
+    /// The newest change sequence number (0 for an empty store).
+    pub async fn max_change_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    /// Jobs changed after change `after`, oldest change first, at most `limit`: their id,
+    /// version and change sequence number. Costs one range scan over the changes only.
+    pub async fn changes_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(JobId, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, change_seq FROM jobs WHERE change_seq > ? \
+             ORDER BY change_seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_id(&row.try_get::<String, _>("id")?)?,
+                    row.try_get("version")?,
+                    row.try_get("change_seq")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The jobs with these ids (those that exist), in one query.
+    pub async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = sqlx::QueryBuilder::new("SELECT * FROM jobs WHERE id IN (");
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.to_string());
+        }
+        query.push(")");
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter().map(job_from_row).collect()
     }
 
     /// Answers when the database does.
@@ -106,8 +175,9 @@ impl Store {
         let id = JobId::new();
         let inserted = sqlx::query(
             "INSERT INTO jobs (id, type, status, payload, priority, max_attempts, timeout_ms, \
-                 idempotency_key, run_at, created_at, updated_at) \
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) \
+                 idempotency_key, run_at, created_at, updated_at, change_seq) \
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, \
+                 (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM jobs)) \
              ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
              RETURNING *",
         )
@@ -124,6 +194,7 @@ impl Store {
         .fetch_optional(&self.writer)
         .await?;
         if let Some(row) = inserted {
+            self.wrote();
             return Ok((job_from_row(&row)?, true));
         }
         let existing = sqlx::query("SELECT * FROM jobs WHERE type = ? AND idempotency_key = ?")
@@ -205,7 +276,7 @@ impl Store {
         let cancelled = sqlx::query(
             "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, state_version = version + 1 \
+                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?2 AND (status = 'queued' OR (?3 AND status = 'running')) \
              RETURNING *",
         )
@@ -215,6 +286,7 @@ impl Store {
         .fetch_optional(&self.writer)
         .await?;
         if let Some(row) = cancelled {
+            self.wrote();
             return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
         }
         let requested = sqlx::query(
@@ -245,7 +317,7 @@ impl Store {
             "UPDATE jobs SET {start} progress = ?2, message = COALESCE(?3, message), \
                  current = COALESCE(?4, current), total = COALESCE(?5, total), \
                  stage = COALESCE(?6, stage), updated_at = ?1, \
-                 version = version + 1, state_version = version + 1 \
+                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?7 AND {guard} RETURNING *"
         );
         let row = sqlx::query(&sql)
@@ -260,7 +332,10 @@ impl Store {
             .fetch_optional(&self.writer)
             .await?;
         match row {
-            Some(row) => job_from_row(&row),
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
             None => Err(self.why_not(id).await),
         }
     }
@@ -274,15 +349,20 @@ impl Store {
         message: &str,
     ) -> Result<LogLine, StoreError> {
         let (guard, owner) = writer_guard(writer, 3);
-        let start = match writer {
-            Writer::External => format!(
-                "{START_IF_QUEUED}, state_version = CASE WHEN status = 'queued' \
-                 THEN version + 1 ELSE state_version END,"
+        // An external job's first line also starts it: the start gets its own version, one
+        // below the line's, so every event of the stream has a distinct id.
+        let (start, step) = match writer {
+            Writer::External => (
+                format!(
+                    "{START_IF_QUEUED}, state_version = CASE WHEN status = 'queued' \
+                     THEN version + 1 ELSE state_version END,"
+                ),
+                "CASE WHEN status = 'queued' THEN 2 ELSE 1 END",
             ),
-            Writer::Lease(_) => String::new(),
+            Writer::Lease(_) => (String::new(), "1"),
         };
         let sql = format!(
-            "UPDATE jobs SET {start} log_seq = log_seq + 1, version = version + 1, updated_at = ?1 \
+            "UPDATE jobs SET {start} log_seq = log_seq + 1, version = version + {step}, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), updated_at = ?1 \
              WHERE id = ?2 AND {guard} RETURNING log_seq, version"
         );
         let now = Timestamp::now();
@@ -316,6 +396,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.wrote();
         Ok(line)
     }
 
@@ -332,7 +413,7 @@ impl Store {
                  details = NULL, started_at = COALESCE(started_at, ?1), \
                  attempt = MAX(attempt, 1), finished_at = ?1, updated_at = ?1, \
                  lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, state_version = version + 1 \
+                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?3 AND {guard} RETURNING *"
         );
         let row = sqlx::query(&sql)
@@ -343,7 +424,10 @@ impl Store {
             .fetch_optional(&self.writer)
             .await?;
         match row {
-            Some(row) => job_from_row(&row),
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
             None => Err(self.why_not(id).await),
         }
     }
@@ -369,7 +453,7 @@ impl Store {
                  started_at = COALESCE(started_at, ?1), attempt = MAX(attempt, 1), \
                  error = ?2, details = ?3, updated_at = ?1, \
                  lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, state_version = version + 1 \
+                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?4 AND {guard} RETURNING *"
         );
         let row = sqlx::query(&sql)
@@ -382,7 +466,10 @@ impl Store {
             .fetch_optional(&self.writer)
             .await?;
         match row {
-            Some(row) => job_from_row(&row),
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
             None => Err(self.why_not(id).await),
         }
     }
@@ -392,7 +479,7 @@ impl Store {
         let row = sqlx::query(
             "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, state_version = version + 1 \
+                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
         )
         .bind(Timestamp::now().as_millis())
@@ -401,7 +488,10 @@ impl Store {
         .fetch_optional(&self.writer)
         .await?;
         match row {
-            Some(row) => job_from_row(&row),
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
             None => Err(self.why_not(id).await),
         }
     }
@@ -413,7 +503,7 @@ impl Store {
             "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), run_at = ?1, \
                  progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, state_version = version + 1 \
+                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
         )
         .bind(Timestamp::now().as_millis())
@@ -422,7 +512,10 @@ impl Store {
         .fetch_optional(&self.writer)
         .await?;
         match row {
-            Some(row) => job_from_row(&row),
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
             None => Err(self.why_not(id).await),
         }
     }
@@ -447,7 +540,7 @@ impl Store {
         let sql = format!(
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1, \
                  error = NULL, details = NULL, updated_at = ?1, lease_owner = ?2, \
-                 lease_expires_at = ?3, version = version + 1, state_version = version + 1 \
+                 lease_expires_at = ?3, version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= ?1 \
                  AND type IN ({placeholders}) ORDER BY priority DESC, id LIMIT ?4) \
              RETURNING *"
@@ -461,6 +554,9 @@ impl Store {
             query = query.bind(job_type);
         }
         let rows = query.fetch_all(&self.writer).await?;
+        if !rows.is_empty() {
+            self.wrote();
+        }
         let mut jobs = rows
             .iter()
             .map(job_from_row)
@@ -507,13 +603,16 @@ impl Store {
                      THEN NULL ELSE ?1 END, \
                  run_at = ?1, progress = CASE WHEN cancel_requested THEN progress ELSE 0 END, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, state_version = version + 1 \
+                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE status = 'running' AND lease_expires_at IS NOT NULL AND lease_expires_at < ?1 \
              RETURNING *",
         )
         .bind(Timestamp::now().as_millis())
         .fetch_all(&self.writer)
         .await?;
+        if !rows.is_empty() {
+            self.wrote();
+        }
         rows.iter().map(job_from_row).collect()
     }
 

@@ -1,0 +1,354 @@
+//! The shared poller: one poll loop per process that watches the store for changed jobs and
+//! hands each change to the streams watching that job.
+//!
+//! Every write bumps a job's `change_seq` (a global sequence), so each tick is one range scan
+//! for "what changed since the last tick": the cost follows the number of changes, not the
+//! number of open streams. Writes made through this process's store wake the poller at once;
+//! writes made by anyone else (another process on the same file) are found at the next tick,
+//! so every stream still sees every change within one poll interval.
+//!
+//! Per watched job the poller keeps a [`Snapshot`] in a `watch` channel: the latest job row and
+//! its recent log lines. Sending never blocks, and a stream that falls behind simply reads the
+//! latest snapshot when it catches up (older log lines come from the store if they have left
+//! the buffer), so a slow client never holds up the poller or other streams.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::{sleep, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::job::{Job, JobId, LogLine};
+use crate::store::{Store, StoreError};
+
+/// Log lines kept in memory per watched job; a stream further behind reads the store.
+const RECENT_LOG_LINES: usize = 256;
+/// Changed rows read per query; more are read in further queries of the same tick.
+const CHANGES_PER_QUERY: i64 = 5000;
+/// A burst of local writes is looked at no more often than this, so that it costs a few
+/// queries, not one per write.
+const MIN_WAKE_GAP: Duration = Duration::from_millis(1);
+
+/// What a stream knows about its job: the latest row and the log lines added recently.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub job: Arc<Job>,
+    /// Log lines in version order; every line with a version above `logs_after` is here.
+    pub logs: Arc<[LogLine]>,
+    pub logs_after: i64,
+}
+
+impl Snapshot {
+    /// A snapshot of `job` with no buffered log lines.
+    pub fn new(job: Job) -> Self {
+        let logs_after = job.version;
+        Snapshot {
+            job: Arc::new(job),
+            logs: Arc::from(Vec::new()),
+            logs_after,
+        }
+    }
+
+    /// The log lines after version `after` up to this snapshot's version, if the buffer holds
+    /// all of them.
+    pub fn logs_since(&self, after: i64) -> Option<Vec<LogLine>> {
+        (after >= self.logs_after).then(|| {
+            self.logs
+                .iter()
+                .filter(|line| line.version > after)
+                .cloned()
+                .collect()
+        })
+    }
+}
+
+/// One watched job: its channel and how many streams hold it.
+struct Watched {
+    sender: watch::Sender<Snapshot>,
+    watchers: usize,
+}
+
+struct Shared {
+    store: Store,
+    watched: Mutex<HashMap<JobId, Watched>>,
+}
+
+impl Shared {
+    fn watched(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Watched>> {
+        self.watched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The poller's handle: streams subscribe through it. Cheap to clone.
+#[derive(Clone)]
+pub struct Poller {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("watched_jobs", &self.shared.watched().len())
+            .finish()
+    }
+}
+
+/// A stream's interest in one job. Dropping it stops the watching when it was the last.
+pub struct Subscription {
+    job_id: JobId,
+    receiver: watch::Receiver<Snapshot>,
+    shared: Arc<Shared>,
+}
+
+impl Subscription {
+    /// The latest snapshot, marking it seen.
+    pub fn latest(&mut self) -> Snapshot {
+        self.receiver.borrow_and_update().clone()
+    }
+
+    /// Resolves when a newer snapshot is there. Never resolves if the poller has stopped.
+    pub async fn changed(&mut self) {
+        if self.receiver.changed().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut watched = self.shared.watched();
+        if let Some(entry) = watched.get_mut(&self.job_id) {
+            entry.watchers -= 1;
+            if entry.watchers == 0 {
+                watched.remove(&self.job_id);
+            }
+        }
+    }
+}
+
+impl Poller {
+    pub fn new(store: Store) -> Self {
+        Poller {
+            shared: Arc::new(Shared {
+                store,
+                watched: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Starts watching `id` and returns its current snapshot, or `None` if there is no such
+    /// job. A job already watched is answered from memory; otherwise it is read from the store
+    /// *after* the watch is registered, so no change can slip between the read and the watch.
+    pub async fn subscribe(&self, id: JobId) -> Result<Option<Subscription>, StoreError> {
+        let existing = {
+            let mut watched = self.shared.watched();
+            match watched.get_mut(&id) {
+                Some(entry) => {
+                    entry.watchers += 1;
+                    Some(entry.sender.subscribe())
+                }
+                None => None,
+            }
+        };
+        let receiver = match existing {
+            Some(receiver) => receiver,
+            None => {
+                let Some(job) = self.shared.store.get_job(id).await? else {
+                    return Ok(None);
+                };
+                let mut watched = self.shared.watched();
+                // Another stream may have registered it while we read.
+                let entry = watched.entry(id).or_insert_with(|| Watched {
+                    sender: watch::Sender::new(Snapshot::new(job.clone())),
+                    watchers: 0,
+                });
+                entry.watchers += 1;
+                entry.sender.send_if_modified(|current| {
+                    let newer = job.version > current.job.version;
+                    if newer {
+                        *current = Snapshot::new(job);
+                    }
+                    newer
+                });
+                entry.sender.subscribe()
+            }
+        };
+        Ok(Some(Subscription {
+            job_id: id,
+            receiver,
+            shared: self.shared.clone(),
+        }))
+    }
+
+    /// Jobs watched right now.
+    pub fn watched_jobs(&self) -> usize {
+        self.shared.watched().len()
+    }
+
+    /// Runs the poll loop until `shutdown`: a tick every `interval`, and at once after this
+    /// process writes.
+    pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
+        let store = self.shared.store.clone();
+        let mut last_seq = loop {
+            match store.max_change_seq().await {
+                Ok(seq) => break seq,
+                Err(error) => {
+                    tracing::warn!(%error, "poller could not read the change sequence");
+                    tokio::select! {
+                        _ = sleep(interval) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+            }
+        };
+        let mut next_tick = Instant::now() + interval;
+        let mut last_look = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(next_tick) => {}
+                _ = store.changed() => {
+                    let since = last_look.elapsed();
+                    if since < MIN_WAKE_GAP {
+                        sleep(MIN_WAKE_GAP - since).await;
+                    }
+                }
+            }
+            last_look = Instant::now();
+            if Instant::now() >= next_tick {
+                next_tick = Instant::now() + interval;
+            }
+            match self.look(last_seq).await {
+                Ok(seq) => last_seq = seq,
+                Err(error) => tracing::warn!(%error, "poll for changed jobs failed"),
+            }
+        }
+    }
+
+    /// One look: reads what changed after `last_seq`, refreshes the watched jobs among it, and
+    /// returns the new high-water mark.
+    async fn look(&self, mut last_seq: i64) -> Result<i64, StoreError> {
+        let store = &self.shared.store;
+        if self.shared.watched().is_empty() {
+            // Nobody to tell: just move the mark (one index lookup).
+            return store.max_change_seq().await;
+        }
+        loop {
+            let changes = store.changes_since(last_seq, CHANGES_PER_QUERY).await?;
+            let Some(&(_, _, newest)) = changes.last() else {
+                return Ok(last_seq);
+            };
+            last_seq = newest;
+            let stale: Vec<JobId> = {
+                let watched = self.shared.watched();
+                changes
+                    .iter()
+                    .filter(|(id, version, _)| {
+                        watched
+                            .get(id)
+                            .is_some_and(|w| w.sender.borrow().job.version < *version)
+                    })
+                    .map(|(id, _, _)| *id)
+                    .collect()
+            };
+            for job in store.get_jobs(&stale).await? {
+                self.refresh(job).await?;
+            }
+            if (changes.len() as i64) < CHANGES_PER_QUERY {
+                return Ok(last_seq);
+            }
+        }
+    }
+
+    /// Publishes a newer row of a watched job, with the log lines added since the last one.
+    async fn refresh(&self, job: Job) -> Result<(), StoreError> {
+        let known = {
+            let watched = self.shared.watched();
+            match watched.get(&job.id) {
+                Some(entry) => entry.sender.borrow().clone(),
+                None => return Ok(()),
+            }
+        };
+        if job.version <= known.job.version {
+            return Ok(());
+        }
+        let new_lines = if job.log_seq > known.job.log_seq {
+            self.shared
+                .store
+                .logs_between_versions(job.id, known.job.version, job.version)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let watched = self.shared.watched();
+        let Some(entry) = watched.get(&job.id) else {
+            return Ok(());
+        };
+        entry.sender.send_if_modified(|current| {
+            if job.version <= current.job.version {
+                return false;
+            }
+            let (logs, logs_after) = if current.job.version == known.job.version {
+                merge_recent(&current.logs, current.logs_after, new_lines)
+            } else {
+                // Someone else published in between: keep only what is certainly complete.
+                (Arc::from(Vec::new()), job.version)
+            };
+            *current = Snapshot {
+                job: Arc::new(job),
+                logs,
+                logs_after,
+            };
+            true
+        });
+        Ok(())
+    }
+}
+
+/// Appends `new_lines` to the buffer, dropping the oldest past the limit and moving the
+/// "complete after" mark past what was dropped.
+fn merge_recent(
+    old: &[LogLine],
+    logs_after: i64,
+    new_lines: Vec<LogLine>,
+) -> (Arc<[LogLine]>, i64) {
+    let mut all: Vec<LogLine> = old.iter().cloned().chain(new_lines).collect();
+    let mut after = logs_after;
+    if all.len() > RECENT_LOG_LINES {
+        let dropped: Vec<LogLine> = all.drain(..all.len() - RECENT_LOG_LINES).collect();
+        if let Some(last) = dropped.last() {
+            after = after.max(last.version);
+        }
+    }
+    (Arc::from(all), after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{LogLevel, Timestamp};
+
+    fn line(seq: i64, version: i64) -> LogLine {
+        LogLine {
+            seq,
+            ts: Timestamp::now(),
+            level: LogLevel::Info,
+            message: String::new(),
+            version,
+        }
+    }
+
+    #[test]
+    fn the_buffer_keeps_recent_lines_and_knows_from_where_it_is_complete() {
+        let old: Vec<LogLine> = (1..=RECENT_LOG_LINES as i64)
+            .map(|i| line(i, i + 10))
+            .collect();
+        let (logs, after) = merge_recent(&old, 10, vec![line(257, 300), line(258, 301)]);
+        assert_eq!(logs.len(), RECENT_LOG_LINES);
+        assert_eq!(logs.last().unwrap().seq, 258);
+        // Lines 1 and 2 (versions 11 and 12) were dropped.
+        assert_eq!(after, 12);
+    }
+}

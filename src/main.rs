@@ -44,6 +44,11 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
+    // Each open stream is a socket: ask for as many descriptors as the OS allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(error) => {

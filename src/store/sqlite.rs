@@ -171,6 +171,9 @@ impl Store {
     /// Inserts a job. With an idempotency key already used for this type, returns the existing
     /// job and `false`.
     pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
+        // The id (which orders jobs by time) is made while holding the one writer connection,
+        // so ids are committed in order and a page boundary never skips a later-committed job.
+        let mut conn = self.writer.acquire().await?;
         let now = Timestamp::now();
         let id = JobId::new();
         let inserted = sqlx::query(
@@ -191,7 +194,7 @@ impl Store {
         .bind(new.run_at.unwrap_or(now).as_millis())
         .bind(now.as_millis())
         .bind(now.as_millis())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *conn)
         .await?;
         if let Some(row) = inserted {
             self.wrote();
@@ -200,7 +203,7 @@ impl Store {
         let existing = sqlx::query("SELECT * FROM jobs WHERE type = ? AND idempotency_key = ?")
             .bind(&new.job_type)
             .bind(&new.idempotency_key)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *conn)
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok((job_from_row(&existing)?, false))

@@ -1036,20 +1036,3 @@ async fn the_version_grows_on_every_change_including_log_lines() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(app.job(&id).await["version"].as_i64(), Some(last));
 }
-
-#[test]
-fn the_rfc3339_helpers_agree() {
-    assert_eq!(rfc3339_millis("1970-01-01T00:00:00Z"), Some(0));
-    assert_eq!(
-        rfc3339_millis("2026-11-21T10:00:00.25Z"),
-        Some(1_795_255_200_250)
-    );
-    assert_eq!(
-        rfc3339_millis("2026-11-21T11:00:00.250+01:00"),
-        rfc3339_millis("2026-11-21T10:00:00.25Z")
-    );
-    assert_eq!(rfc3339(1_795_255_200_250), "2026-11-21T10:00:00.250Z");
-    assert_eq!(rfc3339_millis("yesterday"), None);
-    let now = now_ms();
-    assert_eq!(rfc3339_millis(&rfc3339(now)), Some(now));
-}

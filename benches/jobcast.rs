@@ -1,0 +1,651 @@
+//! jobcast's benchmark: starts real `jobcast` server processes on loopback, loads them from this
+//! process, and prints a table and a JSON document of what it measured.
+//!
+//! ```text
+//! cargo bench --bench jobcast                 # every scenario, full size (several minutes)
+//! cargo bench --bench jobcast -- --quick      # small sizes, for a smoke run
+//! cargo bench --bench jobcast -- fanout idle  # some scenarios only
+//! ```
+//!
+//! Scenarios (see docs/benchmarks.md):
+//! - `fanout`: J jobs x S streams, U progress updates per job; delivery latency from the
+//!   update's POST to each client's receipt, with the update sent to the streaming server
+//!   (in-process path) and to a second server process on the same database (poll path).
+//! - `idle`: CPU and RSS of the server with 1 000 and 10 000 idle streams, for the shared poller
+//!   and for one-query-per-stream polling.
+//! - `throughput`: jobs per second end to end (`demo`, 1 step, 0 ms) with 1 and 4 workers, also
+//!   with 100 000 jobs already stored; progress updates per second through the API.
+//! - `open`: streams opened per second, and the time for N streams to get their first event.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+/// Time zero for the timestamps that updates carry in their `message`.
+fn clock() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    clock().elapsed().as_nanos() as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server under test
+
+/// A jobcast process.
+struct Server {
+    child: Child,
+    addr: String,
+    pid: u32,
+}
+
+impl Server {
+    fn start(db: &Path, env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jobcast"));
+        command
+            .env("JOBCAST_LISTEN", "127.0.0.1:0")
+            .env("JOBCAST_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("RUST_LOG", "warn,jobcast::app=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start jobcast");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("jobcast exited before listening")
+                .unwrap();
+            if let Some(at) = line.find("listening on http://") {
+                let rest = &line[at + "listening on http://".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let pid = child.id();
+        Server { child, addr, pid }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// CPU seconds (user + system) used so far, from /proc.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
+    /// Resident set size in KiB, from /proc.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+async fn create_jobs(
+    client: &reqwest::Client,
+    server: &Server,
+    body: Value,
+    n: usize,
+) -> Vec<String> {
+    let gate = Arc::new(Semaphore::new(64));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let (client, url, body) = (client.clone(), server.url("/api/jobs"), body.clone());
+        tasks.spawn(async move {
+            let job: Value = client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            drop(permit);
+            job["id"].as_str().unwrap().to_owned()
+        });
+    }
+    let mut ids = Vec::with_capacity(n);
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.unwrap());
+    }
+    ids
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream clients
+
+/// What all the streams of a scenario saw.
+#[derive(Default)]
+struct StreamStats {
+    /// Streams that got their first event.
+    opened: AtomicUsize,
+    /// Streams that got a terminal event.
+    finished: AtomicUsize,
+    /// Delivery latencies in nanoseconds.
+    latencies: Mutex<Vec<u64>>,
+    /// Time (ns on the bench clock) the last stream got its first event.
+    last_first_event: AtomicU64,
+    failed_to_open: AtomicUsize,
+}
+
+/// Opens one SSE stream with a bare hyper client (one connection) and reads it to its end.
+async fn run_stream(addr: String, job_id: String, stats: Arc<StreamStats>) {
+    let Ok(tcp) = TcpStream::connect(&addr).await else {
+        stats.failed_to_open.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let _ = tcp.set_nodelay(true);
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await
+    else {
+        stats.failed_to_open.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("/api/jobs/{job_id}/stream"))
+        .header("host", &addr)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let Ok(response) = sender.send_request(request).await else {
+        stats.failed_to_open.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let mut body = response.into_body();
+    let mut buffer = String::new();
+    let mut first = true;
+    let mut latencies = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let received = now_ns();
+        buffer.push_str(&String::from_utf8_lossy(&data));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "));
+            let Some(name) = name else { continue };
+            if first {
+                first = false;
+                stats.opened.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .last_first_event
+                    .fetch_max(received, Ordering::Relaxed);
+            }
+            if let Some(sent) = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .and_then(|d| d.split("\"message\":\"t=").nth(1))
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|t| t.parse::<u64>().ok())
+            {
+                if name == "progress" {
+                    latencies.push(received.saturating_sub(sent));
+                }
+            }
+            if name == "completed" || name == "failed" {
+                stats.finished.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    stats.latencies.lock().unwrap().extend(latencies);
+}
+
+/// Opens `per_job` streams on each job, `concurrency` connects at a time; returns when all have
+/// their first event (or `within` passed) and the time that took.
+async fn open_streams(
+    server: &Server,
+    jobs: &[String],
+    per_job: usize,
+    concurrency: usize,
+    stats: &Arc<StreamStats>,
+    within: Duration,
+) -> (Duration, tokio::task::JoinSet<()>) {
+    let started = Instant::now();
+    let total = jobs.len() * per_job;
+    let mut tasks = tokio::task::JoinSet::new();
+    let gate = Arc::new(Semaphore::new(concurrency));
+    for _ in 0..per_job {
+        for job in jobs {
+            let permit = gate.clone().acquire_owned().await.unwrap();
+            let (addr, job, stats) = (server.addr.clone(), job.clone(), stats.clone());
+            let waiting = stats.clone();
+            tasks.spawn(async move {
+                let opened_before = waiting.opened.load(Ordering::Relaxed);
+                let stream = tokio::spawn(run_stream(addr, job, stats));
+                // Hold the connect slot until this stream is answered.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while waiting.opened.load(Ordering::Relaxed) <= opened_before
+                    && Instant::now() < deadline
+                    && !stream.is_finished()
+                {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                drop(permit);
+                let _ = stream.await;
+            });
+        }
+    }
+    let deadline = Instant::now() + within;
+    while stats.opened.load(Ordering::Relaxed) + stats.failed_to_open.load(Ordering::Relaxed)
+        < total
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (started.elapsed(), tasks)
+}
+
+fn percentiles(mut values: Vec<u64>) -> Value {
+    if values.is_empty() {
+        return json!(null);
+    }
+    values.sort_unstable();
+    let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize] as f64 / 1e6;
+    json!({
+        "count": values.len(),
+        "p50_ms": round2(at(0.50)),
+        "p95_ms": round2(at(0.95)),
+        "p99_ms": round2(at(0.99)),
+        "max_ms": round2(at(1.0)),
+    })
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+struct Bench {
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+    results: BTreeMap<String, Value>,
+    quick: bool,
+}
+
+impl Bench {
+    fn db(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.db"))
+    }
+
+    fn record(&mut self, key: String, value: Value) {
+        println!("{key:<48} {value}");
+        self.results.insert(key, value);
+    }
+
+    /// J jobs x S streams, U updates per job, through `via` ("local": the streaming server;
+    /// "remote": a second server on the same database).
+    async fn fanout(&mut self, jobs: usize, streams: usize, updates: usize, via: &str) {
+        let db = self.db(&format!("fanout-{jobs}x{streams}-{via}"));
+        let server = Server::start(&db, &[]);
+        let remote = (via == "remote").then(|| Server::start(&db, &[]));
+        let writer = remote.as_ref().unwrap_or(&server);
+        let ids = create_jobs(&self.client, &server, json!({"type": "external"}), jobs).await;
+        let stats = Arc::new(StreamStats::default());
+        let (_, mut tasks) =
+            open_streams(&server, &ids, streams, 512, &stats, Duration::from_secs(60)).await;
+        let opened = stats.opened.load(Ordering::Relaxed);
+        for round in 1..=updates {
+            let gate = Arc::new(Semaphore::new(64));
+            let mut posts = tokio::task::JoinSet::new();
+            for id in &ids {
+                let permit = gate.clone().acquire_owned().await.unwrap();
+                let (client, url) = (
+                    self.client.clone(),
+                    writer.url(&format!("/api/jobs/{id}/progress")),
+                );
+                posts.spawn(async move {
+                    let body = json!({"progress": round as f64 * 90.0 / updates as f64, "message": format!("t={}", now_ns())});
+                    let status = client.post(url).json(&body).send().await.map(|r| r.status().as_u16());
+                    drop(permit);
+                    status
+                });
+            }
+            while posts.join_next().await.is_some() {}
+            // Let this round arrive before the next, so each update is measured on its own.
+            tokio::time::sleep(Duration::from_millis(if via == "remote" {
+                1200
+            } else {
+                300
+            }))
+            .await;
+        }
+        for id in &ids {
+            let _ = self
+                .client
+                .post(writer.url(&format!("/api/jobs/{id}/complete")))
+                .json(&json!({}))
+                .send()
+                .await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stats.finished.load(Ordering::Relaxed) < opened && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tasks.abort_all();
+        let finished = stats.finished.load(Ordering::Relaxed);
+        let latencies = std::mem::take(&mut *stats.latencies.lock().unwrap());
+        let mut result = percentiles(latencies);
+        result["streams"] = json!(jobs * streams);
+        result["streams_opened"] = json!(opened);
+        result["terminal_events_lost"] = json!(opened.saturating_sub(finished));
+        self.record(
+            format!("fanout {jobs}x{streams} U={updates} via {via}"),
+            result,
+        );
+    }
+
+    /// CPU and memory of a server holding `n` idle streams.
+    async fn idle(&mut self, n: usize, window: Duration, shared: bool) {
+        let mode = if shared {
+            "shared poller"
+        } else {
+            "per-stream polling"
+        };
+        let db = self.db(&format!("idle-{n}-{shared}"));
+        let server = Server::start(
+            &db,
+            &[(
+                "JOBCAST_STREAM_SHARED_POLLER",
+                if shared { "true" } else { "false" },
+            )],
+        );
+        let jobs = (n / 10).max(1);
+        let ids = create_jobs(&self.client, &server, json!({"type": "external"}), jobs).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_before = server.rss_kib();
+        let stats = Arc::new(StreamStats::default());
+        let (took, mut tasks) = open_streams(
+            &server,
+            &ids,
+            n / jobs,
+            512,
+            &stats,
+            Duration::from_secs(120),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss_open = server.rss_kib();
+        let cpu_before = server.cpu_seconds();
+        let t0 = Instant::now();
+        tokio::time::sleep(window).await;
+        let cpu = server.cpu_seconds() - cpu_before;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let opened = stats.opened.load(Ordering::Relaxed);
+        tasks.abort_all();
+        self.record(
+            format!("idle {n} streams, {mode}"),
+            json!({
+                "streams_open": opened,
+                "cpu_seconds_per_minute": round2(cpu / elapsed * 60.0),
+                "cpu_percent_of_one_core": round2(cpu / elapsed * 100.0),
+                "rss_mib": round2(rss_open as f64 / 1024.0),
+                "rss_per_stream_kib": round2((rss_open.saturating_sub(rss_before)) as f64 / opened.max(1) as f64),
+                "open_seconds": round2(took.as_secs_f64()),
+                "window_seconds": round2(elapsed),
+            }),
+        );
+    }
+
+    /// Jobs per second end to end: create `n` no-op demo jobs and wait until all completed.
+    async fn throughput(&mut self, n: usize, workers: usize, preload: usize) {
+        let db = self.db(&format!("throughput-{n}-{workers}-{preload}"));
+        if preload > 0 {
+            preload_finished_jobs(&db, preload).await;
+        }
+        let workers_text = workers.to_string();
+        let server = Server::start(&db, &[("JOBCAST_WORKERS", &workers_text)]);
+        let started = Instant::now();
+        create_jobs(
+            &self.client,
+            &server,
+            json!({"type": "demo", "payload": {"steps": 1, "step_ms": 0}}),
+            n,
+        )
+        .await;
+        let created = started.elapsed();
+        loop {
+            let mut busy = false;
+            for status in ["queued", "running"] {
+                let page: Value = self
+                    .client
+                    .get(server.url(&format!("/api/jobs?status={status}&limit=1")))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                busy |= !page["jobs"].as_array().unwrap().is_empty();
+            }
+            if !busy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let label = if preload > 0 {
+            format!("throughput {n} jobs, {workers} workers, {preload} stored")
+        } else {
+            format!("throughput {n} jobs, {workers} workers")
+        };
+        self.record(
+            label,
+            json!({
+                "jobs_per_second": round2(n as f64 / elapsed),
+                "creates_per_second": round2(n as f64 / created.as_secs_f64()),
+                "seconds": round2(elapsed),
+            }),
+        );
+    }
+
+    /// Progress updates per second accepted through the API, from 64 concurrent clients.
+    async fn progress_rate(&mut self, window: Duration) {
+        let db = self.db("progress");
+        let server = Server::start(&db, &[]);
+        let ids = create_jobs(&self.client, &server, json!({"type": "external"}), 64).await;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Instant::now() + window;
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let (client, url, accepted) = (
+                self.client.clone(),
+                server.url(&format!("/api/jobs/{id}/progress")),
+                accepted.clone(),
+            );
+            tasks.spawn(async move {
+                let mut i = 0u64;
+                while Instant::now() < stop {
+                    i += 1;
+                    let body = json!({"progress": (i % 100) as f64, "message": "working"});
+                    if let Ok(r) = client.post(&url).json(&body).send().await {
+                        if r.status().is_success() {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        let started = Instant::now();
+        while tasks.join_next().await.is_some() {}
+        let rate = accepted.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+        self.record(
+            "progress updates through the API".to_owned(),
+            json!({"per_second": round2(rate)}),
+        );
+    }
+
+    /// How fast streams open: `n` streams on n/10 jobs, 512 connects at a time.
+    async fn open(&mut self, n: usize) {
+        let db = self.db(&format!("open-{n}"));
+        let server = Server::start(&db, &[]);
+        let ids = create_jobs(
+            &self.client,
+            &server,
+            json!({"type": "external"}),
+            (n / 10).max(1),
+        )
+        .await;
+        let stats = Arc::new(StreamStats::default());
+        let started_ns = now_ns();
+        let (took, mut tasks) = open_streams(
+            &server,
+            &ids,
+            n / ids.len(),
+            512,
+            &stats,
+            Duration::from_secs(120),
+        )
+        .await;
+        let opened = stats.opened.load(Ordering::Relaxed);
+        let all_first = (stats
+            .last_first_event
+            .load(Ordering::Relaxed)
+            .saturating_sub(started_ns)) as f64
+            / 1e9;
+        tasks.abort_all();
+        self.record(
+            format!("open {n} streams"),
+            json!({
+                "streams_opened": opened,
+                "failed": stats.failed_to_open.load(Ordering::Relaxed),
+                "streams_per_second": round2(opened as f64 / took.as_secs_f64()),
+                "seconds_until_all_had_their_first_event": round2(all_first),
+            }),
+        );
+    }
+}
+
+/// Stores `n` finished jobs straight into a fresh database (migrated by a short server run).
+async fn preload_finished_jobs(db: &Path, n: usize) {
+    drop(Server::start(db, &[]));
+    let url = format!("sqlite://{}", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+         INSERT INTO jobs (id, type, status, progress, payload, result, attempt, max_attempts, run_at, \
+             created_at, started_at, finished_at, updated_at, change_seq) \
+         SELECT printf('00000000-0000-7000-8000-%012d', i), 'demo', 'completed', 100, '{}', '{}', 1, 1, \
+             0, 0, 0, 0, 0, i FROM n",
+    )
+    .bind(n as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--bench"))
+        .collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let wanted: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("could not raise the open-file limit: {error}");
+    }
+    clock();
+    let mut bench = Bench {
+        dir: tempfile::tempdir().unwrap(),
+        client: http(),
+        results: BTreeMap::new(),
+        quick,
+    };
+    println!("{:<48} result", "scenario");
+    let scale = |full: usize, small: usize| if quick { small } else { full };
+
+    if run("fanout") {
+        for (jobs, streams) in [
+            (1, scale(1000, 100)),
+            (scale(100, 10), scale(100, 10)),
+            (scale(1000, 20), 10),
+        ] {
+            bench.fanout(jobs, streams, 5, "local").await;
+        }
+        for (jobs, streams) in [(1, scale(1000, 100)), (scale(100, 10), scale(100, 10))] {
+            bench.fanout(jobs, streams, 5, "remote").await;
+        }
+    }
+    if run("idle") {
+        let window = Duration::from_secs(if bench.quick { 5 } else { 30 });
+        for n in [1000, scale(10_000, 2000)] {
+            bench.idle(n, window, true).await;
+            bench.idle(n, window, false).await;
+        }
+    }
+    if run("open") {
+        bench.open(scale(10_000, 1000)).await;
+    }
+    if run("throughput") {
+        let n = scale(10_000, 1000);
+        bench.throughput(n, 1, 0).await;
+        bench.throughput(n, 4, 0).await;
+        bench.throughput(n, 4, scale(100_000, 10_000)).await;
+        bench
+            .progress_rate(Duration::from_secs(if quick { 2 } else { 5 }))
+            .await;
+    }
+
+    let report = json!({
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "os": std::env::consts::OS,
+        },
+        "quick": quick,
+        "results": bench.results,
+    });
+    println!("\n{}", serde_json::to_string_pretty(&report).unwrap());
+}

@@ -174,7 +174,12 @@ struct StreamStats {
 }
 
 /// Opens one SSE stream with a bare hyper client (one connection) and reads it to its end.
-async fn run_stream(addr: String, job_id: String, stats: Arc<StreamStats>) {
+async fn run_stream(
+    addr: String,
+    job_id: String,
+    stats: Arc<StreamStats>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let Ok(tcp) = TcpStream::connect(&addr).await else {
         stats.failed_to_open.fetch_add(1, Ordering::Relaxed);
         return;
@@ -195,6 +200,8 @@ async fn run_stream(addr: String, job_id: String, stats: Arc<StreamStats>) {
         stats.failed_to_open.fetch_add(1, Ordering::Relaxed);
         return;
     };
+    // The connect slot is free once the response head is in.
+    drop(permit);
     let mut body = response.into_body();
     let mut buffer = String::new();
     let mut first = true;
@@ -228,11 +235,12 @@ async fn run_stream(addr: String, job_id: String, stats: Arc<StreamStats>) {
                 }
             }
             if name == "completed" || name == "failed" {
+                stats.latencies.lock().unwrap().append(&mut latencies);
                 stats.finished.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-    stats.latencies.lock().unwrap().extend(latencies);
+    stats.latencies.lock().unwrap().append(&mut latencies);
 }
 
 /// Opens `per_job` streams on each job, `concurrency` connects at a time; returns when all have
@@ -253,21 +261,7 @@ async fn open_streams(
         for job in jobs {
             let permit = gate.clone().acquire_owned().await.unwrap();
             let (addr, job, stats) = (server.addr.clone(), job.clone(), stats.clone());
-            let waiting = stats.clone();
-            tasks.spawn(async move {
-                let opened_before = waiting.opened.load(Ordering::Relaxed);
-                let stream = tokio::spawn(run_stream(addr, job, stats));
-                // Hold the connect slot until this stream is answered.
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while waiting.opened.load(Ordering::Relaxed) <= opened_before
-                    && Instant::now() < deadline
-                    && !stream.is_finished()
-                {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                drop(permit);
-                let _ = stream.await;
-            });
+            tasks.spawn(run_stream(addr, job, stats, permit));
         }
     }
     let deadline = Instant::now() + within;

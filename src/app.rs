@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -15,7 +15,7 @@ use crate::http::AppState;
 use crate::runner::{JobTypes, Runner};
 use crate::sse::job::StreamTimings;
 use crate::sse::poller::Poller;
-use crate::sse::StreamGauge;
+use crate::sse::{Heartbeat, HeartbeatClock, StreamGauge};
 use crate::store::{Store, StoreError};
 
 /// Why the application could not start.
@@ -37,6 +37,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     runner: Runner,
+    heartbeat: HeartbeatClock,
 }
 
 /// Live facts about a running application, for tests and benchmarks.
@@ -58,16 +59,28 @@ impl AppHandle {
     }
 }
 
+/// Connections waiting to be accepted. Thousands of `EventSource`s reconnect at once after a
+/// restart; a short queue would drop their SYNs and cost each a one-second retransmit.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         let store = Store::connect(&config.database_url).await?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = bind(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -78,6 +91,7 @@ impl Application {
             .stream
             .shared_poller
             .then(|| Poller::new(store.clone()));
+        let (heartbeat, heartbeat_clock) = Heartbeat::new();
         let state = AppState {
             poller,
             store,
@@ -94,12 +108,14 @@ impl Application {
             max_body_bytes: config.http.max_body_bytes,
             shutdown: CancellationToken::new(),
             streams: StreamGauge::default(),
+            heartbeat,
         };
         Ok(Application {
             listener,
             addr,
             state,
             runner,
+            heartbeat: heartbeat_clock,
         })
     }
 
@@ -139,6 +155,10 @@ impl Application {
             })
         };
         let runner = tokio::spawn(self.runner.run(shutdown.clone()));
+        tokio::spawn(
+            self.heartbeat
+                .run(self.state.timings.heartbeat, shutdown.clone()),
+        );
         let poller = self.state.poller.clone().map(|poller| {
             tokio::spawn(poller.run(self.state.timings.poll_interval, shutdown.clone()))
         });

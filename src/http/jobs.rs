@@ -600,6 +600,7 @@ pub async fn stream(
         last_seen,
         state.timings,
         state.shutdown.clone(),
+        state.heartbeat.join(),
         guard,
     );
     let frames = futures_util::StreamExt::map(events, |bytes| Ok(Frame::data(bytes)));

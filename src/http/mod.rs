@@ -10,6 +10,8 @@ pub mod jobs;
 pub mod routes;
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::runner::{JobTypes, RunnerHandle};
 use crate::sse::job::StreamTimings;
 use crate::sse::poller::Poller;
-use crate::sse::StreamGauge;
+use crate::sse::{Heartbeat, StreamGauge};
 use crate::store::Store;
 use body::Body;
 use cors::Cors;
@@ -50,6 +52,8 @@ pub struct AppState {
     /// Fired once at shutdown; every open stream watches it and ends.
     pub shutdown: CancellationToken,
     pub streams: StreamGauge,
+    /// The shared heartbeat clock streams join.
+    pub heartbeat: Heartbeat,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.
@@ -77,7 +81,11 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         let state = state.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            // Boxed: hyper keeps the service future's slot inline in the connection for the
+            // connection's whole life, and an SSE connection lives long. Boxing frees the
+            // handler's state as soon as the response head is out.
+            Box::pin(async move { Ok::<_, Infallible>(handle(&state, req).await) })
+                as Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);

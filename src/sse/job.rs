@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::{self, Event};
 use super::poller::{Snapshot, Subscription};
-use super::StreamGuard;
+use super::{Heartbeat, StreamGuard};
 use crate::job::{Job, JobId, JobStatus, LogLine};
 use crate::store::Store;
 
@@ -180,7 +180,7 @@ impl News {
             }
             News::Polling(store, ticks) => loop {
                 ticks.tick().await;
-                match store.get_job(job_id).await {
+                match Box::pin(store.get_job(job_id)).await {
                     Ok(Some(job)) => return Some(Snapshot::new(job)),
                     Ok(None) => return None,
                     Err(error) => tracing::warn!(%job_id, %error, "stream poll failed"),
@@ -200,7 +200,7 @@ struct JobStream {
     timings: StreamTimings,
     shutdown: CancellationToken,
     deadline: Instant,
-    heartbeat: tokio::time::Interval,
+    heartbeat: Heartbeat,
 }
 
 impl JobStream {
@@ -213,10 +213,14 @@ impl JobStream {
         if snapshot.job.log_seq == 0 {
             return Ok(Vec::new());
         }
-        self.store
-            .logs_between_versions(self.job_id, after, snapshot.job.version)
-            .await
-            .map_err(|error| tracing::warn!(job_id = %self.job_id, %error, "stream could not read log lines"))
+        // Boxed: this fallback is rare, and its query future would otherwise make every idle
+        // stream's state as large as itself.
+        Box::pin(
+            self.store
+                .logs_between_versions(self.job_id, after, snapshot.job.version),
+        )
+        .await
+        .map_err(|error| tracing::warn!(job_id = %self.job_id, %error, "stream could not read log lines"))
     }
 
     /// The first events: the current state for a new client, or what it missed for a
@@ -245,7 +249,7 @@ impl JobStream {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return Step::End,
                 _ = sleep_until(self.deadline) => return Step::End,
-                _ = self.heartbeat.tick() => return Step::Send(vec![frame::comment("heartbeat")]),
+                _ = self.heartbeat.beat() => return Step::Send(vec![frame::comment("heartbeat")]),
                 snapshot = self.news.next(self.job_id) => match snapshot {
                     // The job was deleted under us: nothing more will come.
                     None => return Step::End,
@@ -293,13 +297,12 @@ pub fn job_stream(
     last_seen: Option<i64>,
     timings: StreamTimings,
     shutdown: CancellationToken,
+    heartbeat: Heartbeat,
     guard: StreamGuard,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     async_stream::stream! {
         let _guard = guard;
         let now = Instant::now();
-        let mut heartbeat = interval_at(now + timings.heartbeat, timings.heartbeat);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut stream = JobStream {
             store,
             job_id: snapshot.job.id,

@@ -10,6 +10,10 @@ pub mod poller;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Counts open streams; a [`StreamGuard`] is held by each stream for as long as it lives, so
 /// the count drops the moment a stream's body is dropped (client gone, shutdown, end).
@@ -35,5 +39,49 @@ pub struct StreamGuard(Arc<AtomicUsize>);
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One clock for every stream's heartbeat: a single timer ticks for the whole process instead
+/// of one per open stream, and each stream only holds a receiver.
+#[derive(Debug, Clone)]
+pub struct Heartbeat(watch::Receiver<u64>);
+
+/// The ticking side of a [`Heartbeat`].
+#[derive(Debug)]
+pub struct HeartbeatClock(watch::Sender<u64>);
+
+impl Heartbeat {
+    pub fn new() -> (Heartbeat, HeartbeatClock) {
+        let (sender, receiver) = watch::channel(0);
+        (Heartbeat(receiver), HeartbeatClock(sender))
+    }
+
+    /// A receiver for a new stream: its first beat is the next tick.
+    pub fn join(&self) -> Heartbeat {
+        let mut receiver = self.0.clone();
+        receiver.mark_unchanged();
+        Heartbeat(receiver)
+    }
+
+    /// Resolves at the next beat; never, once the clock has stopped.
+    pub async fn beat(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    }
+}
+
+impl HeartbeatClock {
+    /// Beats every `period` until `shutdown`.
+    pub async fn run(self, period: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => self.0.send_modify(|beats| *beats += 1),
+                _ = shutdown.cancelled() => return,
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! Who may change a running job is expressed by a [`Writer`]: outside code driving an
 //! `external` job, or the runner instance holding the job's lease.
 
+mod batch;
 mod sqlite;
 
 pub use sqlite::Store;
@@ -40,6 +41,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored job is corrupt: {0}")]
     Corrupt(String),
+    /// The batch this write was part of failed; the cause is logged once by the writer.
+    #[error("the write failed: {0}")]
+    Batch(String),
+    /// The store's writer has stopped (the store is closing).
+    #[error("the store is closed")]
+    Closed,
 }
 
 /// Who is changing a job, and so which jobs they may change.
@@ -51,6 +58,15 @@ pub enum Writer<'a> {
     /// The runner instance that holds the job's lease: allowed while the job is running and the
     /// lease is still this owner's.
     Lease(&'a str),
+}
+
+impl Writer<'_> {
+    fn author(self) -> batch::Author {
+        match self {
+            Writer::External => batch::Author::External,
+            Writer::Lease(owner) => batch::Author::Lease(owner.to_owned()),
+        }
+    }
 }
 
 /// Filters for listing jobs, newest first.

@@ -11,10 +11,16 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::Row;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 
+use super::batch::{self, Write};
 use super::{CancelOutcome, ListFilter, RetryPolicy, StoreError, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+
+/// The SET clause that gives a changed job the next change sequence number.
+pub(super) const NEXT_CHANGE: &str = "change_seq = (SELECT MAX(change_seq) + 1 FROM jobs)";
+/// Writes waiting for the batch writer; callers wait beyond this.
+const WRITE_QUEUE: usize = 4096;
 
 /// How long a write waits for another process's write lock before giving up. Long enough that
 /// a busy neighbour never surfaces as "database is locked" to a client.
@@ -31,6 +37,8 @@ pub struct Store {
     /// Signalled after every committed change to a job, so the stream poller can look at once
     /// instead of at its next tick. One permit: a burst of writes wakes it once.
     changed: Arc<Notify>,
+    /// The hot writes (create, progress, log, complete) go to the batch writer.
+    batch: mpsc::Sender<Write>,
 }
 
 /// The guard a [`Writer`] adds to an UPDATE's WHERE clause, with the owner as parameter
@@ -48,12 +56,6 @@ fn writer_guard(writer: Writer<'_>, param: usize) -> (String, Option<&str>) {
         ),
     }
 }
-
-/// For external writers, the first update turns a queued job into a running one; these SET
-/// clauses do that and leave a running job alone.
-const START_IF_QUEUED: &str = "status = 'running', \
-     started_at = CASE WHEN status = 'queued' THEN ?1 ELSE started_at END, \
-     attempt = CASE WHEN status = 'queued' THEN attempt + 1 ELSE attempt END";
 
 impl Store {
     /// Opens (creating if missing) the database at `url` and applies migrations.
@@ -89,10 +91,17 @@ impl Store {
             .connect_with(options.read_only(true))
             .await
             .map_err(open_err)?;
+        let changed = Arc::new(Notify::new());
+        let (batch, queue) = mpsc::channel(WRITE_QUEUE);
+        let notify = changed.clone();
+        tokio::spawn(batch::run(writer.clone(), queue, move || {
+            notify.notify_one()
+        }));
         Ok(Store {
             writer,
             reader,
-            changed: Arc::new(Notify::new()),
+            changed,
+            batch,
         })
     }
 
@@ -169,44 +178,25 @@ impl Store {
     }
 
     /// Inserts a job. With an idempotency key already used for this type, returns the existing
-    /// job and `false`.
+    /// job and `false`. Batched with other writes (see `batch`).
     pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
-        // The id (which orders jobs by time) is made while holding the one writer connection,
-        // so ids are committed in order and a page boundary never skips a later-committed job.
-        let mut conn = self.writer.acquire().await?;
-        let now = Timestamp::now();
-        let id = JobId::new();
-        let inserted = sqlx::query(
-            "INSERT INTO jobs (id, type, status, payload, priority, max_attempts, timeout_ms, \
-                 idempotency_key, run_at, created_at, updated_at, change_seq) \
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, \
-                 (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM jobs)) \
-             ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-             RETURNING *",
-        )
-        .bind(id.to_string())
-        .bind(&new.job_type)
-        .bind(new.payload.to_string())
-        .bind(new.priority)
-        .bind(new.max_attempts)
-        .bind(new.timeout.map(duration_ms))
-        .bind(&new.idempotency_key)
-        .bind(new.run_at.unwrap_or(now).as_millis())
-        .bind(now.as_millis())
-        .bind(now.as_millis())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = inserted {
-            self.wrote();
-            return Ok((job_from_row(&row)?, true));
-        }
-        let existing = sqlx::query("SELECT * FROM jobs WHERE type = ? AND idempotency_key = ?")
-            .bind(&new.job_type)
-            .bind(&new.idempotency_key)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((job_from_row(&existing)?, false))
+        self.queue(|reply| Write::Create(new, reply)).await
+    }
+
+    /// Sends a write to the batch writer and waits for it to commit.
+    async fn queue<T>(
+        &self,
+        write: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.batch
+            .send(write(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // A dropped reply means the batch failed as a whole; the writer logged why.
+        answer
+            .await
+            .map_err(|_| StoreError::Batch("the write was not applied".to_owned()))?
     }
 
     pub async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -311,39 +301,12 @@ impl Store {
         writer: Writer<'_>,
         progress: &Progress,
     ) -> Result<Job, StoreError> {
-        let (guard, owner) = writer_guard(writer, 8);
-        let start = match writer {
-            Writer::External => format!("{START_IF_QUEUED},"),
-            Writer::Lease(_) => String::new(),
-        };
-        let sql = format!(
-            "UPDATE jobs SET {start} progress = ?2, message = COALESCE(?3, message), \
-                 current = COALESCE(?4, current), total = COALESCE(?5, total), \
-                 stage = COALESCE(?6, stage), updated_at = ?1, \
-                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
-             WHERE id = ?7 AND {guard} RETURNING *"
-        );
-        let row = sqlx::query(&sql)
-            .bind(Timestamp::now().as_millis())
-            .bind(progress.progress)
-            .bind(&progress.message)
-            .bind(progress.current)
-            .bind(progress.total)
-            .bind(&progress.stage)
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&self.writer)
-            .await?;
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
+        let (author, progress) = (writer.author(), progress.clone());
+        self.queue(|reply| Write::Progress(id, author, progress, reply))
+            .await
     }
 
-    /// Adds a log line and bumps the job's version in one transaction.
+    /// Adds a log line, bumping the job's version.
     pub async fn append_log(
         &self,
         id: JobId,
@@ -351,56 +314,9 @@ impl Store {
         level: LogLevel,
         message: &str,
     ) -> Result<LogLine, StoreError> {
-        let (guard, owner) = writer_guard(writer, 3);
-        // An external job's first line also starts it: the start gets its own version, one
-        // below the line's, so every event of the stream has a distinct id.
-        let (start, step) = match writer {
-            Writer::External => (
-                format!(
-                    "{START_IF_QUEUED}, state_version = CASE WHEN status = 'queued' \
-                     THEN version + 1 ELSE state_version END,"
-                ),
-                "CASE WHEN status = 'queued' THEN 2 ELSE 1 END",
-            ),
-            Writer::Lease(_) => (String::new(), "1"),
-        };
-        let sql = format!(
-            "UPDATE jobs SET {start} log_seq = log_seq + 1, version = version + {step}, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), updated_at = ?1 \
-             WHERE id = ?2 AND {guard} RETURNING log_seq, version"
-        );
-        let now = Timestamp::now();
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(&sql)
-            .bind(now.as_millis())
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            drop(tx);
-            return Err(self.why_not(id).await);
-        };
-        let line = LogLine {
-            seq: row.try_get("log_seq")?,
-            version: row.try_get("version")?,
-            ts: now,
-            level,
-            message: message.to_owned(),
-        };
-        sqlx::query(
-            "INSERT INTO job_logs (job_id, seq, version, ts, level, message) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(line.seq)
-        .bind(line.version)
-        .bind(now.as_millis())
-        .bind(level.as_str())
-        .bind(message)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.wrote();
-        Ok(line)
+        let (author, message) = (writer.author(), message.to_owned());
+        self.queue(|reply| Write::Log(id, author, level, message, reply))
+            .await
     }
 
     /// Finishes a job as `completed` with `result`.
@@ -410,29 +326,9 @@ impl Store {
         writer: Writer<'_>,
         result: Option<&Value>,
     ) -> Result<Job, StoreError> {
-        let (guard, owner) = writer_guard(writer, 4);
-        let sql = format!(
-            "UPDATE jobs SET status = 'completed', progress = 100, result = ?2, error = NULL, \
-                 details = NULL, started_at = COALESCE(started_at, ?1), \
-                 attempt = MAX(attempt, 1), finished_at = ?1, updated_at = ?1, \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
-             WHERE id = ?3 AND {guard} RETURNING *"
-        );
-        let row = sqlx::query(&sql)
-            .bind(Timestamp::now().as_millis())
-            .bind(result.map(Value::to_string))
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&self.writer)
-            .await?;
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
+        let (author, result) = (writer.author(), result.cloned());
+        self.queue(|reply| Write::Complete(id, author, result, reply))
+            .await
     }
 
     /// Records a failed attempt. With `retry` and attempts left the job is queued again for
@@ -639,11 +535,11 @@ impl Store {
     }
 }
 
-fn duration_ms(d: Duration) -> i64 {
+pub(super) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn parse_id(s: &str) -> Result<JobId, StoreError> {
+pub(super) fn parse_id(s: &str) -> Result<JobId, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("bad job id {s:?}")))
 }
@@ -655,7 +551,7 @@ fn parse_json(column: &str, text: Option<String>) -> Result<Option<Value>, Store
     .transpose()
 }
 
-fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
+pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
     let ts = |col: &str| -> Result<Option<Timestamp>, StoreError> {
         Ok(row
             .try_get::<Option<i64>, _>(col)?

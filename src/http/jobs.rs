@@ -592,17 +592,14 @@ pub async fn stream(
         *response.status_mut() = StatusCode::NO_CONTENT;
         return Ok(response);
     }
-    let guard = state.streams.open();
-    let events = sse::job::job_stream(
-        state.store.clone(),
-        snapshot,
-        news,
-        last_seen,
-        state.timings,
-        state.shutdown.clone(),
-        state.heartbeat.join(),
-        guard,
-    );
+    let context = sse::job::StreamContext {
+        store: state.store.clone(),
+        timings: state.timings,
+        shutdown: state.shutdown.clone(),
+        heartbeat: state.heartbeat.join(),
+        guard: state.streams.open(),
+    };
+    let events = sse::job::job_stream(context, snapshot, news, last_seen);
     let frames = futures_util::StreamExt::map(events, |bytes| Ok(Frame::data(bytes)));
     let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
     let headers = response.headers_mut();

@@ -109,6 +109,9 @@ impl Runner {
         tracing::info!(owner = %self.owner, workers = self.config.workers, types = ?in_process, "runner started");
 
         loop {
+            // Finished attempts still count in `len` until joined: reap them all first, so one
+            // claim fills every free slot.
+            while tasks.try_join_next().is_some() {}
             let free = self.config.workers.saturating_sub(tasks.len());
             if free > 0 && !in_process.is_empty() {
                 match self
@@ -272,6 +275,8 @@ impl Attempt {
     async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
         let id = self.job.id;
         let lease = Writer::Lease(&self.owner);
+        // The handler's progress and log lines are queued; its end is written after them.
+        self.store.flush().await?;
         match outcome {
             Outcome::Completed(value) => {
                 self.store.complete(id, lease, Some(&value)).await?;

@@ -288,18 +288,32 @@ impl JobStream {
     }
 }
 
+/// What every stream gets from the server besides its job.
+pub struct StreamContext {
+    pub store: Store,
+    pub timings: StreamTimings,
+    /// Ends the stream at shutdown.
+    pub shutdown: CancellationToken,
+    pub heartbeat: Heartbeat,
+    /// Counts the stream as open while it lives.
+    pub guard: StreamGuard,
+}
+
 /// The SSE body for the job in `snapshot`: frames until the terminal event (plus the close
 /// delay), the duration cap, shutdown, or the client going away.
 pub fn job_stream(
-    store: Store,
+    context: StreamContext,
     snapshot: Snapshot,
     news: News,
     last_seen: Option<i64>,
-    timings: StreamTimings,
-    shutdown: CancellationToken,
-    heartbeat: Heartbeat,
-    guard: StreamGuard,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
+    let StreamContext {
+        store,
+        timings,
+        shutdown,
+        heartbeat,
+        guard,
+    } = context;
     async_stream::stream! {
         let _guard = guard;
         let now = Instant::now();

@@ -210,6 +210,11 @@ impl Poller {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep_until(next_tick) => {}
                 _ = store.changed() => {
+                    // With nobody watching there is no one to tell: the next tick moves the
+                    // mark, and the first subscriber reads its job fresh anyway.
+                    if self.shared.watched().is_empty() {
+                        continue;
+                    }
                     let since = last_look.elapsed();
                     if since < MIN_WAKE_GAP {
                         sleep(MIN_WAKE_GAP - since).await;

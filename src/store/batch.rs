@@ -52,6 +52,12 @@ const GUARD: &str = "((u.owner IS NULL AND jobs.status IN ('queued', 'running') 
      OR (u.owner IS NOT NULL AND jobs.status = 'running' AND jobs.lease_owner = u.owner))";
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+/// A reply channel and the answer to send on it once the batch has committed.
+type Answer<T> = (Reply<T>, Result<T, StoreError>);
+/// Merged progress of one job by one author, and everyone waiting for it.
+type ProgressRow = (JobId, Author, Progress, Vec<Reply<Job>>);
+/// The log lines of one job by one author in a batch.
+type LogGroup = (JobId, Author, Vec<(LogLevel, String, Reply<LogLine>)>);
 
 /// One queued write and where its answer goes.
 pub(super) enum Write {
@@ -59,6 +65,8 @@ pub(super) enum Write {
     Progress(JobId, Author, Progress, Reply<Job>),
     Log(JobId, Author, LogLevel, String, Reply<LogLine>),
     Complete(JobId, Author, Option<Value>, Reply<Job>),
+    /// Answered once every write queued before it has been applied.
+    Flush(Reply<()>),
 }
 
 /// A copy of an error for another caller of the same batch.
@@ -71,6 +79,7 @@ pub(super) async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Write>, wrot
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let writes = batch.len();
+        tracing::trace!(writes, "applying a batch");
         let pending = Pending::sort(std::mem::take(&mut batch));
         // On error the callers' reply channels are dropped with the batch, and each caller
         // gets `StoreError::Batch` (see `Store::queue`).
@@ -91,6 +100,7 @@ struct Pending {
     progress: Vec<(JobId, Author, Progress, Reply<Job>)>,
     logs: Vec<(JobId, Author, LogLevel, String, Reply<LogLine>)>,
     completes: Vec<(JobId, Author, Option<Value>, Reply<Job>)>,
+    flushes: Vec<Reply<()>>,
 }
 
 impl Pending {
@@ -108,22 +118,34 @@ impl Pending {
                 Write::Complete(id, author, result, reply) => {
                     pending.completes.push((id, author, result, reply))
                 }
+                Write::Flush(reply) => pending.flushes.push(reply),
             }
         }
         pending
     }
 }
 
+impl Pending {
+    /// Exactly one write, and not a log line (which takes two statements).
+    fn is_one_statement(&self) -> bool {
+        self.logs.is_empty() && self.creates.len() + self.progress.len() + self.completes.len() == 1
+    }
+}
+
 /// Answers computed inside the transaction, sent only once it has committed.
 #[derive(Default)]
 struct Outcomes {
-    creates: Vec<(Reply<(Job, bool)>, Result<(Job, bool), StoreError>)>,
-    jobs: Vec<(Reply<Job>, Result<Job, StoreError>)>,
-    logs: Vec<(Reply<LogLine>, Result<LogLine, StoreError>)>,
+    creates: Vec<Answer<(Job, bool)>>,
+    jobs: Vec<Answer<Job>>,
+    logs: Vec<Answer<LogLine>>,
+    flushes: Vec<Reply<()>>,
 }
 
 impl Outcomes {
     fn send(self) {
+        for reply in self.flushes {
+            let _ = reply.send(Ok(()));
+        }
         for (reply, result) in self.creates {
             let _ = reply.send(result);
         }
@@ -137,11 +159,30 @@ impl Outcomes {
 }
 
 /// Runs one batch in one transaction; on error nothing is committed.
-async fn apply(pool: &SqlitePool, pending: Pending) -> Result<Outcomes, StoreError> {
+async fn apply(pool: &SqlitePool, mut pending: Pending) -> Result<Outcomes, StoreError> {
+    let mut outcomes = Outcomes {
+        flushes: std::mem::take(&mut pending.flushes),
+        ..Outcomes::default()
+    };
+    if pending.creates.is_empty()
+        && pending.progress.is_empty()
+        && pending.logs.is_empty()
+        && pending.completes.is_empty()
+    {
+        return Ok(outcomes);
+    }
     let mut conn = pool.acquire().await?;
     let now = Timestamp::now();
+    // A batch of one create, progress report or completion is a single statement, atomic by
+    // itself: skip the two round trips of BEGIN and COMMIT, which matter most when writes
+    // come one at a time.
+    if pending.is_one_statement() {
+        create(&mut conn, now, pending.creates, &mut outcomes).await?;
+        progress(&mut conn, now, pending.progress, &mut outcomes).await?;
+        complete(&mut conn, now, pending.completes, &mut outcomes).await?;
+        return Ok(outcomes);
+    }
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let mut outcomes = Outcomes::default();
     create(&mut tx, now, pending.creates, &mut outcomes).await?;
     progress(&mut tx, now, pending.progress, &mut outcomes).await?;
     logs(&mut tx, now, pending.logs, &mut outcomes).await?;
@@ -223,6 +264,32 @@ async fn existing(conn: &mut SqliteConnection, new: &NewJob) -> Result<Job, Stor
     job_from_row(&row)
 }
 
+/// Starts `WITH c (now) AS (VALUES (?)), <table> AS (`: the batch's time is bound, not
+/// spliced into the text, so each statement's text repeats and its prepared form is reused.
+fn with_now(now: Timestamp, table: &str) -> QueryBuilder<'static, Sqlite> {
+    let mut query = QueryBuilder::new("WITH c (now) AS (VALUES (");
+    query.push_bind(now.as_millis());
+    query.push(format!(")), {table} AS ("));
+    query
+}
+
+/// Splits rows into statements of at most [`ROWS_PER_STATEMENT`] rows in which no job appears
+/// twice (an UPDATE ... FROM applies only one source row per target row).
+fn rounds<T>(rows: Vec<T>, job: impl Fn(&T) -> JobId) -> Vec<Vec<T>> {
+    let mut rounds: Vec<Vec<T>> = Vec::new();
+    for row in rows {
+        let id = job(&row);
+        let round = rounds
+            .iter_mut()
+            .find(|round| round.len() < ROWS_PER_STATEMENT && !round.iter().any(|r| job(r) == id));
+        match round {
+            Some(round) => round.push(row),
+            None => rounds.push(vec![row]),
+        }
+    }
+    rounds
+}
+
 /// Splits `items` into statement-sized chunks.
 fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
     let mut out = Vec::new();
@@ -255,7 +322,7 @@ async fn progress(
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
     // One row per (job, author); every caller merged into it gets the same answer.
-    let mut merged: Vec<(JobId, Author, Progress, Vec<Reply<Job>>)> = Vec::new();
+    let mut merged: Vec<ProgressRow> = Vec::new();
     let mut index: HashMap<(JobId, Author), usize> = HashMap::new();
     for (id, author, report, reply) in reports {
         match index.get(&(id, author.clone())) {
@@ -269,20 +336,11 @@ async fn progress(
             }
         }
     }
-    // The same job under two authors (rare) must not be in one UPDATE ... FROM.
-    let mut rounds: Vec<Vec<(JobId, Author, Progress, Vec<Reply<Job>>)>> = Vec::new();
-    for row in merged {
-        let round = rounds
-            .iter_mut()
-            .find(|round| round.len() < ROWS_PER_STATEMENT && !round.iter().any(|r| r.0 == row.0));
-        match round {
-            Some(round) => round.push(row),
-            None => rounds.push(vec![row]),
-        }
-    }
+    let rounds = rounds(merged, |row| row.0);
     for round in rounds {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "WITH u (id, owner, progress, message, current, total, stage) AS (",
+        let mut query = with_now(
+            now,
+            "u (id, owner, progress, message, current, total, stage)",
         );
         query.push_values(&round, |mut row, (id, author, p, _)| {
             row.push_bind(id.to_string())
@@ -296,14 +354,13 @@ async fn progress(
         let sql_head = format!(
             ") UPDATE jobs SET \
                  status = CASE WHEN u.owner IS NULL THEN 'running' ELSE jobs.status END, \
-                 started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN {now} ELSE jobs.started_at END, \
+                 started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN (SELECT now FROM c) ELSE jobs.started_at END, \
                  attempt = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN jobs.attempt + 1 ELSE jobs.attempt END, \
                  progress = u.progress, message = COALESCE(u.message, jobs.message), \
                  current = COALESCE(u.current, jobs.current), total = COALESCE(u.total, jobs.total), \
-                 stage = COALESCE(u.stage, jobs.stage), updated_at = {now}, \
+                 stage = COALESCE(u.stage, jobs.stage), updated_at = (SELECT now FROM c), \
                  version = jobs.version + 1, state_version = jobs.version + 1, {NEXT_CHANGE} \
-             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *",
-            now = now.as_millis()
+             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *"
         );
         query.push(sql_head);
         let rows = query.build().fetch_all(&mut *conn).await?;
@@ -340,7 +397,7 @@ async fn logs(
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
     // Per (job, author), how many lines; the UPDATE reserves that many seqs and versions.
-    let mut groups: Vec<(JobId, Author, Vec<(LogLevel, String, Reply<LogLine>)>)> = Vec::new();
+    let mut groups: Vec<LogGroup> = Vec::new();
     let mut index: HashMap<(JobId, Author), usize> = HashMap::new();
     for (id, author, level, message, reply) in lines {
         match index.get(&(id, author.clone())) {
@@ -351,18 +408,9 @@ async fn logs(
             }
         }
     }
-    let mut rounds: Vec<Vec<(JobId, Author, Vec<(LogLevel, String, Reply<LogLine>)>)>> = Vec::new();
-    for group in groups {
-        let round = rounds.iter_mut().find(|round| {
-            round.len() < ROWS_PER_STATEMENT && !round.iter().any(|g| g.0 == group.0)
-        });
-        match round {
-            Some(round) => round.push(group),
-            None => rounds.push(vec![group]),
-        }
-    }
+    let rounds = rounds(groups, |group| group.0);
     for round in rounds {
-        let mut query = QueryBuilder::<Sqlite>::new("WITH u (id, owner, n) AS (");
+        let mut query = with_now(now, "u (id, owner, n)");
         query.push_values(&round, |mut row, (id, author, lines)| {
             row.push_bind(id.to_string())
                 .push_bind(author.owner().map(str::to_owned))
@@ -377,11 +425,10 @@ async fn logs(
                  version = jobs.version + u.n \
                      + CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN 1 ELSE 0 END, \
                  status = CASE WHEN u.owner IS NULL THEN 'running' ELSE jobs.status END, \
-                 started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN {now} ELSE jobs.started_at END, \
+                 started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN (SELECT now FROM c) ELSE jobs.started_at END, \
                  attempt = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN jobs.attempt + 1 ELSE jobs.attempt END, \
-                 log_seq = jobs.log_seq + u.n, updated_at = {now}, {NEXT_CHANGE} \
-             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING id, log_seq, version",
-            now = now.as_millis()
+                 log_seq = jobs.log_seq + u.n, updated_at = (SELECT now FROM c), {NEXT_CHANGE} \
+             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING id, log_seq, version"
         ));
         let rows = query.build().fetch_all(&mut *conn).await?;
         let mut reserved: HashMap<JobId, (i64, i64)> = HashMap::new();
@@ -450,7 +497,7 @@ async fn complete(
     let mut seen = std::collections::HashSet::new();
     let (first, repeats): (Vec<_>, Vec<_>) = completes.into_iter().partition(|c| seen.insert(c.0));
     for chunk in chunks(first) {
-        let mut query = QueryBuilder::<Sqlite>::new("WITH u (id, owner, result) AS (");
+        let mut query = with_now(now, "u (id, owner, result)");
         query.push_values(&chunk, |mut row, (id, author, result, _)| {
             row.push_bind(id.to_string())
                 .push_bind(author.owner().map(str::to_owned))
@@ -458,12 +505,11 @@ async fn complete(
         });
         query.push(format!(
             ") UPDATE jobs SET status = 'completed', progress = 100, result = u.result, \
-                 error = NULL, details = NULL, started_at = COALESCE(jobs.started_at, {now}), \
-                 attempt = MAX(jobs.attempt, 1), finished_at = {now}, updated_at = {now}, \
+                 error = NULL, details = NULL, started_at = COALESCE(jobs.started_at, (SELECT now FROM c)), \
+                 attempt = MAX(jobs.attempt, 1), finished_at = (SELECT now FROM c), updated_at = (SELECT now FROM c), \
                  lease_owner = NULL, lease_expires_at = NULL, \
                  version = jobs.version + 1, state_version = jobs.version + 1, {NEXT_CHANGE} \
-             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *",
-            now = now.as_millis()
+             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *"
         ));
         let rows = query.build().fetch_all(&mut *conn).await?;
         let mut updated = by_id(&rows)?;

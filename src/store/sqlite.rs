@@ -306,6 +306,44 @@ impl Store {
             .await
     }
 
+    /// Queues a progress report from the runner holding the job's lease without waiting for
+    /// it: reports queued together are merged into one write, so a handler may report as often
+    /// as it likes. The job's end (and [`Store::flush`]) waits for every report before it.
+    pub async fn queue_progress(
+        &self,
+        id: JobId,
+        owner: &str,
+        progress: Progress,
+    ) -> Result<(), StoreError> {
+        let (reply, _) = oneshot::channel();
+        let write = Write::Progress(id, batch::Author::Lease(owner.to_owned()), progress, reply);
+        self.batch.send(write).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Queues a log line from the runner holding the job's lease, like [`Store::queue_progress`].
+    pub async fn queue_log(
+        &self,
+        id: JobId,
+        owner: &str,
+        level: LogLevel,
+        message: String,
+    ) -> Result<(), StoreError> {
+        let (reply, _) = oneshot::channel();
+        let write = Write::Log(
+            id,
+            batch::Author::Lease(owner.to_owned()),
+            level,
+            message,
+            reply,
+        );
+        self.batch.send(write).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Waits until every write queued before this call has been applied.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.queue(Write::Flush).await
+    }
+
     /// Adds a log line, bumping the job's version.
     pub async fn append_log(
         &self,

@@ -6,6 +6,7 @@ mod helpers;
 mod bad_requests;
 mod cors;
 mod jobs;
+mod load;
 mod poller;
 mod process;
 mod runner;

@@ -315,9 +315,17 @@ impl Bench {
 
     /// J jobs x S streams, U updates per job, through `via` ("local": the streaming server;
     /// "remote": a second server on the same database).
-    async fn fanout(&mut self, jobs: usize, streams: usize, updates: usize, via: &str) {
-        let db = self.db(&format!("fanout-{jobs}x{streams}-{via}"));
-        let server = Server::start(&db, &[]);
+    async fn fanout(
+        &mut self,
+        jobs: usize,
+        streams: usize,
+        updates: usize,
+        via: &str,
+        shared: bool,
+    ) {
+        let db = self.db(&format!("fanout-{jobs}x{streams}-{via}-{shared}"));
+        let poller = if shared { "true" } else { "false" };
+        let server = Server::start(&db, &[("JOBCAST_STREAM_SHARED_POLLER", poller)]);
         let remote = (via == "remote").then(|| Server::start(&db, &[]));
         let writer = remote.as_ref().unwrap_or(&server);
         let ids = create_jobs(&self.client, &server, json!({"type": "external"}), jobs).await;
@@ -369,8 +377,9 @@ impl Bench {
         result["streams"] = json!(jobs * streams);
         result["streams_opened"] = json!(opened);
         result["terminal_events_lost"] = json!(opened.saturating_sub(finished));
+        let mode = if shared { "" } else { ", per-stream polling" };
         self.record(
-            format!("fanout {jobs}x{streams} U={updates} via {via}"),
+            format!("fanout {jobs}x{streams} U={updates} via {via}{mode}"),
             result,
         );
     }
@@ -607,10 +616,13 @@ async fn main() {
             (scale(100, 10), scale(100, 10)),
             (scale(1000, 20), 10),
         ] {
-            bench.fanout(jobs, streams, 5, "local").await;
+            bench.fanout(jobs, streams, 5, "local", true).await;
         }
+        // The same through one-query-per-stream polling, for comparison.
+        let n = scale(100, 10);
+        bench.fanout(n, n, 5, "local", false).await;
         for (jobs, streams) in [(1, scale(1000, 100)), (scale(100, 10), scale(100, 10))] {
-            bench.fanout(jobs, streams, 5, "remote").await;
+            bench.fanout(jobs, streams, 5, "remote", true).await;
         }
     }
     if run("idle") {

@@ -7,11 +7,13 @@
 //!   environment variables.
 //! - [`app`]: builds the application (store, listener, runner) and runs it until shutdown.
 //! - [`job`]: the job, its statuses and the transitions between them, log lines.
-//! - [`store`]: the storage boundary; SQLite behind it. Only this module speaks SQL.
+//! - [`store`]: the storage boundary; SQLite behind it, with group commit for the hot writes.
+//!   Only this module speaks SQL.
 //! - [`runner`]: claims and runs jobs in-process: leases, retries, timeouts, cancellation;
 //!   the [`runner::JobHandler`] trait and the built-in `demo` type.
 //! - [`http`]: the hyper server: routing, handlers, JSON errors, CORS.
-//! - [`sse`]: the event-stream wire format and the per-job stream.
+//! - [`sse`]: the event-stream wire format, the per-job stream, and the shared poller that
+//!   tells every stream about changes with one query per tick.
 //! - [`telemetry`]: logging setup.
 
 pub mod app;

@@ -272,11 +272,12 @@ impl Attempt {
             .remove(&job_id);
     }
 
+    /// Writes how the attempt ended. The handler's progress and log lines are still queued in
+    /// the store's batch writer: a completion and a failure's log line queue behind them, and
+    /// the ends written directly wait for them with a flush.
     async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
         let id = self.job.id;
         let lease = Writer::Lease(&self.owner);
-        // The handler's progress and log lines are queued; its end is written after them.
-        self.store.flush().await?;
         match outcome {
             Outcome::Completed(value) => {
                 self.store.complete(id, lease, Some(&value)).await?;
@@ -310,9 +311,11 @@ impl Attempt {
                     .await?;
             }
             Outcome::Cancelled => {
+                self.store.flush().await?;
                 self.store.finish_cancelled(id, &self.owner).await?;
             }
             Outcome::Interrupted => {
+                self.store.flush().await?;
                 self.store.requeue(id, &self.owner).await?;
             }
         }

@@ -78,6 +78,17 @@ fn batch_failed(error: &StoreError) -> StoreError {
 pub(super) async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Write>, wrote: impl Fn()) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Let tasks that are ready to write (a handler's next line, other workers) queue
+        // theirs first: one yield, no timer, so a lone write is not delayed.
+        tokio::task::yield_now().await;
+        if batch.len() < MAX_BATCH {
+            while let Ok(write) = queue.try_recv() {
+                batch.push(write);
+                if batch.len() == MAX_BATCH {
+                    break;
+                }
+            }
+        }
         let writes = batch.len();
         tracing::trace!(writes, "applying a batch");
         let pending = Pending::sort(std::mem::take(&mut batch));

@@ -639,6 +639,8 @@ async fn main() {
         let n = scale(10_000, 1000);
         bench.throughput(n, 1, 0).await;
         bench.throughput(n, 4, 0).await;
+        // More workers give the batch writer more to merge.
+        bench.throughput(n, 16, 0).await;
         bench.throughput(n, 4, scale(100_000, 10_000)).await;
         bench
             .progress_rate(Duration::from_secs(if quick { 2 } else { 5 }))

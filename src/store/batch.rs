@@ -392,12 +392,7 @@ async fn progress(
 fn clone_result(result: &Result<Job, StoreError>) -> Result<Job, StoreError> {
     match result {
         Ok(job) => Ok(job.clone()),
-        Err(StoreError::NotFound) => Err(StoreError::NotFound),
-        Err(StoreError::Conflict { job_id, status }) => Err(StoreError::Conflict {
-            job_id: *job_id,
-            status: *status,
-        }),
-        Err(other) => Err(batch_failed(other)),
+        Err(error) => Err(clone_error(error)),
     }
 }
 

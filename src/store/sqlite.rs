@@ -402,59 +402,35 @@ impl Store {
             .bind(owner)
             .fetch_optional(&self.writer)
             .await?;
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
+        self.updated(id, row).await
     }
 
     /// The runner stopped a job whose cancel was requested.
     pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(
+        self.update_leased(
             "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
                  version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
+            id,
+            owner,
         )
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(owner)
-        .fetch_optional(&self.writer)
-        .await?;
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
+        .await
     }
 
     /// Puts a job this runner could not finish (shutdown) back in the queue; the interrupted
     /// attempt is not counted.
     pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(
+        self.update_leased(
             "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), run_at = ?1, \
                  progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
                  version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
              WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
+            id,
+            owner,
         )
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(owner)
-        .fetch_optional(&self.writer)
-        .await?;
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
+        .await
     }
 
     /// Claims up to `limit` due jobs of `types` for `owner` in one statement: highest priority
@@ -551,6 +527,29 @@ impl Store {
             self.wrote();
         }
         rows.iter().map(job_from_row).collect()
+    }
+
+    /// The answer to a guarded `UPDATE ... RETURNING *` of one job: the job as changed, or why
+    /// it was not.
+    async fn updated(&self, id: JobId, row: Option<SqliteRow>) -> Result<Job, StoreError> {
+        match row {
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Runs a `?1` = now, `?2` = id, `?3` = owner statement on a job this runner leases.
+    async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&self.writer)
+            .await?;
+        self.updated(id, row).await
     }
 
     /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?

@@ -124,41 +124,31 @@ async fn shutdown_gives_running_jobs_the_grace_period_then_queues_them_again() {
     assert!(long_job["finished_at"].is_null());
 }
 
-#[tokio::test]
-async fn a_job_whose_lease_expired_is_queued_again_by_the_next_server_on_the_file() {
-    // Simulate a crash: run the first server on its own runtime and drop that runtime, so no
-    // shutdown code runs and the job is left `running` with a lease.
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("jobcast.db");
-    let mut config = test_config(&db_path);
-    config.runner.lease = Duration::from_millis(500);
-    let first = config.clone();
-    let id = std::thread::spawn(move || {
+/// Simulates a crash: runs a server on its own runtime, creates the job, waits until it runs,
+/// then drops the runtime, so no shutdown code runs and the job is left `running` with a
+/// lease. Returns the job's id.
+fn crash_while_running(config: jobcast::Config, job: serde_json::Value) -> String {
+    std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let id = runtime.block_on(async move {
-            let app = jobcast::Application::build(first).await.unwrap();
+            let app = jobcast::Application::build(config).await.unwrap();
             let base = format!("http://{}", app.local_addr());
             tokio::spawn(app.run_until_stopped(std::future::pending()));
             let client = reqwest::Client::new();
-            let job: serde_json::Value = client
+            let created: serde_json::Value = client
                 .post(format!("{base}/api/jobs"))
-                .json(&json!({"type": "demo", "payload": {"steps": 40, "step_ms": 50}, "max_attempts": 2}))
+                .json(&job)
                 .send()
                 .await
                 .unwrap()
                 .json()
                 .await
                 .unwrap();
-            let id = job["id"].as_str().unwrap().to_owned();
+            let id = created["id"].as_str().unwrap().to_owned();
             loop {
-                let job: serde_json::Value = client
-                    .get(format!("{base}/api/jobs/{id}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let url = format!("{base}/api/jobs/{id}");
+                let job: serde_json::Value =
+                    client.get(url).send().await.unwrap().json().await.unwrap();
                 if job["status"] == "running" {
                     return id;
                 }
@@ -169,7 +159,19 @@ async fn a_job_whose_lease_expired_is_queued_again_by_the_next_server_on_the_fil
         id
     })
     .join()
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_expired_is_queued_again_by_the_next_server_on_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("jobcast.db");
+    let mut config = test_config(&db_path);
+    config.runner.lease = Duration::from_millis(500);
+    let id = crash_while_running(
+        config.clone(),
+        json!({"type": "demo", "payload": {"steps": 40, "step_ms": 50}, "max_attempts": 2}),
+    );
 
     let app = start(config, dir, db_path).await;
     let job = app.job(&id).await;
@@ -206,32 +208,10 @@ async fn a_job_interrupted_on_its_last_attempt_fails_with_a_reason() {
     let db_path = dir.path().join("jobcast.db");
     let mut config = test_config(&db_path);
     config.runner.lease = Duration::from_millis(300);
-    let first = config.clone();
-    let id = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let id = runtime.block_on(async move {
-            let app = jobcast::Application::build(first).await.unwrap();
-            let base = format!("http://{}", app.local_addr());
-            tokio::spawn(app.run_until_stopped(std::future::pending()));
-            let client = reqwest::Client::new();
-            let job: serde_json::Value = client
-                .post(format!("{base}/api/jobs"))
-                .json(&json!({"type": "demo", "payload": {"steps": 100, "step_ms": 50}, "max_attempts": 1}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let id = job["id"].as_str().unwrap().to_owned();
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            id
-        });
-        runtime.shutdown_background();
-        id
-    })
-    .join()
-    .unwrap();
+    let id = crash_while_running(
+        config.clone(),
+        json!({"type": "demo", "payload": {"steps": 100, "step_ms": 50}, "max_attempts": 1}),
+    );
 
     let app = start(config, dir, db_path).await;
     let job = app

@@ -91,6 +91,9 @@ pub enum JobKind {
     Demo,
     /// Run by outside code through the progress/logs/complete/fail calls.
     External,
+    /// A program run per attempt: payload on stdin, JSON lines on stdout (see
+    /// `runner::command`).
+    Command,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +106,52 @@ pub struct JobTypeConfig {
     /// Limit on one attempt unless the request says otherwise; none by default.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
+    /// At most this many jobs of this type run at once in this process (within `workers`).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// `command` kind: the program and its arguments.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// `command` kind: extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// `command` kind: the working directory (default: jobcast's own).
+    #[serde(default)]
+    pub working_dir: Option<PathBuf>,
+    /// `command` kind: after SIGTERM on cancel, how long before SIGKILL.
+    #[serde(default = "default_cancel_grace", with = "humantime_serde")]
+    pub cancel_grace: Duration,
+}
+
+impl JobTypeConfig {
+    /// A type of `kind` with every other setting at its default.
+    pub fn new(kind: JobKind) -> Self {
+        JobTypeConfig {
+            kind,
+            max_attempts: default_max_attempts(),
+            timeout: None,
+            concurrency: None,
+            command: Vec::new(),
+            env: BTreeMap::new(),
+            working_dir: None,
+            cancel_grace: default_cancel_grace(),
+        }
+    }
+
+    /// A `command` type running `program` with `args`.
+    pub fn command(program: &str, args: &[&str]) -> Self {
+        JobTypeConfig {
+            command: std::iter::once(program)
+                .chain(args.iter().copied())
+                .map(str::to_owned)
+                .collect(),
+            ..JobTypeConfig::new(JobKind::Command)
+        }
+    }
+}
+
+fn default_cancel_grace() -> Duration {
+    Duration::from_secs(5)
 }
 
 fn default_max_attempts() -> i64 {
@@ -115,17 +164,16 @@ impl Default for Config {
         job_types.insert(
             "demo".to_owned(),
             JobTypeConfig {
-                kind: JobKind::Demo,
                 max_attempts: 1,
                 timeout: Some(Duration::from_secs(3600)),
+                ..JobTypeConfig::new(JobKind::Demo)
             },
         );
         job_types.insert(
             "external".to_owned(),
             JobTypeConfig {
-                kind: JobKind::External,
                 max_attempts: 1,
-                timeout: None,
+                ..JobTypeConfig::new(JobKind::External)
             },
         );
         Config {
@@ -356,6 +404,31 @@ impl Config {
                     "job_types",
                     name,
                     "type names are 1 to 64 characters of letters, digits, '-', '_' or '.'",
+                ));
+            }
+            let key = |field: &str| format!("job_types.{name}.{field}");
+            match job_type.kind {
+                JobKind::Command if job_type.command.is_empty() => {
+                    return Err(invalid(
+                        &key("command"),
+                        "[]",
+                        "a command job type needs a program to run",
+                    ));
+                }
+                JobKind::Demo | JobKind::External if !job_type.command.is_empty() => {
+                    return Err(invalid(
+                        &key("command"),
+                        job_type.command.join(" "),
+                        "only kind = \"command\" types run a command",
+                    ));
+                }
+                _ => {}
+            }
+            if job_type.concurrency == Some(0) {
+                return Err(invalid(
+                    &key("concurrency"),
+                    0,
+                    "must be 1 or more (leave it out for no limit)",
                 ));
             }
             if !(1..=100).contains(&job_type.max_attempts) {

@@ -28,6 +28,12 @@ pub trait JobHandler: Send + Sync + 'static {
     /// retried while attempts remain). The future is dropped when the job is cancelled, times
     /// out, or is interrupted by shutdown.
     fn run(&self, ctx: JobContext) -> BoxFuture<Result<Value, JobError>>;
+
+    /// How long the runner keeps running an attempt after its cancel, so the handler can stop
+    /// cleanly (it sees [`JobContext::cancelled`]). Zero: the attempt is dropped at once.
+    fn cancel_grace(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// A payload field that is wrong, and why.
@@ -176,6 +182,7 @@ impl JobTypes {
             let handler: Option<Arc<dyn JobHandler>> = match config.kind {
                 JobKind::Demo => Some(Arc::new(super::demo::Demo)),
                 JobKind::External => None,
+                JobKind::Command => Some(Arc::new(super::command::CommandHandler::new(config))),
             };
             registry.0.insert(
                 name.clone(),

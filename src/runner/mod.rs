@@ -12,6 +12,7 @@
 //!
 //! Handlers and the registry of job types live in [`handler`]; the built-in demo in [`demo`].
 
+pub mod command;
 pub mod demo;
 pub mod handler;
 
@@ -38,8 +39,47 @@ pub use handler::{JobContext, JobError, JobHandler, JobTypes, PayloadError};
 pub struct RunnerHandle {
     /// Signalled when a job is created here, so it starts without waiting for the next poll.
     wake: Arc<Notify>,
-    /// Cancel tokens of the jobs running in this process.
-    running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
+    /// The attempts running in this process.
+    running: Registry,
+}
+
+/// The attempts running in this process: each one's type and cancel token.
+#[derive(Debug, Clone, Default)]
+struct Registry(Arc<Mutex<HashMap<JobId, (String, CancellationToken)>>>);
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, (String, CancellationToken)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers an attempt until the returned guard is dropped (also on a panic).
+    fn register(&self, job: &Job, cancel: CancellationToken) -> Registered {
+        self.lock().insert(job.id, (job.job_type.clone(), cancel));
+        Registered {
+            registry: self.clone(),
+            id: job.id,
+        }
+    }
+
+    fn running_of_type(&self, job_type: &str) -> usize {
+        self.lock().values().filter(|(t, _)| t == job_type).count()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+/// An attempt's place in the [`Registry`].
+struct Registered {
+    registry: Registry,
+    id: JobId,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.id);
+    }
 }
 
 impl RunnerHandle {
@@ -50,9 +90,9 @@ impl RunnerHandle {
 
     /// Stops `id` if it runs in this process; returns whether it did.
     pub fn cancel(&self, id: JobId) -> bool {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = self.running.lock();
         match running.get(&id) {
-            Some(token) => {
+            Some((_, token)) => {
                 token.cancel();
                 true
             }
@@ -89,7 +129,7 @@ impl Runner {
             owner: Arc::from(format!("runner-{}", uuid::Uuid::now_v7())),
             handle: RunnerHandle {
                 wake: Arc::new(Notify::new()),
-                running: Arc::default(),
+                running: Registry::default(),
             },
         }
     }
@@ -114,17 +154,8 @@ impl Runner {
             while tasks.try_join_next().is_some() {}
             let free = self.config.workers.saturating_sub(tasks.len());
             if free > 0 && !in_process.is_empty() {
-                match self
-                    .store
-                    .claim(&in_process, &self.owner, self.config.lease, free)
-                    .await
-                {
-                    Ok(jobs) => {
-                        for job in jobs {
-                            self.spawn(&mut tasks, job, interrupt.clone());
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "claiming jobs failed"),
+                for job in self.claim(&in_process, free).await {
+                    self.spawn(&mut tasks, job, interrupt.clone());
                 }
             }
             tokio::select! {
@@ -151,15 +182,50 @@ impl Runner {
         tracing::info!("runner stopped");
     }
 
+    /// Claims up to `free` jobs. Types with a `concurrency` limit are claimed on their own, up
+    /// to their spare room; the others together in one statement.
+    async fn claim(&self, in_process: &[String], free: usize) -> Vec<Job> {
+        let mut claimed = Vec::new();
+        let mut unlimited = Vec::new();
+        for job_type in in_process {
+            let limit = self.types.get(job_type).and_then(|t| t.config.concurrency);
+            match limit {
+                None => unlimited.push(job_type.clone()),
+                Some(limit) => {
+                    let room = limit
+                        .saturating_sub(self.handle.running.running_of_type(job_type))
+                        .min(free - claimed.len());
+                    if room > 0 {
+                        claimed.extend(self.claim_of(std::slice::from_ref(job_type), room).await);
+                    }
+                }
+            }
+        }
+        let room = free - claimed.len();
+        if room > 0 && !unlimited.is_empty() {
+            claimed.extend(self.claim_of(&unlimited, room).await);
+        }
+        claimed
+    }
+
+    async fn claim_of(&self, types: &[String], limit: usize) -> Vec<Job> {
+        match self
+            .store
+            .claim(types, &self.owner, self.config.lease, limit)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                tracing::warn!(%error, "claiming jobs failed");
+                Vec::new()
+            }
+        }
+    }
+
     /// Periodic upkeep: renew our leases (and pick up cancels requested elsewhere), and recover
     /// jobs whose lease expired.
     async fn maintain(&self) {
-        let has_running = !self
-            .handle
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
+        let has_running = !self.handle.running.is_empty();
         if has_running {
             match self
                 .store
@@ -201,16 +267,11 @@ impl Runner {
             .timeout
             .or_else(|| self.types.get(&job.job_type).and_then(|t| t.config.timeout));
         let cancel = CancellationToken::new();
-        self.handle
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job.id, cancel.clone());
         let attempt = Attempt {
             store: self.store.clone(),
             owner: self.owner.clone(),
             config: self.config.clone(),
-            running: self.handle.running.clone(),
+            _registered: self.handle.running.register(&job, cancel.clone()),
             job: Arc::new(job),
         };
         tasks.spawn(attempt.run(handler, timeout, cancel, interrupt));
@@ -222,7 +283,8 @@ struct Attempt {
     store: Store,
     owner: Arc<str>,
     config: RunnerConfig,
-    running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
+    /// Keeps the attempt in the runner's registry for as long as it lives.
+    _registered: Registered,
     job: Arc<Job>,
 }
 
@@ -243,8 +305,9 @@ impl Attempt {
             cancel.clone(),
         );
         let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
+        let mut work = std::pin::pin!(with_timeout(timeout, work));
         let outcome = tokio::select! {
-            result = with_timeout(timeout, work) => match result {
+            result = &mut work => match result {
                 Some(Ok(Ok(value))) => Outcome::Completed(value),
                 Some(Ok(Err(error))) => Outcome::Failed(error),
                 Some(Err(_panic)) => Outcome::Failed(JobError::new("the job's handler panicked")),
@@ -253,7 +316,18 @@ impl Attempt {
                     humantime::format_duration(timeout.unwrap_or_default())
                 ))),
             },
-            _ = cancel.cancelled() => Outcome::Cancelled,
+            _ = cancel.cancelled() => {
+                // Handlers that stop cleanly (a command's SIGTERM, then SIGKILL) get their
+                // grace; shutdown's interrupt still cuts it short.
+                let grace = handler.cancel_grace();
+                if !grace.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::timeout(grace, &mut work) => {}
+                        _ = interrupt.cancelled() => {}
+                    }
+                }
+                Outcome::Cancelled
+            }
             _ = interrupt.cancelled() => Outcome::Interrupted,
         };
         if let Err(error) = self.record(outcome).await {
@@ -266,10 +340,6 @@ impl Attempt {
                 error => tracing::error!(%job_id, %error, "could not record how the job ended"),
             }
         }
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&job_id);
     }
 
     /// Writes how the attempt ended. The handler's progress and log lines are still queued in

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_requests;
+mod command;
 mod cors;
 mod jobs;
 mod load;

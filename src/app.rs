@@ -109,6 +109,8 @@ impl Application {
             shutdown: CancellationToken::new(),
             streams: StreamGauge::default(),
             heartbeat,
+            job_queued: Arc::new(tokio::sync::Notify::new()),
+            runner_config: config.runner.clone(),
         };
         Ok(Application {
             listener,

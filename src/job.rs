@@ -194,6 +194,8 @@ pub struct Job {
     pub lease_expires_at: Option<Timestamp>,
     /// Someone asked to cancel this running job; its runner stops it.
     pub cancel_requested: bool,
+    /// The external worker that claimed it, if one did.
+    pub worker: Option<String>,
 }
 
 /// What a client may ask for when it creates a job, after validation.

@@ -7,7 +7,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 
 /// Methods, headers and the preflight cache time announced to browsers.
 const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
-const ALLOW_HEADERS: &str = "Content-Type, Authorization, Last-Event-ID";
+const ALLOW_HEADERS: &str = "Content-Type, Authorization, Last-Event-ID, Jobcast-Lease";
 const EXPOSE_HEADERS: &str = "Location";
 const MAX_AGE_SECONDS: &str = "600";
 

@@ -15,10 +15,11 @@ use super::error::ApiError;
 use super::AppState;
 use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 use crate::runner::handler::JobType;
+use crate::runner::retry_delay;
 use crate::sse;
 use crate::sse::job::News;
 use crate::sse::poller::Snapshot;
-use crate::store::{CancelOutcome, ListFilter, Writer};
+use crate::store::{CancelOutcome, ListFilter, RetryPolicy, StoreError, Writer};
 
 /// Longest accepted `message` of a progress report or log line, in bytes.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024;
@@ -76,6 +77,9 @@ pub struct JobView<'a> {
     version: i64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cancel_requested: bool,
+    /// The external worker holding the job, while one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<&'a str>,
     stream_url: String,
 }
 
@@ -108,6 +112,10 @@ impl<'a> JobView<'a> {
             updated_at: job.updated_at,
             version: job.version,
             cancel_requested: job.cancel_requested && !job.status.is_finished(),
+            worker: job
+                .worker
+                .as_deref()
+                .filter(|_| job.status == JobStatus::Running && job.lease_owner.is_some()),
             stream_url: format!("/api/jobs/{}/stream", job.id),
         }
     }
@@ -251,6 +259,7 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
         return Ok(job_response(StatusCode::OK, &job));
     }
     state.runner.wake();
+    state.job_queued.notify_waiters();
     let mut response = job_response(StatusCode::CREATED, &job);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -360,14 +369,58 @@ fn is_external(state: &AppState, job: &Job) -> bool {
         .is_some_and(|t| t.handler.is_none())
 }
 
-/// Loads a job that outside code may update: it must exist and be of an `external` type.
-async fn load_external(state: &AppState, id: JobId) -> Result<Job, ApiError> {
+/// The lease an update carries in `Jobcast-Lease`, if any.
+fn lease_of(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
+    match req.headers().get(super::workers::LEASE_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+            .map(|v| Some(v.to_owned()))
+            .ok_or_else(|| {
+                ApiError::BadRequest("the Jobcast-Lease header is not a lease id".to_owned())
+            }),
+    }
+}
+
+/// Who an update speaks for: outside code, or the worker holding `lease`.
+fn writer(lease: &Option<String>) -> Writer<'_> {
+    match lease {
+        Some(lease) => Writer::Lease(lease),
+        None => Writer::External,
+    }
+}
+
+const LEASE_LOST: &str = "the lease was lost: it expired (the job went back to the queue), or the \
+     job was cancelled or given to another worker";
+
+/// Loads a job that outside code may update: it must exist, be of an `external` type, be
+/// unfinished, and, if a worker claimed it, the update must carry that worker's lease.
+async fn load_external(
+    state: &AppState,
+    id: JobId,
+    lease: &Option<String>,
+) -> Result<Job, ApiError> {
     let job = load(state, id).await?;
     if !is_external(state, &job) {
         return Err(ApiError::Conflict(format!(
             "jobs of type {:?} run in-process; only external jobs accept updates",
             job.job_type
         )));
+    }
+    match (lease, &job.lease_owner) {
+        (Some(lease), owner) if owner.as_ref() != Some(lease) => {
+            return Err(ApiError::Conflict(LEASE_LOST.to_owned()))
+        }
+        (None, Some(_)) if !job.status.is_finished() => {
+            return Err(ApiError::Conflict(
+                "a worker has claimed this job: its updates must carry the Jobcast-Lease header"
+                    .to_owned(),
+            ))
+        }
+        _ => {}
     }
     if job.status.is_finished() {
         return Err(ApiError::Conflict(format!(
@@ -376,6 +429,14 @@ async fn load_external(state: &AppState, id: JobId) -> Result<Job, ApiError> {
         )));
     }
     Ok(job)
+}
+
+/// A refused update under a lease means the lease was lost between our read and the write.
+fn lease_conflict(lease: &Option<String>) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |error| match (error, lease) {
+        (StoreError::Conflict { .. }, Some(_)) => ApiError::Conflict(LEASE_LOST.to_owned()),
+        (error, _) => error.into(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,6 +459,7 @@ pub async fn progress(
     id: JobId,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    let lease = lease_of(&req)?;
     let update: ProgressBody = read_body(state, req).await?;
     if !update.progress.is_finite() || !(0.0..=100.0).contains(&update.progress) {
         return Err(ApiError::invalid(
@@ -412,7 +474,7 @@ pub async fn progress(
     }
     check_len("message", update.message.as_deref(), MAX_MESSAGE_BYTES)?;
     check_len("stage", update.stage.as_deref(), MAX_SHORT_TEXT_BYTES)?;
-    load_external(state, id).await?;
+    load_external(state, id, &lease).await?;
     let progress = Progress {
         progress: update.progress,
         message: update.message,
@@ -422,8 +484,9 @@ pub async fn progress(
     };
     let job = state
         .store
-        .report_progress(id, Writer::External, &progress)
-        .await?;
+        .report_progress(id, writer(&lease), &progress)
+        .await
+        .map_err(lease_conflict(&lease))?;
     Ok(job_response(StatusCode::OK, &job))
 }
 
@@ -445,13 +508,15 @@ pub async fn add_log(
     id: JobId,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    let lease = lease_of(&req)?;
     let line: LogBody = read_body(state, req).await?;
     check_len("message", Some(&line.message), MAX_MESSAGE_BYTES)?;
-    load_external(state, id).await?;
+    load_external(state, id, &lease).await?;
     let line = state
         .store
-        .append_log(id, Writer::External, line.level, &line.message)
-        .await?;
+        .append_log(id, writer(&lease), line.level, &line.message)
+        .await
+        .map_err(lease_conflict(&lease))?;
     Ok(body::json(StatusCode::CREATED, &line))
 }
 
@@ -468,12 +533,14 @@ pub async fn complete(
     id: JobId,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    let lease = lease_of(&req)?;
     let done: CompleteBody = read_body(state, req).await?;
-    load_external(state, id).await?;
+    load_external(state, id, &lease).await?;
     let job = state
         .store
-        .complete(id, Writer::External, done.result.as_ref())
-        .await?;
+        .complete(id, writer(&lease), done.result.as_ref())
+        .await
+        .map_err(lease_conflict(&lease))?;
     Ok(job_response(StatusCode::OK, &job))
 }
 
@@ -491,22 +558,32 @@ pub async fn fail(
     id: JobId,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    let lease = lease_of(&req)?;
     let failure: FailBody = read_body(state, req).await?;
     if failure.error.trim().is_empty() {
         return Err(ApiError::invalid("error", "must not be empty"));
     }
     check_len("error", Some(&failure.error), MAX_MESSAGE_BYTES)?;
-    load_external(state, id).await?;
+    let job = load_external(state, id, &lease).await?;
+    // A worker's failed attempt is retried like an in-process one while attempts remain;
+    // outside code that drives an unclaimed job ends it.
+    let retry = lease.as_ref().map(|_| RetryPolicy {
+        retry_at: Timestamp::now().saturating_add(retry_delay(&state.runner_config, job.attempt)),
+    });
     let job = state
         .store
         .fail(
             id,
-            Writer::External,
+            writer(&lease),
             &failure.error,
             failure.details.as_ref(),
-            None,
+            retry,
         )
-        .await?;
+        .await
+        .map_err(lease_conflict(&lease))?;
+    if job.status == JobStatus::Queued {
+        state.job_queued.notify_waiters();
+    }
     Ok(job_response(StatusCode::OK, &job))
 }
 

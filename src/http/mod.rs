@@ -8,6 +8,7 @@ pub mod cors;
 pub mod error;
 pub mod jobs;
 pub mod routes;
+pub mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -54,6 +55,10 @@ pub struct AppState {
     pub streams: StreamGauge,
     /// The shared heartbeat clock streams join.
     pub heartbeat: Heartbeat,
+    /// Woken (all waiters) when a job is queued here: long-polling worker claims look again.
+    pub job_queued: Arc<tokio::sync::Notify>,
+    /// Retry backoff for attempts that external workers report as failed.
+    pub runner_config: crate::config::RunnerConfig,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.

@@ -6,7 +6,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::error::ApiError;
-use super::{jobs, AppState};
+use super::{jobs, workers, AppState};
 
 /// A matched path, before the method is checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,6 +18,7 @@ enum Route<'a> {
     JobLogs(&'a str),
     /// `cancel`, `progress`, `complete` or `fail`.
     JobAction(&'a str, &'a str),
+    WorkerClaim,
 }
 
 impl<'a> Route<'a> {
@@ -32,6 +33,7 @@ impl<'a> Route<'a> {
             ["api", "jobs", id, action @ ("cancel" | "progress" | "complete" | "fail")] => {
                 Some(Route::JobAction(id, action))
             }
+            ["api", "workers", "claim"] => Some(Route::WorkerClaim),
             _ => None,
         }
     }
@@ -41,7 +43,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Health | Route::Job(_) | Route::JobStream(_) => "GET, OPTIONS",
             Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
-            Route::JobAction(..) => "POST, OPTIONS",
+            Route::JobAction(..) | Route::WorkerClaim => "POST, OPTIONS",
         }
     }
 }
@@ -84,6 +86,7 @@ pub async fn dispatch(
                 _ => jobs::fail(state, id, req).await,
             }
         }
+        (&Method::POST, Route::WorkerClaim) => workers::claim(state, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed {
             method: method.to_string(),
             allow: route.allow(),

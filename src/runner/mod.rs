@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
-use crate::store::{RetryPolicy, Store, StoreError, Writer};
+use crate::store::{Claimant, RetryPolicy, Store, StoreError, Writer};
 pub use handler::{JobContext, JobError, JobHandler, JobTypes, PayloadError};
 
 /// Tells a running [`Runner`] about news from the API: a new job, or a cancel.
@@ -211,7 +211,15 @@ impl Runner {
     async fn claim_of(&self, types: &[String], limit: usize) -> Vec<Job> {
         match self
             .store
-            .claim(types, &self.owner, self.config.lease, limit)
+            .claim(
+                types,
+                &Claimant {
+                    owner: &self.owner,
+                    worker: None,
+                },
+                self.config.lease,
+                limit,
+            )
             .await
         {
             Ok(jobs) => jobs,
@@ -354,7 +362,8 @@ impl Attempt {
             }
             Outcome::Failed(error) => {
                 let attempt = self.job.attempt;
-                let retry = (attempt < self.job.max_attempts).then(|| self.backoff(attempt));
+                let retry =
+                    (attempt < self.job.max_attempts).then(|| retry_delay(&self.config, attempt));
                 let line = match retry {
                     Some(delay) => format!(
                         "attempt {attempt} of {} failed: {}; retrying in {}",
@@ -391,18 +400,19 @@ impl Attempt {
         }
         Ok(())
     }
+}
 
-    /// `retry_base * 2^(attempt-1)`, capped at `retry_max`, then scaled by a random factor in
-    /// [0.5, 1] so jobs that failed together do not retry together.
-    fn backoff(&self, attempt: i64) -> Duration {
-        let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-        let full = self
-            .config
-            .retry_base
-            .saturating_mul(2u32.saturating_pow(exp))
-            .min(self.config.retry_max);
-        full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
-    }
+/// The delay before retrying after failed attempt number `attempt`: `retry_base *
+/// 2^(attempt-1)`, capped at `retry_max`, then scaled by a random factor in [0.5, 1] so jobs
+/// that failed together do not retry together. Used for in-process attempts and for attempts
+/// that external workers report as failed.
+pub fn retry_delay(config: &RunnerConfig, attempt: i64) -> Duration {
+    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let full = config
+        .retry_base
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(config.retry_max);
+    full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
 }
 
 /// Runs `work` with an optional time limit; `None` when the limit passed.

@@ -386,6 +386,7 @@ mod tests {
             lease_owner: None,
             lease_expires_at: None,
             cancel_requested: false,
+            worker: None,
         }
     }
 

@@ -370,6 +370,7 @@ async fn progress(
                  progress = u.progress, message = COALESCE(u.message, jobs.message), \
                  current = COALESCE(u.current, jobs.current), total = COALESCE(u.total, jobs.total), \
                  stage = COALESCE(u.stage, jobs.stage), updated_at = (SELECT now FROM c), \
+                 lease_expires_at = CASE WHEN u.owner IS NOT NULL AND jobs.lease_ms IS NOT NULL THEN (SELECT now FROM c) + jobs.lease_ms ELSE jobs.lease_expires_at END, \
                  version = jobs.version + 1, state_version = jobs.version + 1, {NEXT_CHANGE} \
              FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *"
         );
@@ -433,7 +434,8 @@ async fn logs(
                  status = CASE WHEN u.owner IS NULL THEN 'running' ELSE jobs.status END, \
                  started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN (SELECT now FROM c) ELSE jobs.started_at END, \
                  attempt = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN jobs.attempt + 1 ELSE jobs.attempt END, \
-                 log_seq = jobs.log_seq + u.n, updated_at = (SELECT now FROM c), {NEXT_CHANGE} \
+                 log_seq = jobs.log_seq + u.n, updated_at = (SELECT now FROM c), \
+                 lease_expires_at = CASE WHEN u.owner IS NOT NULL AND jobs.lease_ms IS NOT NULL THEN (SELECT now FROM c) + jobs.lease_ms ELSE jobs.lease_expires_at END, {NEXT_CHANGE} \
              FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING id, log_seq, version"
         ));
         let rows = query.build().fetch_all(&mut *conn).await?;

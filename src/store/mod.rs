@@ -69,6 +69,16 @@ impl Writer<'_> {
     }
 }
 
+/// Who claims jobs: a runner in some process, or an external worker over HTTP.
+#[derive(Debug, Clone, Copy)]
+pub struct Claimant<'a> {
+    /// The lease owner written on claimed jobs; updates must name it.
+    pub owner: &'a str,
+    /// An external worker's name. Its leases are extended by each accepted update (a runner
+    /// renews its own instead).
+    pub worker: Option<&'a str>,
+}
+
 /// Filters for listing jobs, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

@@ -14,7 +14,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::batch::{self, Write};
-use super::{CancelOutcome, ListFilter, RetryPolicy, StoreError, Writer};
+use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The SET clause that gives a changed job the next change sequence number.
@@ -433,12 +433,12 @@ impl Store {
         .await
     }
 
-    /// Claims up to `limit` due jobs of `types` for `owner` in one statement: highest priority
-    /// first, then oldest.
+    /// Claims up to `limit` due jobs of `types` for `claimant` in one statement: highest
+    /// priority first, then oldest.
     pub async fn claim(
         &self,
         types: &[String],
-        owner: &str,
+        claimant: &Claimant<'_>,
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError> {
@@ -447,22 +447,25 @@ impl Store {
         }
         let now = Timestamp::now();
         let placeholders = (0..types.len())
-            .map(|i| format!("?{}", i + 5))
+            .map(|i| format!("?{}", i + 7))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1, \
                  error = NULL, details = NULL, updated_at = ?1, lease_owner = ?2, \
-                 lease_expires_at = ?3, version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
+                 lease_expires_at = ?3, worker = ?5, lease_ms = ?6, \
+                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
              WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= ?1 \
                  AND type IN ({placeholders}) ORDER BY priority DESC, id LIMIT ?4) \
              RETURNING *"
         );
         let mut query = sqlx::query(&sql)
             .bind(now.as_millis())
-            .bind(owner)
+            .bind(claimant.owner)
             .bind(now.saturating_add(lease).as_millis())
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(claimant.worker)
+            .bind(claimant.worker.map(|_| duration_ms(lease)));
         for job_type in types {
             query = query.bind(job_type);
         }
@@ -626,6 +629,7 @@ pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         lease_owner: row.try_get("lease_owner")?,
         lease_expires_at: ts("lease_expires_at")?,
         cancel_requested: row.try_get("cancel_requested")?,
+        worker: row.try_get("worker")?,
     })
 }
 

@@ -12,3 +12,4 @@ mod poller;
 mod process;
 mod runner;
 mod stream;
+mod workers;

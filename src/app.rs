@@ -2,6 +2,7 @@
 //! listener and prepares the runner; [`Application::run_until_stopped`] serves until a
 //! shutdown signal, then stops the server, the streams and the runner in order.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::http::cors::Cors;
 use crate::http::AppState;
-use crate::runner::{JobTypes, Runner};
+use crate::runner::{JobHandler, JobTypes, Runner};
 use crate::sse::job::StreamTimings;
 use crate::sse::poller::Poller;
 use crate::sse::{Heartbeat, HeartbeatClock, StreamGauge};
@@ -23,12 +24,35 @@ use crate::store::{Store, StoreError};
 pub enum StartError {
     #[error("cannot open the job store")]
     Store(#[from] StoreError),
+    #[error("invalid job types: {0}")]
+    JobTypes(String),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An application being built: the config plus Rust handlers registered in code.
+pub struct ApplicationBuilder {
+    config: Config,
+    handlers: BTreeMap<String, Arc<dyn JobHandler>>,
+}
+
+impl ApplicationBuilder {
+    /// Runs jobs of `job_type` with `handler` in this process. The type takes its settings
+    /// (`max_attempts`, `timeout`, `concurrency`) from a `[job_types.NAME]` entry with
+    /// `kind = "rust"` if the config has one, else the defaults.
+    pub fn handler(mut self, job_type: impl Into<String>, handler: impl JobHandler) -> Self {
+        self.handlers.insert(job_type.into(), Arc::new(handler));
+        self
+    }
+
+    /// Opens the store (applying migrations), binds the listener and prepares the runner.
+    pub async fn build(self) -> Result<Application, StartError> {
+        Application::assemble(self.config, self.handlers).await
+    }
 }
 
 /// A built application, bound and migrated, not yet serving.
@@ -75,7 +99,24 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 impl Application {
+    /// Builds with the job types of `config` only.
     pub async fn build(config: Config) -> Result<Application, StartError> {
+        Self::builder(config).build().await
+    }
+
+    /// Starts building; register Rust job handlers with [`ApplicationBuilder::handler`].
+    pub fn builder(config: Config) -> ApplicationBuilder {
+        ApplicationBuilder {
+            config,
+            handlers: BTreeMap::new(),
+        }
+    }
+
+    async fn assemble(
+        config: Config,
+        handlers: BTreeMap<String, Arc<dyn JobHandler>>,
+    ) -> Result<Application, StartError> {
+        let types = JobTypes::new(&config.job_types, handlers).map_err(StartError::JobTypes)?;
         let store = Store::connect(&config.database_url).await?;
         let listener = bind(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
@@ -85,7 +126,7 @@ impl Application {
             addr: config.listen,
             source,
         })?;
-        let types = Arc::new(JobTypes::from_config(&config.job_types));
+        let types = Arc::new(types);
         let runner = Runner::new(store.clone(), types.clone(), config.runner.clone());
         let poller = config
             .stream

@@ -94,6 +94,8 @@ pub enum JobKind {
     /// A program run per attempt: payload on stdin, JSON lines on stdout (see
     /// `runner::command`).
     Command,
+    /// Run by a Rust handler registered in code when jobcast is embedded as a library.
+    Rust,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -415,7 +417,9 @@ impl Config {
                         "a command job type needs a program to run",
                     ));
                 }
-                JobKind::Demo | JobKind::External if !job_type.command.is_empty() => {
+                JobKind::Demo | JobKind::External | JobKind::Rust
+                    if !job_type.command.is_empty() =>
+                {
                     return Err(invalid(
                         &key("command"),
                         job_type.command.join(" "),

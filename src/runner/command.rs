@@ -228,7 +228,7 @@ impl Output {
             }
             self.last_progress = progress;
             self.ctx
-                .progress(Progress {
+                .report(Progress {
                     progress,
                     message: message
                         .message

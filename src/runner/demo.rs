@@ -108,7 +108,7 @@ async fn run(ctx: JobContext) -> Result<Value, JobError> {
             return Err(JobError::new(format!("failed at step {step} of {steps}"))
                 .with_details(json!({"step": step, "steps": steps})));
         }
-        ctx.progress(Progress {
+        ctx.report(Progress {
             progress: (step as f64 * 100.0 / steps as f64 * 100.0).round() / 100.0,
             message: Some(format!("step {step}/{steps}")),
             current: Some(step),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -11,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{JobKind, JobTypeConfig};
 use crate::job::{Job, JobId, LogLevel, Progress};
-use crate::store::{Store, StoreError, Writer};
+use crate::store::{Store, StoreError};
 
 /// A boxed future, so handlers can be stored as trait objects.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -61,13 +62,26 @@ pub struct JobError {
     pub error: String,
     /// Anything structured that helps, shown as the job's `details`.
     pub details: Option<Value>,
+    /// Whether another attempt could succeed (while attempts remain). True unless made with
+    /// [`JobError::permanent`].
+    pub retry: bool,
 }
 
 impl JobError {
+    /// A failure worth retrying (a timeout, a service that was down).
     pub fn new(error: impl Into<String>) -> Self {
         JobError {
             error: error.into(),
             details: None,
+            retry: true,
+        }
+    }
+
+    /// A failure no retry can fix (bad input): the job fails at once.
+    pub fn permanent(error: impl Into<String>) -> Self {
+        JobError {
+            retry: false,
+            ..JobError::new(error)
         }
     }
 
@@ -88,13 +102,18 @@ impl From<StoreError> for JobError {
     }
 }
 
-/// A running job as its handler sees it: its input, and ways to report and to notice a cancel.
+/// A running job as its handler sees it: its input, ways to report, and its cancellation.
+///
+/// Reports are queued, not awaited: a handler may report as often as it likes, reports made
+/// faster than the store writes are merged, and the job's end is written after all of them.
 #[derive(Debug, Clone)]
 pub struct JobContext {
     job: Arc<Job>,
     store: Store,
     owner: Arc<str>,
     cancel: CancellationToken,
+    /// The last progress percentage reported, for reports that change other fields only.
+    last_progress: Arc<AtomicU64>,
 }
 
 impl JobContext {
@@ -109,6 +128,7 @@ impl JobContext {
             store,
             owner,
             cancel,
+            last_progress: Arc::new(AtomicU64::new(0f64.to_bits())),
         }
     }
 
@@ -120,15 +140,74 @@ impl JobContext {
         &self.job.payload
     }
 
+    /// The payload as `T`; a payload that does not fit is a permanent failure.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_value(self.job.payload.clone())
+            .map_err(|e| JobError::permanent(format!("bad payload: {e}")))
+    }
+
     /// 1 for the first attempt.
     pub fn attempt(&self) -> i64 {
         self.job.attempt
     }
 
-    /// Records progress; the job's streams see it at their next poll.
-    pub async fn progress(&self, progress: Progress) -> Result<(), JobError> {
+    /// Sets the progress (0 to 100, clamped) and the message shown with it.
+    pub async fn progress(&self, percent: f64, message: impl Into<String>) -> Result<(), JobError> {
+        self.report(Progress {
+            progress: percent,
+            message: Some(message.into()),
+            ..Progress::default()
+        })
+        .await
+    }
+
+    /// Sets how many items there are in all (`current` of `total`).
+    pub async fn set_total(&self, total: i64) -> Result<(), JobError> {
+        self.report(Progress {
+            total: Some(total),
+            ..self.unchanged()
+        })
+        .await
+    }
+
+    /// Sets how many items are done.
+    pub async fn set_current(&self, current: i64) -> Result<(), JobError> {
+        self.report(Progress {
+            current: Some(current),
+            ..self.unchanged()
+        })
+        .await
+    }
+
+    /// Names the stage the job is in (`download`, `parse`, `load`...).
+    pub async fn stage(&self, stage: impl Into<String>) -> Result<(), JobError> {
+        self.report(Progress {
+            stage: Some(stage.into()),
+            ..self.unchanged()
+        })
+        .await
+    }
+
+    /// A report that keeps every field as it was.
+    fn unchanged(&self) -> Progress {
+        Progress {
+            progress: f64::from_bits(self.last_progress.load(Ordering::Relaxed)),
+            ..Progress::default()
+        }
+    }
+
+    /// Reports progress and any of message, current, total and stage at once; fields left
+    /// `None` keep their value.
+    pub async fn report(&self, mut progress: Progress) -> Result<(), JobError> {
+        progress.progress = if progress.progress.is_finite() {
+            progress.progress.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        self.last_progress
+            .store(progress.progress.to_bits(), Ordering::Relaxed);
         self.store
-            .report_progress(self.job.id, Writer::Lease(&self.owner), &progress)
+            .queue_progress(self.job.id, &self.owner, progress)
             .await?;
         Ok(())
     }
@@ -136,20 +215,41 @@ impl JobContext {
     /// Adds a log line to the job.
     pub async fn log(&self, level: LogLevel, message: impl AsRef<str>) -> Result<(), JobError> {
         self.store
-            .append_log(
-                self.job.id,
-                Writer::Lease(&self.owner),
-                level,
-                message.as_ref(),
-            )
+            .queue_log(self.job.id, &self.owner, level, message.as_ref().to_owned())
             .await?;
         Ok(())
     }
 
-    /// Resolves when the job is cancelled; for handlers that want to clean up first (the runner
-    /// drops the handler's future right after anyway).
+    /// Resolves when the job is cancelled. Handlers with a [`JobHandler::cancel_grace`] use it
+    /// to stop cleanly; for the others the runner drops the attempt at once.
     pub async fn cancelled(&self) {
         self.cancel.cancelled().await
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// A [`JobHandler`] made from an async function: `handler_fn(|ctx| async move { ... })`.
+pub fn handler_fn<F, Fut>(f: F) -> FnHandler<F>
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, JobError>> + Send + 'static,
+{
+    FnHandler(f)
+}
+
+/// See [`handler_fn`].
+pub struct FnHandler<F>(F);
+
+impl<F, Fut> JobHandler for FnHandler<F>
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, JobError>> + Send + 'static,
+{
+    fn run(&self, ctx: JobContext) -> BoxFuture<Result<Value, JobError>> {
+        Box::pin((self.0)(ctx))
     }
 }
 
@@ -175,15 +275,33 @@ impl std::fmt::Debug for JobType {
 pub struct JobTypes(BTreeMap<String, JobType>);
 
 impl JobTypes {
-    /// The types declared in config, with built-in handlers for built-in kinds.
-    pub fn from_config(types: &BTreeMap<String, JobTypeConfig>) -> Self {
+    /// The types declared in config, with built-in handlers for built-in kinds and `handlers`
+    /// (registered in code) for `rust` types. A handler whose type is not declared gets a type
+    /// with default settings.
+    pub fn new(
+        types: &BTreeMap<String, JobTypeConfig>,
+        mut handlers: BTreeMap<String, Arc<dyn JobHandler>>,
+    ) -> Result<Self, String> {
         let mut registry = JobTypes::default();
         for (name, config) in types {
             let handler: Option<Arc<dyn JobHandler>> = match config.kind {
                 JobKind::Demo => Some(Arc::new(super::demo::Demo)),
                 JobKind::External => None,
                 JobKind::Command => Some(Arc::new(super::command::CommandHandler::new(config))),
+                JobKind::Rust => Some(handlers.remove(name).ok_or_else(|| {
+                    format!(
+                        "job type {name:?} is declared with kind = \"rust\" but no handler \
+                         was registered for it (ApplicationBuilder::handler)"
+                    )
+                })?),
             };
+            if config.kind != JobKind::Rust && handlers.contains_key(name) {
+                return Err(format!(
+                    "a handler was registered for job type {name:?}, which is declared with \
+                     kind = {:?}; declare it with kind = \"rust\"",
+                    config.kind
+                ));
+            }
             registry.0.insert(
                 name.clone(),
                 JobType {
@@ -192,7 +310,21 @@ impl JobTypes {
                 },
             );
         }
-        registry
+        for (name, handler) in handlers {
+            registry.0.insert(
+                name,
+                JobType {
+                    config: JobTypeConfig::new(JobKind::Rust),
+                    handler: Some(handler),
+                },
+            );
+        }
+        Ok(registry)
+    }
+
+    /// The types declared in config, with the built-in handlers.
+    pub fn from_config(types: &BTreeMap<String, JobTypeConfig>) -> Result<Self, String> {
+        Self::new(types, BTreeMap::new())
     }
 
     pub fn get(&self, name: &str) -> Option<&JobType> {

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
 use crate::store::{Claimant, RetryPolicy, Store, StoreError, Writer};
-pub use handler::{JobContext, JobError, JobHandler, JobTypes, PayloadError};
+pub use handler::{handler_fn, JobContext, JobError, JobHandler, JobTypes, PayloadError};
 
 /// Tells a running [`Runner`] about news from the API: a new job, or a cancel.
 #[derive(Debug, Clone)]
@@ -362,8 +362,8 @@ impl Attempt {
             }
             Outcome::Failed(error) => {
                 let attempt = self.job.attempt;
-                let retry =
-                    (attempt < self.job.max_attempts).then(|| retry_delay(&self.config, attempt));
+                let retry = (error.retry && attempt < self.job.max_attempts)
+                    .then(|| retry_delay(&self.config, attempt));
                 let line = match retry {
                     Some(delay) => format!(
                         "attempt {attempt} of {} failed: {}; retrying in {}",

@@ -82,8 +82,13 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts a server on an existing database folder (for restart tests).
 pub async fn start(config: Config, dir: tempfile::TempDir, db_path: PathBuf) -> TestApp {
-    init_tracing();
     let app = Application::build(config).await.expect("app builds");
+    from_application(app, dir, db_path)
+}
+
+/// Runs an application built by the test itself (for example with Rust handlers).
+pub fn from_application(app: Application, dir: tempfile::TempDir, db_path: PathBuf) -> TestApp {
+    init_tracing();
     let base = format!("http://{}", app.local_addr());
     let handle = app.handle();
     let task = tokio::spawn(app.run_until_stopped(std::future::pending()));

@@ -7,6 +7,7 @@ mod bad_requests;
 mod command;
 mod cors;
 mod jobs;
+mod library;
 mod load;
 mod poller;
 mod process;

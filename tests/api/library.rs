@@ -1,0 +1,217 @@
+//! jobcast as a library: handlers registered in code, and the import-traces example in both
+//! its forms (the Python command and the Rust handler of `examples/embedded.rs`).
+
+use std::time::Duration;
+
+use jobcast::config::{JobKind, JobTypeConfig};
+use jobcast::{handler_fn, Application, JobContext, JobError, LogLevel};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[allow(dead_code)]
+#[path = "../../examples/embedded.rs"]
+mod embedded;
+
+async fn spawn_with_handler(
+    name: &str,
+    handler: impl jobcast::JobHandler,
+    tweak: impl FnOnce(&mut jobcast::Config),
+) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("jobcast.db");
+    let mut config = test_config(&db_path);
+    config.stream.max_duration = Duration::from_secs(20);
+    tweak(&mut config);
+    let app = Application::builder(config)
+        .handler(name, handler)
+        .build()
+        .await
+        .unwrap();
+    from_application(app, dir, db_path)
+}
+
+async fn count_to(ctx: JobContext) -> Result<Value, JobError> {
+    let n = ctx.payload()["n"].as_i64().unwrap_or(3);
+    ctx.stage("counting").await?;
+    ctx.set_total(n).await?;
+    for i in 1..=n {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        ctx.set_current(i).await?;
+        ctx.progress(100.0 * i as f64 / n as f64, format!("{i} of {n}"))
+            .await?;
+        ctx.log(LogLevel::Info, format!("counted {i}")).await?;
+    }
+    Ok(json!({"counted": n}))
+}
+
+#[tokio::test]
+async fn a_handler_registered_in_code_runs_and_streams() {
+    let app = spawn_with_handler("count", handler_fn(count_to), |_| {}).await;
+    let id = app
+        .create(json!({"type": "count", "payload": {"n": 4}}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = app.read_stream(&id, None, Duration::from_secs(10)).await;
+    assert_eq!(log.last_event().name(), Some("completed"));
+    assert_eq!(log.last_event().data()["result"], json!({"counted": 4}));
+    assert!(log.names().contains(&"log"));
+    let job = app.job(&id).await;
+    assert_eq!(
+        (job["current"].as_i64(), job["total"].as_i64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(
+        (job["stage"].as_str(), job["message"].as_str()),
+        (Some("counting"), Some("4 of 4"))
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_error_is_not_retried_and_a_plain_one_is() {
+    let handler = handler_fn(|ctx: JobContext| async move {
+        match ctx.payload()["kind"].as_str() {
+            Some("permanent") => Err(JobError::permanent("bad input")),
+            _ => Err(JobError::new("try again")),
+        }
+    });
+    let app = spawn_with_handler("fails", handler, |_| {}).await;
+    let permanent = app
+        .create(json!({"type": "fails", "payload": {"kind": "permanent"}, "max_attempts": 3}))
+        .await;
+    let plain = app
+        .create(json!({"type": "fails", "payload": {"kind": "plain"}, "max_attempts": 3}))
+        .await;
+    let permanent = app
+        .wait_for_status(
+            permanent["id"].as_str().unwrap(),
+            &["failed"],
+            Duration::from_secs(10),
+        )
+        .await;
+    let plain = app
+        .wait_for_status(
+            plain["id"].as_str().unwrap(),
+            &["failed"],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(
+        (permanent["attempt"].as_i64(), permanent["error"].as_str()),
+        (Some(1), Some("bad input"))
+    );
+    assert_eq!(
+        (plain["attempt"].as_i64(), plain["error"].as_str()),
+        (Some(3), Some("try again"))
+    );
+}
+
+#[tokio::test]
+async fn a_rust_type_declared_in_config_without_a_handler_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir.path().join("j.db"));
+    config
+        .job_types
+        .insert("orphan".into(), JobTypeConfig::new(JobKind::Rust));
+    let error = Application::build(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("orphan"), "{error}");
+}
+
+fn expected_sample_counts() -> Value {
+    let text = std::fs::read_to_string("examples/data/traces-1000.expected.json").unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn the_rust_import_handler_imports_the_sample_with_the_right_counts() {
+    let app = spawn_with_handler(
+        "import-traces-rs",
+        handler_fn(embedded::import_traces),
+        |_| {},
+    )
+    .await;
+    let id = app
+        .create(json!({"type": "import-traces-rs", "payload": {"path": "traces-1000.jsonl"}}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = app.read_stream(&id, None, Duration::from_secs(20)).await;
+    assert_eq!(
+        log.last_event().name(),
+        Some("completed"),
+        "{:?}",
+        log.names()
+    );
+    assert_eq!(log.last_event().data()["result"], expected_sample_counts());
+    let refused = app
+        .create(json!({"type": "import-traces-rs", "payload": {"path": "../../Cargo.toml"}}))
+        .await;
+    let refused = app
+        .wait_for_status(
+            refused["id"].as_str().unwrap(),
+            &["failed"],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the import folder"),
+        "{refused}"
+    );
+    assert_eq!(refused["attempt"], 1, "a refused path is not retried");
+}
+
+#[tokio::test]
+async fn the_python_import_command_imports_the_sample_with_the_right_counts() {
+    let mut job_type = JobTypeConfig::command("python3", &["examples/import_traces.py"]);
+    job_type.max_attempts = 1;
+    job_type
+        .env
+        .insert("IMPORT_DIR".into(), "examples/data".into());
+    let app = spawn_app_with(move |c| {
+        c.stream.max_duration = Duration::from_secs(20);
+        c.job_types.insert("import-traces".into(), job_type);
+    })
+    .await;
+    let id = app
+        .create(json!({"type": "import-traces", "payload": {"path": "traces-1000.jsonl"}}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = app.read_stream(&id, None, Duration::from_secs(20)).await;
+    assert_eq!(
+        log.last_event().name(),
+        Some("completed"),
+        "{:?}",
+        log.names()
+    );
+    assert_eq!(log.last_event().data()["result"], expected_sample_counts());
+    let warnings = log
+        .events()
+        .iter()
+        .filter(|e| e.name() == Some("log") && e.data()["level"] == "warning")
+        .count();
+    assert!(warnings > 0, "malformed lines are reported");
+    let refused = app
+        .create(json!({"type": "import-traces", "payload": {"path": "../../Cargo.toml"}}))
+        .await;
+    let refused = app
+        .wait_for_status(
+            refused["id"].as_str().unwrap(),
+            &["failed"],
+            Duration::from_secs(10),
+        )
+        .await;
+    let stderr = refused["details"]["stderr"].to_string();
+    assert!(stderr.contains("outside the import folder"), "{refused}");
+}

@@ -128,20 +128,11 @@ fn expected_sample_counts() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-#[tokio::test]
-async fn the_rust_import_handler_imports_the_sample_with_the_right_counts() {
-    let app = spawn_with_handler(
-        "import-traces-rs",
-        handler_fn(embedded::import_traces),
-        |_| {},
-    )
-    .await;
-    let id = app
-        .create(json!({"type": "import-traces-rs", "payload": {"path": "traces-1000.jsonl"}}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// Imports the sample through `job_type` and checks the counts and the warnings; then asks for
+/// a path outside the import folder and returns that (failed) job.
+async fn import_the_sample_then_a_path_outside(app: &TestApp, job_type: &str) -> Value {
+    let body = json!({"type": job_type, "payload": {"path": "traces-1000.jsonl"}});
+    let id = app.create(body).await["id"].as_str().unwrap().to_owned();
     let log = app.read_stream(&id, None, Duration::from_secs(20)).await;
     assert_eq!(
         log.last_event().name(),
@@ -150,23 +141,26 @@ async fn the_rust_import_handler_imports_the_sample_with_the_right_counts() {
         log.names()
     );
     assert_eq!(log.last_event().data()["result"], expected_sample_counts());
-    let refused = app
-        .create(json!({"type": "import-traces-rs", "payload": {"path": "../../Cargo.toml"}}))
-        .await;
-    let refused = app
-        .wait_for_status(
-            refused["id"].as_str().unwrap(),
-            &["failed"],
-            Duration::from_secs(10),
-        )
-        .await;
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap()
-            .contains("outside the import folder"),
-        "{refused}"
-    );
+    let warnings = log
+        .events()
+        .iter()
+        .filter(|e| e.name() == Some("log") && e.data()["level"] == "warning")
+        .count();
+    assert!(warnings > 0, "malformed lines are reported");
+    let outside = json!({"type": job_type, "payload": {"path": "../../Cargo.toml"}});
+    let refused = app.create(outside).await;
+    let id = refused["id"].as_str().unwrap();
+    app.wait_for_status(id, &["failed"], Duration::from_secs(10))
+        .await
+}
+
+#[tokio::test]
+async fn the_rust_import_handler_imports_the_sample_with_the_right_counts() {
+    let handler = handler_fn(embedded::import_traces);
+    let app = spawn_with_handler("import-traces-rs", handler, |_| {}).await;
+    let refused = import_the_sample_then_a_path_outside(&app, "import-traces-rs").await;
+    let error = refused["error"].as_str().unwrap();
+    assert!(error.contains("outside the import folder"), "{refused}");
     assert_eq!(refused["attempt"], 1, "a refused path is not retried");
 }
 
@@ -182,36 +176,7 @@ async fn the_python_import_command_imports_the_sample_with_the_right_counts() {
         c.job_types.insert("import-traces".into(), job_type);
     })
     .await;
-    let id = app
-        .create(json!({"type": "import-traces", "payload": {"path": "traces-1000.jsonl"}}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let log = app.read_stream(&id, None, Duration::from_secs(20)).await;
-    assert_eq!(
-        log.last_event().name(),
-        Some("completed"),
-        "{:?}",
-        log.names()
-    );
-    assert_eq!(log.last_event().data()["result"], expected_sample_counts());
-    let warnings = log
-        .events()
-        .iter()
-        .filter(|e| e.name() == Some("log") && e.data()["level"] == "warning")
-        .count();
-    assert!(warnings > 0, "malformed lines are reported");
-    let refused = app
-        .create(json!({"type": "import-traces", "payload": {"path": "../../Cargo.toml"}}))
-        .await;
-    let refused = app
-        .wait_for_status(
-            refused["id"].as_str().unwrap(),
-            &["failed"],
-            Duration::from_secs(10),
-        )
-        .await;
+    let refused = import_the_sample_then_a_path_outside(&app, "import-traces").await;
     let stderr = refused["details"]["stderr"].to_string();
     assert!(stderr.contains("outside the import folder"), "{refused}");
 }

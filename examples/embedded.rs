@@ -24,7 +24,8 @@ const MAX_WARNINGS: usize = 20;
 
 #[derive(Deserialize)]
 struct ImportRequest {
-    path: String,
+    /// A file inside the import folder; left out when the job names an upload instead.
+    path: Option<String>,
 }
 
 /// The file `relative` inside `folder`, refusing anything that resolves outside it.
@@ -107,19 +108,33 @@ fn check(span: &Value) -> Option<&'static str> {
 /// The import handler: reads the file, validates and groups spans, reports progress by bytes.
 pub async fn import_traces(ctx: JobContext) -> Result<Value, JobError> {
     let request: ImportRequest = ctx.payload_as()?;
-    let folder = std::env::var_os("IMPORT_DIR")
-        .map_or_else(|| PathBuf::from("examples/data"), PathBuf::from);
-    let path = inside(&folder, &request.path)?;
+    let path = match (ctx.input_file(), &request.path) {
+        (Some(upload), _) => upload.to_path_buf(),
+        (None, Some(relative)) => {
+            let folder = std::env::var_os("IMPORT_DIR")
+                .map_or_else(|| PathBuf::from("examples/data"), PathBuf::from);
+            inside(&folder, relative)?
+        }
+        (None, None) => {
+            return Err(JobError::permanent(
+                "the payload needs a \"path\" in the import folder or an \"upload_id\"",
+            ))
+        }
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let size = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| JobError::new(format!("cannot read {}: {e}", request.path)))?
+        .map_err(|e| JobError::new(format!("cannot read {}: {e}", name)))?
         .len()
         .max(1);
     ctx.stage("import").await?;
     ctx.set_total(size as i64).await?;
     let file = tokio::fs::File::open(&path)
         .await
-        .map_err(|e| JobError::new(format!("cannot open {}: {e}", request.path)))?;
+        .map_err(|e| JobError::new(format!("cannot open {}: {e}", name)))?;
     let mut lines = BufReader::new(file);
     let (mut traces, mut spans, mut error_spans, mut skipped, mut warned) =
         (HashSet::new(), 0u64, 0u64, 0u64, 0usize);
@@ -130,7 +145,7 @@ pub async fn import_traces(ctx: JobContext) -> Result<Value, JobError> {
         let n = lines
             .read_until(b'\n', &mut raw)
             .await
-            .map_err(|e| JobError::new(format!("reading {}: {e}", request.path)))?;
+            .map_err(|e| JobError::new(format!("reading {}: {e}", name)))?;
         if n == 0 {
             break;
         }

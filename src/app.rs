@@ -17,13 +17,20 @@ use crate::runner::{JobHandler, JobTypes, Runner};
 use crate::sse::job::StreamTimings;
 use crate::sse::poller::Poller;
 use crate::sse::{Heartbeat, HeartbeatClock, StreamGauge};
-use crate::store::{Store, StoreError};
+use crate::store::{database_file, Store, StoreError};
+use crate::uploads::Uploads;
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the job store")]
     Store(#[from] StoreError),
+    #[error("cannot open the uploads folder {dir}")]
+    Uploads {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid job types: {0}")]
     JobTypes(String),
     #[error("cannot listen on {addr}")]
@@ -62,6 +69,8 @@ pub struct Application {
     state: AppState,
     runner: Runner,
     heartbeat: HeartbeatClock,
+    /// Unused uploads are removed this long after they arrived.
+    keep_unused_uploads: std::time::Duration,
 }
 
 /// Live facts about a running application, for tests and benchmarks.
@@ -118,6 +127,16 @@ impl Application {
     ) -> Result<Application, StartError> {
         let types = JobTypes::new(&config.job_types, handlers).map_err(StartError::JobTypes)?;
         let store = Store::connect(&config.database_url).await?;
+        let uploads_dir = config.uploads.dir.clone().unwrap_or_else(|| {
+            crate::uploads::default_dir(&database_file(&config.database_url).unwrap_or_default())
+        });
+        let uploads =
+            Uploads::open(uploads_dir.clone(), config.uploads.max_bytes).map_err(|source| {
+                StartError::Uploads {
+                    dir: uploads_dir.display().to_string(),
+                    source,
+                }
+            })?;
         let listener = bind(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -127,7 +146,12 @@ impl Application {
             source,
         })?;
         let types = Arc::new(types);
-        let runner = Runner::new(store.clone(), types.clone(), config.runner.clone());
+        let runner = Runner::new(
+            store.clone(),
+            types.clone(),
+            config.runner.clone(),
+            uploads.clone(),
+        );
         let poller = config
             .stream
             .shared_poller
@@ -152,6 +176,7 @@ impl Application {
             heartbeat,
             job_queued: Arc::new(tokio::sync::Notify::new()),
             runner_config: config.runner.clone(),
+            uploads,
         };
         Ok(Application {
             listener,
@@ -159,6 +184,7 @@ impl Application {
             state,
             runner,
             heartbeat: heartbeat_clock,
+            keep_unused_uploads: config.uploads.keep_unused,
         })
     }
 
@@ -198,6 +224,12 @@ impl Application {
             })
         };
         let runner = tokio::spawn(self.runner.run(shutdown.clone()));
+        tokio::spawn(sweep_uploads(
+            store.clone(),
+            self.state.uploads.clone(),
+            self.keep_unused_uploads,
+            shutdown.clone(),
+        ));
         tokio::spawn(
             self.heartbeat
                 .run(self.state.timings.heartbeat, shutdown.clone()),
@@ -215,5 +247,39 @@ impl Application {
         watcher.abort();
         store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Removes uploads no job refers to once they are `keep` old; looks every minute (or every
+/// `keep`, if shorter).
+async fn sweep_uploads(
+    store: Store,
+    uploads: Uploads,
+    keep: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let period = keep.clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(60),
+    );
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let before = crate::job::Timestamp::from_millis(
+            crate::job::Timestamp::now().as_millis()
+                - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX),
+        );
+        match store.delete_unused_uploads(before).await {
+            Ok(ids) => {
+                if !ids.is_empty() {
+                    tracing::info!(count = ids.len(), "removed unused uploads");
+                }
+                uploads.remove(&ids);
+            }
+            Err(error) => tracing::warn!(%error, "sweeping unused uploads failed"),
+        }
     }
 }

@@ -25,8 +25,31 @@ pub struct Config {
     pub http: HttpConfig,
     pub stream: StreamConfig,
     pub runner: RunnerConfig,
+    pub uploads: UploadsConfig,
     /// Declared job types by name.
     pub job_types: BTreeMap<String, JobTypeConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadsConfig {
+    /// Where uploaded files are kept; empty means `uploads/` next to the database file.
+    pub dir: Option<PathBuf>,
+    /// Largest upload, in bytes (413 above).
+    pub max_bytes: u64,
+    /// Uploads no job refers to are removed this long after they arrived.
+    #[serde(with = "humantime_serde")]
+    pub keep_unused: Duration,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        UploadsConfig {
+            dir: None,
+            max_bytes: 256 * 1024 * 1024,
+            keep_unused: Duration::from_secs(3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +207,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             stream: StreamConfig::default(),
             runner: RunnerConfig::default(),
+            uploads: UploadsConfig::default(),
             job_types,
         }
     }
@@ -302,7 +326,8 @@ impl Config {
         if let Some(v) = get("JOBCAST_DATABASE_URL") {
             self.database_url = v;
         }
-        let durations: [(&str, &mut Duration); 10] = [
+        let durations: [(&str, &mut Duration); 11] = [
+            ("JOBCAST_UPLOAD_KEEP_UNUSED", &mut self.uploads.keep_unused),
             (
                 "JOBCAST_STREAM_POLL_INTERVAL",
                 &mut self.stream.poll_interval,
@@ -341,6 +366,14 @@ impl Config {
                 .trim()
                 .parse()
                 .map_err(|_| invalid("JOBCAST_WORKERS", &v, "expected a whole number"))?;
+        }
+        if let Some(v) = get("JOBCAST_UPLOAD_DIR") {
+            self.uploads.dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("JOBCAST_UPLOAD_MAX_BYTES") {
+            self.uploads.max_bytes = v.trim().parse().map_err(|_| {
+                invalid("JOBCAST_UPLOAD_MAX_BYTES", &v, "expected a number of bytes")
+            })?;
         }
         if let Some(v) = get("JOBCAST_MAX_BODY_BYTES") {
             self.http.max_body_bytes = v

@@ -196,6 +196,8 @@ pub struct Job {
     pub cancel_requested: bool,
     /// The external worker that claimed it, if one did.
     pub worker: Option<String>,
+    /// The upload the job works on, if its payload named one.
+    pub upload_id: Option<String>,
 }
 
 /// What a client may ask for when it creates a job, after validation.
@@ -208,6 +210,8 @@ pub struct NewJob {
     pub timeout: Option<std::time::Duration>,
     pub run_at: Option<Timestamp>,
     pub idempotency_key: Option<String>,
+    /// The upload the payload names in `upload_id`, checked to exist.
+    pub upload_id: Option<String>,
 }
 
 /// A progress report; `None` fields keep their previous value.

@@ -14,6 +14,7 @@
 //! - [`http`]: the hyper server: routing, handlers, JSON errors, CORS.
 //! - [`sse`]: the event-stream wire format, the per-job stream, and the shared poller that
 //!   tells every stream about changes with one query per tick.
+//! - [`uploads`]: files uploaded for jobs, streamed to disk.
 //! - [`telemetry`]: logging setup.
 //!
 //! # Embedding jobcast with your own Rust handlers
@@ -93,6 +94,7 @@ pub mod runner;
 pub mod sse;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;
 
 pub use app::{AppHandle, Application, ApplicationBuilder};
 pub use config::Config;

@@ -237,7 +237,18 @@ impl CreateJob {
                 ));
             }
         }
+        let upload_id = match payload.get("upload_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) if crate::uploads::is_upload_id(id) => Some(id.clone()),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "payload.upload_id",
+                    "must be an upload_id from POST /api/uploads",
+                ))
+            }
+        };
         Ok(NewJob {
+            upload_id,
             job_type: self.job_type,
             payload,
             priority,
@@ -254,6 +265,14 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
     let (parts, incoming) = req.into_parts();
     let bytes = body::read(incoming, &parts.headers, state.max_body_bytes).await?;
     let new = body::parse::<CreateJob>(&bytes)?.validate(state)?;
+    if let Some(upload_id) = &new.upload_id {
+        if state.store.get_upload(upload_id).await?.is_none() {
+            return Err(ApiError::invalid(
+                "payload.upload_id",
+                format!("no upload {upload_id:?}"),
+            ));
+        }
+    }
     let (job, created) = state.store.create_job(new).await?;
     if !created {
         return Ok(job_response(StatusCode::OK, &job));

@@ -8,6 +8,7 @@ pub mod cors;
 pub mod error;
 pub mod jobs;
 pub mod routes;
+pub mod uploads;
 pub mod workers;
 
 use std::convert::Infallible;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub job_queued: Arc<tokio::sync::Notify>,
     /// Retry backoff for attempts that external workers report as failed.
     pub runner_config: crate::config::RunnerConfig,
+    /// Where uploads go.
+    pub uploads: crate::uploads::Uploads,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.

@@ -6,7 +6,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::error::ApiError;
-use super::{jobs, workers, AppState};
+use super::{jobs, uploads, workers, AppState};
 
 /// A matched path, before the method is checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,6 +19,7 @@ enum Route<'a> {
     /// `cancel`, `progress`, `complete` or `fail`.
     JobAction(&'a str, &'a str),
     WorkerClaim,
+    Uploads,
 }
 
 impl<'a> Route<'a> {
@@ -34,6 +35,7 @@ impl<'a> Route<'a> {
                 Some(Route::JobAction(id, action))
             }
             ["api", "workers", "claim"] => Some(Route::WorkerClaim),
+            ["api", "uploads"] => Some(Route::Uploads),
             _ => None,
         }
     }
@@ -43,7 +45,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Health | Route::Job(_) | Route::JobStream(_) => "GET, OPTIONS",
             Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
-            Route::JobAction(..) | Route::WorkerClaim => "POST, OPTIONS",
+            Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => "POST, OPTIONS",
         }
     }
 }
@@ -87,6 +89,7 @@ pub async fn dispatch(
             }
         }
         (&Method::POST, Route::WorkerClaim) => workers::claim(state, req).await,
+        (&Method::POST, Route::Uploads) => uploads::create(state, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed {
             method: method.to_string(),
             allow: route.allow(),

@@ -281,6 +281,7 @@ fn start(spec: &CommandHandler, ctx: &JobContext) -> Result<Running, JobError> {
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .env("JOBCAST_JOB_ID", ctx.id().to_string())
         .env("JOBCAST_ATTEMPT", ctx.attempt().to_string())
+        .envs(ctx.input_file().map(|path| ("JOBCAST_INPUT_FILE", path)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -114,6 +114,7 @@ pub struct JobContext {
     cancel: CancellationToken,
     /// The last progress percentage reported, for reports that change other fields only.
     last_progress: Arc<AtomicU64>,
+    input_file: Option<std::path::PathBuf>,
 }
 
 impl JobContext {
@@ -129,7 +130,18 @@ impl JobContext {
             owner,
             cancel,
             last_progress: Arc::new(AtomicU64::new(0f64.to_bits())),
+            input_file: None,
         }
+    }
+
+    pub(crate) fn with_input_file(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.input_file = path;
+        self
+    }
+
+    /// The uploaded file this job works on, when its payload named an `upload_id`.
+    pub fn input_file(&self) -> Option<&std::path::Path> {
+        self.input_file.as_deref()
     }
 
     pub fn id(&self) -> JobId {

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
 use crate::store::{Claimant, RetryPolicy, Store, StoreError, Writer};
+use crate::uploads::Uploads;
 pub use handler::{handler_fn, JobContext, JobError, JobHandler, JobTypes, PayloadError};
 
 /// Tells a running [`Runner`] about news from the API: a new job, or a cancel.
@@ -118,11 +119,14 @@ pub struct Runner {
     /// This runner's lease owner id: unique per process start.
     owner: Arc<str>,
     handle: RunnerHandle,
+    /// Where jobs' uploaded input files are.
+    uploads: Uploads,
 }
 
 impl Runner {
-    pub fn new(store: Store, types: Arc<JobTypes>, config: RunnerConfig) -> Self {
+    pub fn new(store: Store, types: Arc<JobTypes>, config: RunnerConfig, uploads: Uploads) -> Self {
         Runner {
+            uploads,
             store,
             types,
             config,
@@ -275,7 +279,9 @@ impl Runner {
             .timeout
             .or_else(|| self.types.get(&job.job_type).and_then(|t| t.config.timeout));
         let cancel = CancellationToken::new();
+        let input_file = job.upload_id.as_deref().map(|id| self.uploads.path(id));
         let attempt = Attempt {
+            input_file,
             store: self.store.clone(),
             owner: self.owner.clone(),
             config: self.config.clone(),
@@ -293,6 +299,8 @@ struct Attempt {
     config: RunnerConfig,
     /// Keeps the attempt in the runner's registry for as long as it lives.
     _registered: Registered,
+    /// The uploaded file the job works on, if any.
+    input_file: Option<std::path::PathBuf>,
     job: Arc<Job>,
 }
 
@@ -311,7 +319,8 @@ impl Attempt {
             self.store.clone(),
             self.owner.clone(),
             cancel.clone(),
-        );
+        )
+        .with_input_file(self.input_file.clone());
         let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let mut work = std::pin::pin!(with_timeout(timeout, work));
         let outcome = tokio::select! {

@@ -387,6 +387,7 @@ mod tests {
             lease_expires_at: None,
             cancel_requested: false,
             worker: None,
+            upload_id: None,
         }
     }
 

@@ -231,7 +231,7 @@ async fn create(
         let ids: Vec<JobId> = chunk.iter().map(|_| JobId::new()).collect();
         let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs (id, type, status, payload, priority, max_attempts, timeout_ms, \
-                 idempotency_key, run_at, created_at, updated_at, change_seq) ",
+                 idempotency_key, run_at, created_at, updated_at, change_seq, upload_id) ",
         );
         query.push_values(chunk.iter().zip(&ids), |mut row, ((new, _), id)| {
             row.push_bind(id.to_string())
@@ -245,7 +245,8 @@ async fn create(
                 .push_bind(new.run_at.unwrap_or(now).as_millis())
                 .push_bind(now.as_millis())
                 .push_bind(now.as_millis())
-                .push("(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM jobs)");
+                .push("(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM jobs)")
+                .push_bind(new.upload_id.clone());
         });
         query.push(
             " ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \

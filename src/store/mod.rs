@@ -11,7 +11,7 @@
 mod batch;
 mod sqlite;
 
-pub use sqlite::Store;
+pub use sqlite::{database_file, Store};
 
 use crate::job::{JobId, JobStatus, Timestamp};
 
@@ -77,6 +77,19 @@ pub struct Claimant<'a> {
     /// An external worker's name. Its leases are extended by each accepted update (a runner
     /// renews its own instead).
     pub worker: Option<&'a str>,
+}
+
+/// What the store keeps about an uploaded file (its bytes are in the uploads folder).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Upload {
+    #[serde(rename = "upload_id")]
+    pub id: String,
+    pub size: i64,
+    pub sha256: String,
+    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    pub created_at: crate::job::Timestamp,
 }
 
 /// Filters for listing jobs, newest first.

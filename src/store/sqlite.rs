@@ -14,7 +14,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::batch::{self, Write};
-use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Writer};
+use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The SET clause that gives a changed job the next change sequence number.
@@ -55,6 +55,13 @@ fn writer_guard(writer: Writer<'_>, param: usize) -> (String, Option<&str>) {
             Some(owner),
         ),
     }
+}
+
+/// The file a `sqlite://` URL names.
+pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
+    SqliteConnectOptions::from_str(url)
+        .ok()
+        .map(|options| options.get_filename().to_path_buf())
 }
 
 impl Store {
@@ -163,6 +170,60 @@ impl Store {
         query.push(")");
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    /// Records a received upload.
+    pub async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&upload.id)
+        .bind(upload.size)
+        .bind(&upload.sha256)
+        .bind(&upload.content_type)
+        .bind(&upload.filename)
+        .bind(upload.created_at.as_millis())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
+        let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|row| {
+            Ok(Upload {
+                id: row.try_get("id")?,
+                size: row.try_get("size")?,
+                sha256: row.try_get("sha256")?,
+                content_type: row.try_get("content_type")?,
+                filename: row.try_get("filename")?,
+                created_at: Timestamp::from_millis(row.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes uploads that arrived before `before` and that no job refers to; returns their
+    /// ids so their files can go too.
+    pub async fn delete_unused_uploads(
+        &self,
+        before: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "DELETE FROM uploads WHERE created_at < ? \
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.upload_id = uploads.id) \
+             RETURNING id",
+        )
+        .bind(before.as_millis())
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|row| row.try_get("id").map_err(StoreError::from))
+            .collect()
     }
 
     /// Answers when the database does.
@@ -630,6 +691,7 @@ pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         lease_expires_at: ts("lease_expires_at")?,
         cancel_requested: row.try_get("cancel_requested")?,
         worker: row.try_get("worker")?,
+        upload_id: row.try_get("upload_id")?,
     })
 }
 

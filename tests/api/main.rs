@@ -13,4 +13,5 @@ mod poller;
 mod process;
 mod runner;
 mod stream;
+mod uploads;
 mod workers;

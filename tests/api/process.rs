@@ -269,3 +269,40 @@ async fn the_default_database_and_its_folder_are_created_on_first_start() {
     assert_eq!(status, 200);
     assert!(dir.path().join("data/jobcast.db").exists());
 }
+
+fn rss_kib(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_100_mib_upload_streams_to_disk_with_flat_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &db_env(dir.path()));
+    let before = rss_kib(&server.pid());
+    const MIB: usize = 1024 * 1024;
+    let chunks = futures_util::stream::iter(
+        (0..100).map(|i| Ok::<_, std::io::Error>(vec![b'a' + (i % 26) as u8; MIB])),
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/uploads", server.base))
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let upload: Value = response.json().await.unwrap();
+    assert_eq!(upload["size"].as_u64(), Some(100 * MIB as u64));
+    let after = rss_kib(&server.pid());
+    let grew = after.saturating_sub(before);
+    assert!(
+        grew < 32 * 1024,
+        "RSS grew by {grew} KiB while receiving 100 MiB"
+    );
+}

@@ -54,7 +54,15 @@ struct Server {
 
 impl Server {
     fn start(db: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_with(db, env, None)
+    }
+
+    /// Starts with a config file (`--config`) instead of the repository's default one.
+    fn start_with(db: &Path, env: &[(&str, &str)], config: Option<&Path>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_jobcast"));
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
         command
             .env("JOBCAST_LISTEN", "127.0.0.1:0")
             .env("JOBCAST_DATABASE_URL", format!("sqlite://{}", db.display()))
@@ -565,6 +573,115 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// Command jobs per second: `n` jobs of a type whose program prints a result and exits,
+    /// run by 4 workers.
+    async fn commands(&mut self, n: usize) {
+        let config = self.dir.path().join("commands.toml");
+        std::fs::write(
+            &config,
+            "[job_types.echo]\nkind = \"command\"\nmax_attempts = 1\n\
+             command = [\"sh\", \"-c\", \"read p; echo '{\\\"progress\\\": 50}'; echo '{\\\"result\\\": 1}'\"]\n",
+        )
+        .unwrap();
+        let db = self.db("commands");
+        let server = Server::start_with(&db, &[], Some(&config));
+        let started = Instant::now();
+        create_jobs(&self.client, &server, json!({"type": "echo"}), n).await;
+        self.wait_until_idle(&server).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let failed: Value = self
+            .client
+            .get(server.url("/api/jobs?status=failed&type=echo&limit=1"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            failed["jobs"].as_array().unwrap().is_empty(),
+            "command jobs failed: {failed}"
+        );
+        self.record(
+            format!("command jobs, {n} jobs, 4 workers"),
+            json!({"jobs_per_second": round2(n as f64 / seconds), "seconds": round2(seconds)}),
+        );
+    }
+
+    /// Claims per second: `n` external jobs claimed and completed by 8 concurrent workers.
+    async fn claims(&mut self, n: usize) {
+        let db = self.db("claims");
+        let server = Server::start(&db, &[]);
+        create_jobs(&self.client, &server, json!({"type": "external"}), n).await;
+        let started = Instant::now();
+        let mut workers = tokio::task::JoinSet::new();
+        for w in 0..8 {
+            let (client, base) = (self.client.clone(), server.url(""));
+            workers.spawn(async move {
+                let mut claimed = 0usize;
+                loop {
+                    let response = client
+                        .post(format!("{base}/api/workers/claim"))
+                        .json(&json!({"types": ["external"], "worker": format!("w{w}")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    if response.status() == 204 {
+                        return claimed;
+                    }
+                    let job: Value = response.json().await.unwrap();
+                    let id = job["id"].as_str().unwrap();
+                    client
+                        .post(format!("{base}/api/jobs/{id}/complete"))
+                        .header("Jobcast-Lease", job["lease_id"].as_str().unwrap())
+                        .json(&json!({}))
+                        .send()
+                        .await
+                        .unwrap();
+                    claimed += 1;
+                }
+            });
+        }
+        let mut claimed = 0;
+        while let Some(count) = workers.join_next().await {
+            claimed += count.unwrap();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        self.record(
+            format!("worker claims, {n} jobs, 8 workers"),
+            json!({
+                "claims": claimed,
+                "claims_per_second": round2(claimed as f64 / seconds),
+                "note": "each claim is followed by the worker's complete call",
+            }),
+        );
+    }
+
+    /// Waits until no job is queued or running.
+    async fn wait_until_idle(&self, server: &Server) {
+        loop {
+            let mut busy = false;
+            for status in ["queued", "running"] {
+                let page: Value = self
+                    .client
+                    .get(server.url(&format!("/api/jobs?status={status}&limit=1")))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                busy |= !page["jobs"].as_array().unwrap().is_empty();
+            }
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 /// Stores `n` finished jobs straight into a fresh database (migrated by a short server run).
 async fn preload_finished_jobs(db: &Path, n: usize) {
     drop(Server::start(db, &[]));
@@ -645,6 +762,11 @@ async fn main() {
         bench
             .progress_rate(Duration::from_secs(if quick { 2 } else { 5 }))
             .await;
+    }
+
+    if run("work") {
+        bench.commands(scale(2_000, 200)).await;
+        bench.claims(scale(5_000, 500)).await;
     }
 
     let report = json!({

@@ -381,6 +381,27 @@ pub async fn cancel(state: &AppState, id: JobId) -> Result<Response<Body>, ApiEr
     }
 }
 
+/// `POST /api/jobs/{id}/retry`: a failed or cancelled job goes back to the queue, same id, with
+/// a fresh attempt budget; its log lines so far are kept.
+pub async fn retry(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
+    let job = load(state, id).await?;
+    if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
+        return Err(ApiError::Conflict(format!(
+            "only failed or cancelled jobs can be retried; the job is {}",
+            job.status
+        )));
+    }
+    let job = state.store.retry(id).await.map_err(|error| match error {
+        StoreError::Conflict { status, .. } => ApiError::Conflict(format!(
+            "only failed or cancelled jobs can be retried; the job is {status}"
+        )),
+        other => other.into(),
+    })?;
+    state.runner.wake();
+    state.job_queued.notify_waiters();
+    Ok(job_response(StatusCode::OK, &job))
+}
+
 fn is_external(state: &AppState, job: &Job) -> bool {
     state
         .types

@@ -16,7 +16,7 @@ enum Route<'a> {
     Job(&'a str),
     JobStream(&'a str),
     JobLogs(&'a str),
-    /// `cancel`, `progress`, `complete` or `fail`.
+    /// `cancel`, `retry`, `progress`, `complete` or `fail`.
     JobAction(&'a str, &'a str),
     WorkerClaim,
     Uploads,
@@ -31,7 +31,7 @@ impl<'a> Route<'a> {
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["api", "jobs", id, "stream"] => Some(Route::JobStream(id)),
             ["api", "jobs", id, "logs"] => Some(Route::JobLogs(id)),
-            ["api", "jobs", id, action @ ("cancel" | "progress" | "complete" | "fail")] => {
+            ["api", "jobs", id, action @ ("cancel" | "retry" | "progress" | "complete" | "fail")] => {
                 Some(Route::JobAction(id, action))
             }
             ["api", "workers", "claim"] => Some(Route::WorkerClaim),
@@ -83,6 +83,7 @@ pub async fn dispatch(
             let id = jobs::parse_id(id)?;
             match action {
                 "cancel" => jobs::cancel(state, id).await,
+                "retry" => jobs::retry(state, id).await,
                 "progress" => jobs::progress(state, id, req).await,
                 "complete" => jobs::complete(state, id, req).await,
                 _ => jobs::fail(state, id, req).await,

@@ -479,6 +479,44 @@ impl Store {
         .await
     }
 
+    /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
+    /// in the job's log; its earlier log lines stay.
+    pub async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'queued', attempt = 0, run_at = ?1, progress = 0, \
+                 message = NULL, current = NULL, total = NULL, stage = NULL, result = NULL, \
+                 error = NULL, details = NULL, started_at = NULL, finished_at = NULL, \
+                 cancel_requested = 0, lease_owner = NULL, lease_expires_at = NULL, \
+                 worker = NULL, updated_at = ?1, log_seq = log_seq + 1, \
+                 version = version + 2, state_version = version + 1, {NEXT_CHANGE} \
+             WHERE id = ?2 AND status IN ('failed', 'cancelled') RETURNING *"
+        ))
+        .bind(now.as_millis())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            drop(tx);
+            return Err(self.why_not(id).await);
+        };
+        let job = job_from_row(&row)?;
+        sqlx::query(
+            "INSERT INTO job_logs (job_id, seq, version, ts, level, message) \
+             VALUES (?, ?, ?, ?, 'info', 'retried on request with a fresh attempt budget')",
+        )
+        .bind(id.to_string())
+        .bind(job.log_seq)
+        .bind(job.version)
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.wrote();
+        Ok(job)
+    }
+
     /// Puts a job this runner could not finish (shutdown) back in the queue; the interrupted
     /// attempt is not counted.
     pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {

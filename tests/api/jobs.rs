@@ -1036,3 +1036,76 @@ async fn the_version_grows_on_every_change_including_log_lines() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(app.job(&id).await["version"].as_i64(), Some(last));
 }
+
+#[tokio::test]
+async fn retrying_a_failed_job_queues_the_same_job_again_with_its_history_kept() {
+    let app = spawn_app().await;
+    let job = app
+        .create(json!({"type": "demo", "payload": {"steps": 2, "step_ms": 0, "fail_at_step": 2}}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    let failed = app
+        .wait_for_status(id, &["failed"], Duration::from_secs(10))
+        .await;
+    let (_, before) = app.get(&format!("/api/jobs/{id}/logs")).await;
+    let lines_before = before["logs"].as_array().unwrap().len();
+
+    let (status, retried) = app
+        .post_json(&format!("/api/jobs/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(retried["id"], id);
+    assert_eq!(retried["status"], "queued");
+    assert_eq!(retried["attempt"], 0, "a fresh attempt budget");
+    assert!(retried["error"].is_null() && retried["finished_at"].is_null());
+    assert!(retried["version"].as_i64() > failed["version"].as_i64());
+
+    let again = app
+        .wait_for_status(id, &["failed"], Duration::from_secs(10))
+        .await;
+    assert_eq!(again["attempt"], 1);
+    let (_, after) = app.get(&format!("/api/jobs/{id}/logs")).await;
+    let messages: Vec<&str> = after["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert!(messages.len() > lines_before, "{messages:?}");
+    assert_eq!(
+        messages[lines_before],
+        "retried on request with a fresh attempt budget"
+    );
+}
+
+#[tokio::test]
+async fn retrying_a_cancelled_job_queues_it_and_unfinished_or_completed_jobs_get_409() {
+    let app = spawn_app().await;
+    let id = app.create_external().await;
+    app.post_json(&format!("/api/jobs/{id}/cancel"), &json!({}))
+        .await;
+    let (status, job) = app
+        .post_json(&format!("/api/jobs/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, job["status"].as_str()),
+        (StatusCode::OK, Some("queued"))
+    );
+    let (status, body) = app
+        .post_json(&format!("/api/jobs/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a queued job: {body}");
+    app.post_json(&format!("/api/jobs/{id}/complete"), &json!({}))
+        .await;
+    let (status, _) = app
+        .post_json(&format!("/api/jobs/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a completed job");
+    let (status, _) = app
+        .post_json(
+            "/api/jobs/0190b6c8-0000-7000-8000-000000000000/retry",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -681,6 +681,62 @@ fn last_event_id(headers: &HeaderMap) -> Option<i64> {
         .filter(|v| *v >= 0)
 }
 
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    status: Option<String>,
+    #[serde(rename = "type")]
+    job_type: Option<String>,
+}
+
+/// `GET /api/events?type=&status=`: every job's changes on one stream.
+pub async fn events(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let query: EventsQuery = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<JobStatus>()
+                .map_err(|e| ApiError::invalid("status", e))?,
+        ),
+        None => None,
+    };
+    let filter = sse::events::EventFilter {
+        job_type: query.job_type.filter(|t| !t.is_empty()),
+        status,
+    };
+    let events = sse::events::events_stream(stream_context(state), filter, last_event_id(headers));
+    Ok(event_stream_response(events))
+}
+
+fn stream_context(state: &AppState) -> sse::job::StreamContext {
+    sse::job::StreamContext {
+        store: state.store.clone(),
+        timings: state.timings,
+        shutdown: state.shutdown.clone(),
+        heartbeat: state.heartbeat.join(),
+        guard: state.streams.open(),
+    }
+}
+
+/// A `text/event-stream` response carrying `events`.
+fn event_stream_response(
+    events: impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
+) -> Response<Body> {
+    let frames = futures_util::StreamExt::map(events, |bytes| Ok(Frame::data(bytes)));
+    let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
 /// `GET /api/jobs/{id}/stream`
 pub async fn stream(
     state: &AppState,
@@ -709,22 +765,6 @@ pub async fn stream(
         *response.status_mut() = StatusCode::NO_CONTENT;
         return Ok(response);
     }
-    let context = sse::job::StreamContext {
-        store: state.store.clone(),
-        timings: state.timings,
-        shutdown: state.shutdown.clone(),
-        heartbeat: state.heartbeat.join(),
-        guard: state.streams.open(),
-    };
-    let events = sse::job::job_stream(context, snapshot, news, last_seen);
-    let frames = futures_util::StreamExt::map(events, |bytes| Ok(Frame::data(bytes)));
-    let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    let events = sse::job::job_stream(stream_context(state), snapshot, news, last_seen);
+    Ok(event_stream_response(events))
 }

@@ -13,6 +13,7 @@ use super::{jobs, uploads, workers, AppState};
 enum Route<'a> {
     Health,
     Jobs,
+    Events,
     Job(&'a str),
     JobStream(&'a str),
     JobLogs(&'a str),
@@ -28,6 +29,7 @@ impl<'a> Route<'a> {
         match segments.as_slice() {
             ["healthz"] => Some(Route::Health),
             ["api", "jobs"] => Some(Route::Jobs),
+            ["api", "events"] => Some(Route::Events),
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["api", "jobs", id, "stream"] => Some(Route::JobStream(id)),
             ["api", "jobs", id, "logs"] => Some(Route::JobLogs(id)),
@@ -43,7 +45,7 @@ impl<'a> Route<'a> {
     /// The `Allow` header for this route.
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Job(_) | Route::JobStream(_) => "GET, OPTIONS",
+            Route::Health | Route::Events | Route::Job(_) | Route::JobStream(_) => "GET, OPTIONS",
             Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
             Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => "POST, OPTIONS",
         }
@@ -72,6 +74,7 @@ pub async fn dispatch(
     match (&method, route) {
         (&Method::GET, Route::Health) => health(state).await,
         (&Method::GET, Route::Jobs) => jobs::list(state, query).await,
+        (&Method::GET, Route::Events) => jobs::events(state, query, req.headers()).await,
         (&Method::POST, Route::Jobs) => jobs::create(state, req).await,
         (&Method::GET, Route::Job(id)) => jobs::get(state, jobs::parse_id(id)?).await,
         (&Method::GET, Route::JobStream(id)) => {

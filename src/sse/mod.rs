@@ -4,6 +4,7 @@
 //! The HTTP layer only picks the job and the resume point, then hands the stream to hyper as
 //! the response body.
 
+pub mod events;
 pub mod frame;
 pub mod job;
 pub mod poller;

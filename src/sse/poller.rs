@@ -203,13 +203,14 @@ impl Poller {
                 }
             }
         };
+        let mut changes = store.watch_changes();
         let mut next_tick = Instant::now() + interval;
         let mut last_look = Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep_until(next_tick) => {}
-                _ = store.changed() => {
+                _ = changes.changed() => {
                     // With nobody watching there is no one to tell: the next tick moves the
                     // mark, and the first subscriber reads its job fresh anyway.
                     if self.shared.watched().is_empty() {

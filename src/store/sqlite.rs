@@ -11,7 +11,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::batch::{self, Write};
 use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
@@ -34,9 +34,10 @@ pub struct Store {
     /// Exactly one connection: every write is serialised here, in this process.
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Signalled after every committed change to a job, so the stream poller can look at once
-    /// instead of at its next tick. One permit: a burst of writes wakes it once.
-    changed: Arc<Notify>,
+    /// Bumped after every committed change to a job, so the stream poller and the event
+    /// streams look at once instead of at their next tick. A `watch`: a burst of writes wakes
+    /// each listener once.
+    changed: Arc<watch::Sender<u64>>,
     /// The hot writes (create, progress, log, complete) go to the batch writer.
     batch: mpsc::Sender<Write>,
 }
@@ -98,11 +99,11 @@ impl Store {
             .connect_with(options.read_only(true))
             .await
             .map_err(open_err)?;
-        let changed = Arc::new(Notify::new());
+        let changed = Arc::new(watch::Sender::new(0u64));
         let (batch, queue) = mpsc::channel(WRITE_QUEUE);
         let notify = changed.clone();
         tokio::spawn(batch::run(writer.clone(), queue, move || {
-            notify.notify_one()
+            notify.send_modify(|n| *n = n.wrapping_add(1))
         }));
         Ok(Store {
             writer,
@@ -112,15 +113,15 @@ impl Store {
         })
     }
 
-    /// Resolves after a job changed through this store (this process's writes only; others'
-    /// are found by polling [`Store::changes_since`]).
-    pub async fn changed(&self) {
-        self.changed.notified().await
+    /// A receiver that changes after a job changed through this store (this process's writes
+    /// only; others' are found by polling [`Store::changes_since`]).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Passes a write on: called after every committed change to a job.
     fn wrote(&self) {
-        self.changed.notify_one();
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The newest change sequence number (0 for an empty store).

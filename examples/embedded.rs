@@ -77,10 +77,10 @@ fn check(span: &Value) -> Option<&'static str> {
     {
         return Some("parent_span_id must be 16 lowercase hex digits");
     }
-    if !fields
+    if fields
         .get("name")
         .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty())
+        .is_none_or(str::is_empty)
     {
         return Some("name must be a non-empty string");
     }

@@ -138,7 +138,7 @@ impl Case {
         if body["error"] != self.code {
             wrong.push(format!("error {}, expected {:?}", body["error"], self.code));
         }
-        if !body["message"].as_str().is_some_and(|m| !m.is_empty()) {
+        if body["message"].as_str().is_none_or(str::is_empty) {
             wrong.push(format!("no message: {body}"));
         }
         if let Some(field) = self.field {

@@ -143,6 +143,9 @@ pub struct JobTypeConfig {
     /// `command` kind: the working directory (default: jobcast's own).
     #[serde(default)]
     pub working_dir: Option<PathBuf>,
+    /// Jobs of this type work on an uploaded file: the dashboard's "new job" form asks for one.
+    #[serde(default)]
+    pub file_input: bool,
     /// `command` kind: after SIGTERM on cancel, how long before SIGKILL.
     #[serde(default = "default_cancel_grace", with = "humantime_serde")]
     pub cancel_grace: Duration,
@@ -159,6 +162,7 @@ impl JobTypeConfig {
             command: Vec::new(),
             env: BTreeMap::new(),
             working_dir: None,
+            file_input: false,
             cancel_grace: default_cancel_grace(),
         }
     }

@@ -737,11 +737,31 @@ fn event_stream_response(
     response
 }
 
-/// `GET /api/jobs/{id}/stream`
+/// `GET /api/types`: the declared job types, for forms.
+pub fn types(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let types: Vec<Value> = state
+        .types
+        .names()
+        .filter_map(|name| state.types.get(name).map(|t| (name, t)))
+        .map(|(name, t)| {
+            serde_json::json!({
+                "name": name,
+                "kind": format!("{:?}", t.config.kind).to_lowercase(),
+                "file_input": t.config.file_input,
+                "max_attempts": t.config.max_attempts,
+            })
+        })
+        .collect();
+    Ok(body::json(StatusCode::OK, &types))
+}
+
+/// `GET /api/jobs/{id}/stream`; `?last_event_id=N` stands in for the header where a client
+/// cannot set it (a new `EventSource` resuming from a version it read elsewhere).
 pub async fn stream(
     state: &AppState,
     id: JobId,
     headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let (snapshot, news) = match &state.poller {
         Some(poller) => {
@@ -759,7 +779,14 @@ pub async fn stream(
             )
         }
     };
-    let last_seen = last_event_id(headers);
+    let last_seen = last_event_id(headers).or_else(|| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
+            .ok()?
+            .into_iter()
+            .find(|(key, _)| key == "last_event_id")
+            .and_then(|(_, value)| value.parse::<i64>().ok())
+            .filter(|v| *v >= 0)
+    });
     if sse::job::already_seen_the_end(&snapshot.job, last_seen) {
         let mut response = Response::new(body::empty());
         *response.status_mut() = StatusCode::NO_CONTENT;

@@ -3,6 +3,7 @@
 //!
 //! Handlers reach the store and the runner only through their APIs, held in [`AppState`].
 
+pub mod assets;
 pub mod body;
 pub mod cors;
 pub mod error;

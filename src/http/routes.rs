@@ -6,7 +6,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::error::ApiError;
-use super::{jobs, uploads, workers, AppState};
+use super::{assets, jobs, uploads, workers, AppState};
 
 /// A matched path, before the method is checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +14,9 @@ enum Route<'a> {
     Health,
     Jobs,
     Events,
+    Types,
+    /// A file of the dashboard or the browser client.
+    Asset(&'static assets::Asset),
     Job(&'a str),
     JobStream(&'a str),
     JobLogs(&'a str),
@@ -28,6 +31,7 @@ impl<'a> Route<'a> {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
         match segments.as_slice() {
             ["healthz"] => Some(Route::Health),
+            ["api", "types"] => Some(Route::Types),
             ["api", "jobs"] => Some(Route::Jobs),
             ["api", "events"] => Some(Route::Events),
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
@@ -38,14 +42,19 @@ impl<'a> Route<'a> {
             }
             ["api", "workers", "claim"] => Some(Route::WorkerClaim),
             ["api", "uploads"] => Some(Route::Uploads),
-            _ => None,
+            _ => assets::find(path).map(Route::Asset),
         }
     }
 
     /// The `Allow` header for this route.
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Events | Route::Job(_) | Route::JobStream(_) => "GET, OPTIONS",
+            Route::Health
+            | Route::Events
+            | Route::Types
+            | Route::Asset(_)
+            | Route::Job(_)
+            | Route::JobStream(_) => "GET, OPTIONS",
             Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
             Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => "POST, OPTIONS",
         }
@@ -73,12 +82,14 @@ pub async fn dispatch(
     let query = query.as_deref();
     match (&method, route) {
         (&Method::GET, Route::Health) => health(state).await,
+        (&Method::GET, Route::Types) => jobs::types(state),
+        (&Method::GET, Route::Asset(asset)) => Ok(assets::response(asset)),
         (&Method::GET, Route::Jobs) => jobs::list(state, query).await,
         (&Method::GET, Route::Events) => jobs::events(state, query, req.headers()).await,
         (&Method::POST, Route::Jobs) => jobs::create(state, req).await,
         (&Method::GET, Route::Job(id)) => jobs::get(state, jobs::parse_id(id)?).await,
         (&Method::GET, Route::JobStream(id)) => {
-            jobs::stream(state, jobs::parse_id(id)?, req.headers()).await
+            jobs::stream(state, jobs::parse_id(id)?, req.headers(), query).await
         }
         (&Method::GET, Route::JobLogs(id)) => jobs::logs(state, jobs::parse_id(id)?, query).await,
         (&Method::POST, Route::JobLogs(id)) => jobs::add_log(state, jobs::parse_id(id)?, req).await,

@@ -418,7 +418,7 @@ async fn bad_requests_get_a_json_4xx_and_change_no_stored_job() {
             "not_found",
         ),
         // Routes that do not exist.
-        case(Method::GET, "/", 404, "not_found"),
+        case(Method::GET, "/index.php", 404, "not_found"),
         case(Method::GET, "/api/nope", 404, "not_found"),
         case(
             Method::GET,

@@ -6,6 +6,7 @@ mod helpers;
 mod bad_requests;
 mod command;
 mod cors;
+mod dashboard;
 mod events;
 mod jobs;
 mod library;

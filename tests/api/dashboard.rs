@@ -1,0 +1,113 @@
+//! The dashboard and the browser client are served by jobcast itself; the API bits they use.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn fetch(app: &TestApp, path: &str) -> (StatusCode, String, String) {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    let status = response.status();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_dashboard_and_the_client_module_are_served_from_the_binary() {
+    let app = spawn_app().await;
+    let (status, content_type, page) = fetch(&app, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/html"));
+    assert!(
+        page.contains("<script type=\"module\" src=\"/dashboard.js\">"),
+        "{page}"
+    );
+    for (path, kind, needle) in [
+        (
+            "/dashboard.js",
+            "text/javascript",
+            "import { createJob, streamJob } from \"/jobcast.js\"",
+        ),
+        ("/dashboard.css", "text/css", "progress"),
+        (
+            "/jobcast.js",
+            "text/javascript",
+            "export function streamJob",
+        ),
+        (
+            "/jobcast.d.ts",
+            "application/typescript",
+            "export function createJob",
+        ),
+    ] {
+        let (status, content_type, body) = fetch(&app, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+        assert!(body.contains(needle), "{path}");
+    }
+    let (status, _, _) = fetch(&app, "/nothing.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_declared_types_are_listed_for_forms() {
+    let app = spawn_app().await;
+    let (status, types) = app.get("/api/types").await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<(String, String)> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("demo".into(), "demo".into())), "{kinds:?}");
+    assert!(
+        kinds.contains(&("external".into(), "external".into())),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_resumes_from_a_last_event_id_given_in_the_query() {
+    let app = spawn_app().await;
+    let id = app.create_external().await;
+    app.post_json(
+        &format!("/api/jobs/{id}/logs"),
+        &json!({"message": "before"}),
+    )
+    .await;
+    let version = app.job(&id).await["version"].as_i64().unwrap();
+    app.post_json(
+        &format!("/api/jobs/{id}/logs"),
+        &json!({"message": "after"}),
+    )
+    .await;
+    app.post_json(&format!("/api/jobs/{id}/complete"), &json!({}))
+        .await;
+    let response = app
+        .client
+        .get(app.url(&format!("/api/jobs/{id}/stream?last_event_id={version}")))
+        .send()
+        .await
+        .unwrap();
+    let log = SseLog::read(response, Duration::from_secs(5)).await;
+    let lines: Vec<Value> = log
+        .events()
+        .iter()
+        .filter(|e| e.name() == Some("log"))
+        .map(|e| e.data())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "after");
+    assert_eq!(log.last_event().name(), Some("completed"));
+}

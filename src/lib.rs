@@ -15,6 +15,7 @@
 //! - [`sse`]: the event-stream wire format, the per-job stream, and the shared poller that
 //!   tells every stream about changes with one query per tick.
 //! - [`uploads`]: files uploaded for jobs, streamed to disk.
+//! - [`cli`]: the terminal client (`jobcast submit`, `watch`, `jobs`, `cancel`).
 //! - [`telemetry`]: logging setup.
 //!
 //! # Embedding jobcast with your own Rust handlers
@@ -87,6 +88,7 @@
 //! `examples/embedded.rs` serves a Rust import-traces handler this way.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod job;

@@ -1,10 +1,11 @@
-//! The `jobcast` binary: parse the command line, load config, start logging, serve until
-//! SIGINT or SIGTERM.
+//! The `jobcast` binary: `serve` (the default) runs the server until SIGINT or SIGTERM; the
+//! other subcommands are a terminal client for a running server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use jobcast::cli::{self, Client, ClientError, Outcome};
 use jobcast::{Application, Config};
 
 #[cfg(not(target_env = "msvc"))]
@@ -18,9 +19,17 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
     about = "A lean job runner with SSE progress streams"
 )]
 struct Cli {
-    /// Config file to read instead of config/default.toml.
+    /// Config file to read instead of config/default.toml (serve).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The server the client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "JOBCAST_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -29,21 +38,112 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Create a job; with --watch, follow it to its end.
+    Submit {
+        /// The job type.
+        #[arg(value_name = "TYPE")]
+        job_type: String,
+        /// The payload as JSON.
+        #[arg(long, value_name = "JSON")]
+        payload: Option<String>,
+        /// Read the payload from a file.
+        #[arg(long, value_name = "FILE")]
+        payload_file: Option<PathBuf>,
+        /// Follow the job with a progress bar; exit 0 if it completes, 1 if not.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: print the raw events as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a job with a progress bar; exit 0 if it completes, 1 if it fails or is cancelled.
+    Watch {
+        id: String,
+        /// Print the raw events as JSON lines instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent jobs.
+    Jobs {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long = "type", value_name = "TYPE")]
+        job_type: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Cancel a job.
+    Cancel { id: String },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    jobcast::telemetry::init();
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Serve = command {
+        jobcast::telemetry::init();
+        return match Config::load(cli.config.as_deref()) {
+            Ok(config) => serve(config).await,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let client = Client::new(&cli.url);
+    let outcome = match run_client(&client, command).await {
+        Ok(outcome) => outcome,
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::from(2);
+            Outcome::Error
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+    ExitCode::from(outcome as u8)
+}
+
+async fn run_client(client: &Client, command: Command) -> Result<Outcome, ClientError> {
+    match command {
+        Command::Serve => unreachable!("handled in main"),
+        Command::Submit {
+            job_type,
+            payload,
+            payload_file,
+            watch,
+            json,
+        } => {
+            let payload = cli::read_payload(payload.as_deref(), payload_file.as_deref())?;
+            let job = client.submit(&job_type, payload).await?;
+            let id = job["id"].as_str().unwrap_or_default().to_owned();
+            if !watch {
+                println!("{id}");
+                return Ok(Outcome::Ok);
+            }
+            if !json {
+                eprintln!("job {id}");
+            }
+            client.watch(&id, json).await
+        }
+        Command::Watch { id, json } => client.watch(&id, json).await,
+        Command::Jobs {
+            status,
+            job_type,
+            limit,
+        } => {
+            let page = client
+                .jobs(status.as_deref(), job_type.as_deref(), limit)
+                .await?;
+            cli::print_jobs(&page);
+            Ok(Outcome::Ok)
+        }
+        Command::Cancel { id } => {
+            let job = client.cancel(&id).await?;
+            println!(
+                "{} {}",
+                job["id"].as_str().unwrap_or(""),
+                job["status"].as_str().unwrap_or("")
+            );
+            Ok(Outcome::Ok)
+        }
     }
 }
 

@@ -1,0 +1,318 @@
+//! The terminal client: `jobcast submit`, `watch`, `jobs` and `cancel` against a running
+//! server (`--url` or `JOBCAST_URL`).
+//!
+//! `watch` follows the job's event stream with a live progress bar (log lines printed above
+//! it) and exits 0 when the job completed, 1 when it failed or was cancelled, and 2 on usage
+//! or connection errors; `--json` prints the raw events, one JSON object per line, instead.
+
+use std::io::Write;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+/// How a client command ended, as the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; the watched job completed.
+    Ok = 0,
+    /// The watched job failed or was cancelled.
+    JobFailed = 1,
+    /// Bad usage, or the server could not be reached or refused the request.
+    Error = 2,
+}
+
+/// A failure of the client itself (not of a job).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cannot reach jobcast at {url}: {reason} (is the server running? set --url or JOBCAST_URL)"
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A connection to a jobcast server.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn unreachable(&self, error: reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: error.without_url().to_string(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            let message = body["message"].as_str().unwrap_or("request refused");
+            Err(ClientError::Refused(format!("{status}: {message}")))
+        }
+    }
+
+    /// Creates a job and returns it.
+    pub async fn submit(&self, job_type: &str, payload: Value) -> Result<Value, ClientError> {
+        let body = json!({ "type": job_type, "payload": payload });
+        self.send(
+            self.http
+                .post(format!("{}/api/jobs", self.base))
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/jobs/{id}/cancel", self.base)),
+        )
+        .await
+    }
+
+    pub async fn jobs(
+        &self,
+        status: Option<&str>,
+        job_type: Option<&str>,
+        limit: u32,
+    ) -> Result<Value, ClientError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(status) = status {
+            query.push(("status", status.to_owned()));
+        }
+        if let Some(job_type) = job_type {
+            query.push(("type", job_type.to_owned()));
+        }
+        self.send(
+            self.http
+                .get(format!("{}/api/jobs", self.base))
+                .query(&query),
+        )
+        .await
+    }
+
+    /// Follows a job to its end, printing as it goes; reconnects after the stream's cap.
+    pub async fn watch(&self, id: &str, raw_json: bool) -> Result<Outcome, ClientError> {
+        let bar = (!raw_json).then(new_bar);
+        let mut last_id: Option<String> = None;
+        loop {
+            let mut request = self.http.get(format!("{}/api/jobs/{id}/stream", self.base));
+            if let Some(last) = &last_id {
+                request = request.header("Last-Event-ID", last);
+            }
+            let response = request.send().await.map_err(|e| self.unreachable(e))?;
+            match response.status().as_u16() {
+                200 => {}
+                204 => return Ok(Outcome::Ok),
+                _ => {
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    let message = body["message"].as_str().unwrap_or("the stream was refused");
+                    return Err(ClientError::Refused(message.to_owned()));
+                }
+            }
+            let mut body = response.bytes_stream();
+            let mut buffer = String::new();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| self.unreachable(e))?;
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let Some(event) = parse_event(&block) else {
+                        continue;
+                    };
+                    if let Some(event_id) = &event.id {
+                        last_id = Some(event_id.clone());
+                    }
+                    if let Some(outcome) = show(&event, bar.as_ref(), raw_json) {
+                        return Ok(outcome);
+                    }
+                }
+            }
+            // The body ended without a terminal event (the stream's cap): resume.
+        }
+    }
+}
+
+/// One SSE event.
+#[derive(Debug)]
+struct SseEvent {
+    name: String,
+    id: Option<String>,
+    data: Value,
+}
+
+fn parse_event(block: &str) -> Option<SseEvent> {
+    let mut name = None;
+    let mut id = None;
+    let mut data = Vec::new();
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            name = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("id:") {
+            id = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    Some(SseEvent {
+        name: name?,
+        id,
+        data: serde_json::from_str(&data.join("\n")).unwrap_or(Value::Null),
+    })
+}
+
+fn new_bar() -> ProgressBar {
+    let bar = ProgressBar::new(100);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40.cyan/blue} {pos:>3}% {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Prints one event; returns how the watch ends if the event was terminal.
+fn show(event: &SseEvent, bar: Option<&ProgressBar>, raw_json: bool) -> Option<Outcome> {
+    let data = &event.data;
+    if raw_json {
+        let line = json!({ "event": event.name, "id": event.id, "data": data });
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+    let text = |key: &str| data[key].as_str().unwrap_or_default().to_owned();
+    match event.name.as_str() {
+        "progress" => {
+            if let Some(bar) = bar {
+                bar.set_position(data["progress"].as_f64().unwrap_or(0.0).round() as u64);
+                let counts = match (data["current"].as_i64(), data["total"].as_i64()) {
+                    (Some(c), Some(t)) => format!(" ({c}/{t})"),
+                    _ => String::new(),
+                };
+                let stage = data["stage"]
+                    .as_str()
+                    .map(|s| format!("[{s}] "))
+                    .unwrap_or_default();
+                bar.set_message(format!(
+                    "{stage}{}{counts} {}",
+                    text("message"),
+                    text("status")
+                ));
+            }
+            None
+        }
+        "log" => {
+            if let Some(bar) = bar {
+                bar.println(format!("{:>7} {}", text("level"), text("message")));
+            }
+            None
+        }
+        "completed" => {
+            if let Some(bar) = bar {
+                bar.set_position(100);
+                bar.finish_with_message("completed");
+                println!("result: {}", data["result"]);
+            }
+            Some(Outcome::Ok)
+        }
+        "failed" => {
+            if let Some(bar) = bar {
+                bar.abandon_with_message(text("status"));
+                eprintln!("{}: {}", text("status"), text("error"));
+                if !data["details"].is_null() {
+                    eprintln!("details: {}", data["details"]);
+                }
+            }
+            Some(Outcome::JobFailed)
+        }
+        _ => None,
+    }
+}
+
+/// Prints jobs as a table.
+pub fn print_jobs(page: &Value) {
+    println!(
+        "{:<36}  {:<14} {:<9} {:>5}  MESSAGE",
+        "ID", "TYPE", "STATUS", "%"
+    );
+    for job in page["jobs"].as_array().into_iter().flatten() {
+        let message = job["error"]
+            .as_str()
+            .or(job["message"].as_str())
+            .unwrap_or("");
+        println!(
+            "{:<36}  {:<14} {:<9} {:>5.0}  {}",
+            job["id"].as_str().unwrap_or(""),
+            job["type"].as_str().unwrap_or(""),
+            job["status"].as_str().unwrap_or(""),
+            job["progress"].as_f64().unwrap_or(0.0),
+            message
+        );
+    }
+}
+
+/// Reads `--payload` or `--payload-file` (neither: `{}`).
+pub fn read_payload(
+    inline: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Value, ClientError> {
+    let text = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ClientError::Usage(
+                "give --payload or --payload-file, not both".into(),
+            ))
+        }
+        (Some(text), None) => text.to_owned(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?,
+        (None, None) => return Ok(json!({})),
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| ClientError::Usage(format!("the payload is not valid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_parsed_from_their_frames() {
+        let event = parse_event("event: progress\nid: 4\ndata: {\"progress\": 5}\n\n").unwrap();
+        assert_eq!(
+            (event.name.as_str(), event.id.as_deref()),
+            ("progress", Some("4"))
+        );
+        assert_eq!(event.data["progress"], 5);
+        assert!(parse_event(": heartbeat\n\n").is_none());
+    }
+
+    #[test]
+    fn payloads_come_from_one_place_and_must_be_json() {
+        assert_eq!(read_payload(None, None).unwrap(), json!({}));
+        assert_eq!(
+            read_payload(Some("{\"a\":1}"), None).unwrap(),
+            json!({"a": 1})
+        );
+        assert!(read_payload(Some("{"), None).is_err());
+    }
+}

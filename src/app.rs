@@ -86,6 +86,11 @@ impl AppHandle {
         self.streams.current()
     }
 
+    /// Streams opened since start.
+    pub fn streams_opened(&self) -> usize {
+        self.streams.opened()
+    }
+
     /// Starts a graceful shutdown, as SIGTERM does.
     pub fn shutdown(&self) {
         self.shutdown.cancel();

@@ -19,17 +19,26 @@ use tokio_util::sync::CancellationToken;
 /// Counts open streams; a [`StreamGuard`] is held by each stream for as long as it lives, so
 /// the count drops the moment a stream's body is dropped (client gone, shutdown, end).
 #[derive(Debug, Clone, Default)]
-pub struct StreamGauge(Arc<AtomicUsize>);
+pub struct StreamGauge {
+    open: Arc<AtomicUsize>,
+    opened: Arc<AtomicUsize>,
+}
 
 impl StreamGauge {
     pub fn open(&self) -> StreamGuard {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        StreamGuard(self.0.clone())
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        StreamGuard(self.open.clone())
     }
 
     /// Streams open right now.
     pub fn current(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Streams opened since start.
+    pub fn opened(&self) -> usize {
+        self.opened.load(Ordering::Relaxed)
     }
 }
 

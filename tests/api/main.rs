@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_requests;
+mod browser;
 mod cli;
 mod command;
 mod cors;

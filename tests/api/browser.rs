@@ -1,0 +1,354 @@
+//! Real-browser tests: Debian's headless Chromium, driven through chromedriver (WebDriver),
+//! against the real server. Screenshots of each state go to `target/screenshots/`.
+//!
+//! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` these tests say so loudly and pass
+//! without running; under CI (`CI` set) a missing browser is a failure (`.ci/run` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A browser session and the chromedriver behind it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts chromedriver and a headless Chromium session, or `None` (loudly) without them.
+async fn browser() -> Option<Browser> {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install Debian's chromium and chromium-driver"
+        );
+        eprintln!("\n*** SKIPPED: no {CHROMIUM} or {CHROMEDRIVER}; `apt-get install chromium chromium-driver` to run the browser tests ***\n");
+        return None;
+    }
+    let port = free_port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reqwest::get(format!("{webdriver}/status")).await.is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&webdriver)
+        .await
+        .expect("a browser session");
+    Some(Browser {
+        client,
+        driver,
+        _profile: profile,
+    })
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Evaluates `script` (which returns a value) until `done` accepts it; panics after `within`.
+async fn wait_for(
+    client: &Client,
+    what: &str,
+    script: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = client.execute(script, vec![]).await.unwrap_or(Value::Null);
+        if done(&value) {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let _ = screenshot(client, &format!("timeout-{}", what.replace(' ', "-"))).await;
+            panic!("{what}: not reached within {within:?}; last value {value}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_a_job_and_its_bar_moves_to_100_with_the_completed_state() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(60)).await;
+    let id = app.create_demo(10, 150).await;
+    let client = &browser.client;
+    client.goto(&app.url("/")).await.unwrap();
+    let row = format!(r#"document.querySelector('tr[data-id="{id}"]')"#);
+    let running = format!(r#"const r = {row}; return r ? r.querySelector('progress').value : -1;"#);
+    wait_for(
+        client,
+        "bar moving",
+        &running,
+        Duration::from_secs(10),
+        |v| v.as_f64().is_some_and(|p| p > 0.0 && p < 100.0),
+    )
+    .await;
+    screenshot(client, "dashboard-running").await;
+    let done = format!(
+        r#"const r = {row}; return r ? [r.querySelector('.status').textContent, r.querySelector('progress').value] : null;"#
+    );
+    wait_for(
+        client,
+        "completed row",
+        &done,
+        Duration::from_secs(15),
+        |v| *v == json!(["completed", 100]),
+    )
+    .await;
+    let connection = client
+        .find(Locator::Id("connection"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(connection, "live");
+    screenshot(client, "dashboard-completed").await;
+}
+
+#[tokio::test]
+async fn the_new_job_modal_submits_a_demo_job_and_shows_its_progress_and_log_lines_live() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(60)).await;
+    let client = &browser.client;
+    client.goto(&app.url("/")).await.unwrap();
+    wait_for(
+        client,
+        "types loaded",
+        "return document.getElementById('job-type').options.length",
+        Duration::from_secs(10),
+        |v| v.as_u64() > Some(0),
+    )
+    .await;
+    client
+        .find(Locator::Id("new-job"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .execute(
+            "document.getElementById('job-type').value = 'demo';
+             document.getElementById('job-payload').value = '{\"steps\": 12, \"step_ms\": 200}';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(client, "modal-new-job").await;
+    client
+        .find(Locator::Id("dialog-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let live = "const p = document.querySelector('#dialog-progress progress');
+                const logs = document.querySelectorAll('#dialog-progress .logs div').length;
+                return p ? [Number(p.value), logs] : null;";
+    wait_for(
+        client,
+        "modal progress",
+        live,
+        Duration::from_secs(10),
+        |v| v[0].as_f64().is_some_and(|p| p > 0.0 && p < 100.0) && v[1].as_u64() > Some(0),
+    )
+    .await;
+    screenshot(client, "modal-progress").await;
+    let status = "const s = document.querySelector('#dialog-progress .status'); return s ? s.textContent : null;";
+    wait_for(
+        client,
+        "modal completed",
+        status,
+        Duration::from_secs(15),
+        |v| v == "completed",
+    )
+    .await;
+    screenshot(client, "modal-completed").await;
+}
+
+#[tokio::test]
+async fn cancel_from_the_job_view_ends_a_running_job() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(60)).await;
+    let id = app.create_demo(1000, 50).await;
+    app.wait_for_status(&id, &["running"], Duration::from_secs(5))
+        .await;
+    let client = &browser.client;
+    client.goto(&app.url("/")).await.unwrap();
+    // The list re-renders on every event, so click the row from inside the page.
+    let click_row = format!(
+        r#"const r = document.querySelector('tr[data-id="{id}"]'); if (r) r.click(); return !!r;"#
+    );
+    wait_for(
+        client,
+        "row clicked",
+        &click_row,
+        Duration::from_secs(10),
+        |v| *v == json!(true),
+    )
+    .await;
+    let cancel = client
+        .wait()
+        .for_element(Locator::Css("#job-view [data-action=cancel]"))
+        .await
+        .unwrap();
+    screenshot(client, "job-view-running").await;
+    cancel.click().await.unwrap();
+    let status =
+        "const s = document.querySelector('#job-view .status'); return s ? s.textContent : null;";
+    wait_for(
+        client,
+        "job view cancelled",
+        status,
+        Duration::from_secs(10),
+        |v| v == "cancelled",
+    )
+    .await;
+    assert_eq!(app.job(&id).await["status"], "cancelled");
+    screenshot(client, "job-view-cancelled").await;
+}
+
+/// Serves `page` to every request on `listener` (a second origin for the CORS test).
+async fn serve_page(listener: tokio::net::TcpListener, page: String) {
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let page = page.clone();
+        tokio::spawn(async move {
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_page_on_another_origin_creates_and_follows_a_job_with_jobcast_js_then_stops_streaming() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let page_origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let allowed = page_origin.clone();
+    let app = spawn_app_with(move |c| {
+        c.stream.max_duration = Duration::from_secs(60);
+        c.http.cors_allowed_origins = vec![allowed];
+    })
+    .await;
+    let page = format!(
+        r#"<!doctype html><meta charset="utf-8"><title>import</title>
+<p id="status">starting</p><progress id="bar" max="100" value="0"></progress><p id="lines">0</p>
+<script type="module">
+  import {{ createJob, streamJob }} from "{base}/jobcast.js";
+  const job = await createJob("demo", {{ steps: 8, step_ms: 100 }});
+  window.jobId = job.id;
+  let lines = 0;
+  const show = (text) => {{ document.getElementById("status").textContent = text; }};
+  const bar = document.getElementById("bar");
+  streamJob(job.id, {{
+    onProgress: (s) => {{ bar.value = s.progress; show(s.status); }},
+    onLog: () => {{ lines += 1; document.getElementById("lines").textContent = String(lines); }},
+    onCompleted: () => {{ show("completed"); bar.value = 100; }},
+    onFailed: (error) => {{ show("failed: " + error); }},
+    onError: () => {{ show("error"); }},
+  }});
+</script>"#,
+        base = app.base
+    );
+    tokio::spawn(serve_page(listener, page));
+    let client = &browser.client;
+    client.goto(&page_origin).await.unwrap();
+    let state = "return [document.getElementById('status').textContent, Number(document.getElementById('lines').textContent)];";
+    wait_for(
+        client,
+        "cross-origin job completed",
+        state,
+        Duration::from_secs(15),
+        |v| v[0] == "completed",
+    )
+    .await;
+    let job_id = client.execute("return window.jobId", vec![]).await.unwrap();
+    assert_eq!(
+        app.job(job_id.as_str().unwrap()).await["status"],
+        "completed"
+    );
+    screenshot(client, "cross-origin-completed").await;
+
+    // No reconnect loop: the retry delay is 100 ms in tests, so a page that kept its
+    // EventSource would have opened several more streams in a second.
+    let opened = app.handle.streams_opened();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        app.handle.streams_opened(),
+        opened,
+        "the page kept streaming after the end"
+    );
+    assert_eq!(app.handle.open_streams(), 0, "no stream is left open");
+}

@@ -31,6 +31,10 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Exposure(String),
+    #[error("invalid API tokens: {0}")]
+    Auth(String),
     #[error("invalid job types: {0}")]
     JobTypes(String),
     #[error("cannot listen on {addr}")]
@@ -131,6 +135,16 @@ impl Application {
         handlers: BTreeMap<String, Arc<dyn JobHandler>>,
     ) -> Result<Application, StartError> {
         let types = JobTypes::new(&config.job_types, handlers).map_err(StartError::JobTypes)?;
+        let auth = crate::auth::Auth::new(&config.auth.tokens, &config.auth.plain_tokens)
+            .map_err(StartError::Auth)?;
+        crate::auth::check_exposure(&auth, config.listen, config.auth.insecure_open)
+            .map_err(StartError::Exposure)?;
+        if auth.is_open() && !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                listen = %config.listen,
+                "running open (--insecure-open): anyone who can reach this address can run and read jobs"
+            );
+        }
         let store = Store::connect(&config.database_url).await?;
         let uploads_dir = config.uploads.dir.clone().unwrap_or_else(|| {
             crate::uploads::default_dir(&database_file(&config.database_url).unwrap_or_default())
@@ -182,6 +196,7 @@ impl Application {
             job_queued: Arc::new(tokio::sync::Notify::new()),
             runner_config: config.runner.clone(),
             uploads,
+            auth: Arc::new(auth),
         };
         Ok(Application {
             listener,

@@ -43,11 +43,17 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base: &str) -> Client {
+    /// A client for the server at `base`, sending `token` (if any) as a bearer token.
+    pub fn new(base: &str, token: Option<&str>) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(value) = token.and_then(|t| format!("Bearer {t}").parse().ok()) {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         Client {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
+                .default_headers(headers)
                 .build()
                 .unwrap_or_default(),
         }

@@ -26,8 +26,32 @@ pub struct Config {
     pub stream: StreamConfig,
     pub runner: RunnerConfig,
     pub uploads: UploadsConfig,
+    pub auth: AuthConfig,
     /// Declared job types by name.
     pub job_types: BTreeMap<String, JobTypeConfig>,
+}
+
+/// API tokens. Tokens in the file are SHA-256 hashes; `JOBCAST_AUTH_TOKENS` adds plain
+/// `role:token` pairs, kept in memory only.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub tokens: Vec<crate::auth::TokenConfig>,
+    /// From `JOBCAST_AUTH_TOKENS`; never printed.
+    #[serde(skip)]
+    pub plain_tokens: Vec<(crate::auth::Role, String)>,
+    /// Run without tokens on a non-loopback address (`--insecure-open`).
+    pub insecure_open: bool,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("tokens", &self.tokens.len())
+            .field("plain_tokens", &self.plain_tokens.len())
+            .field("insecure_open", &self.insecure_open)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +236,7 @@ impl Default for Config {
             stream: StreamConfig::default(),
             runner: RunnerConfig::default(),
             uploads: UploadsConfig::default(),
+            auth: AuthConfig::default(),
             job_types,
         }
     }
@@ -370,6 +395,11 @@ impl Config {
                 .trim()
                 .parse()
                 .map_err(|_| invalid("JOBCAST_WORKERS", &v, "expected a whole number"))?;
+        }
+        if let Some(v) = get("JOBCAST_AUTH_TOKENS") {
+            // The value holds secrets: name the key, never echo it.
+            self.auth.plain_tokens = crate::auth::parse_pairs(&v)
+                .map_err(|reason| invalid("JOBCAST_AUTH_TOKENS", "(not shown)", reason))?;
         }
         if let Some(v) = get("JOBCAST_UPLOAD_DIR") {
             self.uploads.dir = Some(PathBuf::from(v));

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`auth`]: API tokens and roles.
 //! - [`config`]: typed settings from `config/default.toml`, a `--config` file and `JOBCAST_*`
 //!   environment variables.
 //! - [`app`]: builds the application (store, listener, runner) and runs it until shutdown.
@@ -88,6 +89,7 @@
 //! `examples/embedded.rs` serves a Rust import-traces handler this way.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;

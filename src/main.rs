@@ -30,6 +30,9 @@ struct Cli {
         default_value = "http://127.0.0.1:8080"
     )]
     url: String,
+    /// The API token the client commands send (when the server requires one).
+    #[arg(long, global = true, env = "JOBCAST_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -37,7 +40,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve,
+    Serve {
+        /// Allow running without API tokens on a non-loopback address.
+        #[arg(long)]
+        insecure_open: bool,
+    },
     /// Create a job; with --watch, follow it to its end.
     Submit {
         /// The job type.
@@ -79,18 +86,23 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Serve = command {
+    let command = cli.command.unwrap_or(Command::Serve {
+        insecure_open: false,
+    });
+    if let Command::Serve { insecure_open } = command {
         jobcast::telemetry::init();
         return match Config::load(cli.config.as_deref()) {
-            Ok(config) => serve(config).await,
+            Ok(mut config) => {
+                config.auth.insecure_open |= insecure_open;
+                serve(config).await
+            }
             Err(error) => {
                 eprintln!("error: {error}");
                 ExitCode::from(2)
             }
         };
     }
-    let client = Client::new(&cli.url);
+    let client = Client::new(&cli.url, cli.token.as_deref());
     let outcome = match run_client(&client, command).await {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -103,7 +115,7 @@ async fn main() -> ExitCode {
 
 async fn run_client(client: &Client, command: Command) -> Result<Outcome, ClientError> {
     match command {
-        Command::Serve => unreachable!("handled in main"),
+        Command::Serve { .. } => unreachable!("handled in main"),
         Command::Submit {
             job_type,
             payload,

@@ -42,6 +42,12 @@ pub fn error(error: &ApiError) -> Response<Body> {
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
+    if let ApiError::Unauthorized(_) = error {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"jobcast\""),
+        );
+    }
     response
 }
 

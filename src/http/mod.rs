@@ -63,6 +63,8 @@ pub struct AppState {
     pub runner_config: crate::config::RunnerConfig,
     /// Where uploads go.
     pub uploads: crate::uploads::Uploads,
+    /// API tokens; open when there are none.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.

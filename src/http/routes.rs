@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use super::body::{self, Body};
 use super::error::ApiError;
 use super::{assets, jobs, uploads, workers, AppState};
+use crate::auth::{Denied, Permission};
 
 /// A matched path, before the method is checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +81,19 @@ pub async fn dispatch(
         return Ok(response);
     }
     let query = query.as_deref();
+    if let Some(permission) = permission(&method, &route) {
+        state
+            .auth
+            .check(req.headers(), permission)
+            .map_err(|denied| match denied {
+                Denied::Unauthenticated => ApiError::Unauthorized(
+                    "send an API token: Authorization: Bearer TOKEN".to_owned(),
+                ),
+                Denied::Forbidden => {
+                    ApiError::Forbidden("this token's role does not allow this".to_owned())
+                }
+            })?;
+    }
     match (&method, route) {
         (&Method::GET, Route::Health) => health(state).await,
         (&Method::GET, Route::Types) => jobs::types(state),
@@ -109,6 +123,19 @@ pub async fn dispatch(
             method: method.to_string(),
             allow: route.allow(),
         }),
+    }
+}
+
+/// What a request needs: `None` for the public pages (health, the dashboard's files).
+fn permission(method: &Method, route: &Route<'_>) -> Option<Permission> {
+    match (method, route) {
+        (_, Route::Health | Route::Asset(_)) => None,
+        (&Method::POST, Route::Jobs | Route::Uploads) => Some(Permission::Submit),
+        (&Method::POST, Route::JobAction(_, "cancel" | "retry")) => Some(Permission::Submit),
+        (&Method::POST, Route::WorkerClaim | Route::JobAction(..) | Route::JobLogs(_)) => {
+            Some(Permission::Work)
+        }
+        _ => Some(Permission::Read),
     }
 }
 

@@ -127,7 +127,7 @@ async fn the_dashboard_lists_a_job_and_its_bar_moves_to_100_with_the_completed_s
         return;
     };
     let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(60)).await;
-    let id = app.create_demo(10, 150).await;
+    let id = app.create_demo(30, 150).await;
     let client = &browser.client;
     client.goto(&app.url("/")).await.unwrap();
     let row = format!(r#"document.querySelector('tr[data-id="{id}"]')"#);
@@ -189,7 +189,7 @@ async fn the_new_job_modal_submits_a_demo_job_and_shows_its_progress_and_log_lin
     client
         .execute(
             "document.getElementById('job-type').value = 'demo';
-             document.getElementById('job-payload').value = '{\"steps\": 12, \"step_ms\": 200}';",
+             document.getElementById('job-payload').value = '{\"steps\": 20, \"step_ms\": 200}';",
             vec![],
         )
         .await

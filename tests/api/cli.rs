@@ -57,8 +57,26 @@ async fn watch_exits_1_when_the_job_fails_and_says_why() {
 #[tokio::test]
 async fn watch_with_json_prints_the_raw_events_for_scripts() {
     let app = spawn_app().await;
-    let id = app.create_demo(2, 20).await;
-    let (code, stdout, _) = jobcast(&app.base, &["watch", &id, "--json"]).await;
+    let id = app.create_external().await;
+    let watcher = {
+        let (base, id) = (app.base.clone(), id.clone());
+        tokio::spawn(async move { jobcast(&base, &["watch", &id, "--json"]).await })
+    };
+    // Drive the job only once the watcher's stream is open, so it sees every step.
+    while app.handle.open_streams() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    app.post_json(
+        &format!("/api/jobs/{id}/progress"),
+        &serde_json::json!({"progress": 50}),
+    )
+    .await;
+    app.post_json(
+        &format!("/api/jobs/{id}/complete"),
+        &serde_json::json!({"result": 1}),
+    )
+    .await;
+    let (code, stdout, _) = watcher.await.unwrap();
     assert_eq!(code, 0);
     let events: Vec<Value> = stdout
         .lines()

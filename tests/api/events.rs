@@ -48,9 +48,9 @@ async fn the_events_stream_carries_every_jobs_changes_with_its_id() {
         .collect();
     assert_eq!(for_a.last().unwrap().name(), Some("completed"));
     assert_eq!(for_a.last().unwrap().data()["result"], 1);
-    assert!(for_a
-        .iter()
-        .any(|e| e.data()["progress"] == 30.0 && e.data()["message"] == "a"));
+    // Changes that land together are sent as the job's newest state, so the progress report
+    // may arrive folded into the completed event; its message is there either way.
+    assert!(for_a.iter().any(|e| e.data()["message"] == "a"));
     assert_eq!(for_b.last().unwrap().name(), Some("failed"));
     assert_eq!(for_b.last().unwrap().data()["error"], "nope");
     let ids: Vec<i64> = log.events().iter().filter_map(|e| e.id()).collect();

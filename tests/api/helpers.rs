@@ -224,6 +224,19 @@ impl TestApp {
         }
     }
 
+    /// Counts jobs through the API with a bearer token.
+    pub async fn count_jobs_as(&self, token: &str) -> usize {
+        let response = self
+            .client
+            .get(self.url("/api/jobs?limit=500"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        body_json(response).await["jobs"].as_array().unwrap().len()
+    }
+
     /// Opens the job's stream, optionally resuming after `last_event_id`.
     pub async fn stream(&self, id: &str, last_event_id: Option<&str>) -> reqwest::Response {
         let mut request = self.client.get(self.url(&format!("/api/jobs/{id}/stream")));

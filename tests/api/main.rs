@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth;
 mod bad_requests;
 mod browser;
 mod cli;

@@ -346,8 +346,8 @@ async fn shutdown_ends_open_streams() {
 
 #[tokio::test]
 async fn a_demo_job_streams_rising_progress_logs_and_completes() {
-    let app = spawn_app().await;
-    let id = app.create_demo(10, 30).await;
+    let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(10)).await;
+    let id = app.create_demo(10, 100).await;
     let log = app.read_stream(&id, None, Duration::from_secs(10)).await;
     let names = log.names();
     assert_eq!(names.last(), Some(&"completed"), "{names:?}");

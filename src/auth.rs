@@ -1,0 +1,241 @@
+//! Who may do what: API tokens with roles, checked on every request.
+//!
+//! Tokens come from the config file (as SHA-256 hashes) or from `JOBCAST_AUTH_TOKENS` (as
+//! `role:token` pairs). A request presents one as `Authorization: Bearer TOKEN`; it is hashed
+//! and compared with every stored hash in constant time. Tokens are never logged.
+//!
+//! With no tokens configured jobcast runs open, and then only on a loopback address (see
+//! [`check_exposure`]).
+
+use std::net::SocketAddr;
+
+use http::HeaderMap;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Create, read, cancel, retry and stream jobs; upload files.
+    Submit,
+    /// Claim jobs and send their progress, logs, completion and failure.
+    Worker,
+    /// Read and stream jobs.
+    Read,
+}
+
+/// What a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Submit,
+    Work,
+}
+
+impl Role {
+    pub fn allows(self, permission: Permission) -> bool {
+        matches!(
+            (self, permission),
+            (Role::Admin, _)
+                | (Role::Submit, Permission::Read | Permission::Submit)
+                | (Role::Worker, Permission::Work)
+                | (Role::Read, Permission::Read)
+        )
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "submit" => Ok(Role::Submit),
+            "worker" => Ok(Role::Worker),
+            "read" => Ok(Role::Read),
+            other => Err(format!(
+                "unknown role {other:?}; roles are admin, submit, worker, read"
+            )),
+        }
+    }
+}
+
+/// A token as configured: its role and the SHA-256 of the token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub role: Role,
+    /// Hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
+    pub sha256: String,
+}
+
+/// Why a request may not go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No token, or not one we know: 401.
+    Unauthenticated,
+    /// A known token whose role does not allow this: 403.
+    Forbidden,
+}
+
+/// The configured tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    tokens: Vec<(Role, [u8; 32])>,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Auth {
+    /// From hashed tokens (config file) and plain `role:token` pairs (environment).
+    pub fn new(hashed: &[TokenConfig], plain: &[(Role, String)]) -> Result<Auth, String> {
+        let mut tokens = Vec::new();
+        for token in hashed {
+            let bytes = hex::decode(token.sha256.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| "auth.tokens: sha256 must be 64 hex digits".to_owned())?;
+            tokens.push((token.role, bytes));
+        }
+        for (role, token) in plain {
+            tokens.push((*role, digest(token)));
+        }
+        Ok(Auth { tokens })
+    }
+
+    /// No tokens: everyone may do everything.
+    pub fn is_open(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The role of a presented token, if it is one of ours. Every stored hash is compared,
+    /// in constant time, whatever matched.
+    pub fn role_of(&self, token: &str) -> Option<Role> {
+        let presented = digest(token);
+        let mut found = None;
+        for (role, stored) in &self.tokens {
+            if bool::from(presented.ct_eq(stored)) && found.is_none() {
+                found = Some(*role);
+            }
+        }
+        found
+    }
+
+    /// Checks a request's `Authorization` header for `permission`.
+    pub fn check(&self, headers: &HeaderMap, permission: Permission) -> Result<(), Denied> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let token = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(Denied::Unauthenticated)?;
+        match self.role_of(token) {
+            None => Err(Denied::Unauthenticated),
+            Some(role) if role.allows(permission) => Ok(()),
+            Some(_) => Err(Denied::Forbidden),
+        }
+    }
+}
+
+/// Parses `JOBCAST_AUTH_TOKENS`: comma-separated `role:token` pairs.
+pub fn parse_pairs(text: &str) -> Result<Vec<(Role, String)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (role, token) = pair
+                .split_once(':')
+                .ok_or_else(|| "expected role:token pairs separated by commas".to_owned())?;
+            if token.len() < 8 {
+                return Err("tokens must be at least 8 characters".to_owned());
+            }
+            Ok((role.trim().parse()?, token.to_owned()))
+        })
+        .collect()
+}
+
+/// Open mode is for loopback only: listening elsewhere without tokens needs an explicit
+/// `--insecure-open`.
+pub fn check_exposure(auth: &Auth, listen: SocketAddr, insecure_open: bool) -> Result<(), String> {
+    if auth.is_open() && !listen.ip().is_loopback() && !insecure_open {
+        return Err(format!(
+            "refusing to listen on {listen} with no API tokens: anyone who can reach it could \
+             run and read jobs. Set tokens with JOBCAST_AUTH_TOKENS=admin:SECRET,read:SECRET \
+             (or [auth] tokens in the config file), listen on 127.0.0.1, or start with \
+             --insecure-open if something in front of jobcast already checks access"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn roles_allow_what_they_should_and_nothing_more() {
+        let auth = Auth::new(
+            &[],
+            &parse_pairs("admin:adminadmin,read:readread,worker:workwork,submit:subsubsub")
+                .unwrap(),
+        )
+        .unwrap();
+        let can = |token: &str, p| auth.check(&bearer(token), p);
+        assert_eq!(can("readread", Permission::Read), Ok(()));
+        assert_eq!(can("readread", Permission::Submit), Err(Denied::Forbidden));
+        assert_eq!(can("subsubsub", Permission::Submit), Ok(()));
+        assert_eq!(can("subsubsub", Permission::Work), Err(Denied::Forbidden));
+        assert_eq!(can("workwork", Permission::Work), Ok(()));
+        assert_eq!(can("workwork", Permission::Read), Err(Denied::Forbidden));
+        assert_eq!(can("adminadmin", Permission::Work), Ok(()));
+        assert_eq!(
+            can("nope-nope", Permission::Read),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(
+            auth.check(&HeaderMap::new(), Permission::Read),
+            Err(Denied::Unauthenticated)
+        );
+    }
+
+    #[test]
+    fn hashed_tokens_from_the_file_work() {
+        let hashed = TokenConfig {
+            role: Role::Read,
+            sha256: hex::encode(Sha256::digest(b"from-the-file")),
+        };
+        let auth = Auth::new(&[hashed], &[]).unwrap();
+        assert_eq!(auth.role_of("from-the-file"), Some(Role::Read));
+        assert_eq!(auth.role_of("from-the-filE"), None);
+    }
+
+    #[test]
+    fn open_mode_is_for_loopback_unless_insisted() {
+        let open = Auth::default();
+        assert!(check_exposure(&open, "127.0.0.1:8080".parse().unwrap(), false).is_ok());
+        assert!(check_exposure(&open, "[::1]:8080".parse().unwrap(), false).is_ok());
+        let refused = check_exposure(&open, "0.0.0.0:8080".parse().unwrap(), false).unwrap_err();
+        assert!(refused.contains("JOBCAST_AUTH_TOKENS"), "{refused}");
+        assert!(check_exposure(&open, "0.0.0.0:8080".parse().unwrap(), true).is_ok());
+        assert!(parse_pairs("boss:longenough").is_err());
+        assert!(parse_pairs("read:short").is_err());
+    }
+}

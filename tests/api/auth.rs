@@ -1,0 +1,211 @@
+//! API tokens and roles: 401 without a known token, 403 without the role, and open mode only
+//! on loopback.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const TOKENS: &str = "admin:admin-token,submit:submit-token,worker:worker-token,read:read-token";
+
+async fn secured() -> TestApp {
+    spawn_app_with(|c| {
+        c.auth.plain_tokens = jobcast::auth::parse_pairs(TOKENS).unwrap();
+    })
+    .await
+}
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = app.client.request(method.parse().unwrap(), app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, body_json(response).await, challenge)
+}
+
+#[tokio::test]
+async fn requests_without_a_known_token_get_401_with_a_challenge() {
+    let app = secured().await;
+    for token in [None, Some("wrong-token"), Some("")] {
+        let (status, body, challenge) = call(&app, "GET", "/api/jobs", token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(body["error"], "unauthorized");
+        assert!(challenge.unwrap().starts_with("Bearer"));
+    }
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/api/jobs",
+        None,
+        Some(json!({"type": "external"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.count_jobs_as("admin-token").await,
+        0,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn each_role_may_do_its_part_and_gets_403_for_the_rest() {
+    let app = secured().await;
+    // read: read only.
+    assert_eq!(
+        call(&app, "GET", "/api/jobs", Some("read-token"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let create = Some(json!({"type": "external"}));
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/api/jobs",
+            Some("read-token"),
+            create.clone()
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    // submit: create, read, cancel; not worker calls.
+    let (status, job, _) = call(
+        &app,
+        "POST",
+        "/api/jobs",
+        Some("submit-token"),
+        create.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = job["id"].as_str().unwrap();
+    let progress = Some(json!({"progress": 10}));
+    let (status, body, _) = call(
+        &app,
+        "POST",
+        &format!("/api/jobs/{id}/progress"),
+        Some("submit-token"),
+        progress.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    // worker: claims and updates; cannot create or read the list.
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/api/jobs",
+            Some("worker-token"),
+            create.clone()
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/jobs", Some("worker-token"), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, claimed, _) = call(
+        &app,
+        "POST",
+        "/api/workers/claim",
+        Some("worker-token"),
+        Some(json!({"types": ["external"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let lease = claimed["lease_id"].as_str().unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!("/api/jobs/{id}/progress")))
+        .bearer_auth("worker-token")
+        .header("Jobcast-Lease", lease)
+        .json(&json!({"progress": 50}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // admin: everything.
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            &format!("/api/jobs/{id}/cancel"),
+            Some("admin-token"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    // Public pages stay public.
+    assert_eq!(
+        call(&app, "GET", "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.client.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn open_mode_refuses_a_non_loopback_address_unless_insisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir.path().join("j.db"));
+    config.listen = "0.0.0.0:0".parse().unwrap();
+    let refused = jobcast::Application::build(config.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        refused.to_string().contains("JOBCAST_AUTH_TOKENS"),
+        "{refused}"
+    );
+    config.auth.insecure_open = true;
+    assert!(jobcast::Application::build(config.clone()).await.is_ok());
+    config.auth.insecure_open = false;
+    config.auth.plain_tokens = jobcast::auth::parse_pairs("admin:admin-token").unwrap();
+    assert!(
+        jobcast::Application::build(config).await.is_ok(),
+        "with tokens any address is fine"
+    );
+}
+
+#[test]
+fn tokens_from_the_environment_are_never_echoed_in_errors() {
+    let err = jobcast::Config::default()
+        .with_env(|key| (key == "JOBCAST_AUTH_TOKENS").then(|| "boss:supersecretvalue".to_owned()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("JOBCAST_AUTH_TOKENS"), "{err}");
+    assert!(!err.contains("supersecretvalue"), "{err}");
+    let config = jobcast::Config::default()
+        .with_env(|key| (key == "JOBCAST_AUTH_TOKENS").then(|| "admin:supersecretvalue".to_owned()))
+        .unwrap();
+    assert!(!format!("{config:?}").contains("supersecretvalue"));
+}

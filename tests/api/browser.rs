@@ -4,6 +4,7 @@
 //! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` these tests say so loudly and pass
 //! without running; under CI (`CI` set) a missing browser is a failure (`.ci/run` installs it).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,8 +26,16 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// chromedriver runs in its own process group, and the browsers it starts stay in it:
+    /// killing the group leaves no Chromium behind, even when a test panicked before
+    /// closing its session.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        if let Ok(pid) = i32::try_from(self.driver.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.driver.wait();
     }
 }
@@ -51,6 +60,7 @@ async fn browser() -> Option<Browser> {
     }
     let port = free_port();
     let driver = Command::new(CHROMEDRIVER)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -95,7 +95,8 @@ pub fn from_application(app: Application, dir: tempfile::TempDir, db_path: PathB
     TestApp {
         base,
         client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(20))
             .build()
             .unwrap(),
         handle,

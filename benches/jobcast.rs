@@ -461,25 +461,7 @@ impl Bench {
         )
         .await;
         let created = started.elapsed();
-        loop {
-            let mut busy = false;
-            for status in ["queued", "running"] {
-                let page: Value = self
-                    .client
-                    .get(server.url(&format!("/api/jobs?status={status}&limit=1")))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                busy |= !page["jobs"].as_array().unwrap().is_empty();
-            }
-            if !busy {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.wait_until_idle(&server).await;
         let elapsed = started.elapsed().as_secs_f64();
         let label = if preload > 0 {
             format!("throughput {n} jobs, {workers} workers, {preload} stored")

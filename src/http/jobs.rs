@@ -300,17 +300,21 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+/// A `status=` query parameter: empty or absent means any.
+fn status_param(text: Option<&str>) -> Result<Option<JobStatus>, ApiError> {
+    text.filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<JobStatus>()
+                .map_err(|e| ApiError::invalid("status", e))
+        })
+        .transpose()
+}
+
 /// `GET /api/jobs?status=&type=&limit=&cursor=`
 pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let query: ListQuery = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            s.parse::<JobStatus>()
-                .map_err(|e| ApiError::invalid("status", e))?,
-        ),
-        None => None,
-    };
+    let status = status_param(query.status.as_deref())?;
     let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => s
             .parse::<i64>()
@@ -696,13 +700,7 @@ pub async fn events(
 ) -> Result<Response<Body>, ApiError> {
     let query: EventsQuery = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            s.parse::<JobStatus>()
-                .map_err(|e| ApiError::invalid("status", e))?,
-        ),
-        None => None,
-    };
+    let status = status_param(query.status.as_deref())?;
     let filter = sse::events::EventFilter {
         job_type: query.job_type.filter(|t| !t.is_empty()),
         status,

@@ -33,6 +33,12 @@ pub enum StartError {
     },
     #[error("{0}")]
     Exposure(String),
+    #[error("cannot read or create the stream-signing secret {path}")]
+    Secret {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid API tokens: {0}")]
     Auth(String),
     #[error("invalid job types: {0}")]
@@ -146,6 +152,23 @@ impl Application {
             );
         }
         let store = Store::connect(&config.database_url).await?;
+        let signer = if auth.is_open() {
+            None
+        } else {
+            let path = crate::uploads::default_dir(
+                &database_file(&config.database_url).unwrap_or_default(),
+            )
+            .with_file_name("secret");
+            let secret = crate::auth::load_or_create_secret(config.auth.secret.as_deref(), &path)
+                .map_err(|source| StartError::Secret {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Some(crate::auth::StreamSigner::new(
+                secret,
+                config.auth.stream_token_ttl,
+            ))
+        };
         let uploads_dir = config.uploads.dir.clone().unwrap_or_else(|| {
             crate::uploads::default_dir(&database_file(&config.database_url).unwrap_or_default())
         });
@@ -197,6 +220,7 @@ impl Application {
             runner_config: config.runner.clone(),
             uploads,
             auth: Arc::new(auth),
+            signer,
         };
         Ok(Application {
             listener,

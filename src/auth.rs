@@ -146,6 +146,94 @@ impl Auth {
     }
 }
 
+/// Signs and checks stream URLs for browsers, which cannot send an `Authorization` header on
+/// an `EventSource`: a URL carries `token=EXPIRY.HMAC`, the HMAC-SHA256 of what it opens
+/// (one job, or one filter of `/api/events`) and its expiry, under the server's secret.
+#[derive(Clone)]
+pub struct StreamSigner {
+    secret: Vec<u8>,
+    ttl: std::time::Duration,
+}
+
+impl std::fmt::Debug for StreamSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSigner")
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl StreamSigner {
+    pub fn new(secret: Vec<u8>, ttl: std::time::Duration) -> Self {
+        StreamSigner { secret, ttl }
+    }
+
+    fn mac(&self, scope: &str, expiry: u64) -> Vec<u8> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(scope.as_bytes());
+        mac.update(b"\n");
+        mac.update(expiry.to_string().as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// A token for `scope` (such as `job:ID`), valid for the configured time.
+    pub fn sign(&self, scope: &str) -> String {
+        let expiry = now_secs() + self.ttl.as_secs();
+        format!("{expiry}.{}", hex::encode(self.mac(scope, expiry)))
+    }
+
+    /// Whether `token` opens `scope` now.
+    pub fn verify(&self, scope: &str, token: &str) -> bool {
+        let Some((expiry, mac)) = token.split_once('.') else {
+            return false;
+        };
+        let (Ok(expiry), Ok(mac)) = (expiry.parse::<u64>(), hex::decode(mac)) else {
+            return false;
+        };
+        expiry >= now_secs() && bool::from(self.mac(scope, expiry).ct_eq(&mac))
+    }
+}
+
+/// The server's secret for signing stream URLs: the configured one, else the one in
+/// `path`, made (32 random bytes, readable by its owner only) on first start.
+pub fn load_or_create_secret(
+    configured: Option<&str>,
+    path: &std::path::Path,
+) -> std::io::Result<Vec<u8>> {
+    if let Some(secret) = configured.filter(|s| !s.is_empty()) {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => {
+            return hex::decode(text.trim())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let secret: [u8; 32] = rand::random();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    std::io::Write::write_all(&mut file, hex::encode(secret).as_bytes())?;
+    Ok(secret.to_vec())
+}
+
 /// Parses `JOBCAST_AUTH_TOKENS`: comma-separated `role:token` pairs.
 pub fn parse_pairs(text: &str) -> Result<Vec<(Role, String)>, String> {
     text.split(',')
@@ -225,6 +313,52 @@ mod tests {
         let auth = Auth::new(&[hashed], &[]).unwrap();
         assert_eq!(auth.role_of("from-the-file"), Some(Role::Read));
         assert_eq!(auth.role_of("from-the-filE"), None);
+    }
+
+    #[test]
+    fn signed_stream_tokens_open_their_scope_only_until_they_expire() {
+        let signer = StreamSigner::new(b"secret".to_vec(), std::time::Duration::from_secs(60));
+        let token = signer.sign("job:a");
+        assert!(signer.verify("job:a", &token));
+        assert!(
+            !signer.verify("job:b", &token),
+            "a token for job A never opens job B"
+        );
+        let (expiry, mac) = token.split_once('.').unwrap();
+        let later = format!("{}.{mac}", expiry.parse::<u64>().unwrap() + 1000);
+        assert!(
+            !signer.verify("job:a", &later),
+            "an altered expiry is refused"
+        );
+        let expired = StreamSigner::new(b"secret".to_vec(), std::time::Duration::ZERO);
+        let old = format!("1.{}", hex::encode(expired.mac("job:a", 1)));
+        assert!(!signer.verify("job:a", &old), "an expired token is refused");
+        assert!(!signer.verify("job:a", "garbage"));
+        let other = StreamSigner::new(b"other".to_vec(), std::time::Duration::from_secs(60));
+        assert!(
+            !other.verify("job:a", &token),
+            "another server's secret does not match"
+        );
+    }
+
+    #[test]
+    fn the_secret_is_made_once_and_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let first = load_or_create_secret(None, &path).unwrap();
+        assert_eq!(load_or_create_secret(None, &path).unwrap(), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert_eq!(
+            load_or_create_secret(Some("configured"), &path).unwrap(),
+            b"configured"
+        );
     }
 
     #[test]

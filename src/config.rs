@@ -33,7 +33,7 @@ pub struct Config {
 
 /// API tokens. Tokens in the file are SHA-256 hashes; `JOBCAST_AUTH_TOKENS` adds plain
 /// `role:token` pairs, kept in memory only.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub tokens: Vec<crate::auth::TokenConfig>,
@@ -42,6 +42,24 @@ pub struct AuthConfig {
     pub plain_tokens: Vec<(crate::auth::Role, String)>,
     /// Run without tokens on a non-loopback address (`--insecure-open`).
     pub insecure_open: bool,
+    /// The key that signs browser stream URLs (`JOBCAST_AUTH_SECRET`); by default one is made
+    /// and kept in `secret` next to the database, readable by its owner only.
+    pub secret: Option<String>,
+    /// How long a signed stream URL stays valid.
+    #[serde(with = "humantime_serde")]
+    pub stream_token_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            tokens: Vec::new(),
+            plain_tokens: Vec::new(),
+            insecure_open: false,
+            secret: None,
+            stream_token_ttl: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -50,6 +68,8 @@ impl std::fmt::Debug for AuthConfig {
             .field("tokens", &self.tokens.len())
             .field("plain_tokens", &self.plain_tokens.len())
             .field("insecure_open", &self.insecure_open)
+            .field("secret", &self.secret.as_ref().map(|_| "(set)"))
+            .field("stream_token_ttl", &self.stream_token_ttl)
             .finish()
     }
 }
@@ -400,6 +420,9 @@ impl Config {
             // The value holds secrets: name the key, never echo it.
             self.auth.plain_tokens = crate::auth::parse_pairs(&v)
                 .map_err(|reason| invalid("JOBCAST_AUTH_TOKENS", "(not shown)", reason))?;
+        }
+        if let Some(v) = get("JOBCAST_AUTH_SECRET") {
+            self.auth.secret = Some(v);
         }
         if let Some(v) = get("JOBCAST_UPLOAD_DIR") {
             self.uploads.dir = Some(PathBuf::from(v));

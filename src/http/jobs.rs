@@ -121,8 +121,43 @@ impl<'a> JobView<'a> {
     }
 }
 
-fn job_response(status: StatusCode, job: &Job) -> Response<Body> {
-    body::json(status, &JobView::new(job))
+fn job_response(state: &AppState, status: StatusCode, job: &Job) -> Response<Body> {
+    body::json(status, &view(state, job))
+}
+
+/// The client's view of `job`, its `stream_url` signed when tokens are on (so a browser's
+/// `EventSource` can open it without a header).
+pub fn view<'a>(state: &AppState, job: &'a Job) -> JobView<'a> {
+    let mut view = JobView::new(job);
+    if let Some(signer) = &state.signer {
+        let token = signer.sign(&format!("job:{}", job.id));
+        view.stream_url = format!("/api/jobs/{}/stream?token={token}", job.id);
+    }
+    view
+}
+
+/// The value of query parameter `name`, if present.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
+        .ok()?
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+/// Checks a signed stream URL's `token` for `scope` (when tokens are on and it carries one;
+/// without a token the header was already checked by the router).
+fn check_stream_token(state: &AppState, query: Option<&str>, scope: &str) -> Result<(), ApiError> {
+    let (Some(signer), Some(token)) = (&state.signer, query_param(query, "token")) else {
+        return Ok(());
+    };
+    if signer.verify(scope, &token) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "the stream token is invalid, for another stream, or expired".to_owned(),
+        ))
+    }
 }
 
 /// Parses an id from the path; anything that is not a UUID is simply not found.
@@ -275,11 +310,11 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
     }
     let (job, created) = state.store.create_job(new).await?;
     if !created {
-        return Ok(job_response(StatusCode::OK, &job));
+        return Ok(job_response(state, StatusCode::OK, &job));
     }
     state.runner.wake();
     state.job_queued.notify_waiters();
-    let mut response = job_response(StatusCode::CREATED, &job);
+    let mut response = job_response(state, StatusCode::CREATED, &job);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -288,7 +323,7 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
 
 /// `GET /api/jobs/{id}`
 pub async fn get(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
-    Ok(job_response(StatusCode::OK, &load(state, id).await?))
+    Ok(job_response(state, StatusCode::OK, &load(state, id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -348,7 +383,7 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body
     } else {
         None
     };
-    let views: Vec<JobView<'_>> = jobs.iter().map(JobView::new).collect();
+    let views: Vec<JobView<'_>> = jobs.iter().map(|job| view(state, job)).collect();
     Ok(body::json(
         StatusCode::OK,
         &serde_json::json!({"jobs": views, "next_cursor": next_cursor}),
@@ -366,7 +401,7 @@ pub async fn cancel(state: &AppState, id: JobId) -> Result<Response<Body>, ApiEr
     }
     let external = is_external(state, &job);
     match state.store.cancel(id, external).await? {
-        CancelOutcome::Cancelled(job) => Ok(job_response(StatusCode::OK, &job)),
+        CancelOutcome::Cancelled(job) => Ok(job_response(state, StatusCode::OK, &job)),
         CancelOutcome::Requested(job) => {
             state.runner.cancel(id);
             // The runner drops the attempt at once when it runs here; wait briefly so the
@@ -377,10 +412,10 @@ pub async fn cancel(state: &AppState, id: JobId) -> Result<Response<Body>, ApiEr
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 latest = load(state, id).await?;
                 if latest.status.is_finished() {
-                    return Ok(job_response(StatusCode::OK, &latest));
+                    return Ok(job_response(state, StatusCode::OK, &latest));
                 }
             }
-            Ok(job_response(StatusCode::ACCEPTED, &latest))
+            Ok(job_response(state, StatusCode::ACCEPTED, &latest))
         }
     }
 }
@@ -403,7 +438,7 @@ pub async fn retry(state: &AppState, id: JobId) -> Result<Response<Body>, ApiErr
     })?;
     state.runner.wake();
     state.job_queued.notify_waiters();
-    Ok(job_response(StatusCode::OK, &job))
+    Ok(job_response(state, StatusCode::OK, &job))
 }
 
 fn is_external(state: &AppState, job: &Job) -> bool {
@@ -531,7 +566,7 @@ pub async fn progress(
         .report_progress(id, writer(&lease), &progress)
         .await
         .map_err(lease_conflict(&lease))?;
-    Ok(job_response(StatusCode::OK, &job))
+    Ok(job_response(state, StatusCode::OK, &job))
 }
 
 #[derive(Debug, Deserialize)]
@@ -585,7 +620,7 @@ pub async fn complete(
         .complete(id, writer(&lease), done.result.as_ref())
         .await
         .map_err(lease_conflict(&lease))?;
-    Ok(job_response(StatusCode::OK, &job))
+    Ok(job_response(state, StatusCode::OK, &job))
 }
 
 #[derive(Debug, Deserialize)]
@@ -628,7 +663,7 @@ pub async fn fail(
     if job.status == JobStatus::Queued {
         state.job_queued.notify_waiters();
     }
-    Ok(job_response(StatusCode::OK, &job))
+    Ok(job_response(state, StatusCode::OK, &job))
 }
 
 async fn read_body<T: serde::de::DeserializeOwned>(
@@ -698,6 +733,7 @@ pub async fn events(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    let raw_query = query;
     let query: EventsQuery = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
     let status = status_param(query.status.as_deref())?;
@@ -705,8 +741,49 @@ pub async fn events(
         job_type: query.job_type.filter(|t| !t.is_empty()),
         status,
     };
+    check_stream_token(state, raw_query, &events_scope(&filter))?;
     let events = sse::events::events_stream(stream_context(state), filter, last_event_id(headers));
     Ok(event_stream_response(events))
+}
+
+/// What a signed `/api/events` token opens: exactly one filter.
+fn events_scope(filter: &sse::events::EventFilter) -> String {
+    format!(
+        "events:{}:{}",
+        filter.job_type.as_deref().unwrap_or(""),
+        filter.status.map(|s| s.as_str()).unwrap_or("")
+    )
+}
+
+/// `GET /api/events/token?type=&status=`: the `/api/events` URL for that filter, signed for a
+/// browser when tokens are on.
+pub fn events_token(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let parsed: EventsQuery = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let filter = sse::events::EventFilter {
+        job_type: parsed.job_type.filter(|t| !t.is_empty()),
+        status: status_param(parsed.status.as_deref())?,
+    };
+    let mut params = Vec::new();
+    if let Some(job_type) = &filter.job_type {
+        params.push(("type", job_type.clone()));
+    }
+    if let Some(status) = filter.status {
+        params.push(("status", status.as_str().to_owned()));
+    }
+    if let Some(signer) = &state.signer {
+        params.push(("token", signer.sign(&events_scope(&filter))));
+    }
+    let encoded = serde_urlencoded::to_string(&params).unwrap_or_default();
+    let url = if encoded.is_empty() {
+        "/api/events".to_owned()
+    } else {
+        format!("/api/events?{encoded}")
+    };
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({ "url": url }),
+    ))
 }
 
 fn stream_context(state: &AppState) -> sse::job::StreamContext {
@@ -761,6 +838,7 @@ pub async fn stream(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
+    check_stream_token(state, query, &format!("job:{id}"))?;
     let (snapshot, news) = match &state.poller {
         Some(poller) => {
             let mut subscription = poller
@@ -778,11 +856,8 @@ pub async fn stream(
         }
     };
     let last_seen = last_event_id(headers).or_else(|| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
-            .ok()?
-            .into_iter()
-            .find(|(key, _)| key == "last_event_id")
-            .and_then(|(_, value)| value.parse::<i64>().ok())
+        query_param(query, "last_event_id")
+            .and_then(|value| value.parse::<i64>().ok())
             .filter(|v| *v >= 0)
     });
     if sse::job::already_seen_the_end(&snapshot.job, last_seen) {

@@ -65,6 +65,8 @@ pub struct AppState {
     pub uploads: crate::uploads::Uploads,
     /// API tokens; open when there are none.
     pub auth: Arc<crate::auth::Auth>,
+    /// Signs stream URLs for browsers when tokens are on.
+    pub signer: Option<crate::auth::StreamSigner>,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.

@@ -15,6 +15,8 @@ enum Route<'a> {
     Health,
     Jobs,
     Events,
+    /// A signed `/api/events` URL for a browser.
+    EventsToken,
     Types,
     /// A file of the dashboard or the browser client.
     Asset(&'static assets::Asset),
@@ -35,6 +37,7 @@ impl<'a> Route<'a> {
             ["api", "types"] => Some(Route::Types),
             ["api", "jobs"] => Some(Route::Jobs),
             ["api", "events"] => Some(Route::Events),
+            ["api", "events", "token"] => Some(Route::EventsToken),
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["api", "jobs", id, "stream"] => Some(Route::JobStream(id)),
             ["api", "jobs", id, "logs"] => Some(Route::JobLogs(id)),
@@ -52,6 +55,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Health
             | Route::Events
+            | Route::EventsToken
             | Route::Types
             | Route::Asset(_)
             | Route::Job(_)
@@ -81,7 +85,9 @@ pub async fn dispatch(
         return Ok(response);
     }
     let query = query.as_deref();
-    if let Some(permission) = permission(&method, &route) {
+    let signed = query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("token=")))
+        && matches!(route, Route::JobStream(_) | Route::Events);
+    if let Some(permission) = permission(&method, &route).filter(|_| !signed) {
         state
             .auth
             .check(req.headers(), permission)
@@ -100,6 +106,7 @@ pub async fn dispatch(
         (&Method::GET, Route::Asset(asset)) => Ok(assets::response(asset)),
         (&Method::GET, Route::Jobs) => jobs::list(state, query).await,
         (&Method::GET, Route::Events) => jobs::events(state, query, req.headers()).await,
+        (&Method::GET, Route::EventsToken) => jobs::events_token(state, query),
         (&Method::POST, Route::Jobs) => jobs::create(state, req).await,
         (&Method::GET, Route::Job(id)) => jobs::get(state, jobs::parse_id(id)?).await,
         (&Method::GET, Route::JobStream(id)) => {

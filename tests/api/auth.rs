@@ -209,3 +209,122 @@ fn tokens_from_the_environment_are_never_echoed_in_errors() {
         .unwrap();
     assert!(!format!("{config:?}").contains("supersecretvalue"));
 }
+
+#[tokio::test]
+async fn a_jobs_signed_stream_url_opens_that_stream_without_a_header_and_nothing_else() {
+    let app = secured().await;
+    let (_, a, _) = call(
+        &app,
+        "POST",
+        "/api/jobs",
+        Some("submit-token"),
+        Some(json!({"type": "external"})),
+    )
+    .await;
+    let (_, b, _) = call(
+        &app,
+        "POST",
+        "/api/jobs",
+        Some("submit-token"),
+        Some(json!({"type": "external"})),
+    )
+    .await;
+    let url_a = a["stream_url"].as_str().unwrap().to_owned();
+    assert!(url_a.contains("?token="), "{url_a}");
+    let response = app.client.get(app.url(&url_a)).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "a signed URL needs no header"
+    );
+    let log = SseLog::read(response, std::time::Duration::from_millis(300)).await;
+    assert_eq!(log.names(), ["progress"]);
+
+    let token_a = url_a.split("token=").nth(1).unwrap();
+    let b_with_a = format!(
+        "/api/jobs/{}/stream?token={token_a}",
+        b["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        call(&app, "GET", &b_with_a, None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let tampered = url_a.replace("token=", "token=9");
+    let (status, body, _) = call(&app, "GET", &tampered, None, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let bare = format!("/api/jobs/{}/stream", a["id"].as_str().unwrap());
+    assert_eq!(
+        call(&app, "GET", &bare, None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let with_header = app
+        .client
+        .get(app.url(&bare))
+        .bearer_auth("read-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_header.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_signed_stream_url_expires() {
+    let app = spawn_app_with(|c| {
+        c.auth.plain_tokens = jobcast::auth::parse_pairs(TOKENS).unwrap();
+        c.auth.stream_token_ttl = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let (_, job, _) = call(
+        &app,
+        "POST",
+        "/api/jobs",
+        Some("submit-token"),
+        Some(json!({"type": "external"})),
+    )
+    .await;
+    let url = job["stream_url"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        call(&app, "GET", &url, None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_signed_events_url_opens_its_filter_only() {
+    let app = secured().await;
+    let (status, signed, _) = call(
+        &app,
+        "GET",
+        "/api/events/token?type=external",
+        Some("read-token"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let url = signed["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("/api/events?type=external&token="), "{url}");
+    let response = app.client.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    let widened = url.replace("type=external", "type=demo");
+    assert_eq!(
+        call(&app, "GET", &widened, None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/events/token", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let secret = app.db_path.parent().unwrap().join("secret");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret).unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the generated secret is readable by its owner only"
+    );
+}

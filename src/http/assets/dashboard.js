@@ -28,11 +28,29 @@ function bar(progress, label) {
   return `<progress max="100" value="${value}" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${value}" aria-label="${escapeText(label)}">${value}%</progress>`;
 }
 
-async function api(path, options = {}) {
-  const response = await fetch(path, options);
+// When the server needs a token, the dashboard asks once and keeps it in this tab only.
+const TOKEN_KEY = "jobcast-token";
+const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+async function api(path, options = {}, asked = false) {
+  const headers = { ...(options.headers || {}) };
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401 && !asked) {
+    const given = window.prompt("This jobcast server needs an API token:");
+    if (given) {
+      sessionStorage.setItem(TOKEN_KEY, given.trim());
+      return api(path, options, true);
+    }
+  }
   const body = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw new Error((body && body.message) || `HTTP ${response.status}`);
   return body;
+}
+
+/** A stream URL that resumes after `version` (the URL may already carry a signed token). */
+function resumeUrl(url, version) {
+  return `${url}${url.includes("?") ? "&" : "?"}last_event_id=${version}`;
 }
 
 function matchesFilter(job) {
@@ -67,8 +85,10 @@ async function loadList() {
   renderList();
 }
 
-function followEvents() {
-  const events = new EventSource("/api/events");
+async function followEvents() {
+  // Signed when the server needs tokens: EventSource cannot send an Authorization header.
+  const { url } = await api("/api/events/token");
+  const events = new EventSource(url);
   const state = $("connection");
   events.addEventListener("open", () => {
     state.textContent = "live";
@@ -159,7 +179,7 @@ async function showJob(id, container) {
   const finished = ["completed", "failed", "cancelled"].includes(job.status);
   if (finished) return null;
   // Resume right after the version just read, so no change between the two is missed.
-  return streamJob(`/api/jobs/${id}/stream?last_event_id=${job.version}`, {
+  return streamJob(resumeUrl(job.stream_url, job.version), {
     onProgress: render,
     onLog: addLine,
     onCompleted: (_, state) => render(state),
@@ -202,6 +222,7 @@ function upload(file) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/uploads");
     xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    if (token()) xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
     xhr.upload.onprogress = (event) => {
       if (!event.lengthComputable) return;
       const percent = Math.round((100 * event.loaded) / event.total);
@@ -246,7 +267,7 @@ async function submitJob(event) {
       const uploaded = await upload(file);
       payload = { ...payload, upload_id: uploaded.upload_id };
     }
-    const job = await createJob(type, payload, { base: "" });
+    const job = await createJob(type, payload, { base: "", token: token() || undefined });
     jobs.set(job.id, job);
     renderList();
     // The modal becomes the job's live progress view until it ends.
@@ -285,7 +306,9 @@ $("new-job-dialog").addEventListener("close", () => {
   $("dialog-progress").innerHTML = "";
 });
 
-followEvents();
-loadTypes().catch((e) => console.error(e));
-loadList().catch((e) => console.error(e));
+// Types first: it is the call that asks for a token when one is needed.
+loadTypes()
+  .catch((e) => console.error(e))
+  .then(() => Promise.all([followEvents(), loadList()]))
+  .catch((e) => console.error(e));
 setInterval(renderList, 10000); // keep the ages fresh

@@ -573,14 +573,8 @@ impl Bench {
         self.wait_until_idle(&server).await;
         let seconds = started.elapsed().as_secs_f64();
         let failed: Value = self
-            .client
-            .get(server.url("/api/jobs?status=failed&type=echo&limit=1"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(server.url("/api/jobs?status=failed&type=echo&limit=1"))
+            .await;
         assert!(
             failed["jobs"].as_array().unwrap().is_empty(),
             "command jobs failed: {failed}"
@@ -640,20 +634,25 @@ impl Bench {
         );
     }
 
+    async fn get_json(&self, url: String) -> Value {
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Waits until no job is queued or running.
     async fn wait_until_idle(&self, server: &Server) {
         loop {
             let mut busy = false;
             for status in ["queued", "running"] {
                 let page: Value = self
-                    .client
-                    .get(server.url(&format!("/api/jobs?status={status}&limit=1")))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                    .get_json(server.url(&format!("/api/jobs?status={status}&limit=1")))
+                    .await;
                 busy |= !page["jobs"].as_array().unwrap().is_empty();
             }
             if !busy {

@@ -35,6 +35,18 @@ fn messages(lines: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Creates a job of `job_type` and waits until its status is one of `statuses`.
+async fn run(app: &TestApp, job_type: &str, statuses: &[&str], secs: u64) -> (String, Value) {
+    let id = app.create(json!({"type": job_type})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = app
+        .wait_for_status(&id, statuses, Duration::from_secs(secs))
+        .await;
+    (id, job)
+}
+
 /// Finds the `pid N` log line a script wrote.
 fn pid_from(lines: &[Value]) -> u32 {
     messages(lines)
@@ -124,13 +136,7 @@ printf '{"result": %s}\n' "$payload""#;
 async fn stdout_that_is_not_a_message_becomes_info_log_lines() {
     let script = r#"printf '{not json\n[1, 2]\n{"unknown": 1}\n\n'"#;
     let app = app_with_script("noisy", script, |_| {}).await;
-    let id = app.create(json!({"type": "noisy"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(10))
-        .await;
+    let (id, job) = run(&app, "noisy", &["completed", "failed"], 10).await;
     assert_eq!(job["status"], "completed");
     assert_eq!(job["result"], Value::Null);
     let lines = messages(&logs(&app, &id).await);
@@ -142,13 +148,7 @@ async fn stdout_that_is_not_a_message_becomes_info_log_lines() {
 #[tokio::test]
 async fn a_non_zero_exit_fails_the_attempt_with_the_status_and_the_last_stderr_lines() {
     let app = app_with_script("broken", "echo first >&2; echo last >&2; exit 3", |_| {}).await;
-    let id = app.create(json!({"type": "broken"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["failed"], Duration::from_secs(10))
-        .await;
+    let (_, job) = run(&app, "broken", &["failed"], 10).await;
     assert_eq!(job["error"], "exited with status 3");
     assert_eq!(job["details"], json!({"stderr": ["first", "last"]}));
 }
@@ -156,13 +156,7 @@ async fn a_non_zero_exit_fails_the_attempt_with_the_status_and_the_last_stderr_l
 #[tokio::test]
 async fn a_program_killed_by_a_signal_fails_naming_the_signal() {
     let app = app_with_script("doomed", "kill -9 $$", |_| {}).await;
-    let id = app.create(json!({"type": "doomed"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["failed"], Duration::from_secs(10))
-        .await;
+    let (_, job) = run(&app, "doomed", &["failed"], 10).await;
     assert_eq!(job["error"], "killed by signal SIGKILL");
 }
 
@@ -173,13 +167,7 @@ async fn a_timeout_kills_the_whole_process_group() {
         t.timeout = Some(Duration::from_millis(500))
     })
     .await;
-    let id = app.create(json!({"type": "slow"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["failed"], Duration::from_secs(10))
-        .await;
+    let (id, job) = run(&app, "slow", &["failed"], 10).await;
     assert_eq!(job["error"], "timed out after 500ms");
     assert_gone(pid_from(&logs(&app, &id).await)).await;
 }
@@ -232,13 +220,7 @@ async fn a_program_that_ignores_sigterm_is_killed_after_the_cancel_grace() {
 async fn a_flood_of_output_is_capped_and_overlong_lines_are_dropped() {
     let script = r#"head -c 200000 /dev/zero | tr '\0' x; echo; yes | head -n 30000"#;
     let app = app_with_script("flood", script, |_| {}).await;
-    let id = app.create(json!({"type": "flood"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(60))
-        .await;
+    let (id, job) = run(&app, "flood", &["completed", "failed"], 60).await;
     assert_eq!(job["status"], "completed", "{job}");
     let (_, page) = app.get(&format!("/api/jobs/{id}/logs?limit=10000")).await;
     let first = page["logs"][0]["message"].as_str().unwrap();
@@ -253,13 +235,7 @@ async fn a_failed_attempt_is_retried_and_can_then_succeed() {
     let script = r#"if [ "$JOBCAST_ATTEMPT" = 1 ]; then echo 'first try fails' >&2; exit 1; fi
 echo '{"result": "second"}'"#;
     let app = app_with_script("flaky", script, |t| t.max_attempts = 2).await;
-    let id = app.create(json!({"type": "flaky"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(10))
-        .await;
+    let (_, job) = run(&app, "flaky", &["completed", "failed"], 10).await;
     assert_eq!(
         (job["status"].as_str(), job["attempt"].as_i64()),
         (Some("completed"), Some(2)),
@@ -338,13 +314,7 @@ async fn a_program_that_exits_leaving_a_process_behind_completes_and_the_leftove
         |_| {},
     )
     .await;
-    let id = app.create(json!({"type": "leaky"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(10))
-        .await;
+    let (id, job) = run(&app, "leaky", &["completed", "failed"], 10).await;
     assert_eq!(
         (job["status"].as_str(), &job["result"]),
         (Some("completed"), &json!(1)),

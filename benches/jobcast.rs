@@ -67,6 +67,13 @@ impl Server {
             .env("JOBCAST_LISTEN", "127.0.0.1:0")
             .env("JOBCAST_DATABASE_URL", format!("sqlite://{}", db.display()))
             .env("RUST_LOG", "warn,jobcast::app=info")
+            // One local client drives thousands of streams and jobs: lift the per-client
+            // limits, which would otherwise be what the benchmark measures.
+            .env("JOBCAST_MAX_STREAMS", "1000000")
+            .env("JOBCAST_MAX_STREAMS_PER_CLIENT", "1000000")
+            .env("JOBCAST_MAX_STREAMS_PER_JOB", "1000000")
+            .env("JOBCAST_CREATE_RATE", "1000000")
+            .env("JOBCAST_MAX_QUEUED_PER_TYPE", "100000000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

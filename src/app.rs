@@ -152,6 +152,7 @@ impl Application {
             );
         }
         let store = Store::connect(&config.database_url).await?;
+        store.keep_log_lines(config.limits.max_log_lines_per_job);
         let signer = if auth.is_open() {
             None
         } else {
@@ -221,6 +222,7 @@ impl Application {
             uploads,
             auth: Arc::new(auth),
             signer,
+            limits: crate::http::limits::Limits::new(&config.limits),
         };
         Ok(Application {
             listener,

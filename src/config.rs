@@ -27,6 +27,7 @@ pub struct Config {
     pub runner: RunnerConfig,
     pub uploads: UploadsConfig,
     pub auth: AuthConfig,
+    pub limits: LimitsConfig,
     /// Declared job types by name.
     pub job_types: BTreeMap<String, JobTypeConfig>,
 }
@@ -71,6 +72,62 @@ impl std::fmt::Debug for AuthConfig {
             .field("secret", &self.secret.as_ref().map(|_| "(set)"))
             .field("stream_token_ttl", &self.stream_token_ttl)
             .finish()
+    }
+}
+
+/// What one client, or all of them together, may ask of the server. Each limit answers with a
+/// JSON error (and `Retry-After` where waiting helps) instead of letting the server degrade.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Deepest nesting of arrays and objects in a JSON body (400 `json_too_deep` beyond).
+    pub max_json_depth: usize,
+    /// Largest job `payload`, `result` or failure `details`, as JSON, in bytes (422).
+    pub max_payload_bytes: usize,
+    /// Longest log line or progress message, in bytes (422).
+    pub max_log_line_bytes: usize,
+    /// Log lines kept per job; older ones are dropped as new ones arrive.
+    pub max_log_lines_per_job: i64,
+    /// Open event streams in total (429).
+    pub max_streams: usize,
+    /// Open event streams per client address (429).
+    pub max_streams_per_client: usize,
+    /// Open streams on one job (429).
+    pub max_streams_per_job: usize,
+    /// Jobs one token (or, without one, one client address) may create per second, on average.
+    pub create_rate: f64,
+    /// How many creations may come at once before `create_rate` applies.
+    pub create_burst: u32,
+    /// A client has this long to send a request's headers, and a kept-alive connection may sit
+    /// idle this long between requests (slow or half-open clients cannot hold the server).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Largest request head (431 `headers_too_large` beyond).
+    pub max_header_bytes: usize,
+    /// Queued jobs per type; a create beyond gets 503 `queue_full`.
+    pub max_queued_per_type: i64,
+    /// Take the client address from the last `X-Forwarded-For` entry (set it behind a proxy
+    /// you trust, so per-client limits see clients rather than the proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_json_depth: 32,
+            max_payload_bytes: 256 * 1024,
+            max_log_line_bytes: 16 * 1024,
+            max_log_lines_per_job: 100_000,
+            max_streams: 10_000,
+            max_streams_per_client: 256,
+            max_streams_per_job: 1_000,
+            create_rate: 100.0,
+            create_burst: 500,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 * 1024,
+            max_queued_per_type: 100_000,
+            trust_forwarded_for: false,
+        }
     }
 }
 
@@ -257,6 +314,7 @@ impl Default for Config {
             runner: RunnerConfig::default(),
             uploads: UploadsConfig::default(),
             auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
             job_types,
         }
     }
@@ -297,6 +355,55 @@ impl Default for RunnerConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
         }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = [
+            ("limits.max_json_depth", self.max_json_depth),
+            ("limits.max_payload_bytes", self.max_payload_bytes),
+            ("limits.max_log_line_bytes", self.max_log_line_bytes),
+            ("limits.max_streams", self.max_streams),
+            ("limits.max_streams_per_client", self.max_streams_per_client),
+            ("limits.max_streams_per_job", self.max_streams_per_job),
+            ("limits.create_burst", self.create_burst as usize),
+            (
+                "limits.max_log_lines_per_job",
+                self.max_log_lines_per_job.max(0) as usize,
+            ),
+            (
+                "limits.max_queued_per_type",
+                self.max_queued_per_type.max(0) as usize,
+            ),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                return Err(invalid(key, value, "must be 1 or more"));
+            }
+        }
+        if self.max_header_bytes < 1024 {
+            return Err(invalid(
+                "limits.max_header_bytes",
+                self.max_header_bytes,
+                "must be at least 1024",
+            ));
+        }
+        if !(self.create_rate.is_finite() && self.create_rate > 0.0) {
+            return Err(invalid(
+                "limits.create_rate",
+                self.create_rate,
+                "must be a number of jobs per second above zero",
+            ));
+        }
+        if self.header_read_timeout.is_zero() {
+            return Err(invalid(
+                "limits.header_read_timeout",
+                "0s",
+                "must be above zero",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -375,7 +482,11 @@ impl Config {
         if let Some(v) = get("JOBCAST_DATABASE_URL") {
             self.database_url = v;
         }
-        let durations: [(&str, &mut Duration); 11] = [
+        let durations: [(&str, &mut Duration); 12] = [
+            (
+                "JOBCAST_HEADER_READ_TIMEOUT",
+                &mut self.limits.header_read_timeout,
+            ),
             ("JOBCAST_UPLOAD_KEEP_UNUSED", &mut self.uploads.keep_unused),
             (
                 "JOBCAST_STREAM_POLL_INTERVAL",
@@ -408,6 +519,48 @@ impl Config {
         if let Some(v) = get("JOBCAST_STREAM_SHARED_POLLER") {
             self.stream.shared_poller = v.trim().parse().map_err(|_| {
                 invalid("JOBCAST_STREAM_SHARED_POLLER", &v, "expected true or false")
+            })?;
+        }
+        let counts: [(&str, &mut usize); 4] = [
+            ("JOBCAST_MAX_STREAMS", &mut self.limits.max_streams),
+            (
+                "JOBCAST_MAX_STREAMS_PER_CLIENT",
+                &mut self.limits.max_streams_per_client,
+            ),
+            (
+                "JOBCAST_MAX_STREAMS_PER_JOB",
+                &mut self.limits.max_streams_per_job,
+            ),
+            (
+                "JOBCAST_MAX_PAYLOAD_BYTES",
+                &mut self.limits.max_payload_bytes,
+            ),
+        ];
+        for (key, slot) in counts {
+            if let Some(v) = get(key) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(key, &v, "expected a whole number"))?;
+            }
+        }
+        if let Some(v) = get("JOBCAST_MAX_QUEUED_PER_TYPE") {
+            self.limits.max_queued_per_type = v.trim().parse().map_err(|_| {
+                invalid("JOBCAST_MAX_QUEUED_PER_TYPE", &v, "expected a whole number")
+            })?;
+        }
+        if let Some(v) = get("JOBCAST_CREATE_RATE") {
+            self.limits.create_rate = v.trim().parse().map_err(|_| {
+                invalid(
+                    "JOBCAST_CREATE_RATE",
+                    &v,
+                    "expected jobs per second, like 50 or 0.5",
+                )
+            })?;
+        }
+        if let Some(v) = get("JOBCAST_TRUST_FORWARDED_FOR") {
+            self.limits.trust_forwarded_for = v.trim().parse().map_err(|_| {
+                invalid("JOBCAST_TRUST_FORWARDED_FOR", &v, "expected true or false")
             })?;
         }
         if let Some(v) = get("JOBCAST_WORKERS") {
@@ -485,6 +638,7 @@ impl Config {
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", 0, "must be above zero"));
         }
+        self.limits.validate()?;
         for (name, job_type) in &self.job_types {
             let valid_name = !name.is_empty()
                 && name.len() <= 64
@@ -569,6 +723,20 @@ mod tests {
         );
         assert!(file.job_types.contains_key("demo"));
         assert!(file.job_types.contains_key("external"));
+        let (file, defaults) = (&file.limits, &defaults.limits);
+        assert_eq!(file.max_json_depth, defaults.max_json_depth);
+        assert_eq!(file.max_payload_bytes, defaults.max_payload_bytes);
+        assert_eq!(file.max_log_line_bytes, defaults.max_log_line_bytes);
+        assert_eq!(file.max_log_lines_per_job, defaults.max_log_lines_per_job);
+        assert_eq!(file.max_streams, defaults.max_streams);
+        assert_eq!(file.max_streams_per_client, defaults.max_streams_per_client);
+        assert_eq!(file.max_streams_per_job, defaults.max_streams_per_job);
+        assert_eq!(file.create_rate, defaults.create_rate);
+        assert_eq!(file.create_burst, defaults.create_burst);
+        assert_eq!(file.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(file.max_header_bytes, defaults.max_header_bytes);
+        assert_eq!(file.max_queued_per_type, defaults.max_queued_per_type);
+        assert!(!file.trust_forwarded_for);
     }
 
     #[test]

@@ -43,6 +43,23 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
+impl Asset {
+    /// Where it is served.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// Its `Content-Type`.
+    pub fn content_type(&self) -> &'static str {
+        self.content_type
+    }
+}
+
+/// Every served file.
+pub fn all() -> &'static [Asset] {
+    ASSETS
+}
+
 /// The asset served at `path`, if any.
 pub fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|asset| asset.path == path)

@@ -42,6 +42,13 @@ pub fn error(error: &ApiError) -> Response<Body> {
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
+    if let Some(wait) = error.retry_after() {
+        // Whole seconds, rounded up: "0" would invite an immediate retry.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
     if let ApiError::Unauthorized(_) = error {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -73,6 +80,45 @@ pub async fn read(
             "could not read the request body".to_owned(),
         )),
     }
+}
+
+/// How deeply arrays and objects nest in `bytes`, read as JSON text: brackets inside strings do
+/// not count. Stops early once past `limit`, so a hostile body costs one pass at most.
+pub fn json_depth(bytes: &[u8], limit: usize) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    break;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// [`parse`], after refusing JSON nested deeper than `max_depth` (400 `json_too_deep`).
+pub fn parse_limited<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
+    if json_depth(bytes, max_depth) > max_depth {
+        return Err(ApiError::JsonTooDeep { limit: max_depth });
+    }
+    parse(bytes)
 }
 
 /// Parses a JSON object body into `T`. Malformed JSON is 400; valid JSON of the wrong shape is
@@ -133,6 +179,23 @@ mod tests {
         assert_eq!(field(r#"{"count": 1}"#), "name");
         assert_eq!(field(r#"{"name": "a", "cuont": 1}"#), "cuont");
         assert_eq!(field("[1, 2]"), "body");
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert_eq!(json_depth(b"{}", 10), 1);
+        assert_eq!(json_depth(br#"{"a": [1, {"b": []}]}"#, 10), 4);
+        assert_eq!(json_depth(br#"{"a": "[[[[[[{{{{"}"#, 10), 1);
+        assert_eq!(json_depth(br#"{"a": "\"[[[["}"#, 10), 1);
+        assert_eq!(json_depth(br#"["\\", [[]]]"#, 10), 3);
+        assert_eq!(json_depth("[".repeat(1_000_000).as_bytes(), 32), 33);
+        assert!(matches!(
+            parse_limited::<Sample>(
+                format!("{{\"name\": {}1{}}}", "[".repeat(40), "]".repeat(40)).as_bytes(),
+                32
+            ),
+            Err(ApiError::JsonTooDeep { limit: 32 })
+        ));
     }
 
     #[test]

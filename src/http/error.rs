@@ -23,6 +23,23 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     Conflict(String),
+    /// JSON nested deeper than the configured limit.
+    #[error("the JSON body is nested deeper than {limit} levels")]
+    JsonTooDeep { limit: usize },
+    #[error("the request headers are larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    /// A rate or concurrency limit; the client may try again after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// A type's queue is at its limit.
+    #[error("{message}")]
+    QueueFull {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -54,6 +71,10 @@ impl ApiError {
             ApiError::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::JsonTooDeep { .. } => StatusCode::BAD_REQUEST,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,10 +92,23 @@ impl ApiError {
             ApiError::InvalidField { .. } => "invalid_field",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Conflict(_) => "conflict",
+            ApiError::JsonTooDeep { .. } => "json_too_deep",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::QueueFull { .. } => "queue_full",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Internal(_) => "internal",
             ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// How long the client should wait before trying again, for the limits where waiting helps.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ApiError::TooManyRequests { retry_after, .. }
+            | ApiError::QueueFull { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 

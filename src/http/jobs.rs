@@ -1,6 +1,7 @@
 //! Handlers for `/api/jobs...`: create, read, list, cancel, the `external` update calls, logs,
 //! and the event stream. Each one validates, calls the store or the runner, and renders JSON.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use super::body::{self, Body};
 use super::error::ApiError;
+use super::limits::StreamPermit;
 use super::AppState;
 use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 use crate::runner::handler::JobType;
@@ -21,8 +23,6 @@ use crate::sse::job::News;
 use crate::sse::poller::Snapshot;
 use crate::store::{CancelOutcome, ListFilter, RetryPolicy, StoreError, Writer};
 
-/// Longest accepted `message` of a progress report or log line, in bytes.
-const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// Longest `stage`, `error` summary and idempotency key, in bytes.
 const MAX_SHORT_TEXT_BYTES: usize = 1024;
 /// `max_attempts` a request may ask for.
@@ -173,6 +173,26 @@ async fn load(state: &AppState, id: JobId) -> Result<Job, ApiError> {
         .ok_or_else(ApiError::job_not_found)
 }
 
+/// Refuses a JSON value over `max` bytes when written out; `sent` is the size of the body it
+/// came in, which bounds it, so small bodies are never serialized again.
+fn check_json_size(
+    field: &str,
+    value: Option<&Value>,
+    sent: usize,
+    max: usize,
+) -> Result<(), ApiError> {
+    let Some(value) = value.filter(|_| sent > max) else {
+        return Ok(());
+    };
+    if serde_json::to_vec(value).map_or(0, |v| v.len()) > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} bytes as JSON"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_len(field: &str, text: Option<&str>, max: usize) -> Result<(), ApiError> {
     match text {
         Some(t) if t.len() > max => Err(ApiError::invalid(
@@ -299,7 +319,19 @@ impl CreateJob {
 pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, incoming) = req.into_parts();
     let bytes = body::read(incoming, &parts.headers, state.max_body_bytes).await?;
-    let new = body::parse::<CreateJob>(&bytes)?.validate(state)?;
+    let limits = &state.limits;
+    let new = body::parse_limited::<CreateJob>(&bytes, limits.config.max_json_depth)?;
+    check_json_size(
+        "payload",
+        new.payload.as_ref(),
+        bytes.len(),
+        limits.config.max_payload_bytes,
+    )?;
+    let new = new.validate(state)?;
+    limits
+        .creates
+        .check(&parts.headers, client_of(&parts.extensions))?;
+    limits.queues.check(&state.store, &new.job_type).await?;
     if let Some(upload_id) = &new.upload_id {
         if state.store.get_upload(upload_id).await?.is_none() {
             return Err(ApiError::invalid(
@@ -312,6 +344,7 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
     if !created {
         return Ok(job_response(state, StatusCode::OK, &job));
     }
+    limits.queues.accepted(&job.job_type);
     state.runner.wake();
     state.job_queued.notify_waiters();
     let mut response = job_response(state, StatusCode::CREATED, &job);
@@ -551,7 +584,8 @@ pub async fn progress(
             return Err(ApiError::invalid(field, "must not be negative"));
         }
     }
-    check_len("message", update.message.as_deref(), MAX_MESSAGE_BYTES)?;
+    let max_line = state.limits.config.max_log_line_bytes;
+    check_len("message", update.message.as_deref(), max_line)?;
     check_len("stage", update.stage.as_deref(), MAX_SHORT_TEXT_BYTES)?;
     load_external(state, id, &lease).await?;
     let progress = Progress {
@@ -589,7 +623,8 @@ pub async fn add_log(
 ) -> Result<Response<Body>, ApiError> {
     let lease = lease_of(&req)?;
     let line: LogBody = read_body(state, req).await?;
-    check_len("message", Some(&line.message), MAX_MESSAGE_BYTES)?;
+    let max_line = state.limits.config.max_log_line_bytes;
+    check_len("message", Some(&line.message), max_line)?;
     load_external(state, id, &lease).await?;
     let line = state
         .store
@@ -613,7 +648,9 @@ pub async fn complete(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let lease = lease_of(&req)?;
-    let done: CompleteBody = read_body(state, req).await?;
+    let (done, sent): (CompleteBody, usize) = read_body_sized(state, req).await?;
+    let max = state.limits.config.max_payload_bytes;
+    check_json_size("result", done.result.as_ref(), sent, max)?;
     load_external(state, id, &lease).await?;
     let job = state
         .store
@@ -638,11 +675,18 @@ pub async fn fail(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let lease = lease_of(&req)?;
-    let failure: FailBody = read_body(state, req).await?;
+    let (failure, sent): (FailBody, usize) = read_body_sized(state, req).await?;
     if failure.error.trim().is_empty() {
         return Err(ApiError::invalid("error", "must not be empty"));
     }
-    check_len("error", Some(&failure.error), MAX_MESSAGE_BYTES)?;
+    let limits = &state.limits.config;
+    check_len("error", Some(&failure.error), limits.max_log_line_bytes)?;
+    check_json_size(
+        "details",
+        failure.details.as_ref(),
+        sent,
+        limits.max_payload_bytes,
+    )?;
     let job = load_external(state, id, &lease).await?;
     // A worker's failed attempt is retried like an in-process one while attempts remain;
     // outside code that drives an unclaimed job ends it.
@@ -670,9 +714,26 @@ async fn read_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<T, ApiError> {
+    Ok(read_body_sized(state, req).await?.0)
+}
+
+/// A JSON body within the size and depth limits, and how many bytes it took.
+async fn read_body_sized<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<(T, usize), ApiError> {
     let (parts, incoming) = req.into_parts();
     let bytes = body::read(incoming, &parts.headers, state.max_body_bytes).await?;
-    body::parse(&bytes)
+    let value = body::parse_limited(&bytes, state.limits.config.max_json_depth)?;
+    Ok((value, bytes.len()))
+}
+
+/// The client address the accept loop recorded (loopback if none was, as in unit tests).
+pub fn client_of(extensions: &http::Extensions) -> IpAddr {
+    extensions
+        .get::<super::limits::ClientAddr>()
+        .map(|c| c.0)
+        .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))
 }
 
 #[derive(Debug, Deserialize)]
@@ -732,6 +793,7 @@ pub async fn events(
     state: &AppState,
     query: Option<&str>,
     headers: &HeaderMap,
+    client: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
     let raw_query = query;
     let query: EventsQuery = serde_urlencoded::from_str(query.unwrap_or(""))
@@ -742,8 +804,9 @@ pub async fn events(
         status,
     };
     check_stream_token(state, raw_query, &events_scope(&filter))?;
+    let permit = state.limits.streams.admit(client, None)?;
     let events = sse::events::events_stream(stream_context(state), filter, last_event_id(headers));
-    Ok(event_stream_response(events))
+    Ok(event_stream_response(events, permit))
 }
 
 /// What a signed `/api/events` token opens: exactly one filter.
@@ -796,11 +859,16 @@ fn stream_context(state: &AppState) -> sse::job::StreamContext {
     }
 }
 
-/// A `text/event-stream` response carrying `events`.
+/// A `text/event-stream` response carrying `events`; the body holds `permit` until it is
+/// dropped (stream ended, client gone or shutdown).
 fn event_stream_response(
     events: impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
+    permit: StreamPermit,
 ) -> Response<Body> {
-    let frames = futures_util::StreamExt::map(events, |bytes| Ok(Frame::data(bytes)));
+    let frames = futures_util::StreamExt::map(events, move |bytes| {
+        let _held = &permit;
+        Ok(Frame::data(bytes))
+    });
     let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
     let headers = response.headers_mut();
     headers.insert(
@@ -837,8 +905,10 @@ pub async fn stream(
     id: JobId,
     headers: &HeaderMap,
     query: Option<&str>,
+    client: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
     check_stream_token(state, query, &format!("job:{id}"))?;
+    let permit = state.limits.streams.admit(client, Some(id))?;
     let (snapshot, news) = match &state.poller {
         Some(poller) => {
             let mut subscription = poller
@@ -866,5 +936,5 @@ pub async fn stream(
         return Ok(response);
     }
     let events = sse::job::job_stream(stream_context(state), snapshot, news, last_seen);
-    Ok(event_stream_response(events))
+    Ok(event_stream_response(events, permit))
 }

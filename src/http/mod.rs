@@ -8,6 +8,7 @@ pub mod body;
 pub mod cors;
 pub mod error;
 pub mod jobs;
+pub mod limits;
 pub mod routes;
 pub mod uploads;
 pub mod workers;
@@ -35,8 +36,6 @@ use body::Body;
 use cors::Cors;
 use error::ApiError;
 
-/// A client has this long to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// After shutdown begins, open connections get this long to finish their responses.
 const CONNECTION_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -67,6 +66,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// Signs stream URLs for browsers when tokens are on.
     pub signer: Option<crate::auth::StreamSigner>,
+    /// What clients may hold and ask for (streams, creation rate, queue depth, sizes).
+    pub limits: limits::Limits,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.
@@ -76,7 +77,7 @@ pub async fn serve(listener: TcpListener, state: AppState) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(state.limits.config.header_read_timeout);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -92,8 +93,14 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
             let state = state.clone();
+            let client = limits::client_addr(
+                req.headers(),
+                peer.ip(),
+                state.limits.config.trust_forwarded_for,
+            );
+            req.extensions_mut().insert(limits::ClientAddr(client));
             // Boxed: hyper keeps the service future's slot inline in the connection for the
             // connection's whole life, and an SSE connection lives long. Boxing frees the
             // handler's state as soon as the response head is out.
@@ -124,7 +131,13 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let is_preflight = method == http::Method::OPTIONS;
-    let mut response = match routes::dispatch(state, req).await {
+    let head_limit = state.limits.config.max_header_bytes;
+    let result = if head_size(&req) > head_limit {
+        Err(ApiError::HeadersTooLarge { limit: head_limit })
+    } else {
+        routes::dispatch(state, req).await
+    };
+    let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             match &error {
@@ -151,4 +164,14 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
         "request"
     );
     response
+}
+
+/// The size of a request's head as sent: request line and headers.
+fn head_size(req: &Request<Incoming>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
 }

@@ -1,7 +1,14 @@
 //! The route table: path and method to handler. Unknown paths are 404, known paths with the
 //! wrong method 405 (with `Allow`), and every known path answers a CORS preflight.
+//!
+//! [`ROUTES`] lists every route; [`Route::parse`], `Route::allow` and [`dispatch`] agree with it
+//! (the tests below check it), and `openapi.json`, served at `/openapi.json`, documents exactly
+//! these routes (`tests/api/openapi.rs` checks it).
 
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::body::{self, Body};
@@ -9,10 +16,44 @@ use super::error::ApiError;
 use super::{assets, jobs, uploads, workers, AppState};
 use crate::auth::{Denied, Permission};
 
+/// Every route the router knows: its path template (`{id}` stands for one non-empty path
+/// segment, a job id) and the methods it answers besides `OPTIONS`, which every route answers
+/// (the CORS preflight, with `Allow`). The dashboard's files are routes too. Paths not listed
+/// here are 404; a listed path with another method is 405.
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/healthz", &["GET"]),
+    ("/openapi.json", &["GET"]),
+    ("/api/types", &["GET"]),
+    ("/api/jobs", &["GET", "POST"]),
+    ("/api/jobs/{id}", &["GET"]),
+    ("/api/jobs/{id}/stream", &["GET"]),
+    ("/api/jobs/{id}/logs", &["GET", "POST"]),
+    ("/api/jobs/{id}/cancel", &["POST"]),
+    ("/api/jobs/{id}/retry", &["POST"]),
+    ("/api/jobs/{id}/progress", &["POST"]),
+    ("/api/jobs/{id}/complete", &["POST"]),
+    ("/api/jobs/{id}/fail", &["POST"]),
+    ("/api/events", &["GET"]),
+    ("/api/events/token", &["GET"]),
+    ("/api/workers/claim", &["POST"]),
+    ("/api/uploads", &["POST"]),
+    // The dashboard and the browser client (`assets`).
+    ("/", &["GET"]),
+    ("/dashboard.js", &["GET"]),
+    ("/dashboard.css", &["GET"]),
+    ("/jobcast.js", &["GET"]),
+    ("/jobcast.d.ts", &["GET"]),
+];
+
+/// The OpenAPI 3.1 document of this API, kept by hand next to this file.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
 /// A matched path, before the method is checked.
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     Health,
+    /// This API's OpenAPI document.
+    OpenApi,
     Jobs,
     Events,
     /// A signed `/api/events` URL for a browser.
@@ -34,14 +75,17 @@ impl<'a> Route<'a> {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
         match segments.as_slice() {
             ["healthz"] => Some(Route::Health),
+            ["openapi.json"] => Some(Route::OpenApi),
             ["api", "types"] => Some(Route::Types),
             ["api", "jobs"] => Some(Route::Jobs),
             ["api", "events"] => Some(Route::Events),
             ["api", "events", "token"] => Some(Route::EventsToken),
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
-            ["api", "jobs", id, "stream"] => Some(Route::JobStream(id)),
-            ["api", "jobs", id, "logs"] => Some(Route::JobLogs(id)),
-            ["api", "jobs", id, action @ ("cancel" | "retry" | "progress" | "complete" | "fail")] => {
+            ["api", "jobs", id, "stream"] if !id.is_empty() => Some(Route::JobStream(id)),
+            ["api", "jobs", id, "logs"] if !id.is_empty() => Some(Route::JobLogs(id)),
+            ["api", "jobs", id, action @ ("cancel" | "retry" | "progress" | "complete" | "fail")]
+                if !id.is_empty() =>
+            {
                 Some(Route::JobAction(id, action))
             }
             ["api", "workers", "claim"] => Some(Route::WorkerClaim),
@@ -54,6 +98,7 @@ impl<'a> Route<'a> {
     fn allow(&self) -> &'static str {
         match self {
             Route::Health
+            | Route::OpenApi
             | Route::Events
             | Route::EventsToken
             | Route::Types
@@ -102,15 +147,25 @@ pub async fn dispatch(
     }
     match (&method, route) {
         (&Method::GET, Route::Health) => health(state).await,
+        (&Method::GET, Route::OpenApi) => Ok(openapi()),
         (&Method::GET, Route::Types) => jobs::types(state),
         (&Method::GET, Route::Asset(asset)) => Ok(assets::response(asset)),
         (&Method::GET, Route::Jobs) => jobs::list(state, query).await,
-        (&Method::GET, Route::Events) => jobs::events(state, query, req.headers()).await,
+        (&Method::GET, Route::Events) => {
+            jobs::events(
+                state,
+                query,
+                req.headers(),
+                jobs::client_of(req.extensions()),
+            )
+            .await
+        }
         (&Method::GET, Route::EventsToken) => jobs::events_token(state, query),
         (&Method::POST, Route::Jobs) => jobs::create(state, req).await,
         (&Method::GET, Route::Job(id)) => jobs::get(state, jobs::parse_id(id)?).await,
         (&Method::GET, Route::JobStream(id)) => {
-            jobs::stream(state, jobs::parse_id(id)?, req.headers(), query).await
+            let client = jobs::client_of(req.extensions());
+            jobs::stream(state, jobs::parse_id(id)?, req.headers(), query, client).await
         }
         (&Method::GET, Route::JobLogs(id)) => jobs::logs(state, jobs::parse_id(id)?, query).await,
         (&Method::POST, Route::JobLogs(id)) => jobs::add_log(state, jobs::parse_id(id)?, req).await,
@@ -133,10 +188,11 @@ pub async fn dispatch(
     }
 }
 
-/// What a request needs: `None` for the public pages (health, the dashboard's files).
+/// What a request needs: `None` for the public pages (health, the API document, the
+/// dashboard's files).
 fn permission(method: &Method, route: &Route<'_>) -> Option<Permission> {
     match (method, route) {
-        (_, Route::Health | Route::Asset(_)) => None,
+        (_, Route::Health | Route::OpenApi | Route::Asset(_)) => None,
         (&Method::POST, Route::Jobs | Route::Uploads) => Some(Permission::Submit),
         (&Method::POST, Route::JobAction(_, "cancel" | "retry")) => Some(Permission::Submit),
         (&Method::POST, Route::WorkerClaim | Route::JobAction(..) | Route::JobLogs(_)) => {
@@ -153,6 +209,19 @@ async fn health(state: &AppState) -> Result<Response<Body>, ApiError> {
         StatusCode::OK,
         &serde_json::json!({"status": "ok"}),
     ))
+}
+
+/// `GET /openapi.json`: the API document, public like `/healthz`.
+fn openapi() -> Response<Body> {
+    let mut response =
+        Response::new(Full::new(Bytes::from_static(OPENAPI_JSON.as_bytes())).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 #[cfg(test)]
@@ -175,6 +244,195 @@ mod tests {
         assert_eq!(Route::parse("/api/jobs/abc/explode"), None);
         assert_eq!(Route::parse("/api/jobs/"), None);
         assert_eq!(Route::parse("/api/jobs/abc/stream/more"), None);
+        assert_eq!(Route::parse("/api/jobs//stream"), None);
         assert_eq!(Route::parse("api/jobs"), None);
+        assert_eq!(Route::parse("/openapi.json"), Some(Route::OpenApi));
+    }
+
+    /// A job id for the `{id}` of the templates.
+    const ID: &str = "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f";
+
+    /// The table row a parsed route belongs to. One arm per variant, so a new variant does not
+    /// compile until it names its row.
+    fn row_of(route: &Route<'_>) -> &'static str {
+        match route {
+            Route::Health => "/healthz",
+            Route::OpenApi => "/openapi.json",
+            Route::Types => "/api/types",
+            Route::Jobs => "/api/jobs",
+            Route::Events => "/api/events",
+            Route::EventsToken => "/api/events/token",
+            Route::Asset(asset) => asset.path(),
+            Route::Job(_) => "/api/jobs/{id}",
+            Route::JobStream(_) => "/api/jobs/{id}/stream",
+            Route::JobLogs(_) => "/api/jobs/{id}/logs",
+            Route::JobAction(_, action) => match *action {
+                "cancel" => "/api/jobs/{id}/cancel",
+                "retry" => "/api/jobs/{id}/retry",
+                "progress" => "/api/jobs/{id}/progress",
+                "complete" => "/api/jobs/{id}/complete",
+                "fail" => "/api/jobs/{id}/fail",
+                other => panic!("parse made an unknown action {other:?}"),
+            },
+            Route::WorkerClaim => "/api/workers/claim",
+            Route::Uploads => "/api/uploads",
+        }
+    }
+
+    /// The id a parsed route carries, if its template has one.
+    fn id_of<'a>(route: &Route<'a>) -> Option<&'a str> {
+        match route {
+            Route::Job(id)
+            | Route::JobStream(id)
+            | Route::JobLogs(id)
+            | Route::JobAction(id, _) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The table's rows whose template matches `path` (`{id}`: any one non-empty segment).
+    fn table_rows(path: &str) -> Vec<&'static str> {
+        let Some(rest) = path.strip_prefix('/') else {
+            return Vec::new();
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
+        ROUTES
+            .iter()
+            .map(|(template, _)| *template)
+            .filter(|template| {
+                let parts: Vec<&str> = template[1..].split('/').collect();
+                parts.len() == segments.len()
+                    && parts.iter().zip(&segments).all(|(part, segment)| {
+                        if *part == "{id}" {
+                            !segment.is_empty()
+                        } else {
+                            part == segment
+                        }
+                    })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_row_of_the_table_parses_to_its_route_and_allows_its_methods() {
+        for (i, (template, methods)) in ROUTES.iter().enumerate() {
+            assert!(
+                ROUTES[..i].iter().all(|(other, _)| other != template),
+                "{template} is listed twice"
+            );
+            assert!(!methods.is_empty(), "{template} has no methods");
+            for (j, method) in methods.iter().enumerate() {
+                assert!(
+                    ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method),
+                    "{template}: {method} (OPTIONS is implied)"
+                );
+                assert!(!methods[..j].contains(method), "{template}: {method} twice");
+            }
+            let path = template.replace("{id}", ID);
+            let route = Route::parse(&path).unwrap_or_else(|| panic!("{path} does not parse"));
+            assert_eq!(row_of(&route), *template, "{path} parses to {route:?}");
+            assert_eq!(
+                id_of(&route),
+                template.contains("{id}").then_some(ID),
+                "{path}"
+            );
+            assert_eq!(
+                route.allow(),
+                format!("{}, OPTIONS", methods.join(", ")),
+                "{template}"
+            );
+            assert_eq!(
+                table_rows(&path),
+                [*template],
+                "{path} matches several rows"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dashboard_files_are_in_the_table() {
+        for asset in assets::all() {
+            assert!(
+                ROUTES.contains(&(asset.path(), &["GET"][..])),
+                "{} is served but not in ROUTES",
+                asset.path()
+            );
+        }
+        assert!(serde_json::from_str::<serde_json::Value>(OPENAPI_JSON).is_ok());
+    }
+
+    /// Paths built from the table's own words (and some others): each is a route exactly when
+    /// a row matches it, and then the route of that row.
+    #[test]
+    fn parse_accepts_exactly_the_paths_of_the_table() {
+        let mut words: Vec<&str> = vec!["", ID, "x", "API", "jobs.json", "index.html"];
+        for (template, _) in ROUTES {
+            for part in template[1..].split('/') {
+                if part != "{id}" && !words.contains(&part) {
+                    words.push(part);
+                }
+            }
+        }
+        for asset in assets::all() {
+            let name = &asset.path()[1..];
+            if !words.contains(&name) {
+                words.push(name);
+            }
+        }
+        // The words `parse` itself matches on, read from this file: a path the router takes
+        // up but the table lacks is built from them.
+        let source = include_str!("routes.rs");
+        let start = source.find("fn parse(").expect("parse is in this file");
+        let end = start
+            + source[start..]
+                .find("fn allow(")
+                .expect("allow follows parse");
+        for literal in source[start..end].split('"').skip(1).step_by(2) {
+            for word in literal.split('/') {
+                if !words.contains(&word) {
+                    words.push(word);
+                }
+            }
+        }
+        let mut paths: Vec<String> = Vec::new();
+        // Every path of up to three segments from those words...
+        for a in &words {
+            paths.push(format!("/{a}"));
+            for b in &words {
+                paths.push(format!("/{a}/{b}"));
+                for c in &words {
+                    paths.push(format!("/{a}/{b}/{c}"));
+                }
+            }
+        }
+        // ...and every row with one segment changed, one more, one fewer, or no leading slash.
+        for (template, _) in ROUTES {
+            let row: Vec<String> = template[1..]
+                .split('/')
+                .map(|part| part.replace("{id}", ID))
+                .collect();
+            for i in 0..row.len() {
+                for word in &words {
+                    let mut changed = row.clone();
+                    changed[i] = (*word).to_owned();
+                    paths.push(format!("/{}", changed.join("/")));
+                }
+            }
+            for word in &words {
+                paths.push(format!("/{}/{word}", row.join("/")));
+            }
+            paths.push(format!("/{}", row[..row.len() - 1].join("/")));
+            paths.push(row.join("/"));
+        }
+        for path in &paths {
+            let rows = table_rows(path);
+            assert!(rows.len() <= 1, "{path} matches {rows:?}");
+            let parsed = Route::parse(path);
+            assert_eq!(
+                parsed.as_ref().map(row_of),
+                rows.first().copied(),
+                "{path}: the router and ROUTES disagree"
+            );
+        }
     }
 }

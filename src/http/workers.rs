@@ -79,7 +79,7 @@ fn duration(
 pub async fn claim(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, incoming) = req.into_parts();
     let bytes = body::read(incoming, &parts.headers, state.max_body_bytes).await?;
-    let request: ClaimBody = body::parse(&bytes)?;
+    let request: ClaimBody = body::parse_limited(&bytes, state.limits.config.max_json_depth)?;
     if request.types.is_empty() {
         return Err(ApiError::invalid("types", "name at least one job type"));
     }

@@ -159,4 +159,248 @@ mod tests {
         assert_eq!(comment("a\nb"), ": a\n: b\n\n");
         assert_eq!(retry(Duration::from_secs(2)), "retry: 2000\n\n");
     }
+
+    /// What a client following the HTML standard's event-stream rules (section 9.2.6) makes
+    /// of some bytes.
+    #[derive(Debug, Default, PartialEq)]
+    struct Parsed {
+        /// Dispatched events: name (`message` when unnamed), last event id, data.
+        events: Vec<(String, String, String)>,
+        /// The reconnection time from the last valid `retry:` field.
+        retry: Option<u64>,
+        /// Text after the last line end, not yet a line.
+        rest: String,
+    }
+
+    /// The standard's parser: lines end at CR LF, LF or CR; a leading BOM is dropped; a blank
+    /// line dispatches the event if it has data; `id` persists from event to event and is
+    /// ignored if it holds a NUL; unknown fields and comments are ignored.
+    fn parse(bytes: &[u8]) -> Parsed {
+        let text = std::str::from_utf8(bytes).expect("frames are UTF-8");
+        let mut rest = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut parsed = Parsed::default();
+        let (mut name, mut data, mut last_id) = (String::new(), String::new(), String::new());
+        while let Some(end) = rest.find(['\r', '\n']) {
+            let line = &rest[..end];
+            rest = &rest[end
+                + if rest[end..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                }..];
+            if line.is_empty() {
+                if !data.is_empty() {
+                    if data.ends_with('\n') {
+                        data.pop();
+                    }
+                    let name = if name.is_empty() { "message" } else { &name };
+                    parsed
+                        .events
+                        .push((name.to_owned(), last_id.clone(), data.clone()));
+                }
+                data.clear();
+                name.clear();
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+                None => (line, ""),
+            };
+            match field {
+                "event" => name = value.to_owned(),
+                "data" => {
+                    data.push_str(value);
+                    data.push('\n');
+                }
+                "id" if !value.contains('\0') => last_id = value.to_owned(),
+                "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                    parsed.retry = value.parse().ok();
+                }
+                _ => {}
+            }
+        }
+        parsed.rest = rest.to_owned();
+        parsed
+    }
+
+    #[test]
+    fn the_test_parser_follows_the_standard() {
+        let parsed = parse(
+            "\u{feff}event:a\rid: 1\r\ndata\ndata:  x\n\n: c\nretry: 7\nretry: x\nid: 2\0\n\
+             data: y\r\nfoo: z\r\n\r\nevent: b\n\ndata: cut"
+                .as_bytes(),
+        );
+        assert_eq!(
+            parsed.events,
+            [
+                ("a".to_owned(), "1".to_owned(), "\n x".to_owned()),
+                ("message".to_owned(), "1".to_owned(), "y".to_owned()),
+            ]
+        );
+        assert_eq!(parsed.retry, Some(7));
+        assert_eq!(parsed.rest, "data: cut");
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::parse;
+
+        /// Text built from SSE's own syntax, line ends of every kind, characters other
+        /// formats treat as line ends, and anything else.
+        fn tricky() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("\r"),
+                Just("\n"),
+                Just("\r\n"),
+                Just("\n\n"),
+                Just("event:"),
+                Just("event: completed"),
+                Just("data:"),
+                Just("data: "),
+                Just("id:"),
+                Just("id: 999"),
+                Just("retry:"),
+                Just("retry: 1"),
+                Just(":"),
+                Just(" "),
+                Just("\u{2028}"),
+                Just("\u{2029}"),
+                Just("\u{85}"),
+                Just("\u{feff}"),
+                Just("\0"),
+                Just("{}"),
+            ]
+            .prop_map(str::to_owned);
+            prop::collection::vec(prop_oneof![3 => piece, 1 => any::<String>()], 0..12)
+                .prop_map(|pieces| pieces.concat())
+        }
+
+        /// A name or id that may be sent: no CR or LF (an id no NUL either). Names are not
+        /// empty: `event:` with nothing after it means `message`.
+        fn field(allow_nul: bool) -> impl Strategy<Value = String> {
+            tricky().prop_map(move |text| {
+                text.chars()
+                    .filter(|c| !matches!(c, '\r' | '\n') && (allow_nul || *c != '\0'))
+                    .collect()
+            })
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            field(true).prop_filter("names are not empty", |name| !name.is_empty())
+        }
+
+        /// What a client reads back for `data`: SSE has no way to carry a CR in data, so every
+        /// line end arrives as LF.
+        fn as_read(data: &str) -> String {
+            data.replace("\r\n", "\n").replace('\r', "\n")
+        }
+
+        /// Text with one line end in it somewhere.
+        fn broken() -> impl Strategy<Value = String> {
+            (
+                tricky(),
+                prop_oneof![Just("\r"), Just("\n"), Just("\r\n")],
+                tricky(),
+            )
+                .prop_map(|(before, end, after)| format!("{before}{end}{after}"))
+        }
+
+        proptest! {
+            #[test]
+            fn one_event_comes_back_with_its_name_id_and_data(
+                data in tricky(),
+                name in proptest::option::of(name()),
+                id in proptest::option::of(field(false)),
+            ) {
+                let mut event = Event::new(data.clone());
+                if let Some(name) = &name {
+                    event = event.name(name).unwrap();
+                }
+                if let Some(id) = &id {
+                    event = event.id(id).unwrap();
+                }
+                let parsed = parse(&event.encode());
+                let expected = (
+                    name.unwrap_or_else(|| "message".to_owned()),
+                    id.unwrap_or_default(),
+                    as_read(&data),
+                );
+                prop_assert_eq!(parsed.events, vec![expected]);
+                prop_assert_eq!(parsed.retry, None);
+                prop_assert_eq!(parsed.rest, "");
+            }
+
+            #[test]
+            fn json_data_comes_back_exactly(text in tricky()) {
+                let event = Event::json(&serde_json::json!({"message": text}))
+                    .name("progress")
+                    .unwrap()
+                    .id("7")
+                    .unwrap();
+                let parsed = parse(&event.encode());
+                prop_assert_eq!(parsed.events.len(), 1);
+                let data: serde_json::Value = serde_json::from_str(&parsed.events[0].2).unwrap();
+                prop_assert_eq!(&data["message"], &serde_json::Value::String(text));
+            }
+
+            #[test]
+            fn a_run_of_frames_comes_back_event_by_event(
+                frames in prop::collection::vec(
+                    (tricky(), proptest::option::of(name()), proptest::option::of(field(false)), tricky()),
+                    1..6,
+                ),
+                wait in 0u64..100_000,
+            ) {
+                let mut bytes = retry(Duration::from_millis(wait)).to_vec();
+                let mut expected = Vec::new();
+                let mut last_id = String::new();
+                for (data, name, id, remark) in frames {
+                    bytes.extend_from_slice(&comment(&remark));
+                    let mut event = Event::new(data.clone());
+                    if let Some(name) = &name {
+                        event = event.name(name).unwrap();
+                    }
+                    if let Some(id) = id {
+                        event = event.id(&id).unwrap();
+                        last_id = id;
+                    }
+                    bytes.extend_from_slice(&event.encode());
+                    expected.push((
+                        name.unwrap_or_else(|| "message".to_owned()),
+                        last_id.clone(),
+                        as_read(&data),
+                    ));
+                }
+                let parsed = parse(&bytes);
+                prop_assert_eq!(parsed.events, expected);
+                prop_assert_eq!(parsed.retry, Some(wait));
+                prop_assert_eq!(parsed.rest, "");
+            }
+
+            #[test]
+            fn a_comment_is_never_an_event(text in tricky()) {
+                let parsed = parse(&comment(&text));
+                prop_assert!(parsed.events.is_empty());
+                prop_assert_eq!(parsed.retry, None);
+                prop_assert_eq!(parsed.rest, "");
+            }
+
+            #[test]
+            fn names_and_ids_with_a_line_end_are_refused(text in broken()) {
+                prop_assert_eq!(
+                    Event::new("x").name(&text).unwrap_err(),
+                    InvalidField { field: "event name" }
+                );
+                prop_assert_eq!(
+                    Event::new("x").id(&text).unwrap_err(),
+                    InvalidField { field: "id" }
+                );
+            }
+        }
+    }
 }

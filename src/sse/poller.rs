@@ -36,7 +36,8 @@ const MIN_WAKE_GAP: Duration = Duration::from_millis(1);
 pub struct Snapshot {
     pub job: Arc<Job>,
     /// Log lines in version order; every line with a version above `logs_after` is here.
-    pub logs: Arc<[LogLine]>,
+    /// Each line is shared, so a new snapshot copies pointers, not messages.
+    pub logs: Arc<[Arc<LogLine>]>,
     pub logs_after: i64,
 }
 
@@ -58,7 +59,7 @@ impl Snapshot {
             self.logs
                 .iter()
                 .filter(|line| line.version > after)
-                .cloned()
+                .map(|line| LogLine::clone(line))
                 .collect()
         })
     }
@@ -316,18 +317,25 @@ impl Poller {
 /// Appends `new_lines` to the buffer, dropping the oldest past the limit and moving the
 /// "complete after" mark past what was dropped.
 fn merge_recent(
-    old: &[LogLine],
+    old: &[Arc<LogLine>],
     logs_after: i64,
     new_lines: Vec<LogLine>,
-) -> (Arc<[LogLine]>, i64) {
-    let mut all: Vec<LogLine> = old.iter().cloned().chain(new_lines).collect();
-    let mut after = logs_after;
-    if all.len() > RECENT_LOG_LINES {
-        let dropped: Vec<LogLine> = all.drain(..all.len() - RECENT_LOG_LINES).collect();
-        if let Some(last) = dropped.last() {
-            after = after.max(last.version);
-        }
-    }
+) -> (Arc<[Arc<LogLine>]>, i64) {
+    let kept_new = new_lines.len().min(RECENT_LOG_LINES);
+    let skip_new = new_lines.len() - kept_new;
+    let keep_old = RECENT_LOG_LINES - kept_new;
+    let skip_old = old.len().saturating_sub(keep_old);
+    // The newest line dropped, from the new lines if any were, else from the old ones.
+    let dropped = new_lines[..skip_new]
+        .last()
+        .map(|line| line.version)
+        .or_else(|| old[..skip_old].last().map(|line| line.version));
+    let all: Vec<Arc<LogLine>> = old[skip_old..]
+        .iter()
+        .cloned()
+        .chain(new_lines.into_iter().skip(skip_new).map(Arc::new))
+        .collect();
+    let after = dropped.map_or(logs_after, |version| logs_after.max(version));
     (Arc::from(all), after)
 }
 
@@ -348,13 +356,30 @@ mod tests {
 
     #[test]
     fn the_buffer_keeps_recent_lines_and_knows_from_where_it_is_complete() {
-        let old: Vec<LogLine> = (1..=RECENT_LOG_LINES as i64)
-            .map(|i| line(i, i + 10))
+        let old: Vec<Arc<LogLine>> = (1..=RECENT_LOG_LINES as i64)
+            .map(|i| Arc::new(line(i, i + 10)))
             .collect();
         let (logs, after) = merge_recent(&old, 10, vec![line(257, 300), line(258, 301)]);
         assert_eq!(logs.len(), RECENT_LOG_LINES);
+        assert_eq!(logs[0].seq, 3);
         assert_eq!(logs.last().unwrap().seq, 258);
         // Lines 1 and 2 (versions 11 and 12) were dropped.
         assert_eq!(after, 12);
+        assert!(
+            Arc::ptr_eq(&logs[0], &old[2]),
+            "old lines are shared, not copied"
+        );
+
+        // More new lines than the buffer holds: only the newest stay, and the mark moves past
+        // the newest one dropped.
+        let many: Vec<LogLine> = (259..=259 + 300).map(|i| line(i, i + 100)).collect();
+        let (logs, after) = merge_recent(&logs, after, many);
+        assert_eq!(logs.len(), RECENT_LOG_LINES);
+        assert_eq!(logs[0].seq, 559 - 255);
+        assert_eq!(after, (559 - 256) + 100);
+
+        // Few lines: nothing dropped, the mark stays.
+        let (logs, after) = merge_recent(&[], 7, vec![line(1, 8)]);
+        assert_eq!((logs.len(), after), (1, 7));
     }
 }

@@ -14,6 +14,8 @@
 //! a job are never reordered because it waits for each before sending the next.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
@@ -74,8 +76,14 @@ fn batch_failed(error: &StoreError) -> StoreError {
     StoreError::Batch(error.to_string())
 }
 
-/// Applies queued writes until every sender is gone.
-pub(super) async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Write>, wrote: impl Fn()) {
+/// Applies queued writes until every sender is gone. `keep_log_lines` is read per batch: each
+/// job keeps at most that many of its newest log lines.
+pub(super) async fn run(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<Write>,
+    keep_log_lines: Arc<AtomicI64>,
+    wrote: impl Fn(),
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Let tasks that are ready to write (a handler's next line, other workers) queue
@@ -94,7 +102,8 @@ pub(super) async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Write>, wrot
         let pending = Pending::sort(std::mem::take(&mut batch));
         // On error the callers' reply channels are dropped with the batch, and each caller
         // gets `StoreError::Batch` (see `Store::queue`).
-        match apply(&pool, pending).await {
+        let keep = keep_log_lines.load(Ordering::Relaxed);
+        match apply(&pool, pending, keep).await {
             Ok(outcomes) => {
                 wrote();
                 outcomes.send();
@@ -170,7 +179,11 @@ impl Outcomes {
 }
 
 /// Runs one batch in one transaction; on error nothing is committed.
-async fn apply(pool: &SqlitePool, mut pending: Pending) -> Result<Outcomes, StoreError> {
+async fn apply(
+    pool: &SqlitePool,
+    mut pending: Pending,
+    keep_log_lines: i64,
+) -> Result<Outcomes, StoreError> {
     let mut outcomes = Outcomes {
         flushes: std::mem::take(&mut pending.flushes),
         ..Outcomes::default()
@@ -196,7 +209,7 @@ async fn apply(pool: &SqlitePool, mut pending: Pending) -> Result<Outcomes, Stor
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     create(&mut tx, now, pending.creates, &mut outcomes).await?;
     progress(&mut tx, now, pending.progress, &mut outcomes).await?;
-    logs(&mut tx, now, pending.logs, &mut outcomes).await?;
+    logs(&mut tx, now, pending.logs, keep_log_lines, &mut outcomes).await?;
     complete(&mut tx, now, pending.completes, &mut outcomes).await?;
     tx.commit().await?;
     Ok(outcomes)
@@ -402,6 +415,7 @@ async fn logs(
     conn: &mut SqliteConnection,
     now: Timestamp,
     lines: Vec<(JobId, Author, LogLevel, String, Reply<LogLine>)>,
+    keep: i64,
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
     // Per (job, author), how many lines; the UPDATE reserves that many seqs and versions.
@@ -480,6 +494,17 @@ async fn logs(
                     .push_bind(line.message.clone());
             });
             insert.build().execute(&mut *conn).await?;
+        }
+        // Past the retention limit, each new line pushes out the oldest: one indexed range
+        // delete per job, and only for jobs over the limit.
+        for (id, (last_seq, _)) in &reserved {
+            if *last_seq > keep {
+                sqlx::query("DELETE FROM job_logs WHERE job_id = ?1 AND seq <= ?2")
+                    .bind(id.to_string())
+                    .bind(last_seq - keep)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
     }
     Ok(())

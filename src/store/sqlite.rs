@@ -2,6 +2,7 @@
 //! one writer connection and a small pool of readers.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct Store {
     changed: Arc<watch::Sender<u64>>,
     /// The hot writes (create, progress, log, complete) go to the batch writer.
     batch: mpsc::Sender<Write>,
+    /// Log lines kept per job (see [`Store::keep_log_lines`]).
+    keep_log_lines: Arc<AtomicI64>,
 }
 
 /// The guard a [`Writer`] adds to an UPDATE's WHERE clause, with the owner as parameter
@@ -102,15 +105,36 @@ impl Store {
         let changed = Arc::new(watch::Sender::new(0u64));
         let (batch, queue) = mpsc::channel(WRITE_QUEUE);
         let notify = changed.clone();
-        tokio::spawn(batch::run(writer.clone(), queue, move || {
-            notify.send_modify(|n| *n = n.wrapping_add(1))
-        }));
+        let keep_log_lines = Arc::new(AtomicI64::new(i64::MAX));
+        tokio::spawn(batch::run(
+            writer.clone(),
+            queue,
+            keep_log_lines.clone(),
+            move || notify.send_modify(|n| *n = n.wrapping_add(1)),
+        ));
         Ok(Store {
             writer,
             reader,
             changed,
             batch,
+            keep_log_lines,
         })
+    }
+
+    /// Each job keeps at most its `lines` newest log lines from now on; older ones are deleted
+    /// as new ones are written, so a chatty job cannot fill the disk.
+    pub fn keep_log_lines(&self, lines: i64) {
+        self.keep_log_lines.store(lines.max(1), Ordering::Relaxed);
+    }
+
+    /// Queued jobs of `job_type` (for the queue-depth limit).
+    pub async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND type = ?1")
+                .bind(job_type)
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(row.try_get("n")?)
     }
 
     /// A receiver that changes after a job changed through this store (this process's writes

@@ -1,8 +1,11 @@
 //! A table of bad requests: each gets a JSON 4xx `{"error": code, "message": text}` with the
 //! expected status and code (never a 5xx), and none of them changes a stored job.
+//!
+//! The table machinery ([`Case`], [`run_table`], [`raw_http`]) is shared with `hostile.rs`.
 
 use std::time::Duration;
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,15 +13,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::*;
 
 /// A `run_at` that keeps a job queued for the whole test.
-const FAR_FUTURE: &str = "2099-01-01T00:00:00Z";
-const MIB: usize = 1024 * 1024;
+pub(crate) const FAR_FUTURE: &str = "2099-01-01T00:00:00Z";
+pub(crate) const MIB: usize = 1024 * 1024;
 
 /// One bad request and what it must get.
-struct Case {
+pub(crate) struct Case {
     method: Method,
     path: String,
     headers: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
+    /// Sent byte for byte on a new connection instead of through reqwest, for requests reqwest
+    /// would refuse or tidy up; `method` and `path` then only describe it.
+    wire: Option<Vec<u8>>,
+    /// Answered by hyper before any of our code runs: the status is checked, there is no JSON
+    /// body to check.
+    by_hyper: bool,
+    /// 0: the connection is closed without an answer.
     status: u16,
     code: &'static str,
     /// For 422: the field the answer names.
@@ -27,12 +37,19 @@ struct Case {
     allow: Option<&'static str>,
 }
 
-fn case(method: Method, path: impl Into<String>, status: u16, code: &'static str) -> Case {
+pub(crate) fn case(
+    method: Method,
+    path: impl Into<String>,
+    status: u16,
+    code: &'static str,
+) -> Case {
     Case {
         method,
         path: path.into(),
         headers: Vec::new(),
         body: None,
+        wire: None,
+        by_hyper: false,
         status,
         code,
         field: None,
@@ -40,34 +57,64 @@ fn case(method: Method, path: impl Into<String>, status: u16, code: &'static str
     }
 }
 
+/// Raw HTTP/1.1 bytes, sent as they are; the answer must be `status` with `code`.
+pub(crate) fn wire(request: impl Into<Vec<u8>>, status: u16, code: &'static str) -> Case {
+    let request = request.into();
+    let line = request.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let method = Method::from_bytes(parts.next().unwrap_or_default().as_bytes());
+    let target = parts.next().unwrap_or_default();
+    let mut c = case(method.unwrap_or_default(), target, status, code);
+    c.wire = Some(request);
+    c
+}
+
+/// Raw bytes that hyper itself refuses with `status` (no JSON body) before our code sees them.
+pub(crate) fn refused_by_hyper(request: impl Into<Vec<u8>>, status: u16) -> Case {
+    let mut c = wire(request, status, "");
+    c.by_hyper = true;
+    c
+}
+
+/// Raw bytes on which hyper closes the connection without answering.
+pub(crate) fn dropped_by_hyper(request: impl Into<Vec<u8>>) -> Case {
+    refused_by_hyper(request, 0)
+}
+
 /// `POST path` with a JSON body, expecting 422 naming `field`.
-fn invalid(path: impl Into<String>, body: Value, field: &'static str) -> Case {
+pub(crate) fn invalid(path: impl Into<String>, body: Value, field: &'static str) -> Case {
     case(Method::POST, path, 422, "invalid_field")
         .json(&body)
         .field(field)
 }
 
 /// `method path` expecting 405 with `allow` in the `Allow` header.
-fn wrong_method(method: Method, path: impl Into<String>, allow: &'static str) -> Case {
+pub(crate) fn wrong_method(method: Method, path: impl Into<String>, allow: &'static str) -> Case {
     let mut c = case(method, path, 405, "method_not_allowed");
     c.allow = Some(allow);
     c
 }
 
 impl Case {
-    fn json(self, body: &Value) -> Self {
+    pub(crate) fn json(self, body: &Value) -> Self {
         self.raw(body.to_string().into_bytes())
     }
 
-    fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
         self.headers
             .push(("content-type", "application/json".to_owned()));
         self
     }
 
-    fn field(mut self, field: &'static str) -> Self {
+    pub(crate) fn field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
+        self
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -77,11 +124,16 @@ impl Case {
             Some(b) if b.len() > 120 => format!(" <{} bytes>", b.len()),
             Some(b) => format!(" {}", String::from_utf8_lossy(b)),
         };
-        format!("{} {}{body}", self.method, self.path)
+        let path = match self.path.char_indices().nth(120) {
+            Some((end, _)) => format!("{}... <{} bytes>", &self.path[..end], self.path.len()),
+            None => self.path.clone(),
+        };
+        let raw = if self.wire.is_some() { " (raw)" } else { "" };
+        format!("{} {path:?}{body}{raw}", self.method)
     }
 
-    /// Sends the request; returns what was wrong with the answer, if anything.
-    async fn check(&self, app: &TestApp) -> Vec<String> {
+    /// Sends the request through reqwest.
+    async fn send(&self, app: &TestApp) -> Result<Answer, String> {
         let mut request = app.client.request(self.method.clone(), app.url(&self.path));
         for (name, value) in &self.headers {
             request = request.header(*name, value);
@@ -89,21 +141,57 @@ impl Case {
         if let Some(body) = &self.body {
             request = request.body(body.clone());
         }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return vec![format!("no answer: {e}")],
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap_or_default().to_vec();
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends the request; returns what was wrong with the answer, if anything, including a
+    /// server that no longer answers `GET /healthz` afterwards.
+    async fn check(&self, app: &TestApp) -> Vec<String> {
+        let answer = match &self.wire {
+            Some(request) => raw_exchange(app, request.clone()).await,
+            None => self.send(app).await,
         };
+        let mut wrong = match answer {
+            Ok(answer) => self.judge(&answer),
+            Err(e) => vec![format!("no answer: {e}")],
+        };
+        match app.client.get(app.url("/healthz")).send().await {
+            Ok(health) if health.status() == StatusCode::OK => {}
+            Ok(health) => wrong.push(format!("GET /healthz is {} afterwards", health.status())),
+            Err(e) => wrong.push(format!("GET /healthz has no answer afterwards: {e}")),
+        }
+        wrong
+    }
+
+    /// What is wrong with `answer`, if anything.
+    fn judge(&self, answer: &Answer) -> Vec<String> {
         let mut wrong = Vec::new();
-        let status = response.status();
-        if status.is_server_error() {
+        let status = answer.status;
+        if status >= 500 {
             wrong.push(format!("a server error: {status}"));
         }
-        if status.as_u16() != self.status {
-            wrong.push(format!("status {status}, expected {}", self.status));
+        if status != self.status {
+            let closed = if status == 0 {
+                " (closed, no answer)"
+            } else {
+                ""
+            };
+            wrong.push(format!("status {status}{closed}, expected {}", self.status));
+        }
+        if self.by_hyper {
+            return wrong;
         }
         if let Some(method) = self.allow {
-            let allow = response
-                .headers()
+            let allow = answer
+                .headers
                 .get("allow")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
@@ -115,8 +203,8 @@ impl Case {
                 wrong.push(format!("Allow is {allow:?}, which lists {}", self.method));
             }
         }
-        let content_type = response
-            .headers()
+        let content_type = answer
+            .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
@@ -124,13 +212,12 @@ impl Case {
         if !content_type.starts_with("application/json") {
             wrong.push(format!("content-type {content_type:?}, expected JSON"));
         }
-        let bytes = response.bytes().await.unwrap_or_default();
-        let body: Value = match serde_json::from_slice(&bytes) {
+        let body: Value = match serde_json::from_slice(&answer.body) {
             Ok(body) => body,
             Err(_) => {
                 wrong.push(format!(
                     "body is not JSON: {:?}",
-                    String::from_utf8_lossy(&bytes)
+                    String::from_utf8_lossy(&answer.body)
                 ));
                 return wrong;
             }
@@ -153,8 +240,15 @@ impl Case {
     }
 }
 
+/// An answer's status, headers and body, however the request was sent.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
 /// Every stored job with its log lines, oldest first.
-async fn snapshot(app: &TestApp) -> Vec<(Value, Value)> {
+pub(crate) async fn snapshot(app: &TestApp) -> Vec<(Value, Value)> {
     let (status, page) = app.get("/api/jobs?limit=500").await;
     assert_eq!(status, StatusCode::OK);
     let mut jobs = Vec::new();
@@ -168,14 +262,14 @@ async fn snapshot(app: &TestApp) -> Vec<(Value, Value)> {
 }
 
 /// An id shaped like the real ones that names no job.
-fn sibling(id: &str) -> String {
+pub(crate) fn sibling(id: &str) -> String {
     let last = id.chars().last().unwrap();
     let other = if last == '0' { '1' } else { '0' };
     format!("{}{other}", &id[..id.len() - 1])
 }
 
 /// A create body of exactly `len` bytes.
-fn create_body_of(len: usize) -> Vec<u8> {
+pub(crate) fn create_body_of(len: usize) -> Vec<u8> {
     let shell = json!({"type": "external", "payload": {"pad": ""}}).to_string();
     assert!(len >= shell.len());
     let pad = "x".repeat(len - shell.len());
@@ -186,8 +280,10 @@ fn create_body_of(len: usize) -> Vec<u8> {
     body
 }
 
-/// Runs every case and fails with the full list of wrong answers.
-async fn run_table(app: &TestApp, cases: &[Case]) {
+/// Runs every case and fails with the full list of wrong answers, or if any stored job or its
+/// log lines changed, or a job was added.
+pub(crate) async fn run_table(app: &TestApp, cases: &[Case]) {
+    let before = snapshot(app).await;
     let mut failures = Vec::new();
     for c in cases {
         for wrong in c.check(app).await {
@@ -201,13 +297,31 @@ async fn run_table(app: &TestApp, cases: &[Case]) {
         cases.len(),
         failures.join("\n")
     );
+    let after = snapshot(app).await;
+    assert_eq!(after.len(), before.len(), "a bad request stored a job");
+    for ((job_before, logs_before), (job_after, logs_after)) in before.iter().zip(&after) {
+        assert_eq!(job_after, job_before, "a bad request changed a job");
+        assert_eq!(
+            logs_after, logs_before,
+            "a bad request changed a job's logs"
+        );
+    }
 }
 
-#[tokio::test]
-async fn bad_requests_get_a_json_4xx_and_change_no_stored_job() {
-    let app = spawn_app().await;
+/// Jobs in every state a bad request could disturb; nothing runs, so any change would come
+/// from a bad request.
+pub(crate) struct Fixture {
+    pub(crate) queued: String,
+    /// Has a progress report and a log line.
+    pub(crate) running: String,
+    pub(crate) done: String,
+    /// A demo job waiting for its `run_at`.
+    pub(crate) parked: String,
+    /// An id shaped like the others that names no job.
+    pub(crate) missing: String,
+}
 
-    // Jobs that stay put: nothing runs, so any change would come from a bad request.
+pub(crate) async fn fixture(app: &TestApp) -> Fixture {
     let queued = app.create_external().await;
     let running = app.create_external().await;
     let (status, _) = app
@@ -239,9 +353,25 @@ async fn bad_requests_get_a_json_4xx_and_change_no_stored_job() {
         .unwrap()
         .to_owned();
     let missing = sibling(&queued);
+    Fixture {
+        queued,
+        running,
+        done,
+        parked,
+        missing,
+    }
+}
 
-    let before = snapshot(&app).await;
-    assert_eq!(before.len(), 4);
+#[tokio::test]
+async fn bad_requests_get_a_json_4xx_and_change_no_stored_job() {
+    let app = spawn_app().await;
+    let Fixture {
+        queued,
+        running,
+        done,
+        parked,
+        missing,
+    } = fixture(&app).await;
 
     let jobs = "/api/jobs";
     let progress = |id: &str| format!("/api/jobs/{id}/progress");
@@ -258,8 +388,9 @@ async fn bad_requests_get_a_json_4xx_and_change_no_stored_job() {
         // Create: not JSON, or not an object.
         case(Method::POST, jobs, 400, "malformed_json").raw(r#"{"type": "external","#),
         case(Method::POST, jobs, 400, "malformed_json").raw("type=external"),
-        case(Method::POST, jobs, 400, "malformed_json").raw(nested_array),
-        case(Method::POST, jobs, 400, "malformed_json").raw(nested_payload),
+        // Nested past `limits.max_json_depth`: refused before parsing.
+        case(Method::POST, jobs, 400, "json_too_deep").raw(nested_array),
+        case(Method::POST, jobs, 400, "json_too_deep").raw(nested_payload),
         case(Method::POST, jobs, 422, "invalid_field").raw(r#"[{"type": "external"}]"#),
         case(Method::POST, jobs, 413, "payload_too_large").raw(huge),
         // Create: wrong types and out-of-range values.
@@ -470,22 +601,13 @@ async fn bad_requests_get_a_json_4xx_and_change_no_stored_job() {
     ];
     assert!(cases.len() >= 25);
     run_table(&app, &cases).await;
-
-    let after = snapshot(&app).await;
-    assert_eq!(after.len(), before.len(), "a bad request stored a job");
-    for ((job_before, logs_before), (job_after, logs_after)) in before.iter().zip(&after) {
-        assert_eq!(job_after, job_before, "a bad request changed a job");
-        assert_eq!(
-            logs_after, logs_before,
-            "a bad request changed a job's logs"
-        );
-    }
     assert_eq!(app.count_jobs().await, 4);
 }
 
 #[tokio::test]
 async fn a_body_over_one_mebibyte_is_refused_with_413_and_one_just_under_is_accepted() {
-    let app = spawn_app().await;
+    // The body limit, not the (smaller) payload limit, is what this test is about.
+    let app = spawn_app_with(|c| c.limits.max_payload_bytes = 2 * MIB).await;
     let (status, answer) = app.post_raw("/api/jobs", create_body_of(MIB + 1)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
     assert_eq!(answer["error"], "payload_too_large");
@@ -535,9 +657,23 @@ async fn the_body_limit_is_configurable() {
 }
 
 /// Sends raw HTTP/1.1 and returns the status line's code and the body after the headers.
-async fn raw_http(app: &TestApp, request: Vec<u8>) -> (u16, String) {
+pub(crate) async fn raw_http(app: &TestApp, request: Vec<u8>) -> (u16, String) {
+    let answer = raw_exchange(app, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    )
+}
+
+/// Sends raw bytes on a new connection and reads one answer: until its `Content-Length` is in,
+/// or the server closes the connection. A connection closed without a byte is status 0.
+pub(crate) async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> Result<Answer, String> {
     let addr = app.base.trim_start_matches("http://").to_owned();
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
     let (mut reader, mut writer) = stream.into_split();
     // The server may answer before it has read everything; keep writing in the background.
     let writing = tokio::spawn(async move {
@@ -569,19 +705,45 @@ async fn raw_http(app: &TestApp, request: Vec<u8>) -> (u16, String) {
         }
     })
     .await;
-    assert!(read.is_ok(), "no complete answer within 10 s");
     writing.abort();
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
+    if read.is_err() {
+        return Err(format!(
+            "no complete answer within 10 s: {:?}",
+            String::from_utf8_lossy(&answer)
+        ));
+    }
+    if answer.is_empty() {
+        return Ok(Answer {
+            status: 0,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+        });
+    }
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("not an HTTP answer: {:?}", String::from_utf8_lossy(&answer)))?;
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+        .ok_or_else(|| format!("not an HTTP answer: {head:?}"))?;
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("not a header line: {line:?}"))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(value.trim()).map_err(|e| e.to_string())?;
+        headers.append(name, value);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: answer[end + 4..].to_vec(),
+    })
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 /// A jobcast process and the address it announced.
@@ -305,4 +306,50 @@ async fn a_100_mib_upload_streams_to_disk_with_flat_memory() {
         grew < 32 * 1024,
         "RSS grew by {grew} KiB while receiving 100 MiB"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_stream_does_not_grow_server_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &db_env(dir.path()));
+    let job = server.create(json!({"type": "external"})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    // A stream whose client reads nothing, ever.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stuck,
+        format!("GET /api/jobs/{id}/stream HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib(&server.pid());
+    // 6 000 log lines of 16 KiB (94 MiB) that the stream would have to carry.
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/jobs/{id}/logs", server.base);
+    let line = "x".repeat(16 * 1024 - 16);
+    let posts = futures_util::stream::iter(0..6000).map(|n| {
+        let request = client
+            .post(&url)
+            .json(&json!({"message": format!("{n:06} {line}")}));
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses: Vec<_> = posts.buffer_unordered(8).collect().await;
+    assert!(statuses.iter().all(|s| s.as_u16() == 201));
+    let after = rss_kib(&server.pid());
+    let grew = after.saturating_sub(before);
+    eprintln!("RSS grew by {grew} KiB beside a stuck stream with 94 MiB to carry");
+    assert!(
+        grew < 40 * 1024,
+        "RSS grew by {grew} KiB while a stuck client's stream had 94 MiB to carry"
+    );
+    // The server is still answering everyone else.
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    drop(stuck);
 }

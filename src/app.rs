@@ -81,13 +81,18 @@ pub struct Application {
     heartbeat: HeartbeatClock,
     /// Unused uploads are removed this long after they arrived.
     keep_unused_uploads: std::time::Duration,
+    /// Between a shutdown request and the shutdown: `/readyz` says 503, the rest serves.
+    drain: std::time::Duration,
+    /// Old finished jobs are pruned in the background (None: `retention.enabled = false`).
+    retention: Option<crate::retention::Retention>,
 }
 
 /// Live facts about a running application, for tests and benchmarks.
 #[derive(Debug, Clone)]
 pub struct AppHandle {
     streams: StreamGauge,
-    shutdown: CancellationToken,
+    /// Fired to ask for a shutdown; the drain period starts.
+    draining: CancellationToken,
 }
 
 impl AppHandle {
@@ -103,7 +108,7 @@ impl AppHandle {
 
     /// Starts a graceful shutdown, as SIGTERM does.
     pub fn shutdown(&self) {
-        self.shutdown.cancel();
+        self.draining.cancel();
     }
 }
 
@@ -200,6 +205,7 @@ impl Application {
             .shared_poller
             .then(|| Poller::new(store.clone()));
         let (heartbeat, heartbeat_clock) = Heartbeat::new();
+        let metrics = store.metrics().clone();
         let state = AppState {
             poller,
             store,
@@ -215,7 +221,8 @@ impl Application {
             },
             max_body_bytes: config.http.max_body_bytes,
             shutdown: CancellationToken::new(),
-            streams: StreamGauge::default(),
+            draining: CancellationToken::new(),
+            streams: StreamGauge::new(metrics.clone()),
             heartbeat,
             job_queued: Arc::new(tokio::sync::Notify::new()),
             runner_config: config.runner.clone(),
@@ -223,6 +230,7 @@ impl Application {
             auth: Arc::new(auth),
             signer,
             limits: crate::http::limits::Limits::new(&config.limits),
+            public_metrics: config.auth.public_metrics,
         };
         Ok(Application {
             listener,
@@ -231,6 +239,11 @@ impl Application {
             runner,
             heartbeat: heartbeat_clock,
             keep_unused_uploads: config.uploads.keep_unused,
+            drain: config.http.shutdown_drain,
+            retention: config
+                .retention
+                .enabled
+                .then(|| crate::retention::Retention::from_config(&config)),
         })
     }
 
@@ -246,7 +259,7 @@ impl Application {
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             streams: self.state.streams.clone(),
-            shutdown: self.state.shutdown.clone(),
+            draining: self.state.draining.clone(),
         }
     }
 
@@ -257,16 +270,23 @@ impl Application {
         let shutdown = self.state.shutdown.clone();
         let store = self.state.store.clone();
         tracing::info!("listening on http://{}", self.addr);
+        // A signal (or `AppHandle::shutdown`) starts the drain: `/readyz` answers 503 so load
+        // balancers stop sending traffic, everything else still works; then the shutdown.
         let watcher = {
-            let shutdown = shutdown.clone();
+            let (shutdown, draining) = (shutdown.clone(), self.state.draining.clone());
+            let drain = self.drain;
             tokio::spawn(async move {
                 tokio::select! {
-                    _ = signal => {
-                        tracing::info!("shutdown signal received");
-                        shutdown.cancel();
-                    }
-                    _ = shutdown.cancelled() => {}
+                    _ = signal => tracing::info!("shutdown signal received"),
+                    _ = draining.cancelled() => tracing::info!("shutdown requested"),
+                    _ = shutdown.cancelled() => return,
                 }
+                draining.cancel();
+                if !drain.is_zero() {
+                    tracing::info!(?drain, "draining: /readyz answers 503 until shutdown");
+                    tokio::time::sleep(drain).await;
+                }
+                shutdown.cancel();
             })
         };
         let runner = tokio::spawn(self.runner.run(shutdown.clone()));
@@ -276,6 +296,13 @@ impl Application {
             self.keep_unused_uploads,
             shutdown.clone(),
         ));
+        if let Some(retention) = self.retention {
+            tokio::spawn(crate::retention::run(
+                store.clone(),
+                retention,
+                shutdown.clone(),
+            ));
+        }
         tokio::spawn(
             self.heartbeat
                 .run(self.state.timings.heartbeat, shutdown.clone()),

@@ -28,6 +28,7 @@ pub struct Config {
     pub uploads: UploadsConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub retention: RetentionConfig,
     /// Declared job types by name.
     pub job_types: BTreeMap<String, JobTypeConfig>,
 }
@@ -49,6 +50,9 @@ pub struct AuthConfig {
     /// How long a signed stream URL stays valid.
     #[serde(with = "humantime_serde")]
     pub stream_token_ttl: Duration,
+    /// Serve `/metrics` without a token even when tokens are on (for a scraper on a private
+    /// network that cannot send one).
+    pub public_metrics: bool,
 }
 
 impl Default for AuthConfig {
@@ -59,6 +63,7 @@ impl Default for AuthConfig {
             insecure_open: false,
             secret: None,
             stream_token_ttl: Duration::from_secs(3600),
+            public_metrics: false,
         }
     }
 }
@@ -71,6 +76,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("insecure_open", &self.insecure_open)
             .field("secret", &self.secret.as_ref().map(|_| "(set)"))
             .field("stream_token_ttl", &self.stream_token_ttl)
+            .field("public_metrics", &self.public_metrics)
             .finish()
     }
 }
@@ -131,6 +137,36 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Finished jobs are deleted, with their log lines, once they are old enough (see
+/// [`crate::retention`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Prune in the background. `jobcast prune` works either way.
+    pub enabled: bool,
+    /// Completed, failed and cancelled jobs are deleted this long after they finished, unless
+    /// their type sets its own `retention`. Queued and running jobs are never deleted.
+    #[serde(with = "humantime_serde")]
+    pub keep_finished: Duration,
+    /// How often the background task looks for jobs to prune.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Most rows (log lines, or jobs) one delete removes: each delete is a short transaction
+    /// of its own, so other writes wait for one batch at most.
+    pub batch: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            enabled: true,
+            keep_finished: Duration::from_secs(7 * 24 * 3600),
+            interval: Duration::from_secs(60),
+            batch: 500,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UploadsConfig {
@@ -160,6 +196,10 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Origins allowed by CORS: exact origins, `scheme://host:*` for any port, or `*`.
     pub cors_allowed_origins: Vec<String>,
+    /// On SIGTERM, serve this long with `/readyz` at 503 before shutting down, so a load
+    /// balancer stops sending traffic first. Zero (the default) shuts down at once.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_drain: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +290,10 @@ pub struct JobTypeConfig {
     /// `command` kind: after SIGTERM on cancel, how long before SIGKILL.
     #[serde(default = "default_cancel_grace", with = "humantime_serde")]
     pub cancel_grace: Duration,
+    /// Finished jobs of this type are pruned this long after they finished, instead of after
+    /// `retention.keep_finished`.
+    #[serde(default, with = "humantime_serde")]
+    pub retention: Option<Duration>,
 }
 
 impl JobTypeConfig {
@@ -265,6 +309,7 @@ impl JobTypeConfig {
             working_dir: None,
             file_input: false,
             cancel_grace: default_cancel_grace(),
+            retention: None,
         }
     }
 
@@ -315,6 +360,7 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            retention: RetentionConfig::default(),
             job_types,
         }
     }
@@ -328,6 +374,7 @@ impl Default for HttpConfig {
                 "http://localhost:*".to_owned(),
                 "http://127.0.0.1:*".to_owned(),
             ],
+            shutdown_drain: Duration::ZERO,
         }
     }
 }
@@ -482,7 +529,8 @@ impl Config {
         if let Some(v) = get("JOBCAST_DATABASE_URL") {
             self.database_url = v;
         }
-        let durations: [(&str, &mut Duration); 12] = [
+        let durations: [(&str, &mut Duration); 13] = [
+            ("JOBCAST_SHUTDOWN_DRAIN", &mut self.http.shutdown_drain),
             (
                 "JOBCAST_HEADER_READ_TIMEOUT",
                 &mut self.limits.header_read_timeout,
@@ -639,6 +687,16 @@ impl Config {
             return Err(invalid("http.max_body_bytes", 0, "must be above zero"));
         }
         self.limits.validate()?;
+        if self.retention.interval.is_zero() {
+            return Err(invalid("retention.interval", "0s", "must be above zero"));
+        }
+        if !(1..=100_000).contains(&self.retention.batch) {
+            return Err(invalid(
+                "retention.batch",
+                self.retention.batch,
+                "must be from 1 to 100000",
+            ));
+        }
         for (name, job_type) in &self.job_types {
             let valid_name = !name.is_empty()
                 && name.len() <= 64
@@ -772,6 +830,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("workers") && err.contains('0'), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_retention_settings_match_the_defaults_and_a_type_may_override_the_age() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+                .unwrap();
+        let (file, defaults) = (
+            Config::from_toml(&text).unwrap().retention,
+            RetentionConfig::default(),
+        );
+        assert_eq!(file.enabled, defaults.enabled);
+        assert_eq!(file.keep_finished, defaults.keep_finished);
+        assert_eq!(file.interval, defaults.interval);
+        assert_eq!(file.batch, defaults.batch);
+
+        let config = Config::from_toml(
+            "[retention]\nkeep_finished = \"2d\"\n\
+             [job_types.short]\nkind = \"external\"\nretention = \"1h\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.retention.keep_finished, Duration::from_secs(2 * 86400));
+        assert_eq!(
+            config.job_types["short"].retention,
+            Some(Duration::from_secs(3600))
+        );
+        let mut config = Config::default();
+        config.retention.batch = 0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("retention.batch"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //! - [`sse`]: the event-stream wire format, the per-job stream, and the shared poller that
 //!   tells every stream about changes with one query per tick.
 //! - [`uploads`]: files uploaded for jobs, streamed to disk.
+//! - [`retention`]: pruning old finished jobs in small batches, giving space back, and online
+//!   backups (`jobcast prune`, `jobcast backup`).
+//! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`cli`]: the terminal client (`jobcast submit`, `watch`, `jobs`, `cancel`).
 //! - [`telemetry`]: logging setup.
 //!
@@ -94,6 +97,8 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod job;
+pub mod metrics;
+pub mod retention;
 pub mod runner;
 pub mod sse;
 pub mod store;

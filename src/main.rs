@@ -81,6 +81,26 @@ enum Command {
     },
     /// Cancel a job.
     Cancel { id: String },
+    /// Delete finished jobs and their log lines from the database (--config or
+    /// JOBCAST_DATABASE_URL), beside a running server if there is one.
+    Prune {
+        /// Jobs that finished longer ago than this (30m, 12h, 7d); default: the configured
+        /// retention.
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Only jobs of this type.
+        #[arg(long = "type", value_name = "TYPE")]
+        job_type: Option<String>,
+        /// Count what would be pruned; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Copy the database (--config or JOBCAST_DATABASE_URL) to a new FILE, consistently, while
+    /// a server may be using it.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -90,7 +110,10 @@ async fn main() -> ExitCode {
         insecure_open: false,
     });
     if let Command::Serve { insecure_open } = command {
-        jobcast::telemetry::init();
+        if let Err(message) = jobcast::telemetry::init() {
+            eprintln!("jobcast: {message}");
+            return ExitCode::from(2);
+        }
         return match Config::load(cli.config.as_deref()) {
             Ok(mut config) => {
                 config.auth.insecure_open |= insecure_open;
@@ -101,6 +124,9 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    if matches!(command, Command::Prune { .. } | Command::Backup { .. }) {
+        return operate(cli.config.as_deref(), command).await;
     }
     let client = Client::new(&cli.url, cli.token.as_deref());
     let outcome = match run_client(&client, command).await {
@@ -115,7 +141,9 @@ async fn main() -> ExitCode {
 
 async fn run_client(client: &Client, command: Command) -> Result<Outcome, ClientError> {
     match command {
-        Command::Serve { .. } => unreachable!("handled in main"),
+        Command::Serve { .. } | Command::Prune { .. } | Command::Backup { .. } => {
+            unreachable!("handled in main")
+        }
         Command::Submit {
             job_type,
             payload,
@@ -174,6 +202,66 @@ async fn serve(config: Config) -> ExitCode {
     };
     app.run_until_stopped(shutdown_signal()).await;
     ExitCode::SUCCESS
+}
+
+/// `prune` and `backup`: work on the configured database directly. Exit 0 when done, 1 when
+/// the work failed, 2 for a bad config.
+async fn operate(config: Option<&std::path::Path>, command: Command) -> ExitCode {
+    if let Err(message) = jobcast::telemetry::init() {
+        eprintln!("jobcast: {message}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Prune {
+            older_than,
+            job_type,
+            dry_run,
+        } => match jobcast::retention::prune_database(&config, older_than, job_type, dry_run).await
+        {
+            Ok(report) if report.dry_run => {
+                println!(
+                    "would prune {} jobs ({} log lines)",
+                    report.jobs, report.log_lines
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(report) => {
+                println!(
+                    "pruned {} jobs ({} log lines); {} free pages returned to the file system",
+                    report.jobs, report.log_lines, report.pages_reclaimed
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {}", error_chain(&error));
+                ExitCode::FAILURE
+            }
+        },
+        Command::Backup { file } => match jobcast::retention::backup_database(&config, &file).await
+        {
+            Ok(bytes) => {
+                let path = std::fs::canonicalize(&file).unwrap_or(file);
+                println!(
+                    "{} ({bytes} bytes, {:.1} MiB)",
+                    path.display(),
+                    bytes as f64 / (1024.0 * 1024.0)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {}", error_chain(&error));
+                ExitCode::FAILURE
+            }
+        },
+        _ => unreachable!("only prune and backup come here"),
+    }
 }
 
 /// "outer: inner: innermost", so a start-up failure says why in one line.

@@ -806,7 +806,7 @@ pub async fn events(
     check_stream_token(state, raw_query, &events_scope(&filter))?;
     let permit = state.limits.streams.admit(client, None)?;
     let events = sse::events::events_stream(stream_context(state), filter, last_event_id(headers));
-    Ok(event_stream_response(events, permit))
+    Ok(event_stream_response(events, permit, state.store.metrics()))
 }
 
 /// What a signed `/api/events` token opens: exactly one filter.
@@ -864,9 +864,12 @@ fn stream_context(state: &AppState) -> sse::job::StreamContext {
 fn event_stream_response(
     events: impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
     permit: StreamPermit,
+    metrics: &crate::metrics::Metrics,
 ) -> Response<Body> {
+    let metrics = metrics.clone();
     let frames = futures_util::StreamExt::map(events, move |bytes| {
         let _held = &permit;
+        metrics.event_sent(sse::frame::kind(&bytes));
         Ok(Frame::data(bytes))
     });
     let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
@@ -936,5 +939,5 @@ pub async fn stream(
         return Ok(response);
     }
     let events = sse::job::job_stream(stream_context(state), snapshot, news, last_seen);
-    Ok(event_stream_response(events, permit))
+    Ok(event_stream_response(events, permit, state.store.metrics()))
 }

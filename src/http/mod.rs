@@ -26,6 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::runner::{JobTypes, RunnerHandle};
 use crate::sse::job::StreamTimings;
@@ -53,6 +54,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Fired once at shutdown; every open stream watches it and ends.
     pub shutdown: CancellationToken,
+    /// Fired when shutdown is asked for, `http.shutdown_drain` before `shutdown`: from then on
+    /// `/readyz` answers 503.
+    pub draining: CancellationToken,
     pub streams: StreamGauge,
     /// The shared heartbeat clock streams join.
     pub heartbeat: Heartbeat,
@@ -68,6 +72,8 @@ pub struct AppState {
     pub signer: Option<crate::auth::StreamSigner>,
     /// What clients may hold and ask for (streams, creation rate, queue depth, sizes).
     pub limits: limits::Limits,
+    /// `/metrics` without a token even when tokens are on (`auth.public_metrics`).
+    pub public_metrics: bool,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.
@@ -131,17 +137,22 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let is_preflight = method == http::Method::OPTIONS;
+    let request_id = request_id(req.headers());
+    // Every log line written while handling the request carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
     let head_limit = state.limits.config.max_header_bytes;
     let result = if head_size(&req) > head_limit {
         Err(ApiError::HeadersTooLarge { limit: head_limit })
     } else {
-        routes::dispatch(state, req).await
+        routes::dispatch(state, req).instrument(span.clone()).await
     };
+    let _entered = span.enter();
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             match &error {
                 ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
+                    state.store.metrics().store_error();
                     tracing::error!(%method, %path, error = %error, cause = %cause, "request failed");
                 }
                 _ => {}
@@ -156,14 +167,37 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
     } else {
         state.cors.apply(origin.as_ref(), response.headers_mut());
     }
+    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    state
+        .store
+        .metrics()
+        .request(routes::template(&path), method.as_str(), status, took);
     tracing::info!(
         %method,
         %path,
-        status = response.status().as_u16(),
-        duration_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0,
+        status,
+        duration_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0,
         "request"
     );
     response
+}
+
+/// The request id header, taken from the client (or a proxy) and sent back.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The request's `X-Request-Id` if it is a sane one (1 to 128 visible ASCII characters), else
+/// a new UUID: ids from a proxy tie its logs to ours, and junk never reaches the logs.
+fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// The size of a request's head as sent: request line and headers.

@@ -22,6 +22,8 @@ use crate::auth::{Denied, Permission};
 /// here are 404; a listed path with another method is 405.
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/healthz", &["GET"]),
+    ("/readyz", &["GET"]),
+    ("/metrics", &["GET"]),
     ("/openapi.json", &["GET"]),
     ("/api/types", &["GET"]),
     ("/api/jobs", &["GET", "POST"]),
@@ -51,7 +53,12 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 /// A matched path, before the method is checked.
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
+    /// Liveness: the process answers.
     Health,
+    /// Readiness: database writable and migrated, runner started, not shutting down.
+    Ready,
+    /// Prometheus metrics.
+    Metrics,
     /// This API's OpenAPI document.
     OpenApi,
     Jobs,
@@ -75,6 +82,8 @@ impl<'a> Route<'a> {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
         match segments.as_slice() {
             ["healthz"] => Some(Route::Health),
+            ["readyz"] => Some(Route::Ready),
+            ["metrics"] => Some(Route::Metrics),
             ["openapi.json"] => Some(Route::OpenApi),
             ["api", "types"] => Some(Route::Types),
             ["api", "jobs"] => Some(Route::Jobs),
@@ -94,10 +103,40 @@ impl<'a> Route<'a> {
         }
     }
 
+    /// The route's row in [`ROUTES`]: its path template, which metrics use instead of the raw
+    /// path. One arm per variant, so a new variant does not compile until it names its row.
+    fn template(&self) -> &'static str {
+        match self {
+            Route::Health => "/healthz",
+            Route::Ready => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
+            Route::Types => "/api/types",
+            Route::Jobs => "/api/jobs",
+            Route::Events => "/api/events",
+            Route::EventsToken => "/api/events/token",
+            Route::Asset(asset) => asset.path(),
+            Route::Job(_) => "/api/jobs/{id}",
+            Route::JobStream(_) => "/api/jobs/{id}/stream",
+            Route::JobLogs(_) => "/api/jobs/{id}/logs",
+            Route::JobAction(_, action) => match *action {
+                "cancel" => "/api/jobs/{id}/cancel",
+                "retry" => "/api/jobs/{id}/retry",
+                "progress" => "/api/jobs/{id}/progress",
+                "complete" => "/api/jobs/{id}/complete",
+                _ => "/api/jobs/{id}/fail",
+            },
+            Route::WorkerClaim => "/api/workers/claim",
+            Route::Uploads => "/api/uploads",
+        }
+    }
+
     /// The `Allow` header for this route.
     fn allow(&self) -> &'static str {
         match self {
             Route::Health
+            | Route::Ready
+            | Route::Metrics
             | Route::OpenApi
             | Route::Events
             | Route::EventsToken
@@ -109,6 +148,11 @@ impl<'a> Route<'a> {
             Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => "POST, OPTIONS",
         }
     }
+}
+
+/// The template of the route `path` matches, or `"unmatched"` (for metrics labels).
+pub fn template(path: &str) -> &'static str {
+    Route::parse(path).map_or("unmatched", |route| route.template())
 }
 
 /// Dispatches one request; errors come back as values for the caller to render.
@@ -132,7 +176,7 @@ pub async fn dispatch(
     let query = query.as_deref();
     let signed = query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("token=")))
         && matches!(route, Route::JobStream(_) | Route::Events);
-    if let Some(permission) = permission(&method, &route).filter(|_| !signed) {
+    if let Some(permission) = permission(state, &method, &route).filter(|_| !signed) {
         state
             .auth
             .check(req.headers(), permission)
@@ -146,7 +190,9 @@ pub async fn dispatch(
             })?;
     }
     match (&method, route) {
-        (&Method::GET, Route::Health) => health(state).await,
+        (&Method::GET, Route::Health) => Ok(health()),
+        (&Method::GET, Route::Ready) => ready(state).await,
+        (&Method::GET, Route::Metrics) => metrics(state).await,
         (&Method::GET, Route::OpenApi) => Ok(openapi()),
         (&Method::GET, Route::Types) => jobs::types(state),
         (&Method::GET, Route::Asset(asset)) => Ok(assets::response(asset)),
@@ -190,9 +236,10 @@ pub async fn dispatch(
 
 /// What a request needs: `None` for the public pages (health, the API document, the
 /// dashboard's files).
-fn permission(method: &Method, route: &Route<'_>) -> Option<Permission> {
+fn permission(state: &AppState, method: &Method, route: &Route<'_>) -> Option<Permission> {
     match (method, route) {
-        (_, Route::Health | Route::OpenApi | Route::Asset(_)) => None,
+        (_, Route::Health | Route::Ready | Route::OpenApi | Route::Asset(_)) => None,
+        (_, Route::Metrics) if state.public_metrics => None,
         (&Method::POST, Route::Jobs | Route::Uploads) => Some(Permission::Submit),
         (&Method::POST, Route::JobAction(_, "cancel" | "retry")) => Some(Permission::Submit),
         (&Method::POST, Route::WorkerClaim | Route::JobAction(..) | Route::JobLogs(_)) => {
@@ -202,13 +249,54 @@ fn permission(method: &Method, route: &Route<'_>) -> Option<Permission> {
     }
 }
 
-/// `GET /healthz`: 200 when the database answers.
-async fn health(state: &AppState) -> Result<Response<Body>, ApiError> {
-    state.store.ping().await?;
+/// `GET /healthz`: the process is alive and answering (liveness; see `/readyz` for more).
+fn health() -> Response<Body> {
+    body::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// How long `/readyz` waits for the database before calling it not ready.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: 200 when the database is migrated and writable and the runner has started;
+/// 503 with the reason otherwise, and from the moment shutdown begins.
+async fn ready(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let not_ready = |reason: &str| {
+        Ok(body::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": "not_ready", "reason": reason}),
+        ))
+    };
+    if state.draining.is_cancelled() || state.shutdown.is_cancelled() {
+        return not_ready("shutting down");
+    }
+    if !state.runner.is_started() {
+        return not_ready("the runner has not started yet");
+    }
+    match tokio::time::timeout(READY_TIMEOUT, state.store.check_ready()).await {
+        Err(_) => return not_ready("the database did not answer in time"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness check failed");
+            state.store.metrics().store_error();
+            return not_ready(&error.to_string());
+        }
+        Ok(Ok(())) => {}
+    }
     Ok(body::json(
         StatusCode::OK,
-        &serde_json::json!({"status": "ok"}),
+        &serde_json::json!({"status": "ready"}),
     ))
+}
+
+/// `GET /metrics`: Prometheus text format; job counts are read from the store now.
+async fn metrics(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let counts = state.store.count_by_type_and_status().await?;
+    let text = state.store.metrics().render(&counts);
+    let mut response = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(response)
 }
 
 /// `GET /openapi.json`: the API document, public like `/healthz`.
@@ -251,33 +339,6 @@ mod tests {
 
     /// A job id for the `{id}` of the templates.
     const ID: &str = "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f";
-
-    /// The table row a parsed route belongs to. One arm per variant, so a new variant does not
-    /// compile until it names its row.
-    fn row_of(route: &Route<'_>) -> &'static str {
-        match route {
-            Route::Health => "/healthz",
-            Route::OpenApi => "/openapi.json",
-            Route::Types => "/api/types",
-            Route::Jobs => "/api/jobs",
-            Route::Events => "/api/events",
-            Route::EventsToken => "/api/events/token",
-            Route::Asset(asset) => asset.path(),
-            Route::Job(_) => "/api/jobs/{id}",
-            Route::JobStream(_) => "/api/jobs/{id}/stream",
-            Route::JobLogs(_) => "/api/jobs/{id}/logs",
-            Route::JobAction(_, action) => match *action {
-                "cancel" => "/api/jobs/{id}/cancel",
-                "retry" => "/api/jobs/{id}/retry",
-                "progress" => "/api/jobs/{id}/progress",
-                "complete" => "/api/jobs/{id}/complete",
-                "fail" => "/api/jobs/{id}/fail",
-                other => panic!("parse made an unknown action {other:?}"),
-            },
-            Route::WorkerClaim => "/api/workers/claim",
-            Route::Uploads => "/api/uploads",
-        }
-    }
 
     /// The id a parsed route carries, if its template has one.
     fn id_of<'a>(route: &Route<'a>) -> Option<&'a str> {
@@ -330,7 +391,7 @@ mod tests {
             }
             let path = template.replace("{id}", ID);
             let route = Route::parse(&path).unwrap_or_else(|| panic!("{path} does not parse"));
-            assert_eq!(row_of(&route), *template, "{path} parses to {route:?}");
+            assert_eq!(route.template(), *template, "{path} parses to {route:?}");
             assert_eq!(
                 id_of(&route),
                 template.contains("{id}").then_some(ID),
@@ -429,7 +490,7 @@ mod tests {
             assert!(rows.len() <= 1, "{path} matches {rows:?}");
             let parsed = Route::parse(path);
             assert_eq!(
-                parsed.as_ref().map(row_of),
+                parsed.as_ref().map(Route::template),
                 rows.first().copied(),
                 "{path}: the router and ROUTES disagree"
             );

@@ -42,6 +42,8 @@ pub struct RunnerHandle {
     wake: Arc<Notify>,
     /// The attempts running in this process.
     running: Registry,
+    /// Set once the runner's loop has started (for `/readyz`).
+    started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The attempts running in this process: each one's type and cancel token.
@@ -84,6 +86,11 @@ impl Drop for Registered {
 }
 
 impl RunnerHandle {
+    /// Whether the runner's loop has started.
+    pub fn is_started(&self) -> bool {
+        self.started.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A job may be ready: look now.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -134,6 +141,7 @@ impl Runner {
             handle: RunnerHandle {
                 wake: Arc::new(Notify::new()),
                 running: Registry::default(),
+                started: Arc::default(),
             },
         }
     }
@@ -151,6 +159,9 @@ impl Runner {
         let mut tick = interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tracing::info!(owner = %self.owner, workers = self.config.workers, types = ?in_process, "runner started");
+        self.handle
+            .started
+            .store(true, std::sync::atomic::Ordering::Relaxed);
 
         loop {
             // Finished attempts still count in `len` until joined: reap them all first, so one
@@ -228,6 +239,7 @@ impl Runner {
         {
             Ok(jobs) => jobs,
             Err(error) => {
+                self.store.metrics().store_error();
                 tracing::warn!(%error, "claiming jobs failed");
                 Vec::new()
             }
@@ -249,7 +261,10 @@ impl Runner {
                         self.handle.cancel(id);
                     }
                 }
-                Err(error) => tracing::warn!(%error, "renewing leases failed"),
+                Err(error) => {
+                    self.store.metrics().store_error();
+                    tracing::warn!(%error, "renewing leases failed")
+                }
             }
         }
         match self.store.recover_expired().await {
@@ -261,7 +276,10 @@ impl Runner {
                     self.handle.wake();
                 }
             }
-            Err(error) => tracing::warn!(%error, "recovering expired leases failed"),
+            Err(error) => {
+                self.store.metrics().store_error();
+                tracing::warn!(%error, "recovering expired leases failed")
+            }
         }
     }
 
@@ -354,7 +372,10 @@ impl Attempt {
                 StoreError::Conflict { status, .. } => {
                     tracing::warn!(%job_id, %status, "attempt ended after losing its lease")
                 }
-                error => tracing::error!(%job_id, %error, "could not record how the job ended"),
+                error => {
+                    self.store.metrics().store_error();
+                    tracing::error!(%job_id, %error, "could not record how the job ended")
+                }
             }
         }
     }

@@ -106,6 +106,22 @@ pub fn retry(after: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n\n", after.as_millis()))
 }
 
+/// What a frame built here carries, for counting: its event name, `"heartbeat"` for a comment
+/// (the only comments sent are heartbeats), `"retry"` or `"message"` for an unnamed event.
+pub fn kind(frame: &[u8]) -> &str {
+    if let Some(rest) = frame.strip_prefix(b"event: ") {
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        return std::str::from_utf8(&rest[..end]).unwrap_or("message");
+    }
+    if frame.starts_with(b":") {
+        "heartbeat"
+    } else if frame.starts_with(b"retry:") {
+        "retry"
+    } else {
+        "message"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

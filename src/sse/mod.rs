@@ -16,19 +16,31 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
+
 /// Counts open streams; a [`StreamGuard`] is held by each stream for as long as it lives, so
 /// the count drops the moment a stream's body is dropped (client gone, shutdown, end).
 #[derive(Debug, Clone, Default)]
 pub struct StreamGauge {
     open: Arc<AtomicUsize>,
     opened: Arc<AtomicUsize>,
+    metrics: Metrics,
 }
 
 impl StreamGauge {
+    /// A gauge that also counts into `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        StreamGauge {
+            metrics,
+            ..StreamGauge::default()
+        }
+    }
+
     pub fn open(&self) -> StreamGuard {
         self.open.fetch_add(1, Ordering::Relaxed);
         self.opened.fetch_add(1, Ordering::Relaxed);
-        StreamGuard(self.open.clone())
+        self.metrics.stream_opened();
+        StreamGuard(self.open.clone(), self.metrics.clone())
     }
 
     /// Streams open right now.
@@ -44,11 +56,12 @@ impl StreamGauge {
 
 /// Decrements its [`StreamGauge`] when dropped.
 #[derive(Debug)]
-pub struct StreamGuard(Arc<AtomicUsize>);
+pub struct StreamGuard(Arc<AtomicUsize>, Metrics);
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+        self.1.stream_closed();
     }
 }
 

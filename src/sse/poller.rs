@@ -227,25 +227,34 @@ impl Poller {
             if Instant::now() >= next_tick {
                 next_tick = Instant::now() + interval;
             }
+            let started = Instant::now();
             match self.look(last_seq).await {
-                Ok(seq) => last_seq = seq,
-                Err(error) => tracing::warn!(%error, "poll for changed jobs failed"),
+                Ok((seq, rows)) => {
+                    last_seq = seq;
+                    store.metrics().polled(started.elapsed(), rows);
+                }
+                Err(error) => {
+                    store.metrics().store_error();
+                    tracing::warn!(%error, "poll for changed jobs failed");
+                }
             }
         }
     }
 
     /// One look: reads what changed after `last_seq`, refreshes the watched jobs among it, and
-    /// returns the new high-water mark.
-    async fn look(&self, mut last_seq: i64) -> Result<i64, StoreError> {
+    /// returns the new high-water mark and how many changed rows it read.
+    async fn look(&self, mut last_seq: i64) -> Result<(i64, usize), StoreError> {
         let store = &self.shared.store;
         if self.shared.watched().is_empty() {
             // Nobody to tell: just move the mark (one index lookup).
-            return store.max_change_seq().await;
+            return Ok((store.max_change_seq().await?, 0));
         }
+        let mut rows = 0;
         loop {
             let changes = store.changes_since(last_seq, CHANGES_PER_QUERY).await?;
+            rows += changes.len();
             let Some(&(_, _, newest)) = changes.last() else {
-                return Ok(last_seq);
+                return Ok((last_seq, rows));
             };
             last_seq = newest;
             let stale: Vec<JobId> = {
@@ -264,7 +273,7 @@ impl Poller {
                 self.refresh(job).await?;
             }
             if (changes.len() as i64) < CHANGES_PER_QUERY {
-                return Ok(last_seq);
+                return Ok((last_seq, rows));
             }
         }
     }

@@ -11,7 +11,7 @@
 mod batch;
 mod sqlite;
 
-pub use sqlite::{database_file, Store};
+pub use sqlite::{database_file, PruneRule, Store};
 
 use crate::job::{JobId, JobStatus, Timestamp};
 
@@ -47,6 +47,9 @@ pub enum StoreError {
     /// The store's writer has stopped (the store is closing).
     #[error("the store is closed")]
     Closed,
+    /// The database's schema is older than this build's migrations.
+    #[error("the database has migrations up to {applied}, this build needs {known}")]
+    NotMigrated { applied: i64, known: i64 },
 }
 
 /// Who is changing a job, and so which jobs they may change.

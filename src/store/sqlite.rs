@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,9 +17,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::batch::{self, Write};
 use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::metrics::Metrics;
 
 /// The SET clause that gives a changed job the next change sequence number.
 pub(super) const NEXT_CHANGE: &str = "change_seq = (SELECT MAX(change_seq) + 1 FROM jobs)";
+/// The schema, from `migrations/sqlite/`, built into the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 /// Writes waiting for the batch writer; callers wait beyond this.
 const WRITE_QUEUE: usize = 4096;
 
@@ -43,6 +47,8 @@ pub struct Store {
     batch: mpsc::Sender<Write>,
     /// Log lines kept per job (see [`Store::keep_log_lines`]).
     keep_log_lines: Arc<AtomicI64>,
+    /// Attempts, retries and ends are recorded here, where every path to them passes.
+    metrics: Metrics,
 }
 
 /// The guard a [`Writer`] adds to an UPDATE's WHERE clause, with the owner as parameter
@@ -89,14 +95,17 @@ impl Store {
                 source,
             })?;
         }
+        // Incremental auto-vacuum (set on the writer only: setting it is a write), so space that
+        // retention frees can be given back to the file system; see `use_incremental_vacuum`.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
+            .connect_with(options.clone().auto_vacuum(SqliteAutoVacuum::Incremental))
             .await
             .map_err(open_err)?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        use_incremental_vacuum(&writer).await?;
+        MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .connect_with(options.read_only(true))
@@ -118,7 +127,32 @@ impl Store {
             changed,
             batch,
             keep_log_lines,
+            metrics: Metrics::new(),
         })
+    }
+
+    /// The metrics this store records into; the application serves them.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Records an ended attempt: a retry when the job went back to the queue, else its end.
+    fn attempt_ended(&self, job: &Job) {
+        if job.status == crate::job::JobStatus::Queued {
+            self.metrics.retried(job);
+        } else {
+            self.metrics.finished(job);
+        }
+    }
+
+    /// Jobs by type and status, for the metrics.
+    pub async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("type")?, row.try_get("status")?, row.try_get("n")?)))
+            .collect()
     }
 
     /// Each job keeps at most its `lines` newest log lines from now on; older ones are deleted
@@ -251,6 +285,26 @@ impl Store {
             .collect()
     }
 
+    /// Ready to serve: every migration this build knows is applied, and the write lock can be
+    /// taken (then released at once, writing nothing).
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.reader)
+                .await?;
+        if applied.unwrap_or(0) < known {
+            return Err(StoreError::NotMigrated {
+                applied: applied.unwrap_or(0),
+                known,
+            });
+        }
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        Ok(())
+    }
+
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
@@ -366,7 +420,9 @@ impl Store {
         .await?;
         if let Some(row) = cancelled {
             self.wrote();
-            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+            let job = job_from_row(&row)?;
+            self.metrics.finished(&job);
+            return Ok(CancelOutcome::Cancelled(job));
         }
         let requested = sqlx::query(
             "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running' RETURNING *",
@@ -451,8 +507,11 @@ impl Store {
         result: Option<&Value>,
     ) -> Result<Job, StoreError> {
         let (author, result) = (writer.author(), result.cloned());
-        self.queue(|reply| Write::Complete(id, author, result, reply))
-            .await
+        let job = self
+            .queue(|reply| Write::Complete(id, author, result, reply))
+            .await?;
+        self.metrics.finished(&job);
+        Ok(job)
     }
 
     /// Records a failed attempt. With `retry` and attempts left the job is queued again for
@@ -488,7 +547,9 @@ impl Store {
             .bind(owner)
             .fetch_optional(&self.writer)
             .await?;
-        self.updated(id, row).await
+        let job = self.updated(id, row).await?;
+        self.attempt_ended(&job);
+        Ok(job)
     }
 
     /// The runner stopped a job whose cancel was requested.
@@ -502,6 +563,7 @@ impl Store {
             owner,
         )
         .await
+        .inspect(|job| self.metrics.finished(job))
     }
 
     /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
@@ -602,6 +664,9 @@ impl Store {
             .map(job_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+        for job in &jobs {
+            self.metrics.attempt_started(job);
+        }
         Ok(jobs)
     }
 
@@ -653,7 +718,14 @@ impl Store {
         if !rows.is_empty() {
             self.wrote();
         }
-        rows.iter().map(job_from_row).collect()
+        let jobs = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        for job in &jobs {
+            self.attempt_ended(job);
+        }
+        Ok(jobs)
     }
 
     /// The answer to a guarded `UPDATE ... RETURNING *` of one job: the job as changed, or why
@@ -767,4 +839,232 @@ fn log_from_row(row: &SqliteRow) -> Result<LogLine, StoreError> {
         level: level.parse().map_err(StoreError::Corrupt)?,
         message: row.try_get("message")?,
     })
+}
+
+/// Which finished jobs may be pruned (see [`crate::retention`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneRule {
+    /// Jobs that finished before this are pruned, unless their type has its own cutoff.
+    pub finished_before: Timestamp,
+    /// Types with a cutoff of their own.
+    pub per_type: std::collections::BTreeMap<String, Timestamp>,
+    /// Only jobs of this type.
+    pub only_type: Option<String>,
+}
+
+impl PruneRule {
+    /// The newest cutoff of all: no prunable job finished after it (bounds the index scan).
+    fn newest_cutoff(&self) -> i64 {
+        self.per_type
+            .values()
+            .chain(std::iter::once(&self.finished_before))
+            .map(|t| t.as_millis())
+            .max()
+            .unwrap_or(i64::MIN)
+    }
+
+    fn per_type_json(&self) -> String {
+        let map: serde_json::Map<String, Value> = self
+            .per_type
+            .iter()
+            .map(|(name, cutoff)| (name.clone(), Value::from(cutoff.as_millis())))
+            .collect();
+        Value::Object(map).to_string()
+    }
+}
+
+/// Whether job `j` may be pruned under the rule bound as `?2` (per-type cutoffs, a JSON object
+/// of type name to milliseconds), `?3` (the default cutoff) and `?4` (only this type, or NULL).
+///
+/// Finished only (`+status`: finished jobs are found through `jobs_finished_at`, not the status
+/// index). The job changed last is never pruned: change numbers are `MAX(change_seq) + 1`, so
+/// removing it would hand its number out again and the stream poller would miss that change.
+const PRUNABLE: &str = "+j.status IN ('completed', 'failed', 'cancelled') \
+     AND j.finished_at < COALESCE((SELECT value FROM json_each(?2) WHERE key = j.type), ?3) \
+     AND (?4 IS NULL OR j.type = ?4) \
+     AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)";
+
+/// Pages given back to the file system by one `incremental_vacuum` step (4 MiB at the default
+/// 4 KiB page size): each step is one short write transaction.
+const RECLAIM_STEP: i64 = 1024;
+
+/// Retention: finding, counting and deleting finished jobs in bounded batches, giving freed
+/// pages back, and online backups. Every delete here is one statement, so one short
+/// transaction of its own on the writer.
+impl Store {
+    /// Up to `limit` prunable jobs, oldest finished first. Read from a snapshot: the deletes
+    /// check every job again.
+    pub async fn prunable_jobs(
+        &self,
+        rule: &PruneRule,
+        limit: usize,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT j.id FROM jobs j WHERE j.finished_at < ?1 AND {PRUNABLE} \
+             ORDER BY j.finished_at LIMIT ?5"
+        ))
+        .bind(rule.newest_cutoff())
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// How many jobs, and log lines of theirs, the rule would prune now.
+    pub async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS jobs, \
+                 COALESCE(SUM((SELECT COUNT(*) FROM job_logs l WHERE l.job_id = j.id)), 0) AS lines \
+             FROM jobs j WHERE j.finished_at < ?1 AND {PRUNABLE}"
+        ))
+        .bind(rule.newest_cutoff())
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .fetch_one(&self.reader)
+        .await?;
+        let count = |column: &str| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+        };
+        Ok((count("jobs")?, count("lines")?))
+    }
+
+    /// Deletes at most `limit` log lines of those of `ids` that are still prunable.
+    pub async fn delete_prunable_logs(
+        &self,
+        ids: &[JobId],
+        rule: &PruneRule,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM job_logs WHERE (job_id, seq) IN ( \
+                 SELECT l.job_id, l.seq FROM jobs j JOIN job_logs l ON l.job_id = j.id \
+                 WHERE j.id IN (SELECT value FROM json_each(?1)) AND {PRUNABLE} LIMIT ?5)"
+        ))
+        .bind(ids_json(ids))
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes those of `ids` that are still prunable and have no log lines left (so the
+    /// cascade to `job_logs` never has anything to do).
+    pub async fn delete_prunable_jobs(
+        &self,
+        ids: &[JobId],
+        rule: &PruneRule,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM jobs AS j WHERE j.id IN (SELECT value FROM json_each(?1)) AND {PRUNABLE} \
+                 AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
+        ))
+        .bind(ids_json(ids))
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Unused pages inside the database file.
+    pub async fn free_pages(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("PRAGMA freelist_count")
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Gives up to one step of free pages back to the file system (in WAL mode the file
+    /// shrinks at the next checkpoint); returns how many.
+    pub async fn reclaim_free_pages(&self) -> Result<i64, StoreError> {
+        let free = self.free_pages().await?;
+        if free > 0 {
+            let step = free.min(RECLAIM_STEP);
+            sqlx::query(&format!("PRAGMA incremental_vacuum({step})"))
+                .execute(&self.writer)
+                .await?;
+            return Ok(free - self.free_pages().await?);
+        }
+        Ok(0)
+    }
+
+    /// Writes a consistent copy of the database at `url` to the new file `dest` with
+    /// `VACUUM INTO`, and returns its size. The copy is one read transaction: writers carry on
+    /// meanwhile (in WAL mode a reader never blocks them). Refuses to create the database
+    /// and, through SQLite, to overwrite an existing `dest`.
+    pub async fn backup(url: &str, dest: &std::path::Path) -> Result<u64, StoreError> {
+        use sqlx::{ConnectOptions, Connection};
+        let open_err = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
+        let mut conn = SqliteConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .connect()
+            .await
+            .map_err(open_err)?;
+        let dest_text = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Corrupt(format!("{} is not UTF-8", dest.display())))?;
+        sqlx::query("VACUUM INTO ?1")
+            .bind(dest_text)
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        // VACUUM INTO does not sync what it wrote: make the copy durable before saying so.
+        let file = std::fs::File::open(dest).map_err(|e| StoreError::Database(e.into()))?;
+        file.sync_all().map_err(|e| StoreError::Database(e.into()))?;
+        Ok(file
+            .metadata()
+            .map_err(|e| StoreError::Database(e.into()))?
+            .len())
+    }
+}
+
+fn ids_json(ids: &[JobId]) -> String {
+    Value::from(ids.iter().map(JobId::to_string).collect::<Vec<_>>()).to_string()
+}
+
+/// Makes sure the database uses incremental auto-vacuum. A new database gets it from the
+/// connect options before any table exists; an older one made without it (auto_vacuum NONE)
+/// is rewritten once with `VACUUM`, which takes about as long as copying the file.
+async fn use_incremental_vacuum(writer: &SqlitePool) -> Result<(), StoreError> {
+    let mode: i64 = sqlx::query("PRAGMA auto_vacuum")
+        .fetch_one(writer)
+        .await?
+        .try_get(0)?;
+    // 0 = NONE, 1 = FULL, 2 = INCREMENTAL. FULL becomes INCREMENTAL through the pragma alone.
+    if mode != 0 {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let pages: i64 = sqlx::query("PRAGMA page_count")
+        .fetch_one(writer)
+        .await?
+        .try_get(0)?;
+    tracing::info!(
+        pages,
+        "switching the database to incremental auto-vacuum: rewriting it once with VACUUM"
+    );
+    sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+        .execute(writer)
+        .await?;
+    sqlx::query("VACUUM").execute(writer).await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "the database now uses incremental auto-vacuum"
+    );
+    Ok(())
 }

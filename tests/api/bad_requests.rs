@@ -1,7 +1,7 @@
 //! A table of bad requests: each gets a JSON 4xx `{"error": code, "message": text}` with the
 //! expected status and code (never a 5xx), and none of them changes a stored job.
 //!
-//! The table machinery ([`Case`], [`run_table`], [`raw_http`]) is shared with `hostile.rs`.
+//! The table machinery ([`Case`], [`run_table`], [`fixture`]) is shared with `hostile.rs`.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::*;
 
 /// A `run_at` that keeps a job queued for the whole test.
-pub(crate) const FAR_FUTURE: &str = "2099-01-01T00:00:00Z";
+const FAR_FUTURE: &str = "2099-01-01T00:00:00Z";
 pub(crate) const MIB: usize = 1024 * 1024;
 
 /// One bad request and what it must get.
@@ -241,14 +241,14 @@ impl Case {
 }
 
 /// An answer's status, headers and body, however the request was sent.
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Vec<u8>,
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
 }
 
 /// Every stored job with its log lines, oldest first.
-pub(crate) async fn snapshot(app: &TestApp) -> Vec<(Value, Value)> {
+async fn snapshot(app: &TestApp) -> Vec<(Value, Value)> {
     let (status, page) = app.get("/api/jobs?limit=500").await;
     assert_eq!(status, StatusCode::OK);
     let mut jobs = Vec::new();
@@ -262,14 +262,14 @@ pub(crate) async fn snapshot(app: &TestApp) -> Vec<(Value, Value)> {
 }
 
 /// An id shaped like the real ones that names no job.
-pub(crate) fn sibling(id: &str) -> String {
+fn sibling(id: &str) -> String {
     let last = id.chars().last().unwrap();
     let other = if last == '0' { '1' } else { '0' };
     format!("{}{other}", &id[..id.len() - 1])
 }
 
 /// A create body of exactly `len` bytes.
-pub(crate) fn create_body_of(len: usize) -> Vec<u8> {
+fn create_body_of(len: usize) -> Vec<u8> {
     let shell = json!({"type": "external", "payload": {"pad": ""}}).to_string();
     assert!(len >= shell.len());
     let pad = "x".repeat(len - shell.len());
@@ -657,7 +657,7 @@ async fn the_body_limit_is_configurable() {
 }
 
 /// Sends raw HTTP/1.1 and returns the status line's code and the body after the headers.
-pub(crate) async fn raw_http(app: &TestApp, request: Vec<u8>) -> (u16, String) {
+async fn raw_http(app: &TestApp, request: Vec<u8>) -> (u16, String) {
     let answer = raw_exchange(app, request)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -669,7 +669,7 @@ pub(crate) async fn raw_http(app: &TestApp, request: Vec<u8>) -> (u16, String) {
 
 /// Sends raw bytes on a new connection and reads one answer: until its `Content-Length` is in,
 /// or the server closes the connection. A connection closed without a byte is status 0.
-pub(crate) async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> Result<Answer, String> {
+async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> Result<Answer, String> {
     let addr = app.base.trim_start_matches("http://").to_owned();
     let stream = tokio::net::TcpStream::connect(addr)
         .await

@@ -13,6 +13,7 @@ use crate::bad_requests::{
     Case, Fixture, MIB,
 };
 use crate::helpers::*;
+use jobcast::http::routes::ROUTES;
 
 /// `POST path` with a raw (not necessarily JSON) body.
 fn post(
@@ -24,7 +25,7 @@ fn post(
     case(Method::POST, path, status, code).raw(body)
 }
 
-/// `GET path`, expecting 404 `not_found`.
+/// `method path`, expecting 404 `not_found`.
 fn not_found(method: Method, path: impl Into<String>) -> Case {
     case(method, path, 404, "not_found")
 }
@@ -69,41 +70,6 @@ fn over_a_mebibyte(field: &str, rest: &str) -> Vec<u8> {
     format!(r#"{{"{field}": "{pad}"{rest}}}"#).into_bytes()
 }
 
-/// Every route with its allowed methods, by the pattern `bad_requests.rs` names it with.
-fn routes(id: &str) -> Vec<(&'static str, String, &'static [&'static str])> {
-    let get: &'static [&'static str] = &["GET"];
-    let post: &'static [&'static str] = &["POST"];
-    let both: &'static [&'static str] = &["GET", "POST"];
-    let mut routes = vec![
-        ("/healthz", "/healthz".to_owned(), get),
-        ("/api/types", "/api/types".to_owned(), get),
-        ("/api/events", "/api/events".to_owned(), get),
-        ("/api/events/token", "/api/events/token".to_owned(), get),
-        ("/", "/".to_owned(), get),
-        ("/jobcast.js", "/jobcast.js".to_owned(), get),
-        ("/api/jobs", "/api/jobs".to_owned(), both),
-        ("/api/jobs/{id}", format!("/api/jobs/{id}"), get),
-        (
-            "/api/jobs/{id}/stream",
-            format!("/api/jobs/{id}/stream"),
-            get,
-        ),
-        ("/api/jobs/{id}/logs", format!("/api/jobs/{id}/logs"), both),
-        ("/api/workers/claim", "/api/workers/claim".to_owned(), post),
-        ("/api/uploads", "/api/uploads".to_owned(), post),
-    ];
-    for (pattern, action) in [
-        ("/api/jobs/{id}/cancel", "cancel"),
-        ("/api/jobs/{id}/retry", "retry"),
-        ("/api/jobs/{id}/progress", "progress"),
-        ("/api/jobs/{id}/complete", "complete"),
-        ("/api/jobs/{id}/fail", "fail"),
-    ] {
-        routes.push((pattern, format!("/api/jobs/{id}/{action}"), post));
-    }
-    routes
-}
-
 /// Wrong methods `bad_requests.rs` already tries.
 const WRONG_METHODS_ELSEWHERE: &[(&str, &str)] = &[
     ("DELETE", "/api/jobs/{id}"),
@@ -115,11 +81,13 @@ const WRONG_METHODS_ELSEWHERE: &[(&str, &str)] = &[
     ("DELETE", "/api/jobs/{id}/logs"),
 ];
 
-/// Every method of GET, POST, PUT, DELETE and PATCH that a route does not allow, on every route:
-/// 405 with an `Allow` header that lists the route's methods and not this one.
+/// Every method of GET, POST, PUT, DELETE and PATCH that a route does not allow, on every route
+/// of the router's table: 405 with an `Allow` header that lists the route's methods and not
+/// this one. `{id}` is a real job's id.
 fn every_wrong_method(id: &str) -> Vec<Case> {
     let mut cases = Vec::new();
-    for (pattern, path, allowed) in routes(id) {
+    for &(pattern, allowed) in ROUTES {
+        let path = pattern.replace("{id}", id);
         for method in [
             Method::GET,
             Method::POST,
@@ -143,8 +111,7 @@ async fn hostile_requests_get_a_4xx_leave_the_server_healthy_and_change_no_store
         queued,
         running,
         done,
-        parked: _,
-        missing: _,
+        ..
     } = fixture(&app).await;
 
     let jobs = "/api/jobs";
@@ -199,8 +166,7 @@ async fn hostile_requests_get_a_4xx_leave_the_server_healthy_and_change_no_store
         post(&complete, 400, "malformed_json", r#"{"result": }"#),
         post(&fail, 400, "malformed_json", r#"{"error": "x""#),
         post(claim, 400, "malformed_json", r#"{types: ["external"]}"#),
-        // Deep nesting past serde_json's own limit of 128, inside a string-free object.
-        // (Nesting past `limits.max_json_depth` is in `limits_...` below.)
+        // (Deep nesting, past `limits.max_json_depth`, is in `limits_...` below.)
         // Invalid UTF-8 in a JSON string, an overlong encoding, a lone surrogate, UTF-16.
         post(
             jobs,
@@ -645,6 +611,19 @@ async fn hostile_requests_get_a_4xx_leave_the_server_healthy_and_change_no_store
             http(
                 &app,
                 "POST /api/jobs HTTP/1.1",
+                &[
+                    "Content-Type: application/json",
+                    "Content-Length: 20",
+                    "Content-Length: 5",
+                ],
+                br#"{"type": "external"}"#,
+            ),
+            400,
+        ),
+        refused_by_hyper(
+            http(
+                &app,
+                "POST /api/jobs HTTP/1.1",
                 &["Content-Length: +16"],
                 br#"{"type": "nope"}"#,
             ),
@@ -656,19 +635,6 @@ async fn hostile_requests_get_a_4xx_leave_the_server_healthy_and_change_no_store
                 "POST /api/jobs HTTP/1.1",
                 &["Content-Length: 16, 16"],
                 br#"{"type": "nope"}"#,
-            ),
-            400,
-        ),
-        refused_by_hyper(
-            http(
-                &app,
-                "POST /api/jobs HTTP/1.1",
-                &[
-                    "Content-Type: application/json",
-                    "Content-Length: 20",
-                    "Content-Length: 5",
-                ],
-                br#"{"type": "external"}"#,
             ),
             400,
         ),

@@ -15,6 +15,7 @@ mod hostile;
 mod injection;
 mod jobs;
 mod library;
+mod operations;
 mod limits;
 mod load;
 mod openapi;

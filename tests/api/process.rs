@@ -353,3 +353,65 @@ async fn a_client_that_never_reads_its_stream_does_not_grow_server_memory() {
     assert_eq!(health.status(), 200);
     drop(stuck);
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = db_env(dir.path());
+    env.push(("JOBCAST_LOG_FORMAT", "json".to_owned()));
+    let mut child = jobcast(dir.path(), &env).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let base = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a start-up line");
+        let entry: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        seen.push(entry.clone());
+        let message = entry["fields"]["message"].as_str().unwrap_or_default();
+        if let Some(url) = message.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/jobs"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request's log line");
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == "request" {
+            break entry;
+        }
+    };
+    assert_eq!(request["level"], "INFO");
+    assert_eq!(request["fields"]["path"], "/api/jobs");
+    assert_eq!(request["fields"]["status"], 200);
+    assert_eq!(request["span"]["request_id"], "trace-42", "{request}");
+    assert!(request["timestamp"].is_string());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn an_unknown_log_format_stops_start_up_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = db_env(dir.path());
+    env.push(("JOBCAST_LOG_FORMAT", "jsno".to_owned()));
+    let output = jobcast(dir.path(), &env).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JOBCAST_LOG_FORMAT") && stderr.contains("jsno"), "{stderr}");
+}

@@ -1,0 +1,616 @@
+//! Retention and backups: what keeps a long-running database from growing without bound, and
+//! how to copy it while it is in use.
+//!
+//! Finished jobs (completed, failed, cancelled) are deleted with their log lines once they
+//! finished longer ago than `retention.keep_finished`, or their type's own
+//! `job_types.NAME.retention`. Queued and running jobs are never touched. [`run`] does this in
+//! the background every `retention.interval`; `jobcast prune` does it once, from the command
+//! line, with [`prune_database`].
+//!
+//! All writes share one writer connection, and a job may have 100 000 log lines: deleting it
+//! with one cascading `DELETE` would hold that writer for as long as the deletes take. So
+//! [`prune`] deletes log lines first, at most `retention.batch` per statement, then the job rows
+//! (only those with no lines left), each statement a short transaction of its own, yielding
+//! between them so the group-commit writer gets its turn. After a round that deleted
+//! something, the freed pages go back to the file system in small `incremental_vacuum` steps
+//! (the store opens databases with `auto_vacuum = INCREMENTAL`).
+//!
+//! Uploads are not handled here: once its jobs are gone, an upload is unused and the upload
+//! sweeper in [`crate::app`] removes it. The SQL lives in [`crate::store`], as all SQL does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::job::Timestamp;
+use crate::store::{database_file, PruneRule, Store, StoreError};
+
+/// The retention settings, as the background task and `jobcast prune` use them.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// How long finished jobs are kept.
+    pub keep_finished: Duration,
+    /// Types that keep their finished jobs for a different time.
+    pub per_type: BTreeMap<String, Duration>,
+    /// How often the background task looks.
+    pub interval: Duration,
+    /// Most rows one delete statement removes.
+    pub batch: usize,
+}
+
+impl Retention {
+    /// The retention configured in `config` (whether or not the background task is enabled).
+    pub fn from_config(config: &Config) -> Retention {
+        Retention {
+            keep_finished: config.retention.keep_finished,
+            per_type: config
+                .job_types
+                .iter()
+                .filter_map(|(name, job_type)| Some((name.clone(), job_type.retention?)))
+                .collect(),
+            interval: config.retention.interval,
+            batch: config.retention.batch,
+        }
+    }
+
+    /// Which jobs may go as of `now`.
+    pub fn rule(&self, now: Timestamp) -> PruneRule {
+        PruneRule {
+            finished_before: ago(now, self.keep_finished),
+            per_type: self
+                .per_type
+                .iter()
+                .map(|(name, keep)| (name.clone(), ago(now, *keep)))
+                .collect(),
+            only_type: None,
+        }
+    }
+}
+
+/// `now` minus `age`, saturating (an age of a thousand years is fine).
+fn ago(now: Timestamp, age: Duration) -> Timestamp {
+    let age = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    Timestamp::from_millis(now.as_millis().saturating_sub(age))
+}
+
+/// What one prune did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub jobs: u64,
+    pub log_lines: u64,
+    /// Delete statements run, each its own transaction.
+    pub statements: u64,
+    /// The longest of them: about the longest any other write had to wait for pruning.
+    pub longest_statement: Duration,
+}
+
+impl Pruned {
+    fn is_empty(&self) -> bool {
+        self.jobs == 0 && self.log_lines == 0
+    }
+
+    fn timed(&mut self, started: Instant) {
+        self.statements += 1;
+        self.longest_statement = self.longest_statement.max(started.elapsed());
+    }
+}
+
+/// Deletes every job `rule` allows, with its log lines, in statements of at most `batch` rows.
+/// Stops early (leaving a consistent state) when `stop` is cancelled.
+pub async fn prune(
+    store: &Store,
+    rule: &PruneRule,
+    batch: usize,
+    stop: &CancellationToken,
+) -> Result<Pruned, StoreError> {
+    let batch = batch.max(1);
+    let mut pruned = Pruned::default();
+    while !stop.is_cancelled() {
+        let ids = store.prunable_jobs(rule, batch).await?;
+        if ids.is_empty() {
+            break;
+        }
+        // Log lines first, a bounded batch at a time: a job may have 100 000 of them.
+        loop {
+            let started = Instant::now();
+            let lines = store.delete_prunable_logs(&ids, rule, batch).await?;
+            pruned.timed(started);
+            pruned.log_lines += lines;
+            tracing::debug!(
+                lines,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "pruned log lines"
+            );
+            tokio::task::yield_now().await;
+            if lines < batch as u64 || stop.is_cancelled() {
+                break;
+            }
+        }
+        // Then the rows; a job whose lines are not all gone (stopped early) stays for later.
+        let started = Instant::now();
+        let jobs = store.delete_prunable_jobs(&ids, rule).await?;
+        pruned.timed(started);
+        pruned.jobs += jobs;
+        tracing::debug!(
+            jobs,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "pruned jobs"
+        );
+        tokio::task::yield_now().await;
+        // Fewer than asked for: that was the last batch. None deleted: they changed since
+        // they were found (retried, say); the next round looks again.
+        if ids.len() < batch || jobs == 0 {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
+/// Gives the database file's free pages back to the file system, a step at a time; returns
+/// how many pages were freed.
+pub async fn reclaim(store: &Store, stop: &CancellationToken) -> Result<i64, StoreError> {
+    let mut reclaimed = 0;
+    while !stop.is_cancelled() {
+        let pages = store.reclaim_free_pages().await?;
+        if pages <= 0 {
+            break;
+        }
+        reclaimed += pages;
+        tokio::task::yield_now().await;
+    }
+    Ok(reclaimed)
+}
+
+/// The background task: a prune round every `retention.interval` (the first at once), until
+/// `shutdown`. Each round that deleted something is logged at info.
+pub async fn run(store: Store, retention: Retention, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(retention.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let started = Instant::now();
+        let rule = retention.rule(Timestamp::now());
+        let pruned = match prune(&store, &rule, retention.batch, &shutdown).await {
+            Ok(pruned) => pruned,
+            Err(_) if shutdown.is_cancelled() => return,
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "pruning finished jobs failed");
+                continue;
+            }
+        };
+        if pruned.is_empty() {
+            continue;
+        }
+        let pages = match reclaim(&store, &shutdown).await {
+            Ok(pages) => pages,
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "reclaiming free pages failed");
+                0
+            }
+        };
+        tracing::info!(
+            jobs = pruned.jobs,
+            log_lines = pruned.log_lines,
+            pages_reclaimed = pages,
+            statements = pruned.statements,
+            longest_statement_ms = pruned.longest_statement.as_secs_f64() * 1000.0,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "pruned finished jobs"
+        );
+    }
+}
+
+/// Why `jobcast prune` or `jobcast backup` did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum OperationError {
+    #[error("there is no database at {0}")]
+    NoDatabase(PathBuf),
+    #[error("{0} already exists: a backup never overwrites a file, choose a new name")]
+    Exists(PathBuf),
+    #[error("the folder {0} does not exist")]
+    NoFolder(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `jobcast prune` did, or with `dry_run` would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneReport {
+    pub dry_run: bool,
+    pub jobs: u64,
+    pub log_lines: u64,
+    /// Pages given back to the file system (0 for a dry run).
+    pub pages_reclaimed: i64,
+}
+
+/// `jobcast prune`: opens the configured database (beside a server using it, if any), and
+/// prunes finished jobs older than `older_than` (default: the configured retention), of
+/// `job_type` only if given.
+pub async fn prune_database(
+    config: &Config,
+    older_than: Option<Duration>,
+    job_type: Option<String>,
+    dry_run: bool,
+) -> Result<PruneReport, OperationError> {
+    existing_database(&config.database_url)?;
+    let store = Store::connect(&config.database_url).await?;
+    let retention = Retention::from_config(config);
+    let now = Timestamp::now();
+    let mut rule = match older_than {
+        Some(age) => PruneRule {
+            finished_before: ago(now, age),
+            per_type: BTreeMap::new(),
+            only_type: None,
+        },
+        None => retention.rule(now),
+    };
+    rule.only_type = job_type;
+    let result = async {
+        if dry_run {
+            let (jobs, log_lines) = store.count_prunable(&rule).await?;
+            return Ok(PruneReport {
+                dry_run,
+                jobs,
+                log_lines,
+                pages_reclaimed: 0,
+            });
+        }
+        let never = CancellationToken::new();
+        let pruned = prune(&store, &rule, retention.batch, &never).await?;
+        let pages_reclaimed = if pruned.is_empty() {
+            0
+        } else {
+            reclaim(&store, &never).await?
+        };
+        Ok(PruneReport {
+            dry_run,
+            jobs: pruned.jobs,
+            log_lines: pruned.log_lines,
+            pages_reclaimed,
+        })
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// `jobcast backup FILE`: a consistent copy of the configured database in the new file
+/// `dest`, made while a server may be using it. Returns the copy's size in bytes.
+pub async fn backup_database(config: &Config, dest: &Path) -> Result<u64, OperationError> {
+    existing_database(&config.database_url)?;
+    if dest.symlink_metadata().is_ok() {
+        return Err(OperationError::Exists(dest.to_owned()));
+    }
+    if let Some(folder) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !folder.is_dir() {
+            return Err(OperationError::NoFolder(folder.to_owned()));
+        }
+    }
+    Ok(Store::backup(&config.database_url, dest).await?)
+}
+
+/// Refuses to go on (and so to create an empty database) when the database file is missing.
+fn existing_database(url: &str) -> Result<(), OperationError> {
+    match database_file(url) {
+        Some(path) if !path.exists() => Err(OperationError::NoDatabase(path)),
+        _ => Ok(()),
+    }
+}
+
+/// "outer: inner: innermost".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use serde_json::Value;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
+
+    use super::*;
+    use crate::job::{JobId, LogLevel, NewJob};
+    use crate::store::Writer;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    async fn side_connection(url: &str) -> SqliteConnection {
+        SqliteConnectOptions::from_str(url)
+            .unwrap()
+            .busy_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn pragma(conn: &mut SqliteConnection, name: &str) -> i64 {
+        sqlx::query(&format!("PRAGMA {name}"))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    async fn create(store: &Store, job_type: &str) -> JobId {
+        let new = NewJob {
+            job_type: job_type.to_owned(),
+            payload: Value::Null,
+            priority: 0,
+            max_attempts: 1,
+            timeout: None,
+            run_at: None,
+            idempotency_key: None,
+            upload_id: None,
+        };
+        store.create_job(new).await.unwrap().0.id
+    }
+
+    async fn log(store: &Store, id: JobId, lines: usize) {
+        for n in 0..lines {
+            let message = format!("line {n}");
+            store
+                .append_log(id, Writer::External, LogLevel::Info, &message)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Pretends the job finished `age` ago.
+    async fn backdate(conn: &mut SqliteConnection, id: JobId, age: Duration) {
+        sqlx::query("UPDATE jobs SET finished_at = ?1 WHERE id = ?2")
+            .bind(ago(Timestamp::now(), age).as_millis())
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+
+    async fn exists(conn: &mut SqliteConnection, id: JobId) -> bool {
+        let row = sqlx::query("SELECT COUNT(*) FROM jobs WHERE id = ?1")
+            .bind(id.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        row.get::<i64, _>(0) == 1
+    }
+
+    fn retention(keep: Duration, per_type: &[(&str, Duration)]) -> Retention {
+        Retention {
+            keep_finished: keep,
+            per_type: per_type
+                .iter()
+                .map(|(name, keep)| (name.to_string(), *keep))
+                .collect(),
+            interval: Duration::from_secs(60),
+            batch: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_database_uses_incremental_auto_vacuum_and_an_old_one_is_converted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/new.db", dir.path().display());
+        Store::connect(&url).await.unwrap().close().await;
+        assert_eq!(pragma(&mut side_connection(&url).await, "auto_vacuum").await, 2);
+
+        // A database made before: auto_vacuum NONE, with data in it.
+        let url = format!("sqlite://{}/old.db", dir.path().display());
+        let mut conn = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE kept (x INTEGER); INSERT INTO kept VALUES (42);")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(pragma(&mut conn, "auto_vacuum").await, 0);
+        conn.close().await.unwrap();
+
+        Store::connect(&url).await.unwrap().close().await;
+        let mut conn = side_connection(&url).await;
+        assert_eq!(pragma(&mut conn, "auto_vacuum").await, 2);
+        let kept: i64 = sqlx::query("SELECT x FROM kept")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, 42);
+    }
+
+    #[tokio::test]
+    async fn prune_removes_old_finished_jobs_in_bounded_statements_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/jobs.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut conn = side_connection(&url).await;
+
+        let old_completed = create(&store, "external").await;
+        log(&store, old_completed, 1000).await;
+        store
+            .complete(old_completed, Writer::External, None)
+            .await
+            .unwrap();
+        let old_failed = create(&store, "external").await;
+        log(&store, old_failed, 3).await;
+        store
+            .fail(old_failed, Writer::External, "broke", None, None)
+            .await
+            .unwrap();
+        let old_cancelled = create(&store, "external").await;
+        store.cancel(old_cancelled, true).await.unwrap();
+        let recent = create(&store, "external").await;
+        store.complete(recent, Writer::External, None).await.unwrap();
+        let short_lived = create(&store, "short").await;
+        store
+            .complete(short_lived, Writer::External, None)
+            .await
+            .unwrap();
+        let queued = create(&store, "external").await;
+        let running = create(&store, "external").await;
+        log(&store, running, 2).await;
+        for id in [old_completed, old_failed, old_cancelled] {
+            backdate(&mut conn, id, 2 * DAY).await;
+        }
+        backdate(&mut conn, recent, 2 * HOUR).await;
+        backdate(&mut conn, short_lived, 2 * HOUR).await;
+        // Queued and running jobs have no finished_at; make sure age alone cannot matter.
+        sqlx::query("UPDATE jobs SET created_at = 0, updated_at = 0 WHERE id IN (?1, ?2)")
+            .bind(queued.to_string())
+            .bind(running.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+
+        let retention = retention(DAY, &[("short", HOUR)]);
+        let rule = retention.rule(Timestamp::now());
+        assert_eq!(store.count_prunable(&rule).await.unwrap(), (4, 1003));
+        let pages_before = pragma(&mut conn, "page_count").await;
+
+        let pruned = prune(&store, &rule, 100, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!((pruned.jobs, pruned.log_lines), (4, 1003));
+        // 1003 lines at 100 per statement, then one for the rows.
+        assert_eq!(pruned.statements, 12, "{pruned:?}");
+        for id in [old_completed, old_failed, old_cancelled, short_lived] {
+            assert!(!exists(&mut conn, id).await, "{id} should be pruned");
+        }
+        for id in [recent, queued, running] {
+            assert!(exists(&mut conn, id).await, "{id} should be kept");
+        }
+        let lines: i64 = sqlx::query("SELECT COUNT(*) FROM job_logs")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(lines, 2, "only the running job's lines remain");
+        assert_eq!(store.count_prunable(&rule).await.unwrap(), (0, 0));
+
+        // The freed pages go back to the file system.
+        assert!(store.free_pages().await.unwrap() > 0);
+        let reclaimed = reclaim(&store, &CancellationToken::new()).await.unwrap();
+        assert!(reclaimed > 0);
+        assert_eq!(store.free_pages().await.unwrap(), 0);
+        let pages_after = pragma(&mut conn, "page_count").await;
+        assert_eq!(pages_after, pages_before - reclaimed, "{pages_before} pages before");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_job_changed_last_is_kept_so_change_numbers_never_go_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/jobs.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut conn = side_connection(&url).await;
+        let first = create(&store, "external").await;
+        store.complete(first, Writer::External, None).await.unwrap();
+        let last = create(&store, "external").await;
+        store.complete(last, Writer::External, None).await.unwrap();
+        let newest_change = store.max_change_seq().await.unwrap();
+
+        let rule = retention(Duration::ZERO, &[]).rule(Timestamp::now().saturating_add(HOUR));
+        let pruned = prune(&store, &rule, 100, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(pruned.jobs, 1);
+        assert!(!exists(&mut conn, first).await);
+        assert!(exists(&mut conn, last).await);
+        assert_eq!(store.max_change_seq().await.unwrap(), newest_change);
+
+        // Once something else changed, it may go too.
+        create(&store, "external").await;
+        let pruned = prune(&store, &rule, 100, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(pruned.jobs, 1);
+        assert!(store.max_change_seq().await.unwrap() > newest_change);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn prune_only_touches_the_type_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/jobs.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut conn = side_connection(&url).await;
+        let a = create(&store, "a").await;
+        store.complete(a, Writer::External, None).await.unwrap();
+        let b = create(&store, "b").await;
+        store.complete(b, Writer::External, None).await.unwrap();
+        create(&store, "c").await;
+        backdate(&mut conn, a, DAY).await;
+        backdate(&mut conn, b, DAY).await;
+
+        let mut rule = retention(HOUR, &[]).rule(Timestamp::now());
+        rule.only_type = Some("b".to_owned());
+        assert_eq!(store.count_prunable(&rule).await.unwrap(), (1, 0));
+        prune(&store, &rule, 500, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(exists(&mut conn, a).await);
+        assert!(!exists(&mut conn, b).await);
+        store.close().await;
+    }
+
+    #[test]
+    fn the_rule_gives_each_overridden_type_its_own_cutoff() {
+        let now = Timestamp::from_millis(10 * DAY.as_millis() as i64);
+        let rule = retention(7 * DAY, &[("short", DAY), ("long", 30 * DAY)]).rule(now);
+        assert_eq!(rule.finished_before.as_millis(), 3 * DAY.as_millis() as i64);
+        assert_eq!(rule.per_type["short"].as_millis(), 9 * DAY.as_millis() as i64);
+        assert_eq!(
+            rule.per_type["long"].as_millis(),
+            -20 * DAY.as_millis() as i64
+        );
+        let mut config = Config::default();
+        config.job_types.get_mut("demo").unwrap().retention = Some(DAY);
+        let from_config = Retention::from_config(&config);
+        assert_eq!(from_config.per_type.len(), 1);
+        assert_eq!(from_config.per_type["demo"], DAY);
+        assert_eq!(from_config.keep_finished, 7 * DAY);
+    }
+
+    #[tokio::test]
+    async fn a_backup_of_a_closed_database_is_complete_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/jobs.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let id = create(&store, "external").await;
+        store.close().await;
+
+        let copy = dir.path().join("copy.db");
+        let bytes = Store::backup(&url, &copy).await.unwrap();
+        assert_eq!(bytes, std::fs::metadata(&copy).unwrap().len());
+        let copy_url = format!("sqlite://{}", copy.display());
+        let mut conn = side_connection(&copy_url).await;
+        let check: String = sqlx::query("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(check, "ok");
+        assert!(exists(&mut conn, id).await);
+        assert_eq!(pragma(&mut conn, "auto_vacuum").await, 2);
+
+        assert!(Store::backup(&url, &copy).await.is_err());
+        assert_eq!(bytes, std::fs::metadata(&copy).unwrap().len());
+    }
+}

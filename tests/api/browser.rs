@@ -362,3 +362,76 @@ async fn a_page_on_another_origin_creates_and_follows_a_job_with_jobcast_js_then
     );
     assert_eq!(app.handle.open_streams(), 0, "no stream is left open");
 }
+
+#[tokio::test]
+async fn with_tokens_on_the_dashboard_asks_once_keeps_the_token_in_the_tab_and_streams_signed() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(|c| {
+        c.stream.max_duration = Duration::from_secs(60);
+        c.auth.plain_tokens = vec![
+            (jobcast::auth::Role::Admin, "admin-secret".to_owned()),
+            (jobcast::auth::Role::Read, "reader-secret".to_owned()),
+        ];
+    })
+    .await;
+    let created = app
+        .client
+        .post(app.url("/api/jobs"))
+        .bearer_auth("admin-secret")
+        .json(&json!({"type": "demo", "payload": {"steps": 30, "step_ms": 150}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = body_json(created).await["id"].as_str().unwrap().to_owned();
+    let client = &browser.client;
+    client.goto(&app.url("/")).await.unwrap();
+    // The first call gets 401: the dashboard asks for a token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let question = loop {
+        match client.get_alert_text().await {
+            Ok(text) => break text,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(error) => panic!("the dashboard never asked for a token: {error}"),
+        }
+    };
+    assert!(question.contains("token"), "{question}");
+    client.send_alert_text("reader-secret").await.unwrap();
+    client.accept_alert().await.unwrap();
+    // With the token the list loads, and the bar moves over the signed event stream (an
+    // EventSource cannot send the token as a header).
+    let row = format!(r#"document.querySelector('tr[data-id="{id}"]')"#);
+    let done = format!(
+        r#"const r = {row}; return r ? [r.querySelector('.status').textContent, r.querySelector('progress').value] : null;"#
+    );
+    wait_for(
+        client,
+        "completed row with tokens",
+        &done,
+        Duration::from_secs(20),
+        |v| *v == json!(["completed", 100]),
+    )
+    .await;
+    let connection = client
+        .find(Locator::Id("connection"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(connection, "live");
+    // Kept for this tab only: in session storage, nowhere else the page can write.
+    let stored = client
+        .execute(
+            "return [sessionStorage.getItem('jobcast-token'), localStorage.length, document.cookie];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, json!(["reader-secret", 0, ""]));
+    screenshot(client, "dashboard-with-token").await;
+}

@@ -415,3 +415,35 @@ fn an_unknown_log_format_stops_start_up_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("JOBCAST_LOG_FORMAT") && stderr.contains("jsno"), "{stderr}");
 }
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let Ok(which) = Command::new("which").arg("systemd-analyze").output() else {
+        return;
+    };
+    if !which.status.success() {
+        eprintln!("*** SKIPPED: no systemd-analyze to check contrib/jobcast.service ***");
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/jobcast.service"
+    ))
+    .unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/jobcast serve"));
+    // Verify against the binary just built (the unit names its installed path).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobcast.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/jobcast", env!("CARGO_BIN_EXE_jobcast")),
+    )
+    .unwrap();
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.trim().is_empty(), "{stderr}");
+}

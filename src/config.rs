@@ -851,7 +851,10 @@ mod tests {
              [job_types.short]\nkind = \"external\"\nretention = \"1h\"\n",
         )
         .unwrap();
-        assert_eq!(config.retention.keep_finished, Duration::from_secs(2 * 86400));
+        assert_eq!(
+            config.retention.keep_finished,
+            Duration::from_secs(2 * 86400)
+        );
         assert_eq!(
             config.job_types["short"].retention,
             Some(Duration::from_secs(3600))

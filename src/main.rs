@@ -1,5 +1,6 @@
-//! The `jobcast` binary: `serve` (the default) runs the server until SIGINT or SIGTERM; the
-//! other subcommands are a terminal client for a running server.
+//! The `jobcast` binary: `serve` (the default) runs the server until SIGINT or SIGTERM; `prune`
+//! and `backup` work on the database file directly; the other subcommands are a terminal client
+//! for a running server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
     about = "A lean job runner with SSE progress streams"
 )]
 struct Cli {
-    /// Config file to read instead of config/default.toml (serve).
+    /// Config file to read instead of config/default.toml (serve, prune, backup).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The server the client commands talk to.
@@ -98,6 +99,7 @@ enum Command {
     /// Copy the database (--config or JOBCAST_DATABASE_URL) to a new FILE, consistently, while
     /// a server may be using it.
     Backup {
+        /// The new file to write; an existing file is never overwritten.
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },

@@ -407,7 +407,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/new.db", dir.path().display());
         Store::connect(&url).await.unwrap().close().await;
-        assert_eq!(pragma(&mut side_connection(&url).await, "auto_vacuum").await, 2);
+        assert_eq!(
+            pragma(&mut side_connection(&url).await, "auto_vacuum").await,
+            2
+        );
 
         // A database made before: auto_vacuum NONE, with data in it.
         let url = format!("sqlite://{}/old.db", dir.path().display());
@@ -457,7 +460,10 @@ mod tests {
         let old_cancelled = create(&store, "external").await;
         store.cancel(old_cancelled, true).await.unwrap();
         let recent = create(&store, "external").await;
-        store.complete(recent, Writer::External, None).await.unwrap();
+        store
+            .complete(recent, Writer::External, None)
+            .await
+            .unwrap();
         let short_lived = create(&store, "short").await;
         store
             .complete(short_lived, Writer::External, None)
@@ -510,7 +516,11 @@ mod tests {
         assert!(reclaimed > 0);
         assert_eq!(store.free_pages().await.unwrap(), 0);
         let pages_after = pragma(&mut conn, "page_count").await;
-        assert_eq!(pages_after, pages_before - reclaimed, "{pages_before} pages before");
+        assert_eq!(
+            pages_after,
+            pages_before - reclaimed,
+            "{pages_before} pages before"
+        );
         store.close().await;
     }
 
@@ -575,7 +585,10 @@ mod tests {
         let now = Timestamp::from_millis(10 * DAY.as_millis() as i64);
         let rule = retention(7 * DAY, &[("short", DAY), ("long", 30 * DAY)]).rule(now);
         assert_eq!(rule.finished_before.as_millis(), 3 * DAY.as_millis() as i64);
-        assert_eq!(rule.per_type["short"].as_millis(), 9 * DAY.as_millis() as i64);
+        assert_eq!(
+            rule.per_type["short"].as_millis(),
+            9 * DAY.as_millis() as i64
+        );
         assert_eq!(
             rule.per_type["long"].as_millis(),
             -20 * DAY.as_millis() as i64
@@ -612,5 +625,126 @@ mod tests {
 
         assert!(Store::backup(&url, &copy).await.is_err());
         assert_eq!(bytes, std::fs::metadata(&copy).unwrap().len());
+    }
+
+    /// A finished job with `lines` log lines of 100 bytes, made old, and a newer job after it.
+    async fn bulky_job(store: &Store, conn: &mut SqliteConnection, lines: i64) -> JobId {
+        let id = create(store, "external").await;
+        store.complete(id, Writer::External, None).await.unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < ?2) \
+             INSERT INTO job_logs (job_id, seq, version, ts, level, message) \
+             SELECT ?1, seq, seq, 0, 'info', printf('%.100c', 'x') FROM n",
+        )
+        .bind(id.to_string())
+        .bind(lines)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        backdate(conn, id, 2 * DAY).await;
+        create(store, "external").await;
+        id
+    }
+
+    /// Runs `work` while creating jobs one after another (from 100 ms before it to 100 ms
+    /// after, or 200 ms for no work); returns its output, the creates and the slowest.
+    async fn measure_load<T>(
+        store: &Store,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, u64, Duration) {
+        let stop = CancellationToken::new();
+        let load = {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut count, mut slowest) = (0, Duration::ZERO);
+                while !stop.is_cancelled() {
+                    let started = Instant::now();
+                    create(&store, "load").await;
+                    slowest = slowest.max(started.elapsed());
+                    count += 1;
+                }
+                (count, slowest)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let output = work.await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.cancel();
+        let (count, slowest) = load.await.unwrap();
+        (output, count, slowest)
+    }
+
+    /// How long pruning a job with 100 000 log lines holds the writer, against one cascading
+    /// DELETE. A measurement, not a check:
+    /// `cargo test --lib retention::tests::measure -- --ignored --nocapture`
+    /// (add `--release` for figures closer to production).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement"]
+    async fn measure_how_long_pruning_holds_the_writer() {
+        const LINES: i64 = 100_000;
+        for batch in [500, 5_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}/jobs.db", dir.path().display());
+            let store = Store::connect(&url).await.unwrap();
+            let mut conn = side_connection(&url).await;
+            bulky_job(&store, &mut conn, LINES).await;
+            let rule = retention(DAY, &[]).rule(Timestamp::now());
+            let ((), idle_writes, idle_slowest) = measure_load(&store, async {}).await;
+            let ((pruned, pruning), writes, slowest) = measure_load(&store, async {
+                let started = Instant::now();
+                let pruned = prune(&store, &rule, batch, &CancellationToken::new())
+                    .await
+                    .unwrap();
+                (pruned, started.elapsed())
+            })
+            .await;
+            assert_eq!(pruned.log_lines, LINES as u64);
+            let ((pages, reclaiming), r_writes, r_slowest) = measure_load(&store, async {
+                let started = Instant::now();
+                let pages = reclaim(&store, &CancellationToken::new()).await.unwrap();
+                (pages, started.elapsed())
+            })
+            .await;
+            println!(
+                "batch {batch}: {LINES} lines in {} statements, {pruning:?} in all, longest \
+                 statement {:?}, {writes} creates meanwhile, the slowest {slowest:?}; \
+                 {pages} pages reclaimed in {reclaiming:?}, {r_writes} creates meanwhile, the \
+                 slowest {r_slowest:?}; idle: {idle_writes} creates in 200 ms, the slowest \
+                 {idle_slowest:?}",
+                pruned.statements, pruned.longest_statement
+            );
+            store.close().await;
+        }
+
+        // The same job deleted at once, the cascade taking its lines with it.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/jobs.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut conn = side_connection(&url).await;
+        let id = bulky_job(&store, &mut conn, LINES).await;
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (deleting, writes, slowest) = measure_load(&store, async {
+            let started = Instant::now();
+            sqlx::query("DELETE FROM jobs WHERE id = ?1")
+                .bind(id.to_string())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            started.elapsed()
+        })
+        .await;
+        let left: i64 = sqlx::query("SELECT COUNT(*) FROM job_logs")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
+        println!(
+            "one cascading DELETE: {deleting:?}; meanwhile {writes} creates, the slowest {slowest:?}"
+        );
+        store.close().await;
     }
 }

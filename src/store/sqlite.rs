@@ -147,11 +147,18 @@ impl Store {
 
     /// Jobs by type and status, for the metrics.
     pub async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows =
+            sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
+                .fetch_all(&self.reader)
+                .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("type")?, row.try_get("status")?, row.try_get("n")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get("type")?,
+                    row.try_get("status")?,
+                    row.try_get("n")?,
+                ))
+            })
             .collect()
     }
 
@@ -884,9 +891,9 @@ const PRUNABLE: &str = "+j.status IN ('completed', 'failed', 'cancelled') \
      AND (?4 IS NULL OR j.type = ?4) \
      AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)";
 
-/// Pages given back to the file system by one `incremental_vacuum` step (4 MiB at the default
-/// 4 KiB page size): each step is one short write transaction.
-const RECLAIM_STEP: i64 = 1024;
+/// Pages given back to the file system by one `incremental_vacuum` step (1 MiB at the default
+/// 4 KiB page size): each step is one write transaction, about as long as a prune batch.
+const RECLAIM_STEP: i64 = 256;
 
 /// Retention: finding, counting and deleting finished jobs in bounded batches, giving freed
 /// pages back, and online backups. Every delete here is one statement, so one short
@@ -1025,7 +1032,8 @@ impl Store {
         conn.close().await?;
         // VACUUM INTO does not sync what it wrote: make the copy durable before saying so.
         let file = std::fs::File::open(dest).map_err(|e| StoreError::Database(e.into()))?;
-        file.sync_all().map_err(|e| StoreError::Database(e.into()))?;
+        file.sync_all()
+            .map_err(|e| StoreError::Database(e.into()))?;
         Ok(file
             .metadata()
             .map_err(|e| StoreError::Database(e.into()))?

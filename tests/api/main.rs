@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod bad_requests;
 mod browser;
 mod cli;
@@ -15,12 +16,13 @@ mod hostile;
 mod injection;
 mod jobs;
 mod library;
-mod operations;
 mod limits;
 mod load;
 mod openapi;
+mod operations;
 mod poller;
 mod process;
+mod retention;
 mod runner;
 mod stream;
 mod uploads;

@@ -413,7 +413,10 @@ fn an_unknown_log_format_stops_start_up_with_a_message() {
     let output = jobcast(dir.path(), &env).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("JOBCAST_LOG_FORMAT") && stderr.contains("jsno"), "{stderr}");
+    assert!(
+        stderr.contains("JOBCAST_LOG_FORMAT") && stderr.contains("jsno"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -445,5 +448,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stderr.trim().is_empty(), "{stderr}");
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
 }

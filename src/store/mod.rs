@@ -11,7 +11,113 @@
 mod batch;
 mod sqlite;
 
-pub use sqlite::{database_file, PruneRule, Store};
+pub use sqlite::{database_file, PruneRule, SqliteStore};
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::job::{Job, LogLevel, LogLine, NewJob, Progress};
+use crate::metrics::Metrics;
+
+/// The job store: one backend behind one API. Callers never learn which; each backend keeps
+/// its SQL to itself (`sqlite.rs`), so a second one slots in as another variant.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// SQLite through sqlx: one file, one node (the default).
+    Sqlite(SqliteStore),
+}
+
+/// Forwards each listed method to the backend.
+macro_rules! delegate {
+    ($(async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {$(
+        #[allow(missing_docs)]
+        pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+            match self {
+                Store::Sqlite(store) => store.$name($($arg),*).await,
+            }
+        }
+    )*};
+}
+
+impl Store {
+    /// Opens the database `url` names (`sqlite://PATH`) and applies its migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+    }
+
+    /// Writes a consistent copy of the database at `url` to the new file `dest`; its size.
+    pub async fn backup(url: &str, dest: &std::path::Path) -> Result<u64, StoreError> {
+        SqliteStore::backup(url, dest).await
+    }
+
+    /// The metrics this store records into (attempts, retries, ends).
+    pub fn metrics(&self) -> &Metrics {
+        match self {
+            Store::Sqlite(store) => store.metrics(),
+        }
+    }
+
+    /// Each job keeps at most its `lines` newest log lines from now on.
+    pub fn keep_log_lines(&self, lines: i64) {
+        match self {
+            Store::Sqlite(store) => store.keep_log_lines(lines),
+        }
+    }
+
+    /// Changes after a job changed through this store (this process's writes).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        match self {
+            Store::Sqlite(store) => store.watch_changes(),
+        }
+    }
+
+    /// Closes the connections, waiting for queries under way.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(store) => store.close().await,
+        }
+    }
+
+    delegate! {
+        async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+        async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError>;
+        async fn max_change_seq(&self) -> Result<i64, StoreError>;
+        async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<(JobId, i64, i64)>, StoreError>;
+        async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError>;
+        async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError>;
+        async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError>;
+        async fn delete_unused_uploads(&self, before: Timestamp) -> Result<Vec<String>, StoreError>;
+        async fn check_ready(&self) -> Result<(), StoreError>;
+        async fn ping(&self) -> Result<(), StoreError>;
+        async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError>;
+        async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+        async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError>;
+        async fn logs_after_seq(&self, id: JobId, after: i64, limit: i64) -> Result<Vec<LogLine>, StoreError>;
+        async fn logs_between_versions(&self, id: JobId, after: i64, upto: i64) -> Result<Vec<LogLine>, StoreError>;
+        async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError>;
+        async fn report_progress(&self, id: JobId, writer: Writer<'_>, progress: &Progress) -> Result<Job, StoreError>;
+        async fn queue_progress(&self, id: JobId, owner: &str, progress: Progress) -> Result<(), StoreError>;
+        async fn queue_log(&self, id: JobId, owner: &str, level: LogLevel, message: String) -> Result<(), StoreError>;
+        async fn flush(&self) -> Result<(), StoreError>;
+        async fn append_log(&self, id: JobId, writer: Writer<'_>, level: LogLevel, message: &str) -> Result<LogLine, StoreError>;
+        async fn complete(&self, id: JobId, writer: Writer<'_>, result: Option<&Value>) -> Result<Job, StoreError>;
+        async fn fail(&self, id: JobId, writer: Writer<'_>, error: &str, details: Option<&Value>, retry: Option<RetryPolicy>) -> Result<Job, StoreError>;
+        async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
+        async fn retry(&self, id: JobId) -> Result<Job, StoreError>;
+        async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
+        async fn claim(&self, types: &[String], claimant: &Claimant<'_>, lease: Duration, limit: usize) -> Result<Vec<Job>, StoreError>;
+        async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError>;
+        async fn recover_expired(&self) -> Result<Vec<Job>, StoreError>;
+        async fn prunable_jobs(&self, rule: &PruneRule, limit: usize) -> Result<Vec<JobId>, StoreError>;
+        async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError>;
+        async fn delete_prunable_logs(&self, ids: &[JobId], rule: &PruneRule, limit: usize) -> Result<u64, StoreError>;
+        async fn delete_prunable_jobs(&self, ids: &[JobId], rule: &PruneRule) -> Result<u64, StoreError>;
+        async fn free_pages(&self) -> Result<i64, StoreError>;
+        async fn reclaim_free_pages(&self) -> Result<i64, StoreError>;
+    }
+}
 
 use crate::job::{JobId, JobStatus, Timestamp};
 

@@ -35,7 +35,7 @@ const READERS: u32 = 4;
 
 /// The job store. Cheap to clone: both pools are shared handles.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct SqliteStore {
     /// Exactly one connection: every write is serialised here, in this process.
     writer: SqlitePool,
     reader: SqlitePool,
@@ -74,9 +74,9 @@ pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
         .map(|options| options.get_filename().to_path_buf())
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and applies migrations.
-    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
         let open_err = |source| StoreError::Open {
             url: url.to_owned(),
             source,
@@ -121,7 +121,7 @@ impl Store {
             keep_log_lines.clone(),
             move || notify.send_modify(|n| *n = n.wrapping_add(1)),
         ));
-        Ok(Store {
+        Ok(SqliteStore {
             writer,
             reader,
             changed,
@@ -898,7 +898,7 @@ const RECLAIM_STEP: i64 = 256;
 /// Retention: finding, counting and deleting finished jobs in bounded batches, giving freed
 /// pages back, and online backups. Every delete here is one statement, so one short
 /// transaction of its own on the writer.
-impl Store {
+impl SqliteStore {
     /// Up to `limit` prunable jobs, oldest finished first. Read from a snapshot: the deletes
     /// check every job again.
     pub async fn prunable_jobs(

@@ -1,7 +1,9 @@
 //! Encoding of SSE frames (the `text/event-stream` format from the HTML standard).
 //!
 //! Field values that cannot hold a line break (event name, id) are checked; data is split into
-//! one `data:` line per line so any text survives the trip.
+//! one `data:` line per line, so no text can end an event early or add a field. The format
+//! cannot carry a carriage return inside data: `\r\n` and `\r` arrive as `\n` (the JSON data
+//! jobcast sends escapes them, so it always arrives exactly).
 
 use std::time::Duration;
 

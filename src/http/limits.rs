@@ -9,8 +9,10 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, MonotonicClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
@@ -168,10 +170,19 @@ impl Drop for StreamPermit {
 }
 
 /// A token bucket per submitter for job creation.
+///
+/// On the operating system's monotonic clock rather than governor's default TSC clock: on
+/// virtual machines the TSC clock was seen to step back between threads, and with a high rate
+/// (little tolerance) that refused requests that were well within it.
 #[derive(Debug)]
 pub struct CreateLimiter {
-    limiter: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
+    limiter: RateLimiter<
+        String,
+        DefaultKeyedStateStore<String>,
+        MonotonicClock,
+        NoOpMiddleware<std::time::Instant>,
+    >,
+    clock: MonotonicClock,
 }
 
 impl CreateLimiter {
@@ -181,8 +192,8 @@ impl CreateLimiter {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         CreateLimiter {
-            limiter: RateLimiter::keyed(quota),
-            clock: DefaultClock::default(),
+            limiter: RateLimiter::dashmap_with_clock(quota, MonotonicClock),
+            clock: MonotonicClock,
         }
     }
 

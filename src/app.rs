@@ -25,6 +25,12 @@ use crate::uploads::Uploads;
 pub enum StartError {
     #[error("cannot open the job store")]
     Store(#[from] StoreError),
+    /// A PostgreSQL store has no file to put uploads next to.
+    #[error(
+        "uploads.dir (JOBCAST_UPLOAD_DIR) must be set when database_url is a PostgreSQL URL: \
+         uploads are files, kept in a folder every jobcast process on that database can read"
+    )]
+    UploadsDirRequired,
     #[error("cannot open the uploads folder {dir}")]
     Uploads {
         dir: String,
@@ -156,15 +162,25 @@ impl Application {
                 "running open (--insecure-open): anyone who can reach this address can run and read jobs"
             );
         }
-        let store = Store::connect(&config.database_url).await?;
+        // Uploads (and the stream-signing secret) live next to a SQLite file by default; a
+        // PostgreSQL store has none, so it needs `uploads.dir` and keeps the secret beside it.
+        let (uploads_dir, secret_path) =
+            match (&config.uploads.dir, database_file(&config.database_url)) {
+                (dir, Some(file)) => {
+                    let default = crate::uploads::default_dir(&file);
+                    let secret = default.with_file_name("secret");
+                    (dir.clone().unwrap_or(default), secret)
+                }
+                (Some(dir), None) => (dir.clone(), dir.with_file_name("secret")),
+                (None, None) => return Err(StartError::UploadsDirRequired),
+            };
+        let store =
+            Store::connect_with(&config.database_url, config.database_max_connections).await?;
         store.keep_log_lines(config.limits.max_log_lines_per_job);
         let signer = if auth.is_open() {
             None
         } else {
-            let path = crate::uploads::default_dir(
-                &database_file(&config.database_url).unwrap_or_default(),
-            )
-            .with_file_name("secret");
+            let path = secret_path;
             let secret = crate::auth::load_or_create_secret(config.auth.secret.as_deref(), &path)
                 .map_err(|source| StartError::Secret {
                 path: path.display().to_string(),
@@ -175,9 +191,6 @@ impl Application {
                 config.auth.stream_token_ttl,
             ))
         };
-        let uploads_dir = config.uploads.dir.clone().unwrap_or_else(|| {
-            crate::uploads::default_dir(&database_file(&config.database_url).unwrap_or_default())
-        });
         let uploads =
             Uploads::open(uploads_dir.clone(), config.uploads.max_bytes).map_err(|source| {
                 StartError::Uploads {

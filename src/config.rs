@@ -20,8 +20,13 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
 pub struct Config {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// `sqlite://PATH`; the file and its folder are created if missing.
+    /// `sqlite://PATH` (the file and its folder are created if missing), or
+    /// `postgres://USER@HOST/DATABASE` (the database must exist; with PostgreSQL,
+    /// `uploads.dir` must be set too).
     pub database_url: String,
+    /// Connections to PostgreSQL at most, per process (SQLite keeps one writer and a few
+    /// readers whatever this says).
+    pub database_max_connections: u32,
     pub http: HttpConfig,
     pub stream: StreamConfig,
     pub runner: RunnerConfig,
@@ -45,7 +50,8 @@ pub struct AuthConfig {
     /// Run without tokens on a non-loopback address (`--insecure-open`).
     pub insecure_open: bool,
     /// The key that signs browser stream URLs (`JOBCAST_AUTH_SECRET`); by default one is made
-    /// and kept in `secret` next to the database, readable by its owner only.
+    /// and kept in `secret` next to the database (with PostgreSQL, next to `uploads.dir`),
+    /// readable by its owner only.
     pub secret: Option<String>,
     /// How long a signed stream URL stays valid.
     #[serde(with = "humantime_serde")]
@@ -170,7 +176,8 @@ impl Default for RetentionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UploadsConfig {
-    /// Where uploaded files are kept; empty means `uploads/` next to the database file.
+    /// Where uploaded files are kept; empty means `uploads/` next to the database file (and
+    /// is refused with PostgreSQL, which has no file).
     pub dir: Option<PathBuf>,
     /// Largest upload, in bytes (413 above).
     pub max_bytes: u64,
@@ -354,6 +361,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://data/jobcast.db".to_owned(),
+            database_max_connections: crate::store::DEFAULT_MAX_CONNECTIONS,
             http: HttpConfig::default(),
             stream: StreamConfig::default(),
             runner: RunnerConfig::default(),
@@ -529,6 +537,15 @@ impl Config {
         if let Some(v) = get("JOBCAST_DATABASE_URL") {
             self.database_url = v;
         }
+        if let Some(v) = get("JOBCAST_DATABASE_MAX_CONNECTIONS") {
+            self.database_max_connections = v.trim().parse().map_err(|_| {
+                invalid(
+                    "JOBCAST_DATABASE_MAX_CONNECTIONS",
+                    &v,
+                    "expected a whole number",
+                )
+            })?;
+        }
         let durations: [(&str, &mut Duration); 13] = [
             ("JOBCAST_SHUTDOWN_DRAIN", &mut self.http.shutdown_drain),
             (
@@ -652,11 +669,20 @@ impl Config {
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.database_url.starts_with("sqlite:") {
+        if !self.database_url.starts_with("sqlite:")
+            && !crate::store::is_postgres_url(&self.database_url)
+        {
             return Err(invalid(
                 "database_url",
                 &self.database_url,
-                "only sqlite:// URLs are supported",
+                "expected a sqlite:// or postgres:// URL",
+            ));
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return Err(invalid(
+                "database_max_connections",
+                self.database_max_connections,
+                "must be from 1 to 1000",
             ));
         }
         let positive = [
@@ -770,6 +796,10 @@ mod tests {
         let defaults = Config::default();
         assert_eq!(file.listen, defaults.listen);
         assert_eq!(file.database_url, defaults.database_url);
+        assert_eq!(
+            file.database_max_connections,
+            defaults.database_max_connections
+        );
         assert_eq!(file.stream.poll_interval, defaults.stream.poll_interval);
         assert_eq!(file.stream.heartbeat, defaults.stream.heartbeat);
         assert_eq!(file.stream.max_duration, defaults.stream.max_duration);
@@ -814,6 +844,37 @@ mod tests {
             config.http.cors_allowed_origins,
             vec!["https://a.example", "*"]
         );
+    }
+
+    #[test]
+    fn postgres_urls_are_accepted_with_a_pool_size_and_other_schemes_are_not() {
+        let config = Config::default()
+            .with_env(env(&[
+                (
+                    "JOBCAST_DATABASE_URL",
+                    "postgres://jobcast@db.internal:5432/jobcast",
+                ),
+                ("JOBCAST_DATABASE_MAX_CONNECTIONS", "25"),
+            ]))
+            .unwrap();
+        assert_eq!(config.database_max_connections, 25);
+        Config::default()
+            .with_env(env(&[("JOBCAST_DATABASE_URL", "postgresql:///jobcast")]))
+            .unwrap();
+
+        let err = Config::default()
+            .with_env(env(&[("JOBCAST_DATABASE_URL", "mysql://db/jobcast")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database_url") && err.contains("mysql"),
+            "{err}"
+        );
+        let err = Config::default()
+            .with_env(env(&[("JOBCAST_DATABASE_MAX_CONNECTIONS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database_max_connections"), "{err}");
     }
 
     #[test]

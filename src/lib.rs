@@ -1,5 +1,5 @@
-//! jobcast: a lean job runner whose jobs live in SQLite and whose progress reaches browsers,
-//! terminals and `curl` as Server-Sent Events.
+//! jobcast: a lean job runner whose jobs live in SQLite (or PostgreSQL) and whose progress
+//! reaches browsers, terminals and `curl` as Server-Sent Events.
 //!
 //! # Layout
 //!
@@ -8,8 +8,8 @@
 //!   environment variables.
 //! - [`app`]: builds the application (store, listener, runner) and runs it until shutdown.
 //! - [`job`]: the job, its statuses and the transitions between them, log lines.
-//! - [`store`]: the storage boundary; SQLite behind it, with group commit for the hot writes.
-//!   Only this module speaks SQL.
+//! - [`store`]: the storage boundary; SQLite behind it, with group commit for the hot writes,
+//!   or PostgreSQL for several processes on one database. Only this module speaks SQL.
 //! - [`runner`]: claims and runs jobs in-process: leases, retries, timeouts, cancellation;
 //!   the [`runner::JobHandler`] trait and the built-in `demo` type.
 //! - [`http`]: the hyper server: routing, handlers, JSON errors, CORS.

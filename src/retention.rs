@@ -239,7 +239,7 @@ pub async fn prune_database(
     dry_run: bool,
 ) -> Result<PruneReport, OperationError> {
     existing_database(&config.database_url)?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect_with(&config.database_url, config.database_max_connections).await?;
     let retention = Retention::from_config(config);
     let now = Timestamp::now();
     let mut rule = match older_than {

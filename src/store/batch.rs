@@ -22,7 +22,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite::{duration_ms, job_from_row, parse_id, NEXT_CHANGE};
+// `merge`: later reports override earlier ones; fields a later one leaves out keep the earlier
+// value.
+use super::rows::{duration_ms, job_from_row, merge_progress as merge, parse_id};
+use super::sqlite::NEXT_CHANGE;
 use super::StoreError;
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
@@ -329,15 +332,6 @@ fn by_id(rows: &[SqliteRow]) -> Result<HashMap<JobId, Job>, StoreError> {
     rows.iter()
         .map(|row| job_from_row(row).map(|job| (job.id, job)))
         .collect()
-}
-
-/// Later reports override earlier ones; fields a later one leaves out keep the earlier value.
-fn merge(earlier: &mut Progress, later: Progress) {
-    earlier.progress = later.progress;
-    earlier.message = later.message.or(earlier.message.take());
-    earlier.current = later.current.or(earlier.current);
-    earlier.total = later.total.or(earlier.total);
-    earlier.stage = later.stage.or(earlier.stage.take());
 }
 
 async fn progress(

@@ -1,17 +1,29 @@
 //! The storage boundary: every read and write of jobs and their log lines goes through [`Store`].
 //!
 //! Only this module mentions sqlx. Callers get domain facts back (a job, "not found", "conflict
-//! because the job is already completed"), never driver errors to match on. Writes go through
-//! one writer connection with short, single-purpose statements; reads use a small pool, so a
-//! slow reader never holds up a writer and concurrent writers never see "database is locked".
+//! because the job is already completed"), never driver errors to match on. Two backends,
+//! chosen by the URL's scheme:
+//!
+//! - SQLite (`sqlite.rs`, `batch.rs`): writes go through one writer connection, the hot ones
+//!   grouped into batches; reads use a small pool, so a slow reader never holds up a writer and
+//!   concurrent writers never see "database is locked".
+//! - PostgreSQL (`postgres.rs`): one pool, one statement per write, for several processes on
+//!   one database.
+//!
+//! Both map rows the same way (`rows.rs`) and keep the same bookkeeping, so callers see the
+//! same behaviour from either.
 //!
 //! Who may change a running job is expressed by a [`Writer`]: outside code driving an
 //! `external` job, or the runner instance holding the job's lease.
 
 mod batch;
+mod postgres;
+mod rows;
 mod sqlite;
 
-pub use sqlite::{database_file, PruneRule, SqliteStore};
+pub use postgres::{is_postgres_url, PgStore, DEFAULT_MAX_CONNECTIONS};
+pub use rows::PruneRule;
+pub use sqlite::{database_file, SqliteStore};
 
 use std::time::Duration;
 
@@ -22,11 +34,13 @@ use crate::job::{Job, LogLevel, LogLine, NewJob, Progress};
 use crate::metrics::Metrics;
 
 /// The job store: one backend behind one API. Callers never learn which; each backend keeps
-/// its SQL to itself (`sqlite.rs`), so a second one slots in as another variant.
+/// its SQL to itself (`sqlite.rs`, `postgres.rs`).
 #[derive(Debug, Clone)]
 pub enum Store {
     /// SQLite through sqlx: one file, one node (the default).
     Sqlite(SqliteStore),
+    /// PostgreSQL through sqlx: one database, any number of nodes.
+    Postgres(PgStore),
 }
 
 /// Forwards each listed method to the backend.
@@ -36,19 +50,41 @@ macro_rules! delegate {
         pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
             match self {
                 Store::Sqlite(store) => store.$name($($arg),*).await,
+                Store::Postgres(store) => store.$name($($arg),*).await,
             }
         }
     )*};
 }
 
 impl Store {
-    /// Opens the database `url` names (`sqlite://PATH`) and applies its migrations.
+    /// Opens the database `url` names and applies its migrations: `sqlite://PATH`, or
+    /// `postgres://` / `postgresql://` with a pool of [`DEFAULT_MAX_CONNECTIONS`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Like [`Store::connect`], with at most `max_connections` connections to PostgreSQL
+    /// (`database_max_connections`). SQLite keeps its own fixed pools: one writer connection
+    /// and a few readers.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        if is_postgres_url(url) {
+            Ok(Store::Postgres(
+                PgStore::connect(url, max_connections).await?,
+            ))
+        } else {
+            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+        }
     }
 
     /// Writes a consistent copy of the database at `url` to the new file `dest`; its size.
+    /// SQLite only: a PostgreSQL database is backed up with `pg_dump`.
     pub async fn backup(url: &str, dest: &std::path::Path) -> Result<u64, StoreError> {
+        if is_postgres_url(url) {
+            return Err(StoreError::Unsupported(
+                "jobcast backup copies SQLite databases only; back up a PostgreSQL database \
+                 with pg_dump (for example pg_dump --format=custom --file=jobcast.dump URL)",
+            ));
+        }
         SqliteStore::backup(url, dest).await
     }
 
@@ -56,6 +92,7 @@ impl Store {
     pub fn metrics(&self) -> &Metrics {
         match self {
             Store::Sqlite(store) => store.metrics(),
+            Store::Postgres(store) => store.metrics(),
         }
     }
 
@@ -63,6 +100,7 @@ impl Store {
     pub fn keep_log_lines(&self, lines: i64) {
         match self {
             Store::Sqlite(store) => store.keep_log_lines(lines),
+            Store::Postgres(store) => store.keep_log_lines(lines),
         }
     }
 
@@ -70,6 +108,7 @@ impl Store {
     pub fn watch_changes(&self) -> watch::Receiver<u64> {
         match self {
             Store::Sqlite(store) => store.watch_changes(),
+            Store::Postgres(store) => store.watch_changes(),
         }
     }
 
@@ -77,6 +116,7 @@ impl Store {
     pub async fn close(&self) {
         match self {
             Store::Sqlite(store) => store.close().await,
+            Store::Postgres(store) => store.close().await,
         }
     }
 
@@ -153,6 +193,9 @@ pub enum StoreError {
     /// The store's writer has stopped (the store is closing).
     #[error("the store is closed")]
     Closed,
+    /// The backend cannot do this; the message says what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The database's schema is older than this build's migrations.
     #[error("the database has migrations up to {applied}, this build needs {known}")]
     NotMigrated { applied: i64, known: i64 },

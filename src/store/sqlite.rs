@@ -15,6 +15,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::batch::{self, Write};
+use super::rows::{duration_ms, job_from_row, log_from_row, parse_id, PruneRule};
 use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 use crate::metrics::Metrics;
@@ -67,8 +68,11 @@ fn writer_guard(writer: Writer<'_>, param: usize) -> (String, Option<&str>) {
     }
 }
 
-/// The file a `sqlite://` URL names.
+/// The file a `sqlite:` URL names (`None` for other URLs).
 pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
     SqliteConnectOptions::from_str(url)
         .ok()
         .map(|options| options.get_filename().to_path_buf())
@@ -775,108 +779,6 @@ impl SqliteStore {
             },
             Err(e) => e.into(),
         }
-    }
-}
-
-pub(super) fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-pub(super) fn parse_id(s: &str) -> Result<JobId, StoreError> {
-    s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("bad job id {s:?}")))
-}
-
-fn parse_json(column: &str, text: Option<String>) -> Result<Option<Value>, StoreError> {
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-    })
-    .transpose()
-}
-
-pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
-    let ts = |col: &str| -> Result<Option<Timestamp>, StoreError> {
-        Ok(row
-            .try_get::<Option<i64>, _>(col)?
-            .map(Timestamp::from_millis))
-    };
-    let status: String = row.try_get("status")?;
-    Ok(Job {
-        id: parse_id(&row.try_get::<String, _>("id")?)?,
-        job_type: row.try_get("type")?,
-        status: status.parse().map_err(StoreError::Corrupt)?,
-        progress: row.try_get("progress")?,
-        message: row.try_get("message")?,
-        current: row.try_get("current")?,
-        total: row.try_get("total")?,
-        stage: row.try_get("stage")?,
-        payload: parse_json("payload", row.try_get("payload")?)?.unwrap_or(Value::Null),
-        result: parse_json("result", row.try_get("result")?)?,
-        error: row.try_get("error")?,
-        details: parse_json("details", row.try_get("details")?)?,
-        priority: row.try_get("priority")?,
-        attempt: row.try_get("attempt")?,
-        max_attempts: row.try_get("max_attempts")?,
-        timeout: row
-            .try_get::<Option<i64>, _>("timeout_ms")?
-            .map(|ms| Duration::from_millis(ms.max(0) as u64)),
-        idempotency_key: row.try_get("idempotency_key")?,
-        run_at: Timestamp::from_millis(row.try_get("run_at")?),
-        created_at: Timestamp::from_millis(row.try_get("created_at")?),
-        started_at: ts("started_at")?,
-        finished_at: ts("finished_at")?,
-        updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
-        version: row.try_get("version")?,
-        state_version: row.try_get("state_version")?,
-        log_seq: row.try_get("log_seq")?,
-        lease_owner: row.try_get("lease_owner")?,
-        lease_expires_at: ts("lease_expires_at")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        worker: row.try_get("worker")?,
-        upload_id: row.try_get("upload_id")?,
-    })
-}
-
-fn log_from_row(row: &SqliteRow) -> Result<LogLine, StoreError> {
-    let level: String = row.try_get("level")?;
-    Ok(LogLine {
-        seq: row.try_get("seq")?,
-        version: row.try_get("version")?,
-        ts: Timestamp::from_millis(row.try_get("ts")?),
-        level: level.parse().map_err(StoreError::Corrupt)?,
-        message: row.try_get("message")?,
-    })
-}
-
-/// Which finished jobs may be pruned (see [`crate::retention`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PruneRule {
-    /// Jobs that finished before this are pruned, unless their type has its own cutoff.
-    pub finished_before: Timestamp,
-    /// Types with a cutoff of their own.
-    pub per_type: std::collections::BTreeMap<String, Timestamp>,
-    /// Only jobs of this type.
-    pub only_type: Option<String>,
-}
-
-impl PruneRule {
-    /// The newest cutoff of all: no prunable job finished after it (bounds the index scan).
-    fn newest_cutoff(&self) -> i64 {
-        self.per_type
-            .values()
-            .chain(std::iter::once(&self.finished_before))
-            .map(|t| t.as_millis())
-            .max()
-            .unwrap_or(i64::MIN)
-    }
-
-    fn per_type_json(&self) -> String {
-        let map: serde_json::Map<String, Value> = self
-            .per_type
-            .iter()
-            .map(|(name, cutoff)| (name.clone(), Value::from(cutoff.as_millis())))
-            .collect();
-        Value::Object(map).to_string()
     }
 }
 

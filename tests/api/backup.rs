@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{spawn_app_with, start, test_config};
+use crate::helpers::{skip_on_postgres, spawn_app_with, start, test_config};
 use crate::retention::{jobcast, scalar, side_connection};
 
 /// A job whose create was answered, and when the request was sent and answered.
@@ -22,6 +22,10 @@ struct Answered {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_write_load_is_consistent_and_holds_every_job_answered_before_it_began() {
+    if skip_on_postgres("jobcast backup copies SQLite files; PostgreSQL is backed up with pg_dump")
+    {
+        return;
+    }
     let app = spawn_app_with(|config| {
         config.limits.create_rate = 1e9;
         config.limits.create_burst = 1_000_000;
@@ -80,7 +84,7 @@ async fn a_backup_under_write_load_is_consistent_and_holds_every_job_answered_be
         .map(|a| a.id.clone())
         .collect();
     let began = Instant::now();
-    let output = jobcast(app.dir.path(), &app.db_path)
+    let output = jobcast(app.dir.path(), &sqlite_url(&app.db_path))
         .arg("backup")
         .arg(&copy)
         .output()
@@ -157,10 +161,14 @@ async fn a_backup_under_write_load_is_consistent_and_holds_every_job_answered_be
 
 #[tokio::test]
 async fn backup_refuses_to_overwrite_a_file_or_to_invent_a_database() {
+    if skip_on_postgres("jobcast backup copies SQLite files; PostgreSQL is backed up with pg_dump")
+    {
+        return;
+    }
     let app = spawn_app_with(|_| {}).await;
     let taken = app.dir.path().join("taken.db");
     std::fs::write(&taken, "precious").unwrap();
-    let output = jobcast(app.dir.path(), &app.db_path)
+    let output = jobcast(app.dir.path(), &sqlite_url(&app.db_path))
         .arg("backup")
         .arg(&taken)
         .output()
@@ -176,7 +184,7 @@ async fn backup_refuses_to_overwrite_a_file_or_to_invent_a_database() {
 
     // No database there: an error, and none is created.
     let missing = app.dir.path().join("missing.db");
-    let output = jobcast(app.dir.path(), &missing)
+    let output = jobcast(app.dir.path(), &sqlite_url(&missing))
         .arg("backup")
         .arg(app.dir.path().join("copy.db"))
         .output()
@@ -189,4 +197,26 @@ async fn backup_refuses_to_overwrite_a_file_or_to_invent_a_database() {
     );
     assert!(!missing.exists());
     assert!(!app.dir.path().join("copy.db").exists());
+}
+
+fn sqlite_url(db: &std::path::Path) -> String {
+    format!("sqlite://{}", db.display())
+}
+
+#[tokio::test]
+async fn backup_of_a_postgres_database_says_to_use_pg_dump_and_writes_nothing() {
+    // Refused before any connection is made, so no server is needed at that address.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let output = jobcast(dir.path(), "postgres://jobcast:s3cret@127.0.0.1:1/jobcast")
+        .arg("backup")
+        .arg(&copy)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pg_dump"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(!copy.exists());
 }

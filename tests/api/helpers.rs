@@ -1,12 +1,18 @@
-//! The test harness: a real jobcast server on port 0 with a fresh SQLite file and short
+//! The test harness: a real jobcast server on port 0 with a fresh database and short
 //! durations, a reqwest client, and a small SSE reader that keeps raw frames with the time
 //! each arrived.
+//!
+//! The database is a fresh SQLite file by default. With `JOBCAST_TEST_BACKEND=postgres` it is
+//! a fresh PostgreSQL database per test instead, made on the server `JOBCAST_TEST_POSTGRES_URL`
+//! names (e.g. `postgres://postgres@127.0.0.1:5432/test`, a role that may create databases);
+//! tests that look inside the SQLite file skip themselves there, saying why.
 
 // Not every test file uses every helper.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -36,13 +42,152 @@ fn init_tracing() {
     });
 }
 
-/// A config for tests: port 0, the given database file, short durations.
+/// Whether the tests run against PostgreSQL (`JOBCAST_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("JOBCAST_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("JOBCAST_TEST_BACKEND={other:?}: expected sqlite or postgres"),
+    }
+}
+
+/// Skips the calling test on PostgreSQL: `if skip_on_postgres("why") { return; }`.
+#[track_caller]
+pub fn skip_on_postgres(reason: &str) -> bool {
+    if on_postgres() {
+        eprintln!(
+            "skipped on postgres ({}): {reason}",
+            std::panic::Location::caller()
+        );
+    }
+    on_postgres()
+}
+
+/// Skips the calling test on SQLite, for PostgreSQL-only behaviour.
+#[track_caller]
+pub fn skip_on_sqlite(reason: &str) -> bool {
+    if !on_postgres() {
+        eprintln!(
+            "skipped on sqlite ({}): {reason}",
+            std::panic::Location::caller()
+        );
+    }
+    !on_postgres()
+}
+
+/// Test databases made by this process, by the database file path a test asked for: a test
+/// that restarts the server on the same path, or starts a second one on it, gets the same
+/// database.
+static POSTGRES_DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+
+/// Test databases are named `jobcast_test_<unix seconds>_<uuid>`; those older than this are
+/// left over from earlier runs (no test takes this long) and are dropped.
+const STALE_TEST_DATABASE: Duration = Duration::from_secs(15 * 60);
+
+/// The URL of the PostgreSQL database standing in for the SQLite file `db`, created on first
+/// use.
+pub fn postgres_url_for(db: &Path) -> String {
+    let admin = std::env::var("JOBCAST_TEST_POSTGRES_URL").expect(
+        "JOBCAST_TEST_BACKEND=postgres needs JOBCAST_TEST_POSTGRES_URL, \
+         e.g. postgres://postgres@127.0.0.1:5432/test",
+    );
+    let mut databases = POSTGRES_DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    let first = databases.is_none();
+    let databases = databases.get_or_insert_with(HashMap::new);
+    if let Some(name) = databases.get(db) {
+        return with_database(&admin, name);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let name = format!(
+        "jobcast_test_{}_{}",
+        now.as_secs(),
+        uuid::Uuid::now_v7().simple()
+    );
+    let (admin_url, new) = (admin.clone(), name.clone());
+    // Tests call this from inside their runtime, and some from none: a thread of its own with
+    // a runtime of its own works from both.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(create_database(&admin_url, &new, first.then_some(now)))
+    })
+    .join()
+    .expect("creating the test database");
+    databases.insert(db.to_owned(), name.clone());
+    with_database(&admin, &name)
+}
+
+/// The database URL a test's server uses for the database file `db`: the file itself, or the
+/// PostgreSQL database standing in for it.
+pub fn database_url(db: &Path) -> String {
+    if on_postgres() {
+        postgres_url_for(db)
+    } else {
+        format!("sqlite://{}", db.display())
+    }
+}
+
+/// `url` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, format!("?{query}")),
+        None => (rest, String::new()),
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{host}/{name}{query}")
+}
+
+/// Creates the database `name`; first (at `now`) drops test databases left over from runs
+/// long past.
+async fn create_database(admin: &str, name: &str, now: Option<Duration>) {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
+    if let Some(now) = now {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'jobcast\\_test\\_%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        for stale in names {
+            let made = stale
+                .split('_')
+                .nth(2)
+                .and_then(|secs| secs.parse::<u64>().ok());
+            if made.is_some_and(|made| made + STALE_TEST_DATABASE.as_secs() < now.as_secs()) {
+                // One still in use (another run's) refuses; that is fine.
+                let _ = conn
+                    .execute(format!("DROP DATABASE IF EXISTS \"{stale}\"").as_str())
+                    .await;
+            }
+        }
+    }
+    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+    let _ = conn.close().await;
+}
+
+/// A config for tests: port 0, the given database file (or a PostgreSQL database standing in
+/// for it, with uploads in the file's folder), short durations.
 pub fn test_config(db: &Path) -> Config {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", db.display()),
+        database_url: database_url(db),
         ..Config::default()
     };
+    if on_postgres() {
+        config.uploads.dir = Some(db.with_file_name("uploads"));
+        // Tests run in parallel against one server with a connection limit of its own.
+        config.database_max_connections = 4;
+    }
     config.stream.poll_interval = POLL;
     config.stream.heartbeat = HEARTBEAT;
     config.stream.max_duration = MAX_DURATION;

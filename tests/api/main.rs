@@ -1,5 +1,6 @@
-//! Integration tests: every test starts the real server on port 0 with its own SQLite file and
-//! talks HTTP to it. One binary, one file per area.
+//! Integration tests: every test starts the real server on port 0 with its own SQLite file (or,
+//! with `JOBCAST_TEST_BACKEND=postgres`, its own PostgreSQL database; see `helpers`) and talks
+//! HTTP to it. One binary, one file per area.
 
 mod helpers;
 
@@ -24,6 +25,7 @@ mod poller;
 mod process;
 mod retention;
 mod runner;
+mod store;
 mod stream;
 mod uploads;
 mod workers;

@@ -1,5 +1,5 @@
 //! The shared poller: this process's writes reach streams at once, another process's within a
-//! poll interval, many streams of one job all get everything, and a client that does not read
+//! poll interval (at once on PostgreSQL, through a notification), many streams of one job all get everything, and a client that does not read
 //! holds up no one.
 
 use std::time::{Duration, Instant};
@@ -98,6 +98,96 @@ async fn a_write_by_another_process_on_the_same_file_is_seen_within_a_poll_inter
         took < poll + Duration::from_millis(500),
         "took {took:?} with a {poll:?} poll"
     );
+}
+
+#[tokio::test]
+async fn on_postgres_a_write_by_another_process_reaches_streams_at_once_through_a_notification() {
+    if skip_on_sqlite("LISTEN/NOTIFY is PostgreSQL's; SQLite has the poll interval") {
+        return;
+    }
+    let a = spawn_app_with(|c| {
+        c.stream.poll_interval = Duration::from_secs(10);
+        c.stream.max_duration = Duration::from_secs(30);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(test_config(&a.db_path), dir, a.db_path.clone()).await;
+
+    let id = a.create_external().await;
+    let response = a.stream(&id, None).await;
+    let waiting = tokio::spawn(time_until_event(
+        response,
+        "progress",
+        Duration::from_secs(5),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let posted = Instant::now();
+    let (status, _) = b
+        .post_json(
+            &format!("/api/jobs/{id}/progress"),
+            &json!({"progress": 70}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    waiting
+        .await
+        .unwrap()
+        .expect("the change made elsewhere arrived");
+    // The poll interval is 10 s: under a second means the notification woke the poller.
+    let took = posted.elapsed();
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[tokio::test]
+async fn on_postgres_notifications_resume_after_the_listening_connection_is_cut() {
+    if skip_on_sqlite("LISTEN/NOTIFY is PostgreSQL's") {
+        return;
+    }
+    use sqlx::Connection;
+    let a = spawn_app_with(|c| {
+        c.stream.poll_interval = Duration::from_secs(10);
+        c.stream.max_duration = Duration::from_secs(30);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(test_config(&a.db_path), dir, a.db_path.clone()).await;
+    // Both servers' listening connections go, as in a network blip or a database restart.
+    let mut admin = sqlx::PgConnection::connect(&database_url(&a.db_path))
+        .await
+        .unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(cut, [true, true], "two listeners");
+    // The listener connects again within a second or two.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let id = a.create_external().await;
+    let response = a.stream(&id, None).await;
+    let waiting = tokio::spawn(time_until_event(
+        response,
+        "progress",
+        Duration::from_secs(5),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let posted = Instant::now();
+    let (status, _) = b
+        .post_json(
+            &format!("/api/jobs/{id}/progress"),
+            &json!({"progress": 70}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    waiting
+        .await
+        .unwrap()
+        .expect("the change made elsewhere arrived");
+    let took = posted.elapsed();
+    assert!(took < Duration::from_secs(1), "took {took:?}");
 }
 
 #[tokio::test]

@@ -129,11 +129,15 @@ impl Drop for Server {
     }
 }
 
+/// The test backend's database for servers started in `dir` (the same one on every call),
+/// and short durations.
 fn db_env(dir: &Path) -> Vec<(&'static str, String)> {
+    let db = dir.join("jobs.db");
     vec![
+        ("JOBCAST_DATABASE_URL", crate::helpers::database_url(&db)),
         (
-            "JOBCAST_DATABASE_URL",
-            format!("sqlite://{}", dir.join("jobs.db").display()),
+            "JOBCAST_UPLOAD_DIR",
+            dir.join("uploads").display().to_string(),
         ),
         ("JOBCAST_LEASE", "1s".to_owned()),
         ("JOBCAST_RUNNER_POLL_INTERVAL", "100ms".to_owned()),
@@ -252,6 +256,28 @@ fn a_bad_config_value_stops_start_up_with_a_message_naming_key_and_value() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("heartbeat") && stderr.contains("sometimes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_postgres_database_without_an_uploads_folder_stops_start_up_with_a_message() {
+    // Checked before connecting, so no server is needed at that address.
+    let dir = tempfile::tempdir().unwrap();
+    let output = jobcast(
+        dir.path(),
+        &[(
+            "JOBCAST_DATABASE_URL",
+            "postgres://jobcast@127.0.0.1:1/jobcast".to_owned(),
+        )],
+    )
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("uploads.dir") && stderr.contains("JOBCAST_UPLOAD_DIR"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -1,0 +1,318 @@
+//! The store itself, on the test backend: what the shared stream poller relies on when many
+//! writers commit at once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jobcast::job::{JobId, NewJob, Progress};
+use jobcast::store::{Store, Writer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{database_url, on_postgres, spawn_app};
+
+async fn create(store: &Store) -> JobId {
+    let new = NewJob {
+        job_type: "external".to_owned(),
+        payload: Value::Null,
+        priority: 0,
+        max_attempts: 1,
+        timeout: None,
+        run_at: None,
+        idempotency_key: None,
+        upload_id: None,
+    };
+    store.create_job(new).await.unwrap().0.id
+}
+
+/// The poller moves its mark to the newest change number it read and never looks below it
+/// again, so a number that became visible after a higher one would be a change it never sees
+/// (on PostgreSQL a bare sequence does exactly that under concurrent commits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_following_change_numbers_sees_every_jobs_last_change_under_concurrent_writers() {
+    const WRITERS: usize = 12;
+    const WRITES: usize = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect_with(&database_url(&dir.path().join("jobcast.db")), 16)
+        .await
+        .unwrap();
+    let mut jobs = Vec::new();
+    for _ in 0..WRITERS * 2 {
+        jobs.push(create(&store).await);
+    }
+
+    // A reader doing what the poller does, as fast as it can.
+    let stop = CancellationToken::new();
+    let reader = {
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut mark = 0;
+            let mut seen: HashMap<JobId, i64> = HashMap::new();
+            let mut last_round = false;
+            loop {
+                // After the writers stop, one more read picks up whatever is above the mark.
+                if stop.is_cancelled() {
+                    last_round = true;
+                }
+                for (id, version, seq) in store.changes_since(mark, 1000).await.unwrap() {
+                    // (SQLite gives the rows of one batched statement the same number.)
+                    assert!(seq >= mark, "change {seq} below the mark {mark}");
+                    mark = seq;
+                    seen.insert(id, version);
+                }
+                if last_round {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, mine) = (store.clone(), [jobs[2 * w], jobs[2 * w + 1]]);
+            tokio::spawn(async move {
+                for n in 0..WRITES {
+                    let progress = Progress {
+                        progress: (n % 100) as f64,
+                        ..Progress::default()
+                    };
+                    store
+                        .report_progress(mine[n % 2], Writer::External, &progress)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        tokio::time::timeout(Duration::from_secs(60), writer)
+            .await
+            .expect("writers finish")
+            .unwrap();
+    }
+    stop.cancel();
+    let seen = reader.await.unwrap();
+
+    for job in store.get_jobs(&jobs).await.unwrap() {
+        assert_eq!(
+            seen.get(&job.id),
+            Some(&job.version),
+            "the reader missed the last change of {}",
+            job.id
+        );
+    }
+    store.close().await;
+}
+
+/// A transaction that another client holds open on the database, blocking the store's writes
+/// to one job (PostgreSQL: a row lock on it; SQLite: the write lock).
+enum Blocker {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Blocker {
+    async fn hold(url: &str, job: JobId) -> Blocker {
+        use sqlx::{ConnectOptions, Connection, Executor};
+        if url.starts_with("sqlite:") {
+            let mut conn = url
+                .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            conn.execute("BEGIN IMMEDIATE").await.unwrap();
+            Blocker::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            conn.execute("BEGIN").await.unwrap();
+            sqlx::query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE")
+                .bind(job.to_string())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Blocker::Postgres(conn)
+        }
+    }
+
+    async fn release(self) {
+        use sqlx::Executor;
+        match self {
+            Blocker::Sqlite(mut conn) => drop(conn.execute("COMMIT").await.unwrap()),
+            Blocker::Postgres(mut conn) => drop(conn.execute("COMMIT").await.unwrap()),
+        }
+    }
+}
+
+/// The same, made to happen: a write that has taken its change number waits on a row lock
+/// while a write to another job commits. Unless numbering and committing are one at a time,
+/// the second commits a higher number first and a reader moves its mark past the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_held_up_after_taking_its_change_number_is_not_skipped_by_a_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("jobcast.db"));
+    let store = Store::connect_with(&url, 4).await.unwrap();
+    let (held, other) = (create(&store).await, create(&store).await);
+    let mut mark = store.max_change_seq().await.unwrap();
+
+    let blocker = Blocker::hold(&url, held).await;
+    let report = |id| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let progress = Progress {
+                progress: 50.0,
+                ..Progress::default()
+            };
+            store.report_progress(id, Writer::External, &progress).await
+        })
+    };
+    let held_write = report(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let other_write = report(other);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The reader looks while the first write is held up.
+    let mut seen: HashMap<JobId, i64> = HashMap::new();
+    for (id, version, seq) in store.changes_since(mark, 100).await.unwrap() {
+        (mark, _) = (seq, seen.insert(id, version));
+    }
+    blocker.release().await;
+    let held_job = held_write.await.unwrap().unwrap();
+    other_write.await.unwrap().unwrap();
+    for (id, version, seq) in store.changes_since(mark, 100).await.unwrap() {
+        (mark, _) = (seq, seen.insert(id, version));
+    }
+    assert_eq!(
+        seen.get(&held),
+        Some(&held_job.version),
+        "the reader skipped the held-up write (its mark is {mark})"
+    );
+    store.close().await;
+}
+
+/// PostgreSQL's text type cannot hold U+0000; SQLite keeps it. Either way a NUL in a client's
+/// text is stored (on PostgreSQL as U+FFFD), not a 503.
+#[tokio::test]
+async fn text_with_nul_characters_is_stored_on_every_backend() {
+    let app = spawn_app().await;
+    let stored = |text: &str| {
+        if on_postgres() {
+            text.replace('\0', "\u{fffd}")
+        } else {
+            text.to_owned()
+        }
+    };
+    let job = app
+        .create(
+            json!({"type": "external", "payload": {"a": "x\u{0}y"}, "idempotency_key": "k\u{0}"}),
+        )
+        .await;
+    assert_eq!(job["payload"]["a"], "x\u{0}y", "JSON keeps it on both");
+    assert_eq!(job["idempotency_key"], stored("k\0"));
+    let id = job["id"].as_str().unwrap();
+    let (status, again) = app
+        .post_json(
+            "/api/jobs",
+            &json!({"type": "external", "idempotency_key": "k\u{0}"}),
+        )
+        .await;
+    assert_eq!((status, &again["id"]), (StatusCode::OK, &job["id"]));
+
+    let (status, line) = app
+        .post_json(
+            &format!("/api/jobs/{id}/logs"),
+            &json!({"message": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{line}");
+    assert_eq!(line["message"], stored("a\0b"));
+    let (status, job) = app
+        .post_json(
+            &format!("/api/jobs/{id}/progress"),
+            &json!({"progress": 5, "message": "m\u{0}", "stage": "s\u{0}"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["stage"], stored("s\0"));
+    let (status, job) = app
+        .post_json(&format!("/api/jobs/{id}/fail"), &json!({"error": "e\u{0}"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["error"], stored("e\0"));
+    let (_, logs) = app.get(&format!("/api/jobs/{id}/logs")).await;
+    assert_eq!(logs["logs"][0]["message"], stored("a\0b"));
+}
+
+/// What the runner relies on: a handler's queued progress and lines are all written, in
+/// order, before the job's end, however fast they come; past the per-job limit only the
+/// newest lines stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_progress_and_lines_all_land_in_order_before_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect_with(&database_url(&dir.path().join("jobcast.db")), 4)
+        .await
+        .unwrap();
+    store.keep_log_lines(100);
+    let id = create(&store).await;
+    let claimant = jobcast::store::Claimant {
+        owner: "runner-1",
+        worker: None,
+    };
+    let claimed = store
+        .claim(
+            &["external".to_owned()],
+            &claimant,
+            Duration::from_secs(30),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    for n in 1..=250 {
+        let progress = Progress {
+            progress: f64::from(n) * 0.4,
+            message: Some(format!("step {n}")),
+            stage: (n == 1).then(|| "first".to_owned()),
+            ..Progress::default()
+        };
+        store
+            .queue_progress(id, "runner-1", progress)
+            .await
+            .unwrap();
+        store
+            .queue_log(id, "runner-1", jobcast::LogLevel::Info, format!("line {n}"))
+            .await
+            .unwrap();
+    }
+    let job = store
+        .complete(id, Writer::Lease("runner-1"), None)
+        .await
+        .unwrap();
+    assert_eq!(job.status, jobcast::job::JobStatus::Completed);
+    assert_eq!(job.log_seq, 250);
+    let lines = store.logs_after_seq(id, 0, 1000).await.unwrap();
+    let seqs: Vec<i64> = lines.iter().map(|l| l.seq).collect();
+    assert_eq!(
+        seqs,
+        (151..=250).collect::<Vec<_>>(),
+        "the newest 100 lines"
+    );
+    assert_eq!(lines.last().unwrap().message, "line 250");
+    assert!(
+        lines.windows(2).all(|w| w[0].version < w[1].version),
+        "versions grow line by line"
+    );
+    assert!(lines.last().unwrap().version < job.version);
+    let before_end = store
+        .get_job(id)
+        .await
+        .unwrap()
+        .map(|j| (j.message, j.stage));
+    assert_eq!(
+        before_end,
+        Some((Some("step 250".to_owned()), Some("first".to_owned()))),
+        "the last report, with the stage an earlier one set"
+    );
+    store.close().await;
+}

@@ -34,13 +34,30 @@ use crate::job::{Job, LogLevel, LogLine, NewJob, Progress};
 use crate::metrics::Metrics;
 
 /// The job store: one backend behind one API. Callers never learn which; each backend keeps
-/// its SQL to itself (`sqlite.rs`, `postgres.rs`).
+/// its SQL to itself (`sqlite.rs`, `postgres.rs`). Attempts, retries and job ends are recorded
+/// into the metrics here, once for both backends, since every path to them passes this way.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub struct Store {
+    backend: Backend,
+    metrics: Metrics,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
     /// SQLite through sqlx: one file, one node (the default).
     Sqlite(SqliteStore),
     /// PostgreSQL through sqlx: one database, any number of nodes.
     Postgres(PgStore),
+}
+
+/// Runs `$call` with `$store` bound to whichever backend `$self` has.
+macro_rules! on_backend {
+    ($self:ident, $store:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($store) => $call,
+            Backend::Postgres($store) => $call,
+        }
+    };
 }
 
 /// Forwards each listed method to the backend.
@@ -48,10 +65,7 @@ macro_rules! delegate {
     ($(async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {$(
         #[allow(missing_docs)]
         pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
-            match self {
-                Store::Sqlite(store) => store.$name($($arg),*).await,
-                Store::Postgres(store) => store.$name($($arg),*).await,
-            }
+            on_backend!(self, store => store.$name($($arg),*).await)
         }
     )*};
 }
@@ -67,13 +81,15 @@ impl Store {
     /// (`database_max_connections`). SQLite keeps its own fixed pools: one writer connection
     /// and a few readers.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        if is_postgres_url(url) {
-            Ok(Store::Postgres(
-                PgStore::connect(url, max_connections).await?,
-            ))
+        let backend = if is_postgres_url(url) {
+            Backend::Postgres(PgStore::connect(url, max_connections).await?)
         } else {
-            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
-        }
+            Backend::Sqlite(SqliteStore::connect(url).await?)
+        };
+        Ok(Store {
+            backend,
+            metrics: Metrics::new(),
+        })
     }
 
     /// Writes a consistent copy of the database at `url` to the new file `dest`; its size.
@@ -90,34 +106,97 @@ impl Store {
 
     /// The metrics this store records into (attempts, retries, ends).
     pub fn metrics(&self) -> &Metrics {
-        match self {
-            Store::Sqlite(store) => store.metrics(),
-            Store::Postgres(store) => store.metrics(),
+        &self.metrics
+    }
+
+    /// Records an ended attempt: a retry when the job went back to the queue, else its end.
+    fn attempt_ended(&self, job: &Job) {
+        if job.status == JobStatus::Queued {
+            self.metrics.retried(job);
+        } else {
+            self.metrics.finished(job);
         }
+    }
+
+    /// Cancels a queued (or unfinished `external`) job at once, or asks the runner to stop it.
+    pub async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
+        let outcome = on_backend!(self, store => store.cancel(id, external).await)?;
+        if let CancelOutcome::Cancelled(job) = &outcome {
+            self.metrics.finished(job);
+        }
+        Ok(outcome)
+    }
+
+    /// Finishes a job as `completed` with `result`.
+    pub async fn complete(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        result: Option<&Value>,
+    ) -> Result<Job, StoreError> {
+        let job = on_backend!(self, store => store.complete(id, writer, result).await)?;
+        self.metrics.finished(&job);
+        Ok(job)
+    }
+
+    /// Records a failed attempt: queued again for `retry` while attempts remain, else failed.
+    pub async fn fail(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        error: &str,
+        details: Option<&Value>,
+        retry: Option<RetryPolicy>,
+    ) -> Result<Job, StoreError> {
+        let job = on_backend!(self, store => store.fail(id, writer, error, details, retry).await)?;
+        self.attempt_ended(&job);
+        Ok(job)
+    }
+
+    /// The runner stopped a job whose cancel was requested.
+    pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let job = on_backend!(self, store => store.finish_cancelled(id, owner).await)?;
+        self.metrics.finished(&job);
+        Ok(job)
+    }
+
+    /// Claims up to `limit` due jobs of `types` for `claimant`.
+    pub async fn claim(
+        &self,
+        types: &[String],
+        claimant: &Claimant<'_>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        let jobs = on_backend!(self, store => store.claim(types, claimant, lease, limit).await)?;
+        for job in &jobs {
+            self.metrics.attempt_started(job);
+        }
+        Ok(jobs)
+    }
+
+    /// Jobs whose lease expired: queued again while attempts remain, else failed.
+    pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
+        let jobs = on_backend!(self, store => store.recover_expired().await)?;
+        for job in &jobs {
+            self.attempt_ended(job);
+        }
+        Ok(jobs)
     }
 
     /// Each job keeps at most its `lines` newest log lines from now on.
     pub fn keep_log_lines(&self, lines: i64) {
-        match self {
-            Store::Sqlite(store) => store.keep_log_lines(lines),
-            Store::Postgres(store) => store.keep_log_lines(lines),
-        }
+        on_backend!(self, store => store.keep_log_lines(lines))
     }
 
     /// Changes after a job changed through this store (this process's writes).
     pub fn watch_changes(&self) -> watch::Receiver<u64> {
-        match self {
-            Store::Sqlite(store) => store.watch_changes(),
-            Store::Postgres(store) => store.watch_changes(),
-        }
+        on_backend!(self, store => store.watch_changes())
     }
 
     /// Closes the connections, waiting for queries under way.
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(store) => store.close().await,
-            Store::Postgres(store) => store.close().await,
-        }
+        on_backend!(self, store => store.close().await)
     }
 
     delegate! {
@@ -136,20 +215,14 @@ impl Store {
         async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError>;
         async fn logs_after_seq(&self, id: JobId, after: i64, limit: i64) -> Result<Vec<LogLine>, StoreError>;
         async fn logs_between_versions(&self, id: JobId, after: i64, upto: i64) -> Result<Vec<LogLine>, StoreError>;
-        async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError>;
         async fn report_progress(&self, id: JobId, writer: Writer<'_>, progress: &Progress) -> Result<Job, StoreError>;
         async fn queue_progress(&self, id: JobId, owner: &str, progress: Progress) -> Result<(), StoreError>;
         async fn queue_log(&self, id: JobId, owner: &str, level: LogLevel, message: String) -> Result<(), StoreError>;
         async fn flush(&self) -> Result<(), StoreError>;
         async fn append_log(&self, id: JobId, writer: Writer<'_>, level: LogLevel, message: &str) -> Result<LogLine, StoreError>;
-        async fn complete(&self, id: JobId, writer: Writer<'_>, result: Option<&Value>) -> Result<Job, StoreError>;
-        async fn fail(&self, id: JobId, writer: Writer<'_>, error: &str, details: Option<&Value>, retry: Option<RetryPolicy>) -> Result<Job, StoreError>;
-        async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
         async fn retry(&self, id: JobId) -> Result<Job, StoreError>;
         async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
-        async fn claim(&self, types: &[String], claimant: &Claimant<'_>, lease: Duration, limit: usize) -> Result<Vec<Job>, StoreError>;
         async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError>;
-        async fn recover_expired(&self) -> Result<Vec<Job>, StoreError>;
         async fn prunable_jobs(&self, rule: &PruneRule, limit: usize) -> Result<Vec<JobId>, StoreError>;
         async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError>;
         async fn delete_prunable_logs(&self, ids: &[JobId], rule: &PruneRule, limit: usize) -> Result<u64, StoreError>;

@@ -3,8 +3,8 @@
 //! `FOR UPDATE SKIP LOCKED`.
 //!
 //! The semantics are SQLite's (`sqlite.rs` and `batch.rs`): the same guards, the same
-//! `version`, `state_version`, `log_seq` and `change_seq` bookkeeping, the same errors and
-//! metrics. What differs, and why:
+//! `version`, `state_version`, `log_seq` and `change_seq` bookkeeping, the same errors. What
+//! differs, and why:
 //!
 //! - No group-commit writer. PostgreSQL takes concurrent writers itself, so each write is one
 //!   statement (with data-modifying CTEs where SQLite needs two: a log line, a retry), run on
@@ -35,8 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::rows::{duration_ms, job_from_row, log_from_row, parse_id, PruneRule};
 use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
-use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
-use crate::metrics::Metrics;
+use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The schema, from `migrations/postgres/`, built into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -105,8 +104,6 @@ pub struct PgStore {
     queued: Arc<QueuedWrites>,
     /// Stops the listener (on [`PgStore::close`]).
     stop_listening: CancellationToken,
-    /// Attempts, retries and ends are recorded here, where every path to them passes.
-    metrics: Metrics,
 }
 
 /// The writer tasks of queued writes (`queue_progress`, `queue_log`) under way, by ticket:
@@ -257,22 +254,7 @@ impl PgStore {
             in_flight: Arc::new(InFlight::default()),
             queued: Arc::new(QueuedWrites::default()),
             stop_listening,
-            metrics: Metrics::new(),
         })
-    }
-
-    /// The metrics this store records into; the application serves them.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// Records an ended attempt: a retry when the job went back to the queue, else its end.
-    fn attempt_ended(&self, job: &Job) {
-        if job.status == JobStatus::Queued {
-            self.metrics.retried(job);
-        } else {
-            self.metrics.finished(job);
-        }
     }
 
     /// Jobs by type and status, for the metrics.
@@ -581,9 +563,7 @@ impl PgStore {
         .await?;
         if let Some(row) = cancelled {
             self.wrote();
-            let job = job_from_row(&row)?;
-            self.metrics.finished(&job);
-            return Ok(CancelOutcome::Cancelled(job));
+            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
         }
         let requested = sqlx::query(
             "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status = 'running' \
@@ -874,7 +854,6 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await?;
         let job = self.updated(id, row).await?;
-        self.metrics.finished(&job);
         Ok(job)
     }
 
@@ -911,9 +890,7 @@ impl PgStore {
         .bind(owner(writer))
         .fetch_optional(&self.pool)
         .await?;
-        let job = self.updated(id, row).await?;
-        self.attempt_ended(&job);
-        Ok(job)
+        self.updated(id, row).await
     }
 
     /// The runner stopped a job whose cancel was requested.
@@ -925,7 +902,6 @@ impl PgStore {
             owner,
         )
         .await
-        .inspect(|job| self.metrics.finished(job))
     }
 
     /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
@@ -1015,9 +991,6 @@ impl PgStore {
             .map(job_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        for job in &jobs {
-            self.metrics.attempt_started(job);
-        }
         Ok(jobs)
     }
 
@@ -1082,9 +1055,6 @@ impl PgStore {
             .iter()
             .map(job_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        for job in &jobs {
-            self.attempt_ended(job);
-        }
         Ok(jobs)
     }
 

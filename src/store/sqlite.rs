@@ -18,7 +18,6 @@ use super::batch::{self, Write};
 use super::rows::{duration_ms, job_from_row, log_from_row, parse_id, PruneRule};
 use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
-use crate::metrics::Metrics;
 
 /// The SET clause that gives a changed job the next change sequence number.
 pub(super) const NEXT_CHANGE: &str = "change_seq = (SELECT MAX(change_seq) + 1 FROM jobs)";
@@ -48,8 +47,6 @@ pub struct SqliteStore {
     batch: mpsc::Sender<Write>,
     /// Log lines kept per job (see [`Store::keep_log_lines`]).
     keep_log_lines: Arc<AtomicI64>,
-    /// Attempts, retries and ends are recorded here, where every path to them passes.
-    metrics: Metrics,
 }
 
 /// The guard a [`Writer`] adds to an UPDATE's WHERE clause, with the owner as parameter
@@ -131,22 +128,7 @@ impl SqliteStore {
             changed,
             batch,
             keep_log_lines,
-            metrics: Metrics::new(),
         })
-    }
-
-    /// The metrics this store records into; the application serves them.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// Records an ended attempt: a retry when the job went back to the queue, else its end.
-    fn attempt_ended(&self, job: &Job) {
-        if job.status == crate::job::JobStatus::Queued {
-            self.metrics.retried(job);
-        } else {
-            self.metrics.finished(job);
-        }
     }
 
     /// Jobs by type and status, for the metrics.
@@ -431,9 +413,7 @@ impl SqliteStore {
         .await?;
         if let Some(row) = cancelled {
             self.wrote();
-            let job = job_from_row(&row)?;
-            self.metrics.finished(&job);
-            return Ok(CancelOutcome::Cancelled(job));
+            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
         }
         let requested = sqlx::query(
             "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running' RETURNING *",
@@ -521,7 +501,6 @@ impl SqliteStore {
         let job = self
             .queue(|reply| Write::Complete(id, author, result, reply))
             .await?;
-        self.metrics.finished(&job);
         Ok(job)
     }
 
@@ -558,9 +537,7 @@ impl SqliteStore {
             .bind(owner)
             .fetch_optional(&self.writer)
             .await?;
-        let job = self.updated(id, row).await?;
-        self.attempt_ended(&job);
-        Ok(job)
+        self.updated(id, row).await
     }
 
     /// The runner stopped a job whose cancel was requested.
@@ -574,7 +551,6 @@ impl SqliteStore {
             owner,
         )
         .await
-        .inspect(|job| self.metrics.finished(job))
     }
 
     /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
@@ -675,9 +651,6 @@ impl SqliteStore {
             .map(job_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        for job in &jobs {
-            self.metrics.attempt_started(job);
-        }
         Ok(jobs)
     }
 
@@ -733,9 +706,6 @@ impl SqliteStore {
             .iter()
             .map(job_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        for job in &jobs {
-            self.attempt_ended(job);
-        }
         Ok(jobs)
     }
 

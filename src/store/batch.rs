@@ -25,7 +25,6 @@ use tokio::sync::{mpsc, oneshot};
 // `merge`: later reports override earlier ones; fields a later one leaves out keep the earlier
 // value.
 use super::rows::{duration_ms, job_from_row, merge_progress as merge, parse_id};
-use super::sqlite::NEXT_CHANGE;
 use super::StoreError;
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
@@ -245,25 +244,30 @@ async fn create(
     for chunk in chunks(creates) {
         // Ids are made here, in commit order, so they sort the way jobs were stored.
         let ids: Vec<JobId> = chunk.iter().map(|_| JobId::new()).collect();
+        // Each row its own change number above every earlier one (see [`BATCH_CHANGE`]).
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO jobs (id, type, status, payload, priority, max_attempts, timeout_ms, \
+            "WITH c (base) AS MATERIALIZED (SELECT COALESCE(MAX(change_seq), 0) FROM jobs) \
+             INSERT INTO jobs (id, type, status, payload, priority, max_attempts, timeout_ms, \
                  idempotency_key, run_at, created_at, updated_at, change_seq, upload_id) ",
         );
-        query.push_values(chunk.iter().zip(&ids), |mut row, ((new, _), id)| {
-            row.push_bind(id.to_string())
-                .push_bind(new.job_type.clone())
-                .push("'queued'")
-                .push_bind(new.payload.to_string())
-                .push_bind(new.priority)
-                .push_bind(new.max_attempts)
-                .push_bind(new.timeout.map(duration_ms))
-                .push_bind(new.idempotency_key.clone())
-                .push_bind(new.run_at.unwrap_or(now).as_millis())
-                .push_bind(now.as_millis())
-                .push_bind(now.as_millis())
-                .push("(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM jobs)")
-                .push_bind(new.upload_id.clone());
-        });
+        query.push_values(
+            (1_i64..).zip(chunk.iter().zip(&ids)),
+            |mut row, (ord, ((new, _), id))| {
+                row.push_bind(id.to_string())
+                    .push_bind(new.job_type.clone())
+                    .push("'queued'")
+                    .push_bind(new.payload.to_string())
+                    .push_bind(new.priority)
+                    .push_bind(new.max_attempts)
+                    .push_bind(new.timeout.map(duration_ms))
+                    .push_bind(new.idempotency_key.clone())
+                    .push_bind(new.run_at.unwrap_or(now).as_millis())
+                    .push_bind(now.as_millis())
+                    .push_bind(now.as_millis())
+                    .push(format_args!("(SELECT base FROM c) + {ord}"))
+                    .push_bind(new.upload_id.clone());
+            },
+        );
         query.push(
             " ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
              RETURNING *",
@@ -292,14 +296,23 @@ async fn existing(conn: &mut SqliteConnection, new: &NewJob) -> Result<Job, Stor
     job_from_row(&row)
 }
 
-/// Starts `WITH c (now) AS (VALUES (?)), <table> AS (`: the batch's time is bound, not
-/// spliced into the text, so each statement's text repeats and its prepared form is reused.
+/// Starts `WITH c (now, base) AS (...), <table> AS (`: the batch's time is bound, not spliced
+/// into the text, so each statement's text repeats and its prepared form is reused. `base` is
+/// the highest change number before the statement; each source row carries its ordinal `ord`
+/// (1, 2, ...), so the rows a statement changes get numbers of their own ([`BATCH_CHANGE`]).
 fn with_now(now: Timestamp, table: &str) -> QueryBuilder<'static, Sqlite> {
-    let mut query = QueryBuilder::new("WITH c (now) AS (VALUES (");
+    let mut query = QueryBuilder::new("WITH c (now, base) AS MATERIALIZED (SELECT ");
     query.push_bind(now.as_millis());
-    query.push(format!(")), {table} AS ("));
+    query.push(format!(
+        ", (SELECT COALESCE(MAX(change_seq), 0) FROM jobs)), {table} AS ("
+    ));
     query
 }
+
+/// The SET clause giving each row of a batched UPDATE its own change number, above every
+/// number before the statement: one shared number could straddle the poller's read limit and
+/// be skipped, and would give two `/api/events` events one id.
+const BATCH_CHANGE: &str = "change_seq = (SELECT base FROM c) + u.ord";
 
 /// Splits rows into statements of at most [`ROWS_PER_STATEMENT`] rows in which no job appears
 /// twice (an UPDATE ... FROM applies only one source row per target row).
@@ -359,17 +372,21 @@ async fn progress(
     for round in rounds {
         let mut query = with_now(
             now,
-            "u (id, owner, progress, message, current, total, stage)",
+            "u (ord, id, owner, progress, message, current, total, stage)",
         );
-        query.push_values(&round, |mut row, (id, author, p, _)| {
-            row.push_bind(id.to_string())
-                .push_bind(author.owner().map(str::to_owned))
-                .push_bind(p.progress)
-                .push_bind(p.message.clone())
-                .push_bind(p.current)
-                .push_bind(p.total)
-                .push_bind(p.stage.clone());
-        });
+        query.push_values(
+            (1_i64..).zip(&round),
+            |mut row, (ord, (id, author, p, _))| {
+                row.push_bind(ord)
+                    .push_bind(id.to_string())
+                    .push_bind(author.owner().map(str::to_owned))
+                    .push_bind(p.progress)
+                    .push_bind(p.message.clone())
+                    .push_bind(p.current)
+                    .push_bind(p.total)
+                    .push_bind(p.stage.clone());
+            },
+        );
         let sql_head = format!(
             ") UPDATE jobs SET \
                  status = CASE WHEN u.owner IS NULL THEN 'running' ELSE jobs.status END, \
@@ -379,7 +396,7 @@ async fn progress(
                  current = COALESCE(u.current, jobs.current), total = COALESCE(u.total, jobs.total), \
                  stage = COALESCE(u.stage, jobs.stage), updated_at = (SELECT now FROM c), \
                  lease_expires_at = CASE WHEN u.owner IS NOT NULL AND jobs.lease_ms IS NOT NULL THEN (SELECT now FROM c) + jobs.lease_ms ELSE jobs.lease_expires_at END, \
-                 version = jobs.version + 1, state_version = jobs.version + 1, {NEXT_CHANGE} \
+                 version = jobs.version + 1, state_version = jobs.version + 1, {BATCH_CHANGE} \
              FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *"
         );
         query.push(sql_head);
@@ -426,12 +443,16 @@ async fn logs(
     }
     let rounds = rounds(groups, |group| group.0);
     for round in rounds {
-        let mut query = with_now(now, "u (id, owner, n)");
-        query.push_values(&round, |mut row, (id, author, lines)| {
-            row.push_bind(id.to_string())
-                .push_bind(author.owner().map(str::to_owned))
-                .push_bind(lines.len() as i64);
-        });
+        let mut query = with_now(now, "u (ord, id, owner, n)");
+        query.push_values(
+            (1_i64..).zip(&round),
+            |mut row, (ord, (id, author, lines))| {
+                row.push_bind(ord)
+                    .push_bind(id.to_string())
+                    .push_bind(author.owner().map(str::to_owned))
+                    .push_bind(lines.len() as i64);
+            },
+        );
         // An external job's first line also starts it: the start takes its own version, one
         // below the first line's, so every stream event has a distinct id.
         query.push(format!(
@@ -444,7 +465,7 @@ async fn logs(
                  started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN (SELECT now FROM c) ELSE jobs.started_at END, \
                  attempt = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN jobs.attempt + 1 ELSE jobs.attempt END, \
                  log_seq = jobs.log_seq + u.n, updated_at = (SELECT now FROM c), \
-                 lease_expires_at = CASE WHEN u.owner IS NOT NULL AND jobs.lease_ms IS NOT NULL THEN (SELECT now FROM c) + jobs.lease_ms ELSE jobs.lease_expires_at END, {NEXT_CHANGE} \
+                 lease_expires_at = CASE WHEN u.owner IS NOT NULL AND jobs.lease_ms IS NOT NULL THEN (SELECT now FROM c) + jobs.lease_ms ELSE jobs.lease_expires_at END, {BATCH_CHANGE} \
              FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING id, log_seq, version"
         ));
         let rows = query.build().fetch_all(&mut *conn).await?;
@@ -525,18 +546,22 @@ async fn complete(
     let mut seen = std::collections::HashSet::new();
     let (first, repeats): (Vec<_>, Vec<_>) = completes.into_iter().partition(|c| seen.insert(c.0));
     for chunk in chunks(first) {
-        let mut query = with_now(now, "u (id, owner, result)");
-        query.push_values(&chunk, |mut row, (id, author, result, _)| {
-            row.push_bind(id.to_string())
-                .push_bind(author.owner().map(str::to_owned))
-                .push_bind(result.as_ref().map(Value::to_string));
-        });
+        let mut query = with_now(now, "u (ord, id, owner, result)");
+        query.push_values(
+            (1_i64..).zip(&chunk),
+            |mut row, (ord, (id, author, result, _))| {
+                row.push_bind(ord)
+                    .push_bind(id.to_string())
+                    .push_bind(author.owner().map(str::to_owned))
+                    .push_bind(result.as_ref().map(Value::to_string));
+            },
+        );
         query.push(format!(
             ") UPDATE jobs SET status = 'completed', progress = 100, result = u.result, \
                  error = NULL, details = NULL, started_at = COALESCE(jobs.started_at, (SELECT now FROM c)), \
                  attempt = MAX(jobs.attempt, 1), finished_at = (SELECT now FROM c), updated_at = (SELECT now FROM c), \
                  lease_owner = NULL, lease_expires_at = NULL, \
-                 version = jobs.version + 1, state_version = jobs.version + 1, {NEXT_CHANGE} \
+                 version = jobs.version + 1, state_version = jobs.version + 1, {BATCH_CHANGE} \
              FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *"
         ));
         let rows = query.build().fetch_all(&mut *conn).await?;

@@ -19,8 +19,23 @@ use super::rows::{duration_ms, job_from_row, log_from_row, parse_id, PruneRule};
 use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
-/// The SET clause that gives a changed job the next change sequence number.
-pub(super) const NEXT_CHANGE: &str = "change_seq = (SELECT MAX(change_seq) + 1 FROM jobs)";
+/// The SET clause that gives the one job a statement changes the next change sequence number.
+/// Statements changing several rows number them with `base + ord` instead (see
+/// [`PICK_NUMBERED`]): this subquery is evaluated once per statement, so all its rows would
+/// share one number.
+const NEXT_CHANGE: &str = "change_seq = (SELECT MAX(change_seq) + 1 FROM jobs)";
+
+/// For an `UPDATE jobs ... FROM picked WHERE jobs.id = picked.id` over several rows: `picked`
+/// gives each chosen job its own next change number, `seq`, in the order given. The window
+/// function makes SQLite compute the whole list, and with it the base, before any row changes.
+fn pick_numbered(select_ids: &str, order: &str) -> String {
+    format!(
+        "WITH picked (id, seq) AS MATERIALIZED (\
+             SELECT id, (SELECT COALESCE(MAX(change_seq), 0) FROM jobs) \
+                 + row_number() OVER (ORDER BY {order}) \
+             FROM ({select_ids})) "
+    )
+}
 /// The schema, from `migrations/sqlite/`, built into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -399,13 +414,13 @@ impl SqliteStore {
     /// job is marked so its runner stops it. Finished jobs are a conflict.
     pub async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
         let now = Timestamp::now().as_millis();
-        let cancelled = sqlx::query(
+        let cancelled = sqlx::query(&format!(
             "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
+                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
              WHERE id = ?2 AND (status = 'queued' OR (?3 AND status = 'running')) \
-             RETURNING *",
-        )
+             RETURNING *"
+        ))
         .bind(now)
         .bind(id.to_string())
         .bind(external)
@@ -525,7 +540,7 @@ impl SqliteStore {
                  started_at = COALESCE(started_at, ?1), attempt = MAX(attempt, 1), \
                  error = ?2, details = ?3, updated_at = ?1, \
                  lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
+                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
              WHERE id = ?4 AND {guard} RETURNING *"
         );
         let row = sqlx::query(&sql)
@@ -543,10 +558,12 @@ impl SqliteStore {
     /// The runner stopped a job whose cancel was requested.
     pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
         self.update_leased(
-            "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
+            &format!(
+                "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
-             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
+                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
+             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *"
+            ),
             id,
             owner,
         )
@@ -595,11 +612,13 @@ impl SqliteStore {
     /// attempt is not counted.
     pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
         self.update_leased(
-            "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), run_at = ?1, \
+            &format!(
+                "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), run_at = ?1, \
                  progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
-             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *",
+                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
+             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *"
+            ),
             id,
             owner,
         )
@@ -623,13 +642,19 @@ impl SqliteStore {
             .map(|i| format!("?{}", i + 7))
             .collect::<Vec<_>>()
             .join(", ");
+        let picked = pick_numbered(
+            &format!(
+                "SELECT id, priority FROM jobs WHERE status = 'queued' AND run_at <= ?1 \
+                 AND type IN ({placeholders}) ORDER BY priority DESC, id LIMIT ?4"
+            ),
+            "priority DESC, id",
+        );
         let sql = format!(
-            "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1, \
+            "{picked} UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1, \
                  error = NULL, details = NULL, updated_at = ?1, lease_owner = ?2, \
                  lease_expires_at = ?3, worker = ?5, lease_ms = ?6, \
-                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= ?1 \
-                 AND type IN ({placeholders}) ORDER BY priority DESC, id LIMIT ?4) \
+                 version = version + 1, change_seq = picked.seq, state_version = version + 1 \
+             FROM picked WHERE jobs.id = picked.id \
              RETURNING *"
         );
         let mut query = sqlx::query(&sql)
@@ -682,8 +707,13 @@ impl SqliteStore {
     /// Jobs whose lease expired (their process died): queued again while attempts remain,
     /// else failed as interrupted; cancelled if a cancel was pending.
     pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE jobs SET \
+        let picked = pick_numbered(
+            "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at IS NOT NULL \
+                 AND lease_expires_at < ?1",
+            "id",
+        );
+        let rows = sqlx::query(&format!(
+            "{picked} UPDATE jobs SET \
                  status = CASE WHEN cancel_requested THEN 'cancelled' \
                      WHEN attempt < max_attempts THEN 'queued' ELSE 'failed' END, \
                  error = CASE WHEN cancel_requested THEN 'cancelled' \
@@ -692,10 +722,10 @@ impl SqliteStore {
                      THEN NULL ELSE ?1 END, \
                  run_at = ?1, progress = CASE WHEN cancel_requested THEN progress ELSE 0 END, \
                  updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, change_seq = (SELECT MAX(change_seq) + 1 FROM jobs), state_version = version + 1 \
-             WHERE status = 'running' AND lease_expires_at IS NOT NULL AND lease_expires_at < ?1 \
-             RETURNING *",
-        )
+                 version = version + 1, change_seq = picked.seq, state_version = version + 1 \
+             FROM picked WHERE jobs.id = picked.id \
+             RETURNING *"
+        ))
         .bind(Timestamp::now().as_millis())
         .fetch_all(&self.writer)
         .await?;

@@ -56,8 +56,9 @@ async fn a_reader_following_change_numbers_sees_every_jobs_last_change_under_con
                     last_round = true;
                 }
                 for (id, version, seq) in store.changes_since(mark, 1000).await.unwrap() {
-                    // (SQLite gives the rows of one batched statement the same number.)
-                    assert!(seq >= mark, "change {seq} below the mark {mark}");
+                    // Every change has a number of its own, even among the rows of one
+                    // batched statement: a shared number could straddle the read limit.
+                    assert!(seq > mark, "change {seq} not above the mark {mark}");
                     mark = seq;
                     seen.insert(id, version);
                 }
@@ -314,5 +315,67 @@ async fn queued_progress_and_lines_all_land_in_order_before_the_end() {
         Some((Some("step 250".to_owned()), Some("first".to_owned()))),
         "the last report, with the stage an earlier one set"
     );
+    store.close().await;
+}
+
+/// Statements that change many jobs at once (a batch of creates, a claim of several, the
+/// recovery of expired leases) still give each job a change number of its own, above every
+/// earlier one: the poller reads changes `LIMIT` rows at a time and moves its mark to the last
+/// number read, so a group sharing one number could be cut in two and its rest never read.
+#[tokio::test]
+async fn jobs_changed_by_one_statement_get_change_numbers_of_their_own() {
+    const JOBS: usize = 40;
+    /// Reads every change above `mark` 7 rows at a time, as the poller does past its limit.
+    async fn read_in_pages(store: &Store, mut mark: i64) -> (usize, i64) {
+        let mut read = 0;
+        loop {
+            let page = store.changes_since(mark, 7).await.unwrap();
+            let Some(&(_, _, last)) = page.last() else {
+                return (read, mark);
+            };
+            read += page.len();
+            mark = last;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect_with(&database_url(&dir.path().join("jobcast.db")), 4)
+        .await
+        .unwrap();
+    let mark = store.max_change_seq().await.unwrap();
+    // Concurrent creates land in batched statements.
+    let creates: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { create(&store).await })
+        })
+        .collect();
+    for create in creates {
+        create.await.unwrap();
+    }
+    let (read, mark) = read_in_pages(&store, mark).await;
+    assert_eq!(read, JOBS, "created jobs read back");
+
+    let claimant = jobcast::store::Claimant {
+        owner: "node-a",
+        worker: None,
+    };
+    let claimed = store
+        .claim(
+            &["external".to_owned()],
+            &claimant,
+            Duration::from_millis(1),
+            JOBS,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), JOBS);
+    let (read, mark) = read_in_pages(&store, mark).await;
+    assert_eq!(read, JOBS, "claimed jobs read back");
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let recovered = store.recover_expired().await.unwrap();
+    assert_eq!(recovered.len(), JOBS, "every lease of 1 ms expired");
+    let (read, _) = read_in_pages(&store, mark).await;
+    assert_eq!(read, JOBS, "recovered jobs read back");
     store.close().await;
 }

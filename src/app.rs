@@ -302,6 +302,14 @@ impl Application {
                 shutdown.cancel();
             })
         };
+        if let Some(queued) = store.watch_queued() {
+            tokio::spawn(wake_on_queued_elsewhere(
+                queued,
+                self.state.runner.clone(),
+                self.state.job_queued.clone(),
+                shutdown.clone(),
+            ));
+        }
         let runner = tokio::spawn(self.runner.run(shutdown.clone()));
         tokio::spawn(sweep_uploads(
             store.clone(),
@@ -333,6 +341,29 @@ impl Application {
         watcher.abort();
         store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Jobs queued through other processes sharing the database (PostgreSQL's notifications)
+/// wake this process's runner and its waiting worker claims at once, instead of at their next
+/// poll.
+async fn wake_on_queued_elsewhere(
+    mut queued: tokio::sync::watch::Receiver<u64>,
+    runner: crate::runner::RunnerHandle,
+    claims: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = queued.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                runner.wake();
+                claims.notify_waiters();
+            }
+        }
     }
 }
 

@@ -235,7 +235,8 @@ pub struct StreamConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunnerConfig {
-    /// Jobs run at once in this process.
+    /// Jobs run at once in this process; 0 runs none (a node that only serves the API and
+    /// streams, beside nodes that run the jobs).
     pub workers: usize,
     /// How long a claimed job stays ours without renewal; the runner renews well before.
     #[serde(with = "humantime_serde")]
@@ -702,11 +703,11 @@ impl Config {
                 ));
             }
         }
-        if self.runner.workers == 0 || self.runner.workers > 1024 {
+        if self.runner.workers > 1024 {
             return Err(invalid(
                 "runner.workers",
                 self.runner.workers,
-                "must be from 1 to 1024",
+                "must be from 0 to 1024",
             ));
         }
         if self.http.max_body_bytes == 0 {
@@ -887,10 +888,14 @@ mod tests {
         assert!(err.contains("soon"), "{err}");
 
         let err = Config::default()
-            .with_env(env(&[("JOBCAST_WORKERS", "0")]))
+            .with_env(env(&[("JOBCAST_WORKERS", "1025")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("workers") && err.contains('0'), "{err}");
+        assert!(err.contains("workers") && err.contains("1025"), "{err}");
+        let api_only = Config::default()
+            .with_env(env(&[("JOBCAST_WORKERS", "0")]))
+            .unwrap();
+        assert_eq!(api_only.runner.workers, 0, "a node that runs no jobs");
     }
 
     #[test]

@@ -194,6 +194,12 @@ impl Store {
         on_backend!(self, store => store.watch_changes())
     }
 
+    /// Changes when a job became queued in another process sharing the database, where the
+    /// backend can tell (PostgreSQL's notifications); `None` where it cannot (SQLite).
+    pub fn watch_queued(&self) -> Option<watch::Receiver<u64>> {
+        on_backend!(self, store => store.watch_queued())
+    }
+
     /// Closes the connections, waiting for queries under way.
     pub async fn close(&self) {
         on_backend!(self, store => store.close().await)

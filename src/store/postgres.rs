@@ -75,9 +75,11 @@ const NEXT_CHANGE: &str = "change_seq = nextval('job_changes')";
 const CHANNEL: &str = "jobcast_changes";
 
 /// Added to the RETURNING list of every statement that changes jobs: tells every listening
-/// process once the transaction commits, and only if some job changed (one notification per
-/// transaction: PostgreSQL folds identical ones).
-const NOTIFY: &str = "pg_notify('jobcast_changes', '') AS notified";
+/// process once the transaction commits, and only if some job changed (at most two
+/// notifications per transaction: PostgreSQL folds identical ones). The payload is `queued`
+/// when a job became queued, so idle runners on every node wake to claim it.
+const NOTIFY: &str = "pg_notify('jobcast_changes', \
+    CASE WHEN jobs.status = 'queued' THEN 'queued' ELSE '' END) AS notified";
 
 /// How long the listener waits before connecting again after a failure.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
@@ -96,6 +98,8 @@ pub struct PgStore {
     /// change notification from the database (see [`listen`]), so the stream poller and the
     /// event streams look at once instead of at their next tick.
     changed: Arc<watch::Sender<u64>>,
+    /// Bumped when a notification says a job became queued (in any process, this one too).
+    became_queued: Arc<watch::Sender<u64>>,
     /// Log lines kept per job (see [`super::Store::keep_log_lines`]).
     keep_log_lines: Arc<AtomicI64>,
     /// Queued writes still being applied; [`PgStore::flush`] waits for them.
@@ -237,6 +241,7 @@ impl PgStore {
             .map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
         let changed = Arc::new(watch::Sender::new(0u64));
+        let became_queued = Arc::new(watch::Sender::new(0u64));
         let stop_listening = CancellationToken::new();
         // Listening starts before the store is handed out, so no write after that is missed.
         let mut listener = PgListener::connect(url).await.map_err(open_err)?;
@@ -244,12 +249,16 @@ impl PgStore {
         tokio::spawn(listen(
             listener,
             url.to_owned(),
-            changed.clone(),
+            Bumps {
+                changed: changed.clone(),
+                queued: became_queued.clone(),
+            },
             stop_listening.clone(),
         ));
         Ok(PgStore {
             pool,
             changed,
+            became_queued,
             keep_log_lines: Arc::new(AtomicI64::new(i64::MAX)),
             in_flight: Arc::new(InFlight::default()),
             queued: Arc::new(QueuedWrites::default()),
@@ -294,6 +303,12 @@ impl PgStore {
     /// another process when its notification arrives.
     pub fn watch_changes(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// A receiver that changes when a job became queued, in any process sharing the database
+    /// (when its notification arrives), so an idle runner claims it at once.
+    pub fn watch_queued(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.became_queued.subscribe())
     }
 
     /// Passes a write on: called after every committed change to a job.
@@ -1112,13 +1127,13 @@ impl PgStore {
 /// `listener` already listens. A lost connection is made again (after [`LISTEN_RETRY`] if
 /// that fails); notifications sent meanwhile are lost, so each reconnection bumps once too,
 /// and the pollers look.
-async fn listen(
-    mut listener: PgListener,
-    url: String,
-    changed: Arc<watch::Sender<u64>>,
-    stop: CancellationToken,
-) {
-    let bump = || changed.send_modify(|n| *n = n.wrapping_add(1));
+async fn listen(mut listener: PgListener, url: String, bumps: Bumps, stop: CancellationToken) {
+    let bump = |sender: &watch::Sender<u64>| sender.send_modify(|n| *n = n.wrapping_add(1));
+    // After a gap in listening anything may have changed, a queued job too.
+    let bump_all = || {
+        bump(&bumps.changed);
+        bump(&bumps.queued);
+    };
     let mut listening = true;
     loop {
         if !listening {
@@ -1142,14 +1157,19 @@ async fn listen(
             next = listener.try_recv() => next,
         };
         match next {
-            Ok(Some(_)) => bump(),
+            Ok(Some(notification)) => {
+                bump(&bumps.changed);
+                if notification.payload() == "queued" {
+                    bump(&bumps.queued);
+                }
+            }
             // Reconnected (sqlx listens again on the new connection): changes may have been
             // missed in between.
-            Ok(None) => bump(),
+            Ok(None) => bump_all(),
             Err(error) => {
                 tracing::warn!(%error, "lost the change notifications; reconnecting");
                 listening = false;
-                bump();
+                bump_all();
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(LISTEN_RETRY) => {}
@@ -1157,6 +1177,14 @@ async fn listen(
             }
         }
     }
+}
+
+/// What [`listen`] tells the rest of the process.
+struct Bumps {
+    /// Any job changed.
+    changed: Arc<watch::Sender<u64>>,
+    /// A job became queued.
+    queued: Arc<watch::Sender<u64>>,
 }
 
 /// `text` as PostgreSQL can store it. Its text type cannot hold U+0000 (SQLite's can), so a

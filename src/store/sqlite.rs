@@ -185,6 +185,13 @@ impl SqliteStore {
         self.changed.subscribe()
     }
 
+    /// None: SQLite has no notifications between processes. This process's creates wake its
+    /// runner directly; jobs queued by another process on the same file wait for the
+    /// runner's next poll.
+    pub fn watch_queued(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
+
     /// Passes a write on: called after every committed change to a job.
     fn wrote(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));

@@ -63,12 +63,19 @@ pub fn skip_on_postgres(reason: &str) -> bool {
     on_postgres()
 }
 
-/// Skips the calling test on SQLite, for PostgreSQL-only behaviour.
+/// Skips the calling test on SQLite, for PostgreSQL-only behaviour. Says so where the test
+/// runner's output capture does not hide it, so a run without PostgreSQL never looks like one
+/// that tested it.
 #[track_caller]
 pub fn skip_on_sqlite(reason: &str) -> bool {
     if !on_postgres() {
-        eprintln!(
-            "skipped on sqlite ({}): {reason}",
+        use std::io::Write;
+        // Straight to the process's stderr: `eprintln!` in a passing test is captured.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED (PostgreSQL only) {}: {reason}. Run the PostgreSQL tests with \
+             JOBCAST_TEST_BACKEND=postgres JOBCAST_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+             cargo test --test api",
             std::panic::Location::caller()
         );
     }

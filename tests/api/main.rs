@@ -2,6 +2,7 @@
 //! with `JOBCAST_TEST_BACKEND=postgres`, its own PostgreSQL database; see `helpers`) and talks
 //! HTTP to it. One binary, one file per area.
 
+mod binary;
 mod helpers;
 
 mod auth;
@@ -19,6 +20,7 @@ mod jobs;
 mod library;
 mod limits;
 mod load;
+mod nodes;
 mod openapi;
 mod operations;
 mod poller;

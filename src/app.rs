@@ -174,8 +174,14 @@ impl Application {
                 (Some(dir), None) => (dir.clone(), dir.with_file_name("secret")),
                 (None, None) => return Err(StartError::UploadsDirRequired),
             };
-        let store =
-            Store::connect_with(&config.database_url, config.database_max_connections).await?;
+        let store = Store::connect_pool(
+            &config.database_url,
+            crate::store::PoolOptions {
+                max_connections: config.database_max_connections,
+                acquire_timeout: config.database_acquire_timeout,
+            },
+        )
+        .await?;
         store.keep_log_lines(config.limits.max_log_lines_per_job);
         let signer = if auth.is_open() {
             None

@@ -27,6 +27,10 @@ pub struct Config {
     /// Connections to PostgreSQL at most, per process (SQLite keeps one writer and a few
     /// readers whatever this says).
     pub database_max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection before it is answered 503: while
+    /// the database is down or restarting, requests fail this soon instead of hanging.
+    #[serde(with = "humantime_serde")]
+    pub database_acquire_timeout: Duration,
     pub http: HttpConfig,
     pub stream: StreamConfig,
     pub runner: RunnerConfig,
@@ -363,6 +367,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://data/jobcast.db".to_owned(),
             database_max_connections: crate::store::DEFAULT_MAX_CONNECTIONS,
+            database_acquire_timeout: crate::store::DEFAULT_ACQUIRE_TIMEOUT,
             http: HttpConfig::default(),
             stream: StreamConfig::default(),
             runner: RunnerConfig::default(),
@@ -547,7 +552,11 @@ impl Config {
                 )
             })?;
         }
-        let durations: [(&str, &mut Duration); 13] = [
+        let durations: [(&str, &mut Duration); 14] = [
+            (
+                "JOBCAST_DATABASE_ACQUIRE_TIMEOUT",
+                &mut self.database_acquire_timeout,
+            ),
             ("JOBCAST_SHUTDOWN_DRAIN", &mut self.http.shutdown_drain),
             (
                 "JOBCAST_HEADER_READ_TIMEOUT",
@@ -687,6 +696,7 @@ impl Config {
             ));
         }
         let positive = [
+            ("database_acquire_timeout", self.database_acquire_timeout),
             ("stream.poll_interval", self.stream.poll_interval),
             ("stream.heartbeat", self.stream.heartbeat),
             ("stream.max_duration", self.stream.max_duration),
@@ -801,6 +811,10 @@ mod tests {
             file.database_max_connections,
             defaults.database_max_connections
         );
+        assert_eq!(
+            file.database_acquire_timeout,
+            defaults.database_acquire_timeout
+        );
         assert_eq!(file.stream.poll_interval, defaults.stream.poll_interval);
         assert_eq!(file.stream.heartbeat, defaults.stream.heartbeat);
         assert_eq!(file.stream.max_duration, defaults.stream.max_duration);
@@ -856,9 +870,11 @@ mod tests {
                     "postgres://jobcast@db.internal:5432/jobcast",
                 ),
                 ("JOBCAST_DATABASE_MAX_CONNECTIONS", "25"),
+                ("JOBCAST_DATABASE_ACQUIRE_TIMEOUT", "2s"),
             ]))
             .unwrap();
         assert_eq!(config.database_max_connections, 25);
+        assert_eq!(config.database_acquire_timeout, Duration::from_secs(2));
         Config::default()
             .with_env(env(&[("JOBCAST_DATABASE_URL", "postgresql:///jobcast")]))
             .unwrap();

@@ -21,7 +21,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 
-pub use postgres::{is_postgres_url, PgStore, DEFAULT_MAX_CONNECTIONS};
+pub use postgres::{is_postgres_url, PgStore, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use rows::PruneRule;
 pub use sqlite::{database_file, SqliteStore};
 
@@ -81,8 +81,20 @@ impl Store {
     /// (`database_max_connections`). SQLite keeps its own fixed pools: one writer connection
     /// and a few readers.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        Self::connect_pool(
+            url,
+            PoolOptions {
+                max_connections,
+                ..PoolOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Like [`Store::connect`], with the PostgreSQL pool set up as `pool` says.
+    pub async fn connect_pool(url: &str, pool: PoolOptions) -> Result<Store, StoreError> {
         let backend = if is_postgres_url(url) {
-            Backend::Postgres(PgStore::connect(url, max_connections).await?)
+            Backend::Postgres(PgStore::connect(url, pool).await?)
         } else {
             Backend::Sqlite(SqliteStore::connect(url).await?)
         };
@@ -308,6 +320,26 @@ pub struct Claimant<'a> {
     /// An external worker's name. Its leases are extended by each accepted update (a runner
     /// renews its own instead).
     pub worker: Option<&'a str>,
+}
+
+/// The PostgreSQL connection pool's settings (SQLite keeps its own fixed pools: one writer
+/// connection and a few readers).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Connections at most, per process (`database_max_connections`).
+    pub max_connections: u32,
+    /// How long a query waits for a connection before failing (`database_acquire_timeout`):
+    /// while the database is unreachable, requests fail this soon with 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
 }
 
 /// What the store keeps about an uploaded file (its bytes are in the uploads folder).

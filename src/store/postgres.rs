@@ -34,7 +34,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::rows::{duration_ms, job_from_row, log_from_row, parse_id, PruneRule};
-use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
+use super::{
+    CancelOutcome, Claimant, ListFilter, PoolOptions, RetryPolicy, StoreError, Upload, Writer,
+};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The schema, from `migrations/postgres/`, built into the binary.
@@ -87,8 +89,8 @@ const LISTEN_RETRY: Duration = Duration::from_secs(1);
 /// The pool size when the caller does not choose one.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
-/// How long a query waits for a free connection before failing.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a query waits for a connection before failing, unless configured.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The job store on PostgreSQL. Cheap to clone: the pool is a shared handle.
 #[derive(Debug, Clone)]
@@ -216,10 +218,10 @@ pub fn is_postgres_url(url: &str) -> bool {
 }
 
 impl PgStore {
-    /// Connects to the database at `url` with a pool of at most `max_connections` (and one
+    /// Connects to the database at `url` with a pool as `pool` says (and one
     /// connection more, for LISTEN) and applies migrations (several processes starting at once
     /// take turns: sqlx holds an advisory lock while migrating). The database must exist.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
+    pub async fn connect(url: &str, pool: PoolOptions) -> Result<PgStore, StoreError> {
         let open_err = |source| StoreError::Open {
             url: redacted(url),
             source,
@@ -234,8 +236,8 @@ impl PgStore {
             .await
             .map_err(open_err)?;
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .max_connections(pool.max_connections.max(1))
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await
             .map_err(open_err)?;

@@ -23,6 +23,7 @@ mod load;
 mod nodes;
 mod openapi;
 mod operations;
+mod outage;
 mod poller;
 mod process;
 mod retention;

@@ -1,0 +1,324 @@
+//! PostgreSQL going away and coming back while jobcast serves: requests fail with a JSON 503
+//! meanwhile, open streams keep their connection and resume, and nothing is lost.
+//!
+//! The server reaches PostgreSQL through a TCP proxy in this test, which stands in for the
+//! restart: it cuts every connection and, until restored, closes new ones at once (what a
+//! client sees of a server that is shutting down or not yet up). Restarting the machine's real
+//! PostgreSQL would take the other tests' databases down with it.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::helpers::{parse_frames, postgres_url_for, skip_on_sqlite, spawn_app_with, TestApp};
+
+/// What the proxy does with connections.
+const UP: u8 = 0;
+/// New connections are closed at once: a server restarting, or refusing.
+const REFUSING: u8 = 1;
+/// New connections are accepted and then nothing: a host that stopped answering.
+const SILENT: u8 = 2;
+
+/// A TCP proxy to PostgreSQL that can be cut and restored.
+struct Proxy {
+    port: u16,
+    state: Arc<AtomicU8>,
+    /// Bumped on every change of state: every connection made before it ends.
+    changes: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(AtomicU8::new(UP));
+        let changes = watch::Sender::new(0u64);
+        let (now, changed) = (state.clone(), changes.subscribe());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (upstream, mut changed) = (upstream.clone(), changed.clone());
+                changed.mark_unchanged();
+                match now.load(Ordering::SeqCst) {
+                    REFUSING => drop(client),
+                    SILENT => {
+                        tokio::spawn(async move {
+                            let _held = client;
+                            let _ = changed.changed().await;
+                        });
+                    }
+                    _ => {
+                        tokio::spawn(async move {
+                            let Ok(server) = TcpStream::connect(&upstream).await else {
+                                return;
+                            };
+                            let (mut client, mut server) = (client, server);
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = changed.changed() => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Proxy {
+            port,
+            state,
+            changes,
+        }
+    }
+
+    fn set(&self, state: u8) {
+        self.state.store(state, Ordering::SeqCst);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// PostgreSQL "goes down": open connections are cut, new ones closed at once.
+    fn cut(&self) {
+        self.set(REFUSING);
+    }
+
+    /// The database host stops answering: open connections are cut, new ones hang.
+    fn silence(&self) {
+        self.set(SILENT);
+    }
+
+    fn restore(&self) {
+        self.set(UP);
+    }
+}
+
+/// `url` with its host and port replaced by the proxy's.
+fn through(url: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let userinfo = authority
+        .rsplit_once('@')
+        .map(|(user, _)| format!("{user}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{userinfo}127.0.0.1:{port}/{path}")
+}
+
+fn upstream(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let authority = rest.split('/').next().unwrap();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
+/// Reads a stream in the background: the events' names and data as they come.
+fn follow(response: reqwest::Response) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                for frame in parse_frames(&block) {
+                    if let Some(name) = frame.name() {
+                        let _ = tx.send((name.to_owned(), frame.data()));
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The next event named `name` whose data passes `wanted`, within `within`, skipping others.
+async fn next_named(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+    name: &str,
+    wanted: impl Fn(&Value) -> bool,
+    within: Duration,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some((n, data))) if n == name && wanted(&data) => return data,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the stream ended while waiting for {name}"),
+            Err(_) => panic!("no {name} event within {within:?}"),
+        }
+    }
+}
+
+async fn wait_ready(app: &TestApp, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, _) = app.get("/readyz").await;
+        if status == StatusCode::OK {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "not ready within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_answers_503_keeps_streams_open_and_loses_nothing() {
+    if skip_on_sqlite("the outage is PostgreSQL's") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let real = postgres_url_for(&dir.path().join("outage.db"));
+    let proxy = Proxy::start(upstream(&real)).await;
+    let via_proxy = through(&real, proxy.port);
+    let app = spawn_app_with(|c| {
+        c.database_url = via_proxy;
+        c.stream.max_duration = Duration::from_secs(60);
+        c.database_acquire_timeout = Duration::from_millis(500);
+    })
+    .await;
+
+    // Before: an external job followed by a stream, and a demo job running in the runner.
+    let external = app.create(json!({"type": "external"})).await;
+    let external = external["id"].as_str().unwrap().to_owned();
+    let demo = app
+        .create(json!({"type": "demo", "payload": {"steps": 40, "step_ms": 50}, "max_attempts": 3}))
+        .await;
+    let demo = demo["id"].as_str().unwrap().to_owned();
+    let mut events = follow(app.stream(&external, None).await);
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{external}/progress"),
+            &json!({"progress": 10}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    next_named(
+        &mut events,
+        "progress",
+        |p| p["progress"] == 10.0,
+        Duration::from_secs(5),
+    )
+    .await;
+    app.wait_for_status(&demo, &["running"], Duration::from_secs(10))
+        .await;
+
+    proxy.cut();
+    // During the outage: JSON 503s, soon; liveness still fine, readiness not.
+    let started = Instant::now();
+    for attempt in 0..3 {
+        let (status, body) = app
+            .post_json("/api/jobs", &json!({"type": "external"}))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "create {attempt}: {body}"
+        );
+        assert_eq!(body["error"], "unavailable", "{body}");
+        let (status, body) = app.get(&format!("/api/jobs/{external}")).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "get {attempt}: {body}"
+        );
+    }
+    let took = started.elapsed();
+    eprintln!("six requests answered 503 in {took:?}");
+    assert!(took < Duration::from_secs(10), "six requests took {took:?}");
+    assert_eq!(app.get("/healthz").await.0, StatusCode::OK);
+    assert_eq!(app.get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    // Longer than the runner's 2 s lease, so the demo job's lease lapses meanwhile.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    proxy.restore();
+    let back = wait_ready(&app, Duration::from_secs(30)).await;
+    eprintln!("ready again {back:?} after the restore");
+
+    // The stream that was open all along carries on.
+    let (status, body) = app
+        .post_json(
+            &format!("/api/jobs/{external}/progress"),
+            &json!({"progress": 50}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    next_named(
+        &mut events,
+        "progress",
+        |p| p["progress"] == 50.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{external}/complete"),
+            &json!({"result": {"ok": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let completed = next_named(&mut events, "completed", |_| true, Duration::from_secs(10)).await;
+    assert_eq!(completed["result"]["ok"], true);
+
+    // The job that was running when the database went away ends, completed.
+    let job = app
+        .wait_for_status(&demo, &["completed"], Duration::from_secs(30))
+        .await;
+    assert_eq!(job["result"]["steps"], 40);
+    eprintln!("the demo job completed in attempt {}", job["attempt"]);
+    // New work is accepted again.
+    let (status, _) = app
+        .post_json("/api/jobs", &json!({"type": "external"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        app.count_jobs().await,
+        3,
+        "the two jobs from before and the new one"
+    );
+}
+
+/// A database host that stops answering (no refusal, no reset) would hold each request until
+/// the pool gives up: `database_acquire_timeout` bounds that, and the answer is still a 503.
+#[tokio::test]
+async fn an_unanswering_postgres_host_gets_a_503_after_the_acquire_timeout_not_a_hang() {
+    if skip_on_sqlite("the outage is PostgreSQL's") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let real = postgres_url_for(&dir.path().join("silent.db"));
+    let proxy = Proxy::start(upstream(&real)).await;
+    let via_proxy = through(&real, proxy.port);
+    let app = spawn_app_with(|c| {
+        c.database_url = via_proxy;
+        c.database_acquire_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let job = app.create(json!({"type": "external"})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+
+    proxy.silence();
+    for path in ["/api/jobs".to_owned(), format!("/api/jobs/{id}")] {
+        let started = Instant::now();
+        let (status, body) = app.get(&path).await;
+        let took = started.elapsed();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert_eq!(body["error"], "unavailable");
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_secs(5),
+            "{path} answered after {took:?}, not after the 500 ms acquire timeout"
+        );
+    }
+
+    proxy.restore();
+    wait_ready(&app, Duration::from_secs(30)).await;
+    assert_eq!(app.job(&id).await["status"], "queued");
+}

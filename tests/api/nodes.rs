@@ -66,6 +66,33 @@ async fn a_job_created_on_one_node_runs_on_another_and_streams_from_the_first() 
     let ids: Vec<i64> = log.events().iter().filter_map(|f| f.id()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 
+    // A browser that lost its connection after the first log line and reconnects through
+    // the other node resumes where it was: the same lines after it, the same end.
+    let first_log = log
+        .events()
+        .into_iter()
+        .find(|f| f.name() == Some("log"))
+        .and_then(|f| f.id())
+        .unwrap();
+    let lines_after = |log: &SseLog| -> Vec<(i64, Value)> {
+        log.events()
+            .into_iter()
+            .filter(|f| f.name() == Some("log") && f.id() > Some(first_log))
+            .map(|f| (f.id().unwrap(), f.data()))
+            .collect()
+    };
+    let resumed = reqwest::Client::new()
+        .get(b.url(&format!("/api/jobs/{id}/stream")))
+        .header("Last-Event-ID", first_log.to_string())
+        .send()
+        .await
+        .unwrap();
+    let resumed = SseLog::read(resumed, Duration::from_secs(10)).await;
+    assert!(!lines_after(&log).is_empty(), "{names:?}");
+    assert_eq!(lines_after(&resumed), lines_after(&log));
+    assert_eq!(resumed.names().last(), Some(&"completed"));
+    assert_eq!(resumed.last_id(), log.last_id());
+
     assert_eq!(b.metric(COMPLETED_DEMO).await, 1.0, "B ran the job");
     assert_eq!(a.metric(COMPLETED_DEMO).await, 0.0, "A ran nothing");
     // Either node answers for it.

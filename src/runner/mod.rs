@@ -17,6 +17,7 @@ pub mod demo;
 pub mod handler;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -383,12 +384,16 @@ impl Attempt {
     /// Writes how the attempt ended. The handler's progress and log lines are still queued in
     /// the store's batch writer: a completion and a failure's log line queue behind them, and
     /// the ends written directly wait for them with a flush.
+    ///
+    /// Each write is tried again while the database is unreachable (see [`Attempt::persist`]).
     async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
         let id = self.job.id;
         let lease = Writer::Lease(&self.owner);
+        let store = &self.store;
         match outcome {
             Outcome::Completed(value) => {
-                self.store.complete(id, lease, Some(&value)).await?;
+                self.persist(|| store.complete(id, lease, Some(&value)))
+                    .await?;
             }
             Outcome::Failed(error) => {
                 let attempt = self.job.attempt;
@@ -411,24 +416,49 @@ impl Attempt {
                 } else {
                     LogLevel::Error
                 };
-                self.store.append_log(id, lease, level, &line).await?;
+                self.persist(|| store.append_log(id, lease, level, &line))
+                    .await?;
                 let retry = retry.map(|delay| RetryPolicy {
                     retry_at: Timestamp::now().saturating_add(delay),
                 });
-                self.store
-                    .fail(id, lease, &error.error, error.details.as_ref(), retry)
+                self.persist(|| store.fail(id, lease, &error.error, error.details.as_ref(), retry))
                     .await?;
             }
             Outcome::Cancelled => {
-                self.store.flush().await?;
-                self.store.finish_cancelled(id, &self.owner).await?;
+                store.flush().await?;
+                self.persist(|| store.finish_cancelled(id, &self.owner))
+                    .await?;
             }
             Outcome::Interrupted => {
-                self.store.flush().await?;
-                self.store.requeue(id, &self.owner).await?;
+                store.flush().await?;
+                self.persist(|| store.requeue(id, &self.owner)).await?;
             }
         }
         Ok(())
+    }
+
+    /// Runs a write that ends the attempt, again while it fails for want of the database (a
+    /// restart, a network blip), for up to one lease period: the job stays registered as
+    /// running meanwhile, so its lease is renewed once the database is back, and a job that
+    /// finished during a short outage is recorded instead of being run again after its lease
+    /// lapsed. Past that, another process may have taken the job over.
+    async fn persist<T, F, Fut>(&self, mut write: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let give_up = Instant::now() + self.config.lease;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match write().await {
+                Err(error) if error.is_transient() && Instant::now() + delay < give_up => {
+                    tracing::warn!(job_id = %self.job.id, %error, ?delay, "could not record how the attempt ended; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                result => return result,
+            }
+        }
     }
 }
 

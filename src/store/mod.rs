@@ -292,6 +292,27 @@ pub enum StoreError {
     NotMigrated { applied: i64, known: i64 },
 }
 
+impl StoreError {
+    /// Whether the same write may well succeed if tried again shortly: the database could not
+    /// be reached, was restarting or shutting down, or rolled the transaction back to break a
+    /// deadlock. Not a refusal, not a bad request, not a closed store.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
+            sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                // 08: connection exceptions; 57P01-3: shut down, crashed, starting up;
+                // 40001, 40P01: serialization failure, deadlock.
+                code.starts_with("08")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Who is changing a job, and so which jobs they may change.
 #[derive(Debug, Clone, Copy)]
 pub enum Writer<'a> {

@@ -83,6 +83,11 @@ const CHANNEL: &str = "jobcast_changes";
 const NOTIFY: &str = "pg_notify('jobcast_changes', \
     CASE WHEN jobs.status = 'queued' THEN 'queued' ELSE '' END) AS notified";
 
+/// The first and the longest wait before a queued write that failed for want of the database
+/// is tried again.
+const QUEUED_RETRY_MIN: Duration = Duration::from_millis(50);
+const QUEUED_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// How long the listener waits before connecting again after a failure.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
@@ -734,11 +739,16 @@ impl PgStore {
             };
             self.queued.drained.notify_waiters();
             if let Some(progress) = work.progress {
-                let result = self.progress(id, Some(owner), &progress).await;
+                let result = self
+                    .until_not_transient(id, || self.progress(id, Some(owner), &progress))
+                    .await;
                 report_queued(id, result.map(drop));
             }
             if !work.lines.is_empty() {
-                let result = self.log(id, Some(owner), work.lines).await;
+                let lines = &work.lines;
+                let result = self
+                    .until_not_transient(id, || self.log(id, Some(owner), lines))
+                    .await;
                 report_queued(id, result.map(drop));
             }
             self.in_flight.done(ticket);
@@ -746,6 +756,29 @@ impl PgStore {
         }
         self.queued.drained.notify_waiters();
         self.in_flight.done(ticket);
+    }
+
+    /// Runs a queued write again while it fails for want of the database (a restart, a network
+    /// blip), backing off up to [`QUEUED_RETRY_MAX`], until it is applied or refused (a lease
+    /// that lapsed meanwhile is refused), or the store closes. Later writes for the job wait
+    /// behind it, so they still land in order; the handler's own calls keep queueing until
+    /// [`MAX_QUEUED_LINES`], then wait too.
+    async fn until_not_transient<T, F, Fut>(&self, id: JobId, mut write: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = QUEUED_RETRY_MIN;
+        loop {
+            match write().await {
+                Err(error) if error.is_transient() && !self.pool.is_closed() => {
+                    tracing::warn!(job_id = %id, %error, ?delay, "a queued write failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(QUEUED_RETRY_MAX);
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Waits until every queued write started before this call has been applied.
@@ -766,7 +799,7 @@ impl PgStore {
             self.flush().await?;
         }
         let mut lines = self
-            .log(id, owner(writer), vec![(level, message.to_owned())])
+            .log(id, owner(writer), &[(level, message.to_owned())])
             .await?;
         lines
             .pop()
@@ -781,7 +814,7 @@ impl PgStore {
         &self,
         id: JobId,
         owner: Option<&str>,
-        lines: Vec<(LogLevel, String)>,
+        lines: &[(LogLevel, String)],
     ) -> Result<Vec<LogLine>, StoreError> {
         let now = Timestamp::now();
         let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
@@ -834,8 +867,8 @@ impl PgStore {
         let (last_seq, last_version): (i64, i64) =
             (row.try_get("log_seq")?, row.try_get("version")?);
         Ok((1..)
-            .zip(lines.into_iter().zip(messages))
-            .map(|(k, ((level, _), message))| LogLine {
+            .zip(lines.iter().zip(messages))
+            .map(|(k, (&(level, _), message))| LogLine {
                 seq: last_seq - n + k,
                 version: last_version - n + k,
                 ts: now,

@@ -236,7 +236,8 @@ async fn a_postgres_outage_answers_503_keeps_streams_open_and_loses_nothing() {
     assert!(took < Duration::from_secs(10), "six requests took {took:?}");
     assert_eq!(app.get("/healthz").await.0, StatusCode::OK);
     assert_eq!(app.get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
-    // Longer than the runner's 2 s lease, so the demo job's lease lapses meanwhile.
+    // Longer than the runner's 2 s lease: the demo job's end is recorded when the database
+    // is back, or its lapsed lease sends it round again; it ends completed either way.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     proxy.restore();
@@ -321,4 +322,59 @@ async fn an_unanswering_postgres_host_gets_a_503_after_the_acquire_timeout_not_a
     proxy.restore();
     wait_ready(&app, Duration::from_secs(30)).await;
     assert_eq!(app.job(&id).await["status"], "queued");
+}
+
+/// An outage shorter than the lease: the job that ran meanwhile keeps every progress report
+/// and log line it made while the database was away (the writes are tried again), and its
+/// end is recorded once the database is back, so it does not run a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_outage_loses_no_log_line_and_runs_no_job_twice() {
+    if skip_on_sqlite("the outage is PostgreSQL's") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let real = postgres_url_for(&dir.path().join("short.db"));
+    let proxy = Proxy::start(upstream(&real)).await;
+    let via_proxy = through(&real, proxy.port);
+    let app = spawn_app_with(|c| {
+        c.database_url = via_proxy;
+        c.database_acquire_timeout = Duration::from_millis(500);
+        c.runner.lease = Duration::from_secs(15);
+    })
+    .await;
+    let job = app
+        .create(json!({"type": "demo", "payload": {"steps": 20, "step_ms": 50}, "max_attempts": 3}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&id, &["running"], Duration::from_secs(10))
+        .await;
+
+    proxy.cut();
+    // The handler's remaining 1 s of steps, and then some, happen with the database away.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore();
+
+    let job = app
+        .wait_for_status(&id, &["completed"], Duration::from_secs(20))
+        .await;
+    assert_eq!(job["attempt"], 1, "ran once: {job}");
+    assert_eq!(job["progress"], 100.0);
+    let (_, logs) = app.get(&format!("/api/jobs/{id}/logs")).await;
+    let messages: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "starting 20 steps (attempt 1)",
+            "reached step 4 of 20",
+            "reached step 8 of 20",
+            "reached step 12 of 20",
+            "reached step 16 of 20",
+            "all 20 steps done",
+        ]
+    );
 }

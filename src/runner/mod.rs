@@ -416,8 +416,9 @@ impl Attempt {
                 } else {
                     LogLevel::Error
                 };
-                self.persist(|| store.append_log(id, lease, level, &line))
-                    .await?;
+                // Through the queue: its writes are tried again, and never twice.
+                store.queue_log(id, &self.owner, level, line).await?;
+                store.flush().await?;
                 let retry = retry.map(|delay| RetryPolicy {
                     retry_at: Timestamp::now().saturating_add(delay),
                 });

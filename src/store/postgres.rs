@@ -745,9 +745,11 @@ impl PgStore {
                 report_queued(id, result.map(drop));
             }
             if !work.lines.is_empty() {
-                let lines = &work.lines;
+                // One id for every try of this write, so a try that committed unseen is not
+                // repeated.
+                let (lines, write) = (&work.lines, uuid::Uuid::now_v7().to_string());
                 let result = self
-                    .until_not_transient(id, || self.log(id, Some(owner), lines))
+                    .until_not_transient(id, || self.log(id, Some(owner), lines, &write))
                     .await;
                 report_queued(id, result.map(drop));
             }
@@ -799,7 +801,12 @@ impl PgStore {
             self.flush().await?;
         }
         let mut lines = self
-            .log(id, owner(writer), &[(level, message.to_owned())])
+            .log(
+                id,
+                owner(writer),
+                &[(level, message.to_owned())],
+                &uuid::Uuid::now_v7().to_string(),
+            )
             .await?;
         lines
             .pop()
@@ -815,6 +822,7 @@ impl PgStore {
         id: JobId,
         owner: Option<&str>,
         lines: &[(LogLevel, String)],
+        write: &str,
     ) -> Result<Vec<LogLine>, StoreError> {
         let now = Timestamp::now();
         let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
@@ -840,8 +848,9 @@ impl PgStore {
                      lease_expires_at = CASE WHEN $3::text IS NOT NULL \
                          AND jobs.lease_ms IS NOT NULL \
                          THEN $1 + jobs.lease_ms ELSE jobs.lease_expires_at END, \
-                     {NEXT_CHANGE} \
+                     last_log_write = $8, {NEXT_CHANGE} \
                  FROM change_lock WHERE jobs.id = $2 AND {guard} \
+                     AND jobs.last_log_write IS DISTINCT FROM $8 \
                  RETURNING jobs.id, jobs.log_seq, jobs.version, {NOTIFY}), \
              line AS (INSERT INTO job_logs (job_id, seq, version, ts, level, message) \
                  SELECT j.id, j.log_seq - $7 + t.k, j.version - $7 + t.k, $1, t.level, t.message \
@@ -858,10 +867,14 @@ impl PgStore {
         .bind(&messages)
         .bind(self.keep_log_lines.load(Ordering::Relaxed))
         .bind(n)
+        .bind(write)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            return Err(self.why_not(id).await);
+            return match self.written_before(id, write, n).await? {
+                Some(lines) => Ok(lines),
+                None => Err(self.why_not(id).await),
+            };
         };
         self.wrote();
         let (last_seq, last_version): (i64, i64) =
@@ -876,6 +889,39 @@ impl PgStore {
                 message,
             })
             .collect())
+    }
+
+    /// The `n` lines of log write `write`, if it was applied already: an earlier try of the
+    /// same write committed and then the connection was lost before the answer came. Only
+    /// the job's one writer (its lease holder) tries writes again, so they are its last `n`.
+    async fn written_before(
+        &self,
+        id: JobId,
+        write: &str,
+        n: i64,
+    ) -> Result<Option<Vec<LogLine>>, StoreError> {
+        let landed: Option<bool> =
+            sqlx::query_scalar("SELECT last_log_write = $2 FROM jobs WHERE id = $1")
+                .bind(id.to_string())
+                .bind(write)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten();
+        if landed != Some(true) {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM job_logs WHERE job_id = $1 ORDER BY seq DESC LIMIT $2) \
+                 AS last ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .bind(n)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(log_from_row)
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// Finishes a job as `completed` with `result`.
@@ -996,6 +1042,11 @@ impl PgStore {
     /// Claims up to `limit` due jobs of `types` for `claimant` in one statement: highest
     /// priority first, then oldest. Rows another transaction has locked are skipped, not
     /// waited for.
+    ///
+    /// Each type is looked up on its own, walking `jobs_queue` in order and stopping after
+    /// `limit` rows: with `type = ANY(...)` the planner read every queued job of those types
+    /// and sorted them, milliseconds per claim with 10 000 queued, all under the change lock
+    /// that every job write waits for.
     pub async fn claim(
         &self,
         types: &[String],
@@ -1009,10 +1060,13 @@ impl PgStore {
         let now = Timestamp::now();
         let rows = sqlx::query(&format!(
             "{CHANGE_LOCK}, due AS ( \
-                 SELECT jobs.id FROM jobs, change_lock \
-                 WHERE jobs.status = 'queued' AND jobs.run_at <= $1 AND jobs.type = ANY($7) \
-                 ORDER BY jobs.priority DESC, jobs.id LIMIT $4 \
-                 FOR UPDATE OF jobs SKIP LOCKED) \
+                 SELECT picked.id FROM unnest($7::text[]) AS wanted (type), LATERAL ( \
+                     SELECT jobs.id, jobs.priority FROM jobs, change_lock \
+                     WHERE jobs.status = 'queued' AND jobs.type = wanted.type \
+                         AND jobs.run_at <= $1 \
+                     ORDER BY jobs.priority DESC, jobs.id LIMIT $4 \
+                     FOR UPDATE OF jobs SKIP LOCKED) AS picked \
+                 ORDER BY picked.priority DESC, picked.id LIMIT $4) \
              UPDATE jobs SET status = 'running', attempt = jobs.attempt + 1, started_at = $1, \
                  error = NULL, details = NULL, updated_at = $1, lease_owner = $2, \
                  lease_expires_at = $3, worker = $5, lease_ms = $6, \

@@ -248,8 +248,9 @@ async fn create_across(nodes: [&Server; 2], body: Value, n: usize) -> Vec<String
         let (client, url, body) = (client.clone(), urls[i % 2].clone(), body.clone());
         batch.spawn(async move {
             let response = client.post(url).json(&body).send().await.unwrap();
-            assert_eq!(response.status(), StatusCode::CREATED);
+            let status = response.status();
             let job: Value = response.json().await.unwrap();
+            assert_eq!(status, StatusCode::CREATED, "{job}");
             job["id"].as_str().unwrap().to_owned()
         });
         if batch.len() == 16 {

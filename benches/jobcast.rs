@@ -7,6 +7,8 @@
 //! cargo bench --bench jobcast -- fanout idle  # some scenarios only
 //! ```
 //!
+//! `JOBCAST_BENCH_SERVER_LOG=1` shows the servers' logs (warnings and errors) on stderr.
+//!
 //! Scenarios (see docs/benchmarks.md):
 //! - `fanout`: J jobs x S streams, U progress updates per job; delivery latency from the
 //!   update's POST to each client's receipt, with the update sent to the streaming server
@@ -16,6 +18,13 @@
 //! - `throughput`: jobs per second end to end (`demo`, 1 step, 0 ms) with 1 and 4 workers, also
 //!   with 100 000 jobs already stored; progress updates per second through the API.
 //! - `open`: streams opened per second, and the time for N streams to get their first event.
+//! - `work`: command jobs per second (a `sh` program per job) and external worker claims per
+//!   second.
+//! - `postgres`: on PostgreSQL (the server `JOBCAST_BENCH_POSTGRES_URL` names, default
+//!   `postgres://postgres@127.0.0.1:5432/test`, a role that may create databases; skipped if it
+//!   cannot be reached), a fresh database per measurement: jobs per second end to end with 1
+//!   and 2 server processes on the database, and fan-out delivery latency with the updates
+//!   posted to another process (notification path) and to the streaming one.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -53,19 +62,21 @@ struct Server {
 }
 
 impl Server {
-    fn start(db: &Path, env: &[(&str, &str)]) -> Server {
-        Self::start_with(db, env, None)
+    /// Starts on the database `database_url` (`sqlite://...`, see [`sqlite_url`], or
+    /// `postgres://...`).
+    fn start(database_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_with(database_url, env, None)
     }
 
     /// Starts with a config file (`--config`) instead of the repository's default one.
-    fn start_with(db: &Path, env: &[(&str, &str)], config: Option<&Path>) -> Server {
+    fn start_with(database_url: &str, env: &[(&str, &str)], config: Option<&Path>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_jobcast"));
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
         command
             .env("JOBCAST_LISTEN", "127.0.0.1:0")
-            .env("JOBCAST_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("JOBCAST_DATABASE_URL", database_url)
             .env("RUST_LOG", "warn,jobcast::app=info")
             // One local client drives thousands of streams and jobs: lift the per-client
             // limits, which would otherwise be what the benchmark measures.
@@ -81,6 +92,15 @@ impl Server {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("start jobcast");
+        let pid = child.id();
+        // JOBCAST_BENCH_SERVER_LOG=1 shows the servers' logs (warnings and errors, and their
+        // start-up lines) on this process's stderr.
+        let echo = std::env::var_os("JOBCAST_BENCH_SERVER_LOG").is_some();
+        let show = move |line: &str| {
+            if echo {
+                eprintln!("[jobcast {pid}] {line}");
+            }
+        };
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
         let addr = loop {
@@ -88,14 +108,18 @@ impl Server {
                 .next()
                 .expect("jobcast exited before listening")
                 .unwrap();
+            show(&line);
             if let Some(at) = line.find("listening on http://") {
                 let rest = &line[at + "listening on http://".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        let pid = child.id();
+        std::thread::spawn(move || {
+            for line in lines.by_ref() {
+                show(line.as_deref().unwrap_or("(a line that is not UTF-8)"));
+            }
+        });
         Server { child, addr, pid }
     }
 
@@ -131,6 +155,11 @@ impl Drop for Server {
     }
 }
 
+/// The database URL of the SQLite file `db`.
+fn sqlite_url(db: &Path) -> String {
+    format!("sqlite://{}", db.display())
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(512)
@@ -145,10 +174,21 @@ async fn create_jobs(
     body: Value,
     n: usize,
 ) -> Vec<String> {
+    create_jobs_on(client, &[server], body, n).await
+}
+
+/// Creates `n` jobs, 64 requests in flight, spread round-robin over `servers`.
+async fn create_jobs_on(
+    client: &reqwest::Client,
+    servers: &[&Server],
+    body: Value,
+    n: usize,
+) -> Vec<String> {
     let gate = Arc::new(Semaphore::new(64));
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..n {
+    for i in 0..n {
         let permit = gate.clone().acquire_owned().await.unwrap();
+        let server = servers[i % servers.len()];
         let (client, url, body) = (client.clone(), server.url("/api/jobs"), body.clone());
         tasks.spawn(async move {
             let job: Value = client
@@ -329,7 +369,7 @@ impl Bench {
     }
 
     /// J jobs x S streams, U updates per job, through `via` ("local": the streaming server;
-    /// "remote": a second server on the same database).
+    /// "remote": a second server on the same database file).
     async fn fanout(
         &mut self,
         jobs: usize,
@@ -340,14 +380,50 @@ impl Bench {
     ) {
         let db = self.db(&format!("fanout-{jobs}x{streams}-{via}-{shared}"));
         let poller = if shared { "true" } else { "false" };
-        let server = Server::start(&db, &[("JOBCAST_STREAM_SHARED_POLLER", poller)]);
-        let remote = (via == "remote").then(|| Server::start(&db, &[]));
+        let server = Server::start(
+            &sqlite_url(&db),
+            &[("JOBCAST_STREAM_SHARED_POLLER", poller)],
+        );
+        let remote = (via == "remote").then(|| Server::start(&sqlite_url(&db), &[]));
         let writer = remote.as_ref().unwrap_or(&server);
-        let ids = create_jobs(&self.client, &server, json!({"type": "external"}), jobs).await;
+        // Another process sees an update at its next 1 s poll: rounds further apart.
+        let gap = Duration::from_millis(if via == "remote" { 1200 } else { 300 });
+        let result = self
+            .fanout_on(&server, writer, jobs, streams, updates, gap)
+            .await;
+        let mode = if shared { "" } else { ", per-stream polling" };
+        self.record(
+            format!("fanout {jobs}x{streams} U={updates} via {via}{mode}"),
+            result,
+        );
+    }
+
+    /// The fan-out measurement: `jobs` external jobs made on `streaming`, `streams` streams on
+    /// each opened there, `updates` rounds of one progress update per job posted to `writer`
+    /// (`gap` apart), each carrying its send time; then every job completed through `writer`.
+    /// Returns the delivery latencies and how many streams missed their terminal event.
+    async fn fanout_on(
+        &self,
+        streaming: &Server,
+        writer: &Server,
+        jobs: usize,
+        streams: usize,
+        updates: usize,
+        gap: Duration,
+    ) -> Value {
+        let ids = create_jobs(&self.client, streaming, json!({"type": "external"}), jobs).await;
         let stats = Arc::new(StreamStats::default());
-        let (_, mut tasks) =
-            open_streams(&server, &ids, streams, 512, &stats, Duration::from_secs(60)).await;
+        let (_, mut tasks) = open_streams(
+            streaming,
+            &ids,
+            streams,
+            512,
+            &stats,
+            Duration::from_secs(60),
+        )
+        .await;
         let opened = stats.opened.load(Ordering::Relaxed);
+        let mut posts_failed = 0usize;
         for round in 1..=updates {
             let gate = Arc::new(Semaphore::new(64));
             let mut posts = tokio::task::JoinSet::new();
@@ -359,27 +435,30 @@ impl Bench {
                 );
                 posts.spawn(async move {
                     let body = json!({"progress": round as f64 * 90.0 / updates as f64, "message": format!("t={}", now_ns())});
-                    let status = client.post(url).json(&body).send().await.map(|r| r.status().as_u16());
+                    let status = client.post(url).json(&body).send().await.map(|r| r.status());
                     drop(permit);
                     status
                 });
             }
-            while posts.join_next().await.is_some() {}
+            while let Some(status) = posts.join_next().await {
+                if !matches!(status, Ok(Ok(status)) if status.is_success()) {
+                    posts_failed += 1;
+                }
+            }
             // Let this round arrive before the next, so each update is measured on its own.
-            tokio::time::sleep(Duration::from_millis(if via == "remote" {
-                1200
-            } else {
-                300
-            }))
-            .await;
+            tokio::time::sleep(gap).await;
         }
         for id in &ids {
-            let _ = self
+            let status = self
                 .client
                 .post(writer.url(&format!("/api/jobs/{id}/complete")))
                 .json(&json!({}))
                 .send()
-                .await;
+                .await
+                .map(|r| r.status());
+            if !matches!(status, Ok(status) if status.is_success()) {
+                posts_failed += 1;
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while stats.finished.load(Ordering::Relaxed) < opened && Instant::now() < deadline {
@@ -389,14 +468,15 @@ impl Bench {
         let finished = stats.finished.load(Ordering::Relaxed);
         let latencies = std::mem::take(&mut *stats.latencies.lock().unwrap());
         let mut result = percentiles(latencies);
+        if result.is_null() {
+            result = json!({"count": 0});
+        }
+        result["updates_expected"] = json!(opened * updates);
         result["streams"] = json!(jobs * streams);
         result["streams_opened"] = json!(opened);
         result["terminal_events_lost"] = json!(opened.saturating_sub(finished));
-        let mode = if shared { "" } else { ", per-stream polling" };
-        self.record(
-            format!("fanout {jobs}x{streams} U={updates} via {via}{mode}"),
-            result,
-        );
+        result["posts_failed"] = json!(posts_failed);
+        result
     }
 
     /// CPU and memory of a server holding `n` idle streams.
@@ -408,7 +488,7 @@ impl Bench {
         };
         let db = self.db(&format!("idle-{n}-{shared}"));
         let server = Server::start(
-            &db,
+            &sqlite_url(&db),
             &[(
                 "JOBCAST_STREAM_SHARED_POLLER",
                 if shared { "true" } else { "false" },
@@ -458,37 +538,51 @@ impl Bench {
             preload_finished_jobs(&db, preload).await;
         }
         let workers_text = workers.to_string();
-        let server = Server::start(&db, &[("JOBCAST_WORKERS", &workers_text)]);
-        let started = Instant::now();
-        create_jobs(
-            &self.client,
-            &server,
-            json!({"type": "demo", "payload": {"steps": 1, "step_ms": 0}}),
-            n,
-        )
-        .await;
-        let created = started.elapsed();
-        self.wait_until_idle(&server).await;
-        let elapsed = started.elapsed().as_secs_f64();
+        let server = Server::start(&sqlite_url(&db), &[("JOBCAST_WORKERS", &workers_text)]);
+        let result = self.jobs_end_to_end(&[&server], n).await;
         let label = if preload > 0 {
             format!("throughput {n} jobs, {workers} workers, {preload} stored")
         } else {
             format!("throughput {n} jobs, {workers} workers")
         };
-        self.record(
-            label,
-            json!({
-                "jobs_per_second": round2(n as f64 / elapsed),
-                "creates_per_second": round2(n as f64 / created.as_secs_f64()),
-                "seconds": round2(elapsed),
-            }),
-        );
+        self.record(label, result);
+    }
+
+    /// Creates `n` no-op demo jobs round-robin over `nodes` (servers on one database) and waits
+    /// until none is queued or running; jobs and creates per second, and each node's CPU time.
+    async fn jobs_end_to_end(&self, nodes: &[&Server], n: usize) -> Value {
+        let cpu_before: Vec<f64> = nodes.iter().map(|node| node.cpu_seconds()).collect();
+        let started = Instant::now();
+        create_jobs_on(
+            &self.client,
+            nodes,
+            json!({"type": "demo", "payload": {"steps": 1, "step_ms": 0}}),
+            n,
+        )
+        .await;
+        let created = started.elapsed();
+        self.wait_until_idle(nodes[0]).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut result = json!({
+            "jobs_per_second": round2(n as f64 / elapsed),
+            "creates_per_second": round2(n as f64 / created.as_secs_f64()),
+            "seconds": round2(elapsed),
+        });
+        if nodes.len() > 1 {
+            let cpu: Vec<f64> = nodes
+                .iter()
+                .zip(cpu_before)
+                .map(|(node, before)| round2(node.cpu_seconds() - before))
+                .collect();
+            result["node_cpu_seconds"] = json!(cpu);
+        }
+        result
     }
 
     /// Progress updates per second accepted through the API, from 64 concurrent clients.
     async fn progress_rate(&mut self, window: Duration) {
         let db = self.db("progress");
-        let server = Server::start(&db, &[]);
+        let server = Server::start(&sqlite_url(&db), &[]);
         let ids = create_jobs(&self.client, &server, json!({"type": "external"}), 64).await;
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Instant::now() + window;
@@ -524,7 +618,7 @@ impl Bench {
     /// How fast streams open: `n` streams on n/10 jobs, 512 connects at a time.
     async fn open(&mut self, n: usize) {
         let db = self.db(&format!("open-{n}"));
-        let server = Server::start(&db, &[]);
+        let server = Server::start(&sqlite_url(&db), &[]);
         let ids = create_jobs(
             &self.client,
             &server,
@@ -562,6 +656,171 @@ impl Bench {
     }
 }
 
+/// The server the `postgres` scenario makes its databases on, unless
+/// `JOBCAST_BENCH_POSTGRES_URL` names another.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl Bench {
+    /// The `postgres` scenario: jobs per second with 1 and 2 nodes, and fan-out delivery
+    /// latency with the updates posted to another node and to the streaming one. Skipped, with
+    /// a line saying why, if the server cannot be reached or refuses to create a database.
+    async fn postgres(&mut self) {
+        let admin = std::env::var("JOBCAST_BENCH_POSTGRES_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        match PgDatabase::create(&admin).await {
+            Ok(probe) => probe.remove().await,
+            Err(error) => {
+                let hint = "set JOBCAST_BENCH_POSTGRES_URL to a server and a role that may \
+                            create databases";
+                println!("{:<48} skipped: {error} ({hint})", "postgres");
+                return;
+            }
+        }
+        let n = self.scale(10_000, 1000);
+        for nodes in [1, 2] {
+            self.postgres_throughput(&admin, n, nodes).await;
+        }
+        for (jobs, streams) in [
+            (1, self.scale(1000, 100)),
+            (self.scale(100, 10), self.scale(100, 10)),
+        ] {
+            for via in ["remote", "local"] {
+                self.postgres_fanout(&admin, jobs, streams, 5, via).await;
+            }
+        }
+    }
+
+    fn scale(&self, full: usize, small: usize) -> usize {
+        if self.quick {
+            small
+        } else {
+            full
+        }
+    }
+
+    /// A jobcast process on the PostgreSQL database `db`, 4 workers, uploads in a folder all
+    /// the processes share.
+    fn postgres_server(&self, db: &PgDatabase) -> Server {
+        let uploads = self.dir.path().join("postgres-uploads");
+        Server::start(
+            &db.url,
+            &[
+                ("JOBCAST_UPLOAD_DIR", uploads.to_str().unwrap()),
+                ("JOBCAST_WORKERS", "4"),
+            ],
+        )
+    }
+
+    /// Jobs per second end to end on a fresh PostgreSQL database served by `nodes` processes.
+    async fn postgres_throughput(&mut self, admin: &str, n: usize, nodes: usize) {
+        let db = PgDatabase::create(admin).await.unwrap();
+        let servers: Vec<Server> = (0..nodes).map(|_| self.postgres_server(&db)).collect();
+        let refs: Vec<&Server> = servers.iter().collect();
+        let mut result = self.jobs_end_to_end(&refs, n).await;
+        result["workers_per_node"] = json!(4);
+        let label = format!(
+            "postgres throughput {n} jobs, {nodes} node{}",
+            if nodes == 1 { "" } else { "s" }
+        );
+        drop(servers);
+        db.remove().await;
+        self.record(label, result);
+    }
+
+    /// Fan-out on a fresh PostgreSQL database: streams on node A, updates posted to node B
+    /// (`via` "remote": B's writes notify A) or to A itself ("local").
+    async fn postgres_fanout(
+        &mut self,
+        admin: &str,
+        jobs: usize,
+        streams: usize,
+        updates: usize,
+        via: &str,
+    ) {
+        let db = PgDatabase::create(admin).await.unwrap();
+        let server = self.postgres_server(&db);
+        let remote = (via == "remote").then(|| self.postgres_server(&db));
+        let writer = remote.as_ref().unwrap_or(&server);
+        let gap = Duration::from_millis(300);
+        let result = self
+            .fanout_on(&server, writer, jobs, streams, updates, gap)
+            .await;
+        drop(remote);
+        drop(server);
+        db.remove().await;
+        self.record(
+            format!("postgres fanout {jobs}x{streams} U={updates} via {via}"),
+            result,
+        );
+    }
+}
+
+/// A fresh PostgreSQL database for one measurement, `jobcast_bench_<uuid>`.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    /// The URL of this database on the admin URL's server.
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create(admin: &str) -> Result<PgDatabase, String> {
+        use sqlx::Executor;
+        let name = format!("jobcast_bench_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = pg_connect(admin).await?;
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .map_err(|e| format!("cannot create a database on {admin}: {e}"))?;
+        let _ = sqlx::Connection::close(conn).await;
+        Ok(PgDatabase {
+            url: with_database(admin, &name),
+            admin: admin.to_owned(),
+            name,
+        })
+    }
+
+    /// Drops the database, closing whatever connections are still open to it.
+    async fn remove(self) {
+        use sqlx::Executor;
+        let dropped = match pg_connect(&self.admin).await {
+            Ok(mut conn) => conn
+                .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = dropped {
+            eprintln!("could not drop the database {}: {error}", self.name);
+        }
+    }
+}
+
+/// A connection to the PostgreSQL server at `url`, or why not (within 5 s).
+async fn pg_connect(url: &str) -> Result<sqlx::PgConnection, String> {
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        <sqlx::PgConnection as sqlx::Connection>::connect(url),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(error)) => Err(format!("cannot connect to {url}: {error}")),
+        Err(_) => Err(format!("cannot connect to {url}: no answer within 5 s")),
+    }
+}
+
+/// `url` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, format!("?{query}")),
+        None => (rest, String::new()),
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{host}/{name}{query}")
+}
+
 impl Bench {
     /// Command jobs per second: `n` jobs of a type whose program prints a result and exits,
     /// run by 4 workers.
@@ -574,7 +833,7 @@ impl Bench {
         )
         .unwrap();
         let db = self.db("commands");
-        let server = Server::start_with(&db, &[], Some(&config));
+        let server = Server::start_with(&sqlite_url(&db), &[], Some(&config));
         let started = Instant::now();
         create_jobs(&self.client, &server, json!({"type": "echo"}), n).await;
         self.wait_until_idle(&server).await;
@@ -595,7 +854,7 @@ impl Bench {
     /// Claims per second: `n` external jobs claimed and completed by 8 concurrent workers.
     async fn claims(&mut self, n: usize) {
         let db = self.db("claims");
-        let server = Server::start(&db, &[]);
+        let server = Server::start(&sqlite_url(&db), &[]);
         create_jobs(&self.client, &server, json!({"type": "external"}), n).await;
         let started = Instant::now();
         let mut workers = tokio::task::JoinSet::new();
@@ -672,8 +931,8 @@ impl Bench {
 
 /// Stores `n` finished jobs straight into a fresh database (migrated by a short server run).
 async fn preload_finished_jobs(db: &Path, n: usize) {
-    drop(Server::start(db, &[]));
-    let url = format!("sqlite://{}", db.display());
+    let url = sqlite_url(db);
+    drop(Server::start(&url, &[]));
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
@@ -755,6 +1014,9 @@ async fn main() {
     if run("work") {
         bench.commands(scale(2_000, 200)).await;
         bench.claims(scale(5_000, 500)).await;
+    }
+    if run("postgres") {
+        bench.postgres().await;
     }
 
     let report = json!({

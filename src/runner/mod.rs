@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
-use crate::store::{Claimant, RetryPolicy, Store, StoreError, Writer};
+use crate::store::{retry_transient, Claimant, RetryPolicy, Store, StoreError, Writer};
 use crate::uploads::Uploads;
 pub use handler::{handler_fn, JobContext, JobError, JobHandler, JobTypes, PayloadError};
 
@@ -443,23 +443,13 @@ impl Attempt {
     /// running meanwhile, so its lease is renewed once the database is back, and a job that
     /// finished during a short outage is recorded instead of being run again after its lease
     /// lapsed. Past that, another process may have taken the job over.
-    async fn persist<T, F, Fut>(&self, mut write: F) -> Result<T, StoreError>
+    async fn persist<T, F, Fut>(&self, write: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
         let give_up = Instant::now() + self.config.lease;
-        let mut delay = Duration::from_millis(50);
-        loop {
-            match write().await {
-                Err(error) if error.is_transient() && Instant::now() + delay < give_up => {
-                    tracing::warn!(job_id = %self.job.id, %error, ?delay, "could not record how the attempt ended; trying again");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                result => return result,
-            }
-        }
+        retry_transient(self.job.id, |delay| Instant::now() + delay < give_up, write).await
     }
 }
 

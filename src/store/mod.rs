@@ -313,6 +313,32 @@ impl StoreError {
     }
 }
 
+/// Runs `write` again while it fails for want of the database ([`StoreError::is_transient`]),
+/// backing off from 50 ms to 2 s, for as long as `keep_trying(next_delay)` says; returns the
+/// first answer that is not such a failure, or the last failure. The queued writes of a
+/// PostgreSQL store and the runner's record of how an attempt ended use it.
+pub async fn retry_transient<T, F, Fut>(
+    job: JobId,
+    mut keep_trying: impl FnMut(Duration) -> bool,
+    mut write: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match write().await {
+            Err(error) if error.is_transient() && keep_trying(delay) => {
+                tracing::warn!(job_id = %job, %error, ?delay, "a write failed for want of the database; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Who is changing a job, and so which jobs they may change.
 #[derive(Debug, Clone, Copy)]
 pub enum Writer<'a> {

@@ -83,11 +83,6 @@ const CHANNEL: &str = "jobcast_changes";
 const NOTIFY: &str = "pg_notify('jobcast_changes', \
     CASE WHEN jobs.status = 'queued' THEN 'queued' ELSE '' END) AS notified";
 
-/// The first and the longest wait before a queued write that failed for want of the database
-/// is tried again.
-const QUEUED_RETRY_MIN: Duration = Duration::from_millis(50);
-const QUEUED_RETRY_MAX: Duration = Duration::from_secs(2);
-
 /// How long the listener waits before connecting again after a failure.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
@@ -740,7 +735,7 @@ impl PgStore {
             self.queued.drained.notify_waiters();
             if let Some(progress) = work.progress {
                 let result = self
-                    .until_not_transient(id, || self.progress(id, Some(owner), &progress))
+                    .retry_transient(id, || self.progress(id, Some(owner), &progress))
                     .await;
                 report_queued(id, result.map(drop));
             }
@@ -749,7 +744,7 @@ impl PgStore {
                 // repeated.
                 let (lines, write) = (&work.lines, uuid::Uuid::now_v7().to_string());
                 let result = self
-                    .until_not_transient(id, || self.log(id, Some(owner), lines, &write))
+                    .retry_transient(id, || self.log(id, Some(owner), lines, &write))
                     .await;
                 report_queued(id, result.map(drop));
             }
@@ -760,27 +755,16 @@ impl PgStore {
         self.in_flight.done(ticket);
     }
 
-    /// Runs a queued write again while it fails for want of the database (a restart, a network
-    /// blip), backing off up to [`QUEUED_RETRY_MAX`], until it is applied or refused (a lease
-    /// that lapsed meanwhile is refused), or the store closes. Later writes for the job wait
-    /// behind it, so they still land in order; the handler's own calls keep queueing until
-    /// [`MAX_QUEUED_LINES`], then wait too.
-    async fn until_not_transient<T, F, Fut>(&self, id: JobId, mut write: F) -> Result<T, StoreError>
+    /// Runs a queued write again while it fails for want of the database, until it is
+    /// applied or refused (a lease that lapsed meanwhile is refused) or the store closes.
+    /// Later writes for the job wait behind it, so they still land in order; the handler's own
+    /// calls keep queueing until [`MAX_QUEUED_LINES`], then wait too.
+    async fn retry_transient<T, F, Fut>(&self, id: JobId, write: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let mut delay = QUEUED_RETRY_MIN;
-        loop {
-            match write().await {
-                Err(error) if error.is_transient() && !self.pool.is_closed() => {
-                    tracing::warn!(job_id = %id, %error, ?delay, "a queued write failed; trying again");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(QUEUED_RETRY_MAX);
-                }
-                result => return result,
-            }
-        }
+        super::retry_transient(id, |_| !self.pool.is_closed(), write).await
     }
 
     /// Waits until every queued write started before this call has been applied.

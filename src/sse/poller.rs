@@ -13,7 +13,10 @@
 //! the buffer), so a slow client never holds up the poller or other streams.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -65,15 +68,46 @@ impl Snapshot {
     }
 }
 
-/// One watched job: its channel and how many streams hold it.
+/// One watched job: its channel and how many streams hold it. The channel is made by the
+/// first read of the job, the subscriber's or the poller's, whichever comes first; until then
+/// the job is watched but has no snapshot yet, and the poller treats any change to it as news.
 struct Watched {
-    sender: watch::Sender<Snapshot>,
+    sender: Option<watch::Sender<Snapshot>>,
     watchers: usize,
 }
+
+impl Watched {
+    /// Publishes `job` if it is newer than what the channel holds (or makes the channel).
+    fn offer(&mut self, job: Job) {
+        match &self.sender {
+            None => self.sender = Some(watch::Sender::new(Snapshot::new(job))),
+            Some(sender) => {
+                sender.send_if_modified(|current| {
+                    let newer = job.version > current.job.version;
+                    if newer {
+                        *current = Snapshot::new(job);
+                    }
+                    newer
+                });
+            }
+        }
+    }
+
+    /// The version published, if any; a change above it is news.
+    fn version(&self) -> Option<i64> {
+        self.sender.as_ref().map(|s| s.borrow().job.version)
+    }
+}
+
+/// A test's hook into [`Poller::subscribe`], run right after the subscriber's read of the job.
+type ReadHook = Arc<dyn Fn(JobId) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 struct Shared {
     store: Store,
     watched: Mutex<HashMap<JobId, Watched>>,
+    /// The change number every watched job's stream has been told about up to.
+    looked_through: AtomicI64,
+    after_read: OnceLock<ReadHook>,
 }
 
 impl Shared {
@@ -98,8 +132,14 @@ impl std::fmt::Debug for Poller {
 
 /// A stream's interest in one job. Dropping it stops the watching when it was the last.
 pub struct Subscription {
-    job_id: JobId,
     receiver: watch::Receiver<Snapshot>,
+    _watch: Registration,
+}
+
+/// One watcher counted on a job's entry, from before the subscriber's read until the
+/// subscription is dropped (or the read fails).
+struct Registration {
+    job_id: JobId,
     shared: Arc<Shared>,
 }
 
@@ -117,7 +157,7 @@ impl Subscription {
     }
 }
 
-impl Drop for Subscription {
+impl Drop for Registration {
     fn drop(&mut self) {
         let mut watched = self.shared.watched();
         if let Some(entry) = watched.get_mut(&self.job_id) {
@@ -135,23 +175,30 @@ impl Poller {
             shared: Arc::new(Shared {
                 store,
                 watched: Mutex::new(HashMap::new()),
+                looked_through: AtomicI64::new(0),
+                after_read: OnceLock::new(),
             }),
         }
     }
 
     /// Starts watching `id` and returns its current snapshot, or `None` if there is no such
-    /// job. A job already watched is answered from memory; otherwise it is read from the store
-    /// *after* the watch is registered, so no change can slip between the read and the watch.
+    /// job. A job already watched is answered from memory; otherwise the watch is registered
+    /// first and the job read from the store after, so a change committed at any moment is
+    /// either in that read or seen by the poller as news for a watched job.
     pub async fn subscribe(&self, id: JobId) -> Result<Option<Subscription>, StoreError> {
         let existing = {
             let mut watched = self.shared.watched();
-            match watched.get_mut(&id) {
-                Some(entry) => {
-                    entry.watchers += 1;
-                    Some(entry.sender.subscribe())
-                }
-                None => None,
-            }
+            let entry = watched.entry(id).or_insert(Watched {
+                sender: None,
+                watchers: 0,
+            });
+            entry.watchers += 1;
+            entry.sender.as_ref().map(watch::Sender::subscribe)
+        };
+        // From here on the watch is counted; dropping this undoes it (no job, a failed read).
+        let registration = Registration {
+            job_id: id,
+            shared: self.shared.clone(),
         };
         let receiver = match existing {
             Some(receiver) => receiver,
@@ -159,28 +206,42 @@ impl Poller {
                 let Some(job) = self.shared.store.get_job(id).await? else {
                     return Ok(None);
                 };
+                if let Some(hook) = self.shared.after_read.get() {
+                    hook(id).await;
+                }
                 let mut watched = self.shared.watched();
-                // Another stream may have registered it while we read.
-                let entry = watched.entry(id).or_insert_with(|| Watched {
-                    sender: watch::Sender::new(Snapshot::new(job.clone())),
-                    watchers: 0,
-                });
-                entry.watchers += 1;
-                entry.sender.send_if_modified(|current| {
-                    let newer = job.version > current.job.version;
-                    if newer {
-                        *current = Snapshot::new(job);
-                    }
-                    newer
-                });
-                entry.sender.subscribe()
+                let entry = watched
+                    .get_mut(&id)
+                    .expect("a registered watch keeps its entry");
+                // The poller (or another subscriber) may have published a newer row meanwhile.
+                entry.offer(job);
+                entry
+                    .sender
+                    .as_ref()
+                    .expect("offer made the channel")
+                    .subscribe()
             }
         };
         Ok(Some(Subscription {
-            job_id: id,
             receiver,
-            shared: self.shared.clone(),
+            _watch: registration,
         }))
+    }
+
+    /// The change number the poller has looked through: every change up to it has reached
+    /// the streams watching its job.
+    pub fn looked_through(&self) -> i64 {
+        self.shared.looked_through.load(Ordering::Acquire)
+    }
+
+    /// For tests: runs `hook` in every [`subscribe`](Self::subscribe) right after it read the
+    /// job from the store, so a test can commit a change at exactly that point.
+    #[doc(hidden)]
+    pub fn set_after_read_hook(
+        &self,
+        hook: impl Fn(JobId) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
+    ) {
+        let _ = self.shared.after_read.set(Arc::new(hook));
     }
 
     /// Jobs watched right now.
@@ -204,6 +265,9 @@ impl Poller {
                 }
             }
         };
+        self.shared
+            .looked_through
+            .store(last_seq, Ordering::Release);
         let mut changes = store.watch_changes();
         let mut next_tick = Instant::now() + interval;
         let mut last_look = Instant::now();
@@ -231,6 +295,7 @@ impl Poller {
             match self.look(last_seq).await {
                 Ok((seq, rows)) => {
                     last_seq = seq;
+                    self.shared.looked_through.store(seq, Ordering::Release);
                     store.metrics().polled(started.elapsed(), rows);
                 }
                 Err(error) => {
@@ -264,7 +329,7 @@ impl Poller {
                     .filter(|(id, version, _)| {
                         watched
                             .get(id)
-                            .is_some_and(|w| w.sender.borrow().job.version < *version)
+                            .is_some_and(|w| w.version().is_none_or(|known| known < *version))
                     })
                     .map(|(id, _, _)| *id)
                     .collect()
@@ -281,10 +346,18 @@ impl Poller {
     /// Publishes a newer row of a watched job, with the log lines added since the last one.
     async fn refresh(&self, job: Job) -> Result<(), StoreError> {
         let known = {
-            let watched = self.shared.watched();
-            match watched.get(&job.id) {
-                Some(entry) => entry.sender.borrow().clone(),
-                None => return Ok(()),
+            let mut watched = self.shared.watched();
+            let Some(entry) = watched.get_mut(&job.id) else {
+                return Ok(());
+            };
+            match &entry.sender {
+                Some(sender) => sender.borrow().clone(),
+                None => {
+                    // Watched, but its subscriber's read is still under way: this row is news
+                    // that read may have missed.
+                    entry.offer(job);
+                    return Ok(());
+                }
             }
         };
         if job.version <= known.job.version {
@@ -299,10 +372,10 @@ impl Poller {
             Vec::new()
         };
         let watched = self.shared.watched();
-        let Some(entry) = watched.get(&job.id) else {
+        let Some(sender) = watched.get(&job.id).and_then(|e| e.sender.as_ref()) else {
             return Ok(());
         };
-        entry.sender.send_if_modified(|current| {
+        sender.send_if_modified(|current| {
             if job.version <= current.job.version {
                 return false;
             }

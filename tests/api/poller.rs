@@ -290,3 +290,82 @@ async fn streams_also_work_with_one_query_per_stream_polling() {
     let response = app.stream(&id, Some(&log.last_id().to_string())).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
+
+/// A stream that subscribes to a job nobody watches reads the job from the store and starts
+/// watching it. A change committed right after that read, and passed over by the poller
+/// before the watch was registered, would never reach the stream: it would wait for the job's
+/// next change, and for a change that ended the job, until the cap. The hook commits such a
+/// change at exactly that point and waits until the poller has looked past it.
+#[tokio::test]
+async fn a_change_committed_right_after_a_subscribers_read_still_reaches_its_stream() {
+    use jobcast::job::NewJob;
+    use jobcast::sse::poller::Poller;
+    use jobcast::store::{CancelOutcome, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&database_url(&dir.path().join("jobcast.db")))
+        .await
+        .unwrap();
+    let (job, _) = store
+        .create_job(NewJob {
+            job_type: "external".to_owned(),
+            payload: serde_json::Value::Null,
+            priority: 0,
+            max_attempts: 1,
+            timeout: None,
+            run_at: None,
+            idempotency_key: None,
+            upload_id: None,
+        })
+        .await
+        .unwrap();
+
+    let poller = Poller::new(store.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    // A short interval, so that the poller moves past the change soon even when no one
+    // watches the job yet.
+    let running = tokio::spawn(poller.clone().run(Duration::from_millis(50), stop.clone()));
+    let created = store.max_change_seq().await.unwrap();
+    while poller.looked_through() < created {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let hook = {
+        let (store, poller) = (store.clone(), poller.clone());
+        move |id| {
+            let (store, poller) = (store.clone(), poller.clone());
+            Box::pin(async move {
+                let outcome = store.cancel(id, true).await.unwrap();
+                assert!(matches!(outcome, CancelOutcome::Cancelled(_)));
+                let seq = store.max_change_seq().await.unwrap();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while poller.looked_through() < seq {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the poller never looked past {seq}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        }
+    };
+    poller.set_after_read_hook(hook);
+
+    let mut subscription = poller.subscribe(job.id).await.unwrap().expect("the job");
+    let seen = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            let snapshot = subscription.latest();
+            if snapshot.job.status.is_finished() {
+                return snapshot.job.status;
+            }
+            subscription.changed().await;
+        }
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        seen.map(|s| s.as_str()),
+        Ok("cancelled"),
+        "the stream never heard of the change committed after its read"
+    );
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use jobcast::cli::{self, Client, ClientError, Outcome};
+use jobcast::telemetry::error_chain;
 use jobcast::{Application, Config};
 
 #[cfg(not(target_env = "msvc"))]
@@ -264,18 +265,6 @@ async fn operate(config: Option<&std::path::Path>, command: Command) -> ExitCode
         },
         _ => unreachable!("only prune and backup come here"),
     }
-}
-
-/// "outer: inner: innermost", so a start-up failure says why in one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::job::Timestamp;
 use crate::store::{database_file, PruneRule, Store, StoreError};
+use crate::telemetry::error_chain;
 
 /// The retention settings, as the background task and `jobcast prune` use them.
 #[derive(Debug, Clone)]
@@ -301,18 +302,6 @@ fn existing_database(url: &str) -> Result<(), OperationError> {
         Some(path) if !path.exists() => Err(OperationError::NoDatabase(path)),
         _ => Ok(()),
     }
-}
-
-/// "outer: inner: innermost".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

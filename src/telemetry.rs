@@ -51,6 +51,19 @@ pub fn init() -> Result<(), String> {
     Ok(())
 }
 
+/// An error and its causes in one line, "outer: inner: innermost": logs and start-up failures
+/// say why without a reader following `source()` by hand.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,10 @@ use http::StatusCode;
 
 use crate::store::StoreError;
 
+/// How long a client should wait after a 503 for want of the database: about as long as a
+/// database restart or a failover takes to begin answering again.
+const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -44,9 +48,12 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
-    /// Something broke inside; the cause is logged, never sent.
+    /// Something broke inside (a failed query, a corrupt row); the cause is logged, never
+    /// sent. Trying again will not help, so it is not a 503.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database could not be reached, or this node is shutting down: worth trying again
+    /// shortly (here or on another node), as `Retry-After` says.
     #[error("the database is not available")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -108,6 +115,7 @@ impl ApiError {
         match self {
             ApiError::TooManyRequests { retry_after, .. }
             | ApiError::QueueFull { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
     }
@@ -129,7 +137,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { status, .. } => {
                 ApiError::Conflict(format!("the job is {status}"))
             }
-            StoreError::Database(sqlx_error) => ApiError::Unavailable(Box::new(sqlx_error)),
+            // Only a database that is away (or a node going away) is worth a retry; any other
+            // failure would fail again, and a client told 503 would retry it forever.
+            error if error.is_transient() => ApiError::Unavailable(Box::new(error)),
+            StoreError::Closed => ApiError::Unavailable(Box::new(StoreError::Closed)),
             other => ApiError::Internal(Box::new(other)),
         }
     }

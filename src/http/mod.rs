@@ -153,7 +153,8 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
             match &error {
                 ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
                     state.store.metrics().store_error();
-                    tracing::error!(%method, %path, error = %error, cause = %cause, "request failed");
+                    let cause = crate::telemetry::error_chain(cause.as_ref());
+                    tracing::error!(%method, %path, error = %error, %cause, "request failed");
                 }
                 _ => {}
             }

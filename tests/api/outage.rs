@@ -224,6 +224,10 @@ async fn a_postgres_outage_answers_503_keeps_streams_open_and_loses_nothing() {
             "create {attempt}: {body}"
         );
         assert_eq!(body["error"], "unavailable", "{body}");
+        assert!(
+            response_retry_after(&app, "/api/jobs").await >= 1,
+            "a 503 says when to try again"
+        );
         let (status, body) = app.get(&format!("/api/jobs/{external}")).await;
         assert_eq!(
             status,
@@ -377,4 +381,64 @@ async fn a_short_outage_loses_no_log_line_and_runs_no_job_twice() {
             "all 20 steps done",
         ]
     );
+}
+
+/// The `Retry-After` seconds of a `GET path` answered 503.
+async fn response_retry_after(app: &TestApp, path: &str) -> u64 {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header of whole seconds")
+}
+
+/// A store failure that is not the database being away (here a query on a table that is
+/// gone, as a SQL bug or a damaged schema would give) is a 500 that says nothing of the
+/// internals: a 503 would have clients retry forever something that cannot succeed.
+#[tokio::test]
+async fn a_store_error_that_is_not_an_outage_is_a_500_without_internals_not_a_503() {
+    use sqlx::Connection;
+
+    let app = spawn_app_with(|_| {}).await;
+    let id = app.create_external().await;
+    let (status, _) = app.get(&format!("/api/jobs/{id}/logs")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let url = crate::helpers::database_url(&app.db_path);
+    if crate::helpers::on_postgres() {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("DROP TABLE job_logs")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("DROP TABLE job_logs")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    let response = app
+        .client
+        .get(app.url(&format!("/api/jobs/{id}/logs")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        response.headers().get("retry-after").is_none(),
+        "no invitation to retry"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "internal", "{body}");
+    let text = body.to_string();
+    for internal in ["job_logs", "relation", "no such table", "sqlx", "SELECT"] {
+        assert!(!text.contains(internal), "{internal:?} leaked: {body}");
+    }
+    // The rest of the API still answers: nothing else was touched.
+    assert_eq!(app.job(&id).await["status"], "queued");
 }

@@ -147,8 +147,16 @@ impl Auth {
 }
 
 /// Signs and checks stream URLs for browsers, which cannot send an `Authorization` header on
-/// an `EventSource`: a URL carries `token=EXPIRY.HMAC`, the HMAC-SHA256 of what it opens
-/// (one job, or one filter of `/api/events`) and its expiry, under the server's secret.
+/// an `EventSource`. Two kinds of token, both HMAC-SHA256 under the server's secret:
+///
+/// - a job's `stream_url` carries `live.HMAC`, over the job's id alone. It does not expire by
+///   the clock: it opens that job's stream for as long as the job can still change and for
+///   the TTL after it ends (checked against the job by [`StreamSigner::job_token_open`]), so
+///   a browser following a job of any length keeps reconnecting with the same URL.
+/// - an `/api/events` URL carries `EXPIRY.HMAC`, over its filter and the expiry: it opens the
+///   stream until the TTL from issue runs out; the page then asks for a fresh URL.
+///
+/// Rotating the secret revokes every token at once.
 #[derive(Clone)]
 pub struct StreamSigner {
     secret: Vec<u8>,
@@ -170,37 +178,87 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// What a valid stream token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamGrant {
+    /// The scope until a time already checked.
+    UntilExpiry,
+    /// A job's stream while the job is unfinished or ended less than the TTL ago: the caller
+    /// checks that with [`StreamSigner::job_token_open`] once it has the job.
+    WhileJobIsLive,
+}
+
+/// The prefix of job tokens, where timed tokens have their expiry.
+const LIVE: &str = "live";
+
 impl StreamSigner {
     pub fn new(secret: Vec<u8>, ttl: std::time::Duration) -> Self {
         StreamSigner { secret, ttl }
     }
 
-    fn mac(&self, scope: &str, expiry: u64) -> Vec<u8> {
+    fn mac(&self, scope: &str, expiry: &str) -> Vec<u8> {
         use hmac::Mac;
         let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.secret)
             .expect("HMAC takes keys of any length");
         mac.update(scope.as_bytes());
         mac.update(b"\n");
-        mac.update(expiry.to_string().as_bytes());
+        mac.update(expiry.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// A token for `scope` (such as `job:ID`), valid for the configured time.
-    pub fn sign(&self, scope: &str) -> String {
-        let expiry = now_secs() + self.ttl.as_secs();
-        format!("{expiry}.{}", hex::encode(self.mac(scope, expiry)))
+    /// How long a timed token lasts, and a job token after its job ends.
+    pub fn ttl(&self) -> std::time::Duration {
+        self.ttl
     }
 
-    /// Whether `token` opens `scope` now.
-    pub fn verify(&self, scope: &str, token: &str) -> bool {
-        let Some((expiry, mac)) = token.split_once('.') else {
-            return false;
-        };
-        let (Ok(expiry), Ok(mac)) = (expiry.parse::<u64>(), hex::decode(mac)) else {
-            return false;
-        };
-        expiry >= now_secs() && bool::from(self.mac(scope, expiry).ct_eq(&mac))
+    /// A token for `scope` (such as `events::failed`), valid for the configured time.
+    pub fn sign(&self, scope: &str) -> String {
+        let expiry = (now_secs() + self.ttl.as_secs()).to_string();
+        format!("{expiry}.{}", hex::encode(self.mac(scope, &expiry)))
     }
+
+    /// A token for one job's stream, good while the job lives (see [`StreamGrant`]).
+    pub fn sign_job(&self, job: &str) -> String {
+        format!("{LIVE}.{}", hex::encode(self.mac(&job_scope(job), LIVE)))
+    }
+
+    /// What `token` opens of `scope` now, if anything: a timed token that has not expired,
+    /// or (for a job's scope) a job token, which the caller still checks against the job.
+    pub fn verify(&self, scope: &str, token: &str) -> Option<StreamGrant> {
+        let (expiry, mac) = token.split_once('.')?;
+        let mac = hex::decode(mac).ok()?;
+        let grant = if expiry == LIVE {
+            scope
+                .starts_with("job:")
+                .then_some(StreamGrant::WhileJobIsLive)?
+        } else {
+            let at = expiry.parse::<u64>().ok()?;
+            (at >= now_secs()).then_some(StreamGrant::UntilExpiry)?
+        };
+        bool::from(self.mac(scope, expiry).ct_eq(&mac)).then_some(grant)
+    }
+
+    /// Whether a job token still opens the stream of a job in `status` that ended at
+    /// `finished_at` (if it has): always while it is unfinished, for the TTL after its end.
+    pub fn job_token_open(
+        &self,
+        status: crate::job::JobStatus,
+        finished_at: Option<crate::job::Timestamp>,
+    ) -> bool {
+        if !status.is_finished() {
+            return true;
+        }
+        let Some(ended) = finished_at else {
+            return true;
+        };
+        let ended = (ended.as_millis() / 1000).max(0) as u64;
+        ended.saturating_add(self.ttl.as_secs()) >= now_secs()
+    }
+}
+
+/// The scope a job's stream token is signed for.
+pub fn job_scope(job: &str) -> String {
+    format!("job:{job}")
 }
 
 /// The server's secret for signing stream URLs: the configured one, else the one in
@@ -316,29 +374,75 @@ mod tests {
     }
 
     #[test]
-    fn signed_stream_tokens_open_their_scope_only_until_they_expire() {
+    fn timed_stream_tokens_open_their_scope_only_until_they_expire() {
         let signer = StreamSigner::new(b"secret".to_vec(), std::time::Duration::from_secs(60));
-        let token = signer.sign("job:a");
-        assert!(signer.verify("job:a", &token));
-        assert!(
-            !signer.verify("job:b", &token),
-            "a token for job A never opens job B"
+        let token = signer.sign("events::");
+        assert_eq!(
+            signer.verify("events::", &token),
+            Some(StreamGrant::UntilExpiry)
+        );
+        assert_eq!(
+            signer.verify("events:demo:", &token),
+            None,
+            "a token for one filter never opens another"
         );
         let (expiry, mac) = token.split_once('.').unwrap();
         let later = format!("{}.{mac}", expiry.parse::<u64>().unwrap() + 1000);
-        assert!(
-            !signer.verify("job:a", &later),
+        assert_eq!(
+            signer.verify("events::", &later),
+            None,
             "an altered expiry is refused"
         );
-        let expired = StreamSigner::new(b"secret".to_vec(), std::time::Duration::ZERO);
-        let old = format!("1.{}", hex::encode(expired.mac("job:a", 1)));
-        assert!(!signer.verify("job:a", &old), "an expired token is refused");
-        assert!(!signer.verify("job:a", "garbage"));
+        let old = format!("1.{}", hex::encode(signer.mac("events::", "1")));
+        assert_eq!(
+            signer.verify("events::", &old),
+            None,
+            "an expired token is refused"
+        );
+        for garbage in ["garbage", "", ".", "live.", "1.zz", "live.zz"] {
+            assert_eq!(signer.verify("events::", garbage), None, "{garbage:?}");
+        }
         let other = StreamSigner::new(b"other".to_vec(), std::time::Duration::from_secs(60));
-        assert!(
-            !other.verify("job:a", &token),
+        assert_eq!(
+            other.verify("events::", &token),
+            None,
             "another server's secret does not match"
         );
+    }
+
+    #[test]
+    fn a_job_token_opens_that_job_only_and_lives_until_the_ttl_after_the_job_ends() {
+        use crate::job::{JobStatus, Timestamp};
+        let signer = StreamSigner::new(b"secret".to_vec(), std::time::Duration::from_secs(60));
+        let token = signer.sign_job("a");
+        assert!(token.starts_with("live."), "{token}");
+        assert_eq!(
+            signer.verify("job:a", &token),
+            Some(StreamGrant::WhileJobIsLive)
+        );
+        assert_eq!(signer.verify("job:b", &token), None, "never another job");
+        assert_eq!(
+            signer.verify(
+                "events::",
+                &format!("live.{}", hex::encode(signer.mac("events::", "live")))
+            ),
+            None,
+            "an events URL has no token that lives forever"
+        );
+        let other = StreamSigner::new(b"rotated".to_vec(), std::time::Duration::from_secs(60));
+        assert_eq!(
+            other.verify("job:a", &token),
+            None,
+            "rotating the secret revokes it"
+        );
+
+        let now = Timestamp::now();
+        assert!(signer.job_token_open(JobStatus::Running, None));
+        assert!(signer.job_token_open(JobStatus::Queued, Some(Timestamp::from_millis(0))));
+        assert!(signer.job_token_open(JobStatus::Completed, Some(now)));
+        let long_ago = Timestamp::from_millis(now.as_millis() - 61_000);
+        assert!(!signer.job_token_open(JobStatus::Failed, Some(long_ago)));
+        assert!(!signer.job_token_open(JobStatus::Cancelled, Some(long_ago)));
     }
 
     #[test]

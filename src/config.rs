@@ -57,7 +57,8 @@ pub struct AuthConfig {
     /// and kept in `secret` next to the database (with PostgreSQL, next to `uploads.dir`),
     /// readable by its owner only.
     pub secret: Option<String>,
-    /// How long a signed stream URL stays valid.
+    /// How long a job's signed stream URL keeps working after the job ends (it works for as
+    /// long as the job runs), and how long a signed `/api/events` URL works after issue.
     #[serde(with = "humantime_serde")]
     pub stream_token_ttl: Duration,
     /// Serve `/metrics` without a token even when tokens are on (for a scraper on a private

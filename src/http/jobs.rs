@@ -15,6 +15,7 @@ use super::body::{self, Body};
 use super::error::ApiError;
 use super::limits::StreamPermit;
 use super::AppState;
+use crate::auth::StreamGrant;
 use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 use crate::runner::handler::JobType;
 use crate::runner::retry_delay;
@@ -126,11 +127,11 @@ fn job_response(state: &AppState, status: StatusCode, job: &Job) -> Response<Bod
 }
 
 /// The client's view of `job`, its `stream_url` signed when tokens are on (so a browser's
-/// `EventSource` can open it without a header).
+/// `EventSource` can open it without a header, for as long as the job runs).
 pub fn view<'a>(state: &AppState, job: &'a Job) -> JobView<'a> {
     let mut view = JobView::new(job);
     if let Some(signer) = &state.signer {
-        let token = signer.sign(&format!("job:{}", job.id));
+        let token = signer.sign_job(&job.id.to_string());
         view.stream_url = format!("/api/jobs/{}/stream?token={token}", job.id);
     }
     view
@@ -146,17 +147,44 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// Checks a signed stream URL's `token` for `scope` (when tokens are on and it carries one;
-/// without a token the header was already checked by the router).
-fn check_stream_token(state: &AppState, query: Option<&str>, scope: &str) -> Result<(), ApiError> {
+/// without a token the header was already checked by the router). `None` when there is
+/// nothing more to check, else what the token grants, for the caller to hold the job to.
+fn check_stream_token(
+    state: &AppState,
+    query: Option<&str>,
+    scope: &str,
+) -> Result<Option<StreamGrant>, ApiError> {
     let (Some(signer), Some(token)) = (&state.signer, query_param(query, "token")) else {
+        return Ok(None);
+    };
+    signer.verify(scope, &token).map(Some).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "the stream token is invalid, for another stream, or expired; ask the API for a \
+             fresh URL (a job's stream_url, or GET /api/events/token)"
+                .to_owned(),
+        )
+    })
+}
+
+/// A job token opens the job's stream while the job can change and for the TTL after.
+fn check_job_grant(
+    state: &AppState,
+    grant: Option<StreamGrant>,
+    job: &Job,
+) -> Result<(), ApiError> {
+    let (Some(signer), Some(StreamGrant::WhileJobIsLive)) = (&state.signer, grant) else {
         return Ok(());
     };
-    if signer.verify(scope, &token) {
+    if signer.job_token_open(job.status, job.finished_at) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "the stream token is invalid, for another stream, or expired".to_owned(),
-        ))
+        Err(ApiError::Unauthorized(format!(
+            "the stream URL expired: the job is {} and ended more than {} ago; read it with \
+             GET /api/jobs/{}",
+            job.status,
+            humantime::format_duration(signer.ttl()),
+            job.id
+        )))
     }
 }
 
@@ -772,6 +800,14 @@ pub async fn logs(
     ))
 }
 
+/// `?last_event_id=N`, which stands in for the header where a client cannot set it (a new
+/// `EventSource` resuming from an id it read on an earlier connection).
+fn last_event_id_param(query: Option<&str>) -> Option<i64> {
+    query_param(query, "last_event_id")
+        .and_then(|value| value.parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+}
+
 /// Reads `Last-Event-ID`; an id that is not a version is ignored (the client starts afresh).
 fn last_event_id(headers: &HeaderMap) -> Option<i64> {
     headers
@@ -788,7 +824,7 @@ struct EventsQuery {
     job_type: Option<String>,
 }
 
-/// `GET /api/events?type=&status=`: every job's changes on one stream.
+/// `GET /api/events?type=&status=&last_event_id=`: every job's changes on one stream.
 pub async fn events(
     state: &AppState,
     query: Option<&str>,
@@ -805,7 +841,8 @@ pub async fn events(
     };
     check_stream_token(state, raw_query, &events_scope(&filter))?;
     let permit = state.limits.streams.admit(client, None)?;
-    let events = sse::events::events_stream(stream_context(state), filter, last_event_id(headers));
+    let last_seen = last_event_id(headers).or_else(|| last_event_id_param(raw_query));
+    let events = sse::events::events_stream(stream_context(state), filter, last_seen);
     Ok(event_stream_response(events, permit, state.store.metrics()))
 }
 
@@ -910,7 +947,7 @@ pub async fn stream(
     query: Option<&str>,
     client: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
-    check_stream_token(state, query, &format!("job:{id}"))?;
+    let grant = check_stream_token(state, query, &crate::auth::job_scope(&id.to_string()))?;
     let permit = state.limits.streams.admit(client, Some(id))?;
     let (snapshot, news) = match &state.poller {
         Some(poller) => {
@@ -928,11 +965,8 @@ pub async fn stream(
             )
         }
     };
-    let last_seen = last_event_id(headers).or_else(|| {
-        query_param(query, "last_event_id")
-            .and_then(|value| value.parse::<i64>().ok())
-            .filter(|v| *v >= 0)
-    });
+    check_job_grant(state, grant, &snapshot.job)?;
+    let last_seen = last_event_id(headers).or_else(|| last_event_id_param(query));
     if sse::job::already_seen_the_end(&snapshot.job, last_seen) {
         let mut response = Response::new(body::empty());
         *response.status_mut() = StatusCode::NO_CONTENT;

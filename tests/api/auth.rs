@@ -270,11 +270,15 @@ async fn a_jobs_signed_stream_url_opens_that_stream_without_a_header_and_nothing
     assert_eq!(with_header.status(), StatusCode::OK);
 }
 
+/// A job's signed stream URL is for following the job: it keeps opening the stream however
+/// long the job runs (an `EventSource` reconnects to the same URL after every cap), and stops
+/// the TTL after the job ends, when a late reconnect has had its chance at the terminal event.
 #[tokio::test]
-async fn a_signed_stream_url_expires() {
+async fn a_jobs_stream_url_outlives_the_ttl_while_the_job_runs_and_expires_the_ttl_after_its_end() {
+    let ttl = std::time::Duration::from_secs(1);
     let app = spawn_app_with(|c| {
         c.auth.plain_tokens = jobcast::auth::parse_pairs(TOKENS).unwrap();
-        c.auth.stream_token_ttl = std::time::Duration::from_secs(1);
+        c.auth.stream_token_ttl = ttl;
     })
     .await;
     let (_, job, _) = call(
@@ -285,12 +289,120 @@ async fn a_signed_stream_url_expires() {
         Some(json!({"type": "external"})),
     )
     .await;
+    let id = job["id"].as_str().unwrap().to_owned();
     let url = job["stream_url"].as_str().unwrap().to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(
-        call(&app, "GET", &url, None, None).await.0,
-        StatusCode::UNAUTHORIZED
+    // Twice the TTL (and more than a whole second past it), the job still queued.
+    tokio::time::sleep(ttl * 2 + std::time::Duration::from_millis(100)).await;
+    let response = app.client.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the job is unfinished");
+    drop(response);
+
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        &format!("/api/jobs/{id}/complete"),
+        Some("admin-token"),
+        Some(json!({"result": {"ok": true}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = app.client.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "just ended: still opens");
+    let log = SseLog::read(response, std::time::Duration::from_secs(5)).await;
+    assert_eq!(log.names(), ["completed"]);
+
+    tokio::time::sleep(ttl * 2 + std::time::Duration::from_millis(100)).await;
+    let (status, body, _) = call(&app, "GET", &url, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "unauthorized");
+    assert!(
+        body["message"].as_str().unwrap().contains("ended"),
+        "{body}"
     );
+    // The job itself is still there for a caller with a token.
+    let (status, job, _) = call(
+        &app,
+        "GET",
+        &format!("/api/jobs/{id}"),
+        Some("read-token"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, job["status"].as_str()),
+        (StatusCode::OK, Some("completed"))
+    );
+}
+
+/// A token signed with another secret (another server's, or this one's before the secret was
+/// rotated) opens nothing.
+#[tokio::test]
+async fn a_stream_token_signed_with_another_secret_is_refused() {
+    let with_secret = |secret: &'static str| {
+        move |c: &mut jobcast::Config| {
+            c.auth.plain_tokens = jobcast::auth::parse_pairs(TOKENS).unwrap();
+            c.auth.secret = Some(secret.to_owned());
+        }
+    };
+    let before = spawn_app_with(with_secret("the-old-secret")).await;
+    let after = spawn_app_with(with_secret("the-new-secret")).await;
+    let (_, job, _) = call(
+        &after,
+        "POST",
+        "/api/jobs",
+        Some("submit-token"),
+        Some(json!({"type": "external"})),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    let old = jobcast::auth::StreamSigner::new(
+        b"the-old-secret".to_vec(),
+        std::time::Duration::from_secs(60),
+    );
+    for token in [old.sign_job(id), old.sign(&jobcast::auth::job_scope(id))] {
+        let (status, body, _) = call(
+            &after,
+            "GET",
+            &format!("/api/jobs/{id}/stream?token={token}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+            "{token}"
+        );
+    }
+    let (_, signed, _) = call(
+        &before,
+        "GET",
+        "/api/events/token",
+        Some("read-token"),
+        None,
+    )
+    .await;
+    let (status, _, _) = call(&after, "GET", signed["url"].as_str().unwrap(), None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// An `/api/events` URL is signed for a time: the page asks for a fresh one when it runs out.
+#[tokio::test]
+async fn a_signed_events_url_expires_after_the_ttl() {
+    let ttl = std::time::Duration::from_secs(1);
+    let app = spawn_app_with(|c| {
+        c.auth.plain_tokens = jobcast::auth::parse_pairs(TOKENS).unwrap();
+        c.auth.stream_token_ttl = ttl;
+    })
+    .await;
+    let (_, signed, _) = call(&app, "GET", "/api/events/token", Some("read-token"), None).await;
+    let url = signed["url"].as_str().unwrap().to_owned();
+    let response = app.client.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    tokio::time::sleep(ttl * 2 + std::time::Duration::from_millis(100)).await;
+    let (status, body, _) = call(&app, "GET", &url, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
 
 #[tokio::test]

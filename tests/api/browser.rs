@@ -435,3 +435,190 @@ async fn with_tokens_on_the_dashboard_asks_once_keeps_the_token_in_the_tab_and_s
     assert_eq!(stored, json!(["reader-secret", 0, ""]));
     screenshot(client, "dashboard-with-token").await;
 }
+
+/// With tokens on, a page follows a job with nothing but `new EventSource(job.stream_url)`:
+/// the job runs several times the stream-token TTL and the stream is capped at 1 s, so the
+/// browser reconnects to the same signed URL again and again, long after the TTL, and still
+/// gets every log line once and the terminal event.
+#[tokio::test]
+async fn with_tokens_on_a_plain_eventsource_follows_a_job_running_several_ttls_to_its_end() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(|c| {
+        c.auth.plain_tokens = vec![(jobcast::auth::Role::Submit, "submit-secret".to_owned())];
+        c.auth.stream_token_ttl = Duration::from_secs(1);
+        c.stream.max_duration = Duration::from_secs(1);
+    })
+    .await;
+    let soon = (time::OffsetDateTime::now_utc() + Duration::from_millis(1500))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let created = app
+        .client
+        .post(app.url("/api/jobs"))
+        .bearer_auth("submit-secret")
+        // Starting a moment later, so the page is listening before the first log line.
+        .json(&json!({"type": "demo", "payload": {"steps": 60, "step_ms": 100}, "run_at": soon}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let job = body_json(created).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let stream_url = app.url(job["stream_url"].as_str().unwrap());
+
+    let client = &browser.client;
+    // Any page of the server's origin will do; this one is public and asks for nothing.
+    client.goto(&app.url("/openapi.json")).await.unwrap();
+    client
+        .execute(
+            r#"const [url] = arguments;
+            window.seen = [];
+            const source = new EventSource(url);
+            for (const name of ["progress", "log", "completed", "failed"]) {
+              source.addEventListener(name, (event) => {
+                window.seen.push([name, event.lastEventId, event.data]);
+                if (name === "completed" || name === "failed") source.close();
+              });
+            }
+            source.addEventListener("error", () =>
+              window.seen.push(["error", source.readyState === EventSource.CLOSED ? "closed" : "reconnecting", ""]));"#,
+            vec![json!(stream_url)],
+        )
+        .await
+        .unwrap();
+    let seen = wait_for(
+        client,
+        "eventsource reached the end",
+        "return window.seen;",
+        Duration::from_secs(40),
+        |v| {
+            v.as_array().is_some_and(|events| {
+                events
+                    .iter()
+                    .any(|e| e[0] == "completed" || e[0] == "failed" || e[1] == "closed")
+            })
+        },
+    )
+    .await;
+    let events = seen.as_array().unwrap();
+    let gave_up: Vec<&Value> = events
+        .iter()
+        .filter(|e| e[0] == "error" && e[1] == "2")
+        .collect();
+    assert!(
+        gave_up.is_empty(),
+        "the browser gave up on the stream: {events:?}"
+    );
+    assert_eq!(events.iter().filter(|e| e[0] == "completed").count(), 1);
+    let reconnects = events.iter().filter(|e| e[0] == "error").count();
+    assert!(
+        reconnects >= 3,
+        "the stream was capped and reopened: {reconnects} reconnects"
+    );
+
+    // Every log line once, the same as the job's log.
+    let lines: Vec<i64> = events
+        .iter()
+        .filter(|e| e[0] == "log")
+        .map(|e| {
+            serde_json::from_str::<Value>(e[2].as_str().unwrap()).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let logs = app
+        .client
+        .get(app.url(&format!("/api/jobs/{id}/logs")))
+        .bearer_auth("submit-secret")
+        .send()
+        .await
+        .unwrap();
+    let stored: Vec<i64> = body_json(logs).await["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["seq"].as_i64().unwrap())
+        .collect();
+    assert!(!stored.is_empty());
+    assert_eq!(lines, stored, "every log line once, in order");
+    let ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e[0] != "error")
+        .map(|e| e[1].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids only grow: {ids:?}"
+    );
+}
+
+/// The dashboard's `/api/events` URL is signed for the TTL only: when a reconnect is refused
+/// the page asks for a fresh URL and resumes, so it stays live for as long as it is open.
+#[tokio::test]
+async fn with_tokens_on_the_dashboard_stays_live_long_after_its_events_url_expired() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(|c| {
+        c.auth.plain_tokens = vec![(jobcast::auth::Role::Admin, "admin-secret".to_owned())];
+        c.auth.stream_token_ttl = Duration::from_secs(1);
+        c.stream.max_duration = Duration::from_secs(1);
+    })
+    .await;
+    let client = &browser.client;
+    client.goto(&app.url("/")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.get_alert_text().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never asked for a token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.send_alert_text("admin-secret").await.unwrap();
+    client.accept_alert().await.unwrap();
+    let connection = "return document.getElementById('connection').textContent;";
+    wait_for(
+        client,
+        "dashboard live",
+        connection,
+        Duration::from_secs(10),
+        |v| v == "live",
+    )
+    .await;
+    // Several TTLs later, with the stream capped every second meanwhile, a new job still
+    // shows up and moves without a reload.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let created = app
+        .client
+        .post(app.url("/api/jobs"))
+        .bearer_auth("admin-secret")
+        .json(&json!({"type": "demo", "payload": {"steps": 5, "step_ms": 100}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = body_json(created).await["id"].as_str().unwrap().to_owned();
+    let row = format!(
+        r#"const r = document.querySelector('tr[data-id="{id}"]'); return r ? r.querySelector('.status').textContent : null;"#
+    );
+    wait_for(
+        client,
+        "new job completed in the list",
+        &row,
+        Duration::from_secs(15),
+        |v| v == "completed",
+    )
+    .await;
+    wait_for(
+        client,
+        "dashboard live again",
+        connection,
+        Duration::from_secs(10),
+        |v| v == "live",
+    )
+    .await;
+    screenshot(client, "dashboard-after-token-expiry").await;
+}

@@ -85,29 +85,61 @@ async function loadList() {
   renderList();
 }
 
+/**
+ * Follows every job's changes on one /api/events stream for as long as the page is open.
+ * EventSource reconnects by itself after the stream's cap, with Last-Event-ID. It gives up
+ * (readyState CLOSED) when a reconnect is refused: with tokens on, once the signed URL has
+ * expired. Then the page asks for a fresh URL and resumes from the last event it saw.
+ */
 async function followEvents() {
-  // Signed when the server needs tokens: EventSource cannot send an Authorization header.
-  const { url } = await api("/api/events/token");
-  const events = new EventSource(url);
   const state = $("connection");
-  events.addEventListener("open", () => {
-    state.textContent = "live";
-    state.className = "connection live";
-  });
-  events.addEventListener("error", () => {
+  let lastId = null;
+  let wait = 1000;
+  const reconnecting = () => {
     state.textContent = "reconnecting…";
     state.className = "connection reconnecting";
-  });
-  for (const name of ["progress", "completed", "failed"]) {
-    events.addEventListener(name, (event) => {
-      const data = JSON.parse(event.data);
-      const known = jobs.get(data.job_id) || { id: data.job_id, created_at: data.updated_at };
-      const job = { ...known, ...data, id: data.job_id };
-      for (const field of ["result", "error", "details"]) if (!(field in data)) delete job[field];
-      jobs.set(job.id, job);
-      renderList();
+  };
+  const open = async () => {
+    let url;
+    try {
+      // Signed when the server needs tokens: EventSource cannot send an Authorization header.
+      ({ url } = await api("/api/events/token"));
+    } catch {
+      reconnecting();
+      setTimeout(open, wait);
+      wait = Math.min(wait * 2, 30000);
+      return;
+    }
+    const events = new EventSource(lastId === null ? url : resumeUrl(url, lastId));
+    events.addEventListener("open", () => {
+      wait = 1000;
+      state.textContent = "live";
+      state.className = "connection live";
     });
-  }
+    events.addEventListener("error", () => {
+      reconnecting();
+      if (events.readyState === EventSource.CLOSED) {
+        events.close();
+        setTimeout(open, wait);
+        wait = Math.min(wait * 2, 30000);
+      }
+    });
+    events.addEventListener("ready", (event) => {
+      if (event.lastEventId) lastId = event.lastEventId;
+    });
+    for (const name of ["progress", "completed", "failed"]) {
+      events.addEventListener(name, (event) => {
+        if (event.lastEventId) lastId = event.lastEventId;
+        const data = JSON.parse(event.data);
+        const known = jobs.get(data.job_id) || { id: data.job_id, created_at: data.updated_at };
+        const job = { ...known, ...data, id: data.job_id };
+        for (const field of ["result", "error", "details"]) if (!(field in data)) delete job[field];
+        jobs.set(job.id, job);
+        renderList();
+      });
+    }
+  };
+  await open();
 }
 
 /** Renders a job's live view into `container`; returns the stream to close later. */

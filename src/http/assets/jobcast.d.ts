@@ -61,4 +61,9 @@ export interface JobStream {
 }
 
 export function createJob(type: string, payload?: unknown, options?: CreateOptions): Promise<Job>;
-export function streamJob(idOrUrl: string, handlers?: StreamHandlers, options?: ClientOptions): JobStream;
+/** `jobOrUrl`: a job from the API, its `stream_url`, or (without tokens only) its id. */
+export function streamJob(
+  jobOrUrl: Pick<Job, "stream_url"> | string,
+  handlers?: StreamHandlers,
+  options?: ClientOptions,
+): JobStream;

@@ -2,10 +2,11 @@
 //
 //   import { createJob, streamJob } from "http://localhost:8080/jobcast.js";
 //   const job = await createJob("demo", { steps: 20 });
-//   const stream = streamJob(job.id, { onProgress, onLog, onCompleted, onFailed });
+//   const stream = streamJob(job, { onProgress, onLog, onCompleted, onFailed });
 //   stream.close(); // when the component goes away
 //
-// streamJob follows one job's event stream: it closes itself after the terminal event (so
+// streamJob follows one job's event stream (give it the job, or its `stream_url`, which is
+// signed when the server needs tokens): it closes itself after the terminal event (so
 // EventSource does not reconnect), survives reconnects without repeating log lines (the
 // server resumes after Last-Event-ID; lines are also de-duplicated by seq), and keeps the
 // latest state in `stream.state`.
@@ -46,18 +47,22 @@ export async function createJob(type, payload, options = {}) {
   return answer;
 }
 
-function streamUrl(idOrUrl, options) {
+function streamUrl(jobOrUrl, options) {
+  // A job as the API returns it: its stream_url works with tokens on and off.
+  const idOrUrl = typeof jobOrUrl === "object" && jobOrUrl ? jobOrUrl.stream_url : jobOrUrl;
   if (/^https?:\/\//.test(idOrUrl)) return idOrUrl;
   if (idOrUrl.startsWith("/")) return `${baseUrl(options)}${idOrUrl}`;
+  // A bare id opens only when the server runs without tokens.
   return `${baseUrl(options)}/api/jobs/${encodeURIComponent(idOrUrl)}/stream`;
 }
 
 /**
- * Follows a job's progress. `handlers`: onOpen(), onProgress(state), onLog(line),
+ * Follows a job's progress: `jobOrUrl` is the job from createJob (or any job from the API),
+ * its `stream_url`, or (without tokens only) its id. `handlers`: onOpen(), onProgress(state), onLog(line),
  * onCompleted(result, state), onFailed(error, details, state), onError(event).
  * Returns { close(), state, closed }.
  */
-export function streamJob(idOrUrl, handlers = {}, options = {}) {
+export function streamJob(jobOrUrl, handlers = {}, options = {}) {
   const seenLogs = new Set();
   const state = {
     status: null,
@@ -71,7 +76,7 @@ export function streamJob(idOrUrl, handlers = {}, options = {}) {
     details: null,
     logs: [],
   };
-  const source = new EventSource(streamUrl(idOrUrl, options));
+  const source = new EventSource(streamUrl(jobOrUrl, options));
   let closed = false;
   const call = (name, ...args) => {
     const handler = handlers[name];

@@ -31,4 +31,5 @@ mod runner;
 mod store;
 mod stream;
 mod uploads;
+mod worker_example;
 mod workers;

@@ -6,24 +6,46 @@
 //! or connection errors; `--json` prints the raw events, one JSON object per line, instead.
 
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-/// How a client command ended, as the process exit code.
+/// How a client command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Done; the watched job completed.
-    Ok = 0,
+    Ok,
     /// The watched job failed or was cancelled.
-    JobFailed = 1,
+    JobFailed,
     /// Bad usage, or the server could not be reached or refused the request.
-    Error = 2,
+    Error,
 }
 
-/// A failure of the client itself (not of a job).
+impl Outcome {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::JobFailed => 1,
+            Outcome::Error => 2,
+        }
+    }
+}
+
+/// The exit code of a client command, its error (if any) said on stderr: the one place where
+/// outcomes and client errors become exit codes.
+pub fn exit_code(result: Result<Outcome, ClientError>) -> ExitCode {
+    let outcome = result.unwrap_or_else(|error| {
+        eprintln!("error: {error}");
+        Outcome::Error
+    });
+    ExitCode::from(outcome.code())
+}
+
+/// A failure of the client itself (not of a job); always exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
@@ -310,6 +332,14 @@ mod tests {
         );
         assert_eq!(event.data["progress"], 5);
         assert!(parse_event(": heartbeat\n\n").is_none());
+    }
+
+    #[test]
+    fn outcomes_are_exit_codes_0_1_and_2() {
+        assert_eq!(
+            [Outcome::Ok, Outcome::JobFailed, Outcome::Error].map(Outcome::code),
+            [0, 1, 2]
+        );
     }
 
     #[test]

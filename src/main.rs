@@ -131,14 +131,7 @@ async fn main() -> ExitCode {
         return operate(cli.config.as_deref(), command).await;
     }
     let client = Client::new(&cli.url, cli.token.as_deref());
-    let outcome = match run_client(&client, command).await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            eprintln!("error: {error}");
-            Outcome::Error
-        }
-    };
-    ExitCode::from(outcome as u8)
+    cli::exit_code(run_client(&client, command).await)
 }
 
 async fn run_client(client: &Client, command: Command) -> Result<Outcome, ClientError> {

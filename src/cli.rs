@@ -9,7 +9,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
@@ -159,22 +160,20 @@ impl Client {
                     return Err(ClientError::Refused(message.to_owned()));
                 }
             }
-            let mut body = response.bytes_stream();
-            let mut buffer = String::new();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| self.unreachable(e))?;
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    let Some(event) = parse_event(&block) else {
-                        continue;
-                    };
-                    if let Some(event_id) = &event.id {
-                        last_id = Some(event_id.clone());
-                    }
-                    if let Some(outcome) = show(&event, bar.as_ref(), raw_json) {
-                        return Ok(outcome);
-                    }
+            let mut blocks = std::pin::pin!(blocks(response.bytes_stream()));
+            while let Some(block) = blocks.next().await {
+                let block = block.map_err(|e| ClientError::Unreachable {
+                    url: self.base.clone(),
+                    reason: e.to_string(),
+                })?;
+                let Some(event) = block.event else {
+                    continue;
+                };
+                if let Some(event_id) = &event.id {
+                    last_id = Some(event_id.clone());
+                }
+                if let Some(outcome) = show(&event, bar.as_ref(), raw_json) {
+                    return Ok(outcome);
                 }
             }
             // The body ended without a terminal event (the stream's cap): resume.
@@ -183,31 +182,48 @@ impl Client {
 }
 
 /// One SSE event.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 struct SseEvent {
     name: String,
     id: Option<String>,
     data: Value,
 }
 
-fn parse_event(block: &str) -> Option<SseEvent> {
-    let mut name = None;
-    let mut id = None;
-    let mut data = Vec::new();
-    for line in block.lines() {
-        if let Some(v) = line.strip_prefix("event:") {
-            name = Some(v.trim().to_owned());
-        } else if let Some(v) = line.strip_prefix("id:") {
-            id = Some(v.trim().to_owned());
-        } else if let Some(v) = line.strip_prefix("data:") {
-            data.push(v.strip_prefix(' ').unwrap_or(v));
+/// One block of an event stream, as a watch uses it.
+#[derive(Debug, Default, PartialEq)]
+struct Block {
+    /// The `retry:` field: the reconnection delay from now on.
+    retry: Option<Duration>,
+    /// The event, if the block carries data (a block of only `id:` or `retry:` dispatches
+    /// none, as in `EventSource`).
+    event: Option<SseEvent>,
+}
+
+impl From<sse_stream::Sse> for Block {
+    fn from(sse: sse_stream::Sse) -> Self {
+        Block {
+            retry: sse.retry.map(Duration::from_millis),
+            event: sse.data.map(|data| SseEvent {
+                name: sse
+                    .event
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| "message".to_owned()),
+                id: sse.id,
+                data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+            }),
         }
     }
-    Some(SseEvent {
-        name: name?,
-        id,
-        data: serde_json::from_str(&data.join("\n")).unwrap_or(Value::Null),
-    })
+}
+
+/// The blocks of an event-stream body, parsed by `sse-stream` (CR, LF or CRLF line ends,
+/// UTF-8 characters split across chunks, comments skipped). Ends at the body's end; a broken
+/// body is one error, then the end.
+fn blocks<S, E>(body: S) -> impl Stream<Item = Result<Block, sse_stream::Error>>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    sse_stream::SseByteStream::new(body).map(|block| block.map(Block::from))
 }
 
 fn new_bar() -> ProgressBar {
@@ -323,15 +339,53 @@ pub fn read_payload(
 mod tests {
     use super::*;
 
-    #[test]
-    fn events_are_parsed_from_their_frames() {
-        let event = parse_event("event: progress\nid: 4\ndata: {\"progress\": 5}\n\n").unwrap();
+    /// Runs `chunks` through the stream adapter.
+    async fn read_blocks(chunks: &[&[u8]]) -> Vec<Block> {
+        let chunks: Vec<Result<Bytes, std::convert::Infallible>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        blocks(futures_util::stream::iter(chunks))
+            .map(|block| block.unwrap())
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn the_stream_adapter_reads_crlf_and_a_character_split_across_chunks() {
+        let text = "retry: 150\r\n\r\n: heartbeat\r\n\r\nevent: log\r\nid: 7\r\n\
+                    data: {\"message\":\"caf\u{e9} \u{2713}\"}\r\n\r\nevent: progress\rid: 8\r\
+                    data: {\"progress\":5}\r\r";
+        let bytes = text.as_bytes();
+        // Cut inside the two bytes of "é" and between a CR and its LF.
+        let e_acute = text.find('\u{e9}').unwrap() + 1;
+        let crlf = text.find("\r\n\r\nevent: log").unwrap() + 1;
+        let got = read_blocks(&[&bytes[..crlf], &bytes[crlf..e_acute], &bytes[e_acute..]]).await;
         assert_eq!(
-            (event.name.as_str(), event.id.as_deref()),
-            ("progress", Some("4"))
+            got,
+            [
+                Block {
+                    retry: Some(Duration::from_millis(150)),
+                    event: None
+                },
+                Block {
+                    retry: None,
+                    event: Some(SseEvent {
+                        name: "log".into(),
+                        id: Some("7".into()),
+                        data: json!({"message": "caf\u{e9} \u{2713}"}),
+                    })
+                },
+                Block {
+                    retry: None,
+                    event: Some(SseEvent {
+                        name: "progress".into(),
+                        id: Some("8".into()),
+                        data: json!({"progress": 5}),
+                    })
+                },
+            ]
         );
-        assert_eq!(event.data["progress"], 5);
-        assert!(parse_event(": heartbeat\n\n").is_none());
     }
 
     #[test]

@@ -64,7 +64,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Follow a job with a progress bar; exit 0 if it completes, 1 if it fails or is cancelled.
+    /// Follow a job with a progress bar, reconnecting after a dropped connection; exit 0 if it
+    /// completes, 1 if it fails or is cancelled, 2 if it is unknown or the token is refused.
     Watch {
         id: String,
         /// Print the raw events as JSON lines instead.

@@ -65,7 +65,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Follow a job with a progress bar; exit 0 if it completes, 1 if it fails or is cancelled.
+    /// Follow a job with a progress bar, reconnecting after a dropped connection; exit 0 if it
+    /// completes, 1 if it fails or is cancelled, 2 if it is unknown or the token is refused.
     Watch {
         id: String,
         /// Print the raw events as JSON lines instead.
@@ -132,14 +133,7 @@ async fn main() -> ExitCode {
         return operate(cli.config.as_deref(), command).await;
     }
     let client = Client::new(&cli.url, cli.token.as_deref());
-    let outcome = match run_client(&client, command).await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            eprintln!("error: {error}");
-            Outcome::Error
-        }
-    };
-    ExitCode::from(outcome as u8)
+    cli::exit_code(run_client(&client, command).await)
 }
 
 async fn run_client(client: &Client, command: Command) -> Result<Outcome, ClientError> {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::http::cors::Cors;
 use crate::http::AppState;
+use crate::metrics::Metrics;
 use crate::runner::{JobHandler, JobTypes, Runner};
 use crate::sse::job::StreamTimings;
 use crate::sse::poller::Poller;
@@ -174,12 +175,16 @@ impl Application {
                 (Some(dir), None) => (dir.clone(), dir.with_file_name("secret")),
                 (None, None) => return Err(StartError::UploadsDirRequired),
             };
-        let store = Store::connect_pool(
+        // One registry for the whole process: the store records attempts and ends into it,
+        // the HTTP layer requests and streams.
+        let metrics = Metrics::new();
+        let store = Store::open(
             &config.database_url,
             crate::store::PoolOptions {
                 max_connections: config.database_max_connections,
                 acquire_timeout: config.database_acquire_timeout,
             },
+            metrics.clone(),
         )
         .await?;
         store.keep_log_lines(config.limits.max_log_lines_per_job);
@@ -224,10 +229,10 @@ impl Application {
             .shared_poller
             .then(|| Poller::new(store.clone()));
         let (heartbeat, heartbeat_clock) = Heartbeat::new();
-        let metrics = store.metrics().clone();
         let state = AppState {
             poller,
             store,
+            metrics: metrics.clone(),
             types,
             runner: runner.handle(),
             cors: Arc::new(Cors::new(&config.http.cors_allowed_origins)),

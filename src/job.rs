@@ -224,6 +224,18 @@ pub struct Progress {
     pub stage: Option<String>,
 }
 
+impl Progress {
+    /// Folds a later report into this one, which was not written yet: the later value wins,
+    /// and fields it leaves out keep this one's (as if both had been written in turn).
+    pub fn merge(&mut self, later: Progress) {
+        self.progress = later.progress;
+        self.message = later.message.or(self.message.take());
+        self.current = later.current.or(self.current);
+        self.total = later.total.or(self.total);
+        self.stage = later.stage.or(self.stage.take());
+    }
+}
+
 /// How loud a log line is; the dashboard colours them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::job::Timestamp;
-use crate::store::{database_file, PruneRule, Store, StoreError};
+use crate::store::{database_file, is_postgres_url, PruneRule, SqliteStore, Store, StoreError};
 use crate::telemetry::error_chain;
 
 /// The retention settings, as the background task and `jobcast prune` use them.
@@ -150,9 +150,9 @@ pub async fn prune(
     Ok(pruned)
 }
 
-/// Gives the database file's free pages back to the file system, a step at a time; returns
-/// how many pages were freed.
-pub async fn reclaim(store: &Store, stop: &CancellationToken) -> Result<i64, StoreError> {
+/// Gives the SQLite file's free pages back to the file system, a step at a time; returns how
+/// many pages were freed. (PostgreSQL's autovacuum makes freed space reusable by itself.)
+pub async fn reclaim(store: &SqliteStore, stop: &CancellationToken) -> Result<i64, StoreError> {
     let mut reclaimed = 0;
     while !stop.is_cancelled() {
         let pages = store.reclaim_free_pages().await?;
@@ -188,7 +188,11 @@ pub async fn run(store: Store, retention: Retention, shutdown: CancellationToken
         if pruned.is_empty() {
             continue;
         }
-        let pages = match reclaim(&store, &shutdown).await {
+        let reclaimed = match store.sqlite() {
+            Some(sqlite) => reclaim(sqlite, &shutdown).await,
+            None => Ok(0),
+        };
+        let pages = match reclaimed {
             Ok(pages) => pages,
             Err(error) => {
                 tracing::warn!(error = %error_chain(&error), "reclaiming free pages failed");
@@ -264,10 +268,9 @@ pub async fn prune_database(
         }
         let never = CancellationToken::new();
         let pruned = prune(&store, &rule, retention.batch, &never).await?;
-        let pages_reclaimed = if pruned.is_empty() {
-            0
-        } else {
-            reclaim(&store, &never).await?
+        let pages_reclaimed = match store.sqlite() {
+            Some(sqlite) if !pruned.is_empty() => reclaim(sqlite, &never).await?,
+            _ => 0,
         };
         Ok(PruneReport {
             dry_run,
@@ -293,7 +296,14 @@ pub async fn backup_database(config: &Config, dest: &Path) -> Result<u64, Operat
             return Err(OperationError::NoFolder(folder.to_owned()));
         }
     }
-    Ok(Store::backup(&config.database_url, dest).await?)
+    if is_postgres_url(&config.database_url) {
+        return Err(StoreError::Unsupported(
+            "jobcast backup copies SQLite databases only; back up a PostgreSQL database \
+             with pg_dump (for example pg_dump --format=custom --file=jobcast.dump URL)",
+        )
+        .into());
+    }
+    Ok(SqliteStore::backup(&config.database_url, dest).await?)
 }
 
 /// Refuses to go on (and so to create an empty database) when the database file is missing.
@@ -500,10 +510,12 @@ mod tests {
         assert_eq!(store.count_prunable(&rule).await.unwrap(), (0, 0));
 
         // The freed pages go back to the file system.
-        assert!(store.free_pages().await.unwrap() > 0);
-        let reclaimed = reclaim(&store, &CancellationToken::new()).await.unwrap();
+        assert!(store.sqlite().unwrap().free_pages().await.unwrap() > 0);
+        let reclaimed = reclaim(store.sqlite().unwrap(), &CancellationToken::new())
+            .await
+            .unwrap();
         assert!(reclaimed > 0);
-        assert_eq!(store.free_pages().await.unwrap(), 0);
+        assert_eq!(store.sqlite().unwrap().free_pages().await.unwrap(), 0);
         let pages_after = pragma(&mut conn, "page_count").await;
         assert_eq!(
             pages_after,
@@ -599,7 +611,7 @@ mod tests {
         store.close().await;
 
         let copy = dir.path().join("copy.db");
-        let bytes = Store::backup(&url, &copy).await.unwrap();
+        let bytes = SqliteStore::backup(&url, &copy).await.unwrap();
         assert_eq!(bytes, std::fs::metadata(&copy).unwrap().len());
         let copy_url = format!("sqlite://{}", copy.display());
         let mut conn = side_connection(&copy_url).await;
@@ -612,7 +624,7 @@ mod tests {
         assert!(exists(&mut conn, id).await);
         assert_eq!(pragma(&mut conn, "auto_vacuum").await, 2);
 
-        assert!(Store::backup(&url, &copy).await.is_err());
+        assert!(SqliteStore::backup(&url, &copy).await.is_err());
         assert_eq!(bytes, std::fs::metadata(&copy).unwrap().len());
     }
 
@@ -690,7 +702,9 @@ mod tests {
             assert_eq!(pruned.log_lines, LINES as u64);
             let ((pages, reclaiming), r_writes, r_slowest) = measure_load(&store, async {
                 let started = Instant::now();
-                let pages = reclaim(&store, &CancellationToken::new()).await.unwrap();
+                let pages = reclaim(store.sqlite().unwrap(), &CancellationToken::new())
+                    .await
+                    .unwrap();
                 (pages, started.elapsed())
             })
             .await;

@@ -843,7 +843,7 @@ pub async fn events(
     let permit = state.limits.streams.admit(client, None)?;
     let last_seen = last_event_id(headers).or_else(|| last_event_id_param(raw_query));
     let events = sse::events::events_stream(stream_context(state), filter, last_seen);
-    Ok(event_stream_response(events, permit, state.store.metrics()))
+    Ok(event_stream_response(events, permit, &state.metrics))
 }
 
 /// What a signed `/api/events` token opens: exactly one filter.
@@ -973,5 +973,5 @@ pub async fn stream(
         return Ok(response);
     }
     let events = sse::job::job_stream(stream_context(state), snapshot, news, last_seen);
-    Ok(event_stream_response(events, permit, state.store.metrics()))
+    Ok(event_stream_response(events, permit, &state.metrics))
 }

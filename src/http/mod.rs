@@ -44,6 +44,8 @@ const CONNECTION_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The process's metrics registry (the store records into it too).
+    pub metrics: crate::metrics::Metrics,
     pub types: Arc<JobTypes>,
     pub runner: RunnerHandle,
     pub cors: Arc<Cors>,
@@ -152,7 +154,7 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
         Err(error) => {
             match &error {
                 ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
-                    state.store.metrics().store_error();
+                    state.metrics.store_error();
                     let cause = crate::telemetry::error_chain(cause.as_ref());
                     tracing::error!(%method, %path, error = %error, %cause, "request failed");
                 }
@@ -174,8 +176,7 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
     let status = response.status().as_u16();
     let took = started.elapsed();
     state
-        .store
-        .metrics()
+        .metrics
         .request(routes::template(&path), method.as_str(), status, took);
     tracing::info!(
         %method,

@@ -276,7 +276,7 @@ async fn ready(state: &AppState) -> Result<Response<Body>, ApiError> {
         Err(_) => return not_ready("the database did not answer in time"),
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness check failed");
-            state.store.metrics().store_error();
+            state.metrics.store_error();
             return not_ready(&error.to_string());
         }
         Ok(Ok(())) => {}
@@ -290,7 +290,7 @@ async fn ready(state: &AppState) -> Result<Response<Body>, ApiError> {
 /// `GET /metrics`: Prometheus text format; job counts are read from the store now.
 async fn metrics(state: &AppState) -> Result<Response<Body>, ApiError> {
     let counts = state.store.count_by_type_and_status().await?;
-    let text = state.store.metrics().render(&counts);
+    let text = state.metrics.render(&counts);
     let mut response = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
     response.headers_mut().insert(
         header::CONTENT_TYPE,

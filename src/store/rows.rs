@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::StoreError;
-use crate::job::{Job, JobId, LogLine, Progress, Timestamp};
+use crate::job::{Job, JobId, LogLine, Timestamp};
 
 pub(super) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -92,46 +92,4 @@ where
         level: level.parse().map_err(StoreError::Corrupt)?,
         message: row.try_get("message")?,
     })
-}
-
-/// Which finished jobs may be pruned (see [`crate::retention`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PruneRule {
-    /// Jobs that finished before this are pruned, unless their type has its own cutoff.
-    pub finished_before: Timestamp,
-    /// Types with a cutoff of their own.
-    pub per_type: std::collections::BTreeMap<String, Timestamp>,
-    /// Only jobs of this type.
-    pub only_type: Option<String>,
-}
-
-impl PruneRule {
-    /// The newest cutoff of all: no prunable job finished after it (bounds the index scan).
-    pub(super) fn newest_cutoff(&self) -> i64 {
-        self.per_type
-            .values()
-            .chain(std::iter::once(&self.finished_before))
-            .map(|t| t.as_millis())
-            .max()
-            .unwrap_or(i64::MIN)
-    }
-
-    pub(super) fn per_type_json(&self) -> String {
-        let map: serde_json::Map<String, Value> = self
-            .per_type
-            .iter()
-            .map(|(name, cutoff)| (name.clone(), Value::from(cutoff.as_millis())))
-            .collect();
-        Value::Object(map).to_string()
-    }
-}
-
-/// Merges a later progress report into an earlier one that was not written yet: the later
-/// value wins, and fields it leaves out keep the earlier value.
-pub(super) fn merge_progress(earlier: &mut Progress, later: Progress) {
-    earlier.progress = later.progress;
-    earlier.message = later.message.or(earlier.message.take());
-    earlier.current = later.current.or(earlier.current);
-    earlier.total = later.total.or(earlier.total);
-    earlier.stage = later.stage.or(earlier.stage.take());
 }

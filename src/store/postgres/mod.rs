@@ -1,29 +1,24 @@
-//! PostgreSQL behind the [`Store`](super::Store) API, for one or several jobcast processes
-//! sharing a database: one connection pool, one statement per write, claims with
-//! `FOR UPDATE SKIP LOCKED`.
+//! PostgreSQL behind the [`Backend`] contract, for one or several jobcast processes sharing a
+//! database: one connection pool, one statement per write, claims with `FOR UPDATE SKIP
+//! LOCKED`.
 //!
-//! The semantics are SQLite's (`sqlite.rs` and `batch.rs`): the same guards, the same
-//! `version`, `state_version`, `log_seq` and `change_seq` bookkeeping, the same errors. What
-//! differs, and why:
+//! What differs from SQLite, and why:
 //!
 //! - No group-commit writer. PostgreSQL takes concurrent writers itself, so each write is one
 //!   statement (with data-modifying CTEs where SQLite needs two: a log line, a retry), run on
-//!   the pool by its caller.
+//!   the pool by its caller. The runner's queued progress and log lines go through a writer
+//!   task per job instead (`queue.rs`).
 //! - Change numbers come from a sequence, handed out under a lock so that pollers see them in
 //!   order; see [`CHANGE_LOCK`].
-//! - `queue_progress` and `queue_log` hand their write to a task per job, which merges the
-//!   reports and gathers the lines that arrive while it writes ([`Queued`]); `flush` waits for
-//!   those tasks ([`InFlight`]), so a job's end still comes after them.
-//! - Autovacuum gives space back: `free_pages` and `reclaim_free_pages` report 0. Backups are
-//!   `pg_dump`'s job.
-//! - `watch_changes` wakes on every process's writes, not only this one's: each write that
-//!   changes a job also sends a notification (`NOTIFY jobcast_changes`, delivered at commit),
-//!   and one connection per process listens for them (see [`listen`]). The pollers' ticks
-//!   remain the fallback should a notification be lost (the listener reconnecting).
+//! - `watch_changes` wakes on every process's writes, not only this one's (`listen.rs`).
+//! - Autovacuum gives space back, and backups are `pg_dump`'s job: nothing of SQLite's
+//!   `retention.rs` has a counterpart here.
 
-use std::collections::BTreeSet;
+mod listen;
+mod queue;
+
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,9 +28,12 @@ use sqlx::{Connection as _, Row};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::rows::{duration_ms, job_from_row, log_from_row, parse_id, PruneRule};
+use self::listen::{listen, Bumps, CHANNEL};
+use self::queue::{InFlight, Queued, QueuedWrites, MAX_QUEUED_LINES};
+use super::rows::{duration_ms, job_from_row, log_from_row, parse_id};
 use super::{
-    CancelOutcome, Claimant, ListFilter, PoolOptions, RetryPolicy, StoreError, Upload, Writer,
+    Backend, CancelOutcome, Change, Claimant, ListFilter, PoolOptions, PruneRule, RetryPolicy,
+    StoreError, Upload, Writer,
 };
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
@@ -73,24 +71,12 @@ const CHANGE_LOCK: &str =
 /// The SET clause that gives a changed job the next change number (under [`CHANGE_LOCK`]).
 const NEXT_CHANGE: &str = "change_seq = nextval('job_changes')";
 
-/// The channel writes notify and [`listen`] listens on.
-const CHANNEL: &str = "jobcast_changes";
-
 /// Added to the RETURNING list of every statement that changes jobs: tells every listening
 /// process once the transaction commits, and only if some job changed (at most two
 /// notifications per transaction: PostgreSQL folds identical ones). The payload is `queued`
 /// when a job became queued, so idle runners on every node wake to claim it.
 const NOTIFY: &str = "pg_notify('jobcast_changes', \
     CASE WHEN jobs.status = 'queued' THEN 'queued' ELSE '' END) AS notified";
-
-/// How long the listener waits before connecting again after a failure.
-const LISTEN_RETRY: Duration = Duration::from_secs(1);
-
-/// The pool size when the caller does not choose one.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-
-/// How long a query waits for a connection before failing, unless configured.
-pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The job store on PostgreSQL. Cheap to clone: the pool is a shared handle.
 #[derive(Debug, Clone)]
@@ -112,88 +98,6 @@ pub struct PgStore {
     stop_listening: CancellationToken,
 }
 
-/// The writer tasks of queued writes (`queue_progress`, `queue_log`) under way, by ticket:
-/// [`PgStore::flush`] waits for those started before it, as the SQLite writer's queue makes a
-/// flush wait for the writes queued before it. A write merged into a running task's work is
-/// covered by that task's ticket, taken before the write was queued.
-#[derive(Debug, Default)]
-struct InFlight {
-    next: AtomicU64,
-    running: watch::Sender<BTreeSet<u64>>,
-}
-
-impl InFlight {
-    fn start(&self) -> u64 {
-        let ticket = self.next.fetch_add(1, Ordering::SeqCst);
-        self.running.send_modify(|running| {
-            running.insert(ticket);
-        });
-        ticket
-    }
-
-    fn done(&self, ticket: u64) {
-        self.running.send_modify(|running| {
-            running.remove(&ticket);
-        });
-    }
-
-    /// Waits until every write started before this call has finished (later ones may go on).
-    async fn wait(&self) {
-        let upto = self.next.load(Ordering::SeqCst);
-        let mut running = self.running.subscribe();
-        // The sender lives as long as `self`, so this cannot fail.
-        let _ = running
-            .wait_for(|running| running.first().is_none_or(|&oldest| oldest >= upto))
-            .await;
-    }
-}
-
-/// Most log lines that may wait for one job's writer before `queue_log` makes its caller
-/// wait (SQLite's writer queue holds 4096 writes of any kind).
-const MAX_QUEUED_LINES: usize = 4096;
-
-/// What waits to be written for one job and author: its merged progress and its log lines.
-#[derive(Debug, Default)]
-struct Queued {
-    progress: Option<Progress>,
-    lines: Vec<(LogLevel, String)>,
-}
-
-/// The queued writes of every job with a writer task running (one per job and author: an
-/// entry exists exactly while its task runs), and a signal for callers waiting for room.
-#[derive(Debug, Default)]
-struct QueuedWrites {
-    waiting: std::sync::Mutex<std::collections::HashMap<(JobId, String), Queued>>,
-    /// Notified whenever a writer takes what waits.
-    drained: tokio::sync::Notify,
-}
-
-impl QueuedWrites {
-    fn waiting(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(JobId, String), Queued>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether what waits for `(id, owner)` satisfies `check` (false when nothing waits).
-    fn is(&self, id: JobId, owner: &str, check: impl Fn(&Queued) -> bool) -> bool {
-        self.waiting()
-            .get(&(id, owner.to_owned()))
-            .is_some_and(check)
-    }
-}
-
-/// Logs what became of a queued write.
-fn report_queued(id: JobId, result: Result<(), StoreError>) {
-    match result {
-        Ok(()) => {}
-        Err(error @ (StoreError::NotFound | StoreError::Conflict { .. })) => {
-            tracing::debug!(job_id = %id, %error, "a queued write was refused")
-        }
-        Err(error) => tracing::warn!(job_id = %id, error = ?error, "a queued write failed"),
-    }
-}
-
 /// The guard for a write whose author is parameter `$n`: the owner of a runner's lease, or
 /// NULL for outside code. Outside code may change an unleased queued or running job, a runner
 /// only a running job it leases (as `writer_guard` and `batch::GUARD` in SQLite).
@@ -203,13 +107,6 @@ fn guard(n: usize) -> String {
              AND jobs.lease_owner IS NULL) \
          OR (jobs.status = 'running' AND jobs.lease_owner = ${n}))"
     )
-}
-
-fn owner(writer: Writer<'_>) -> Option<&str> {
-    match writer {
-        Writer::External => None,
-        Writer::Lease(owner) => Some(owner),
-    }
 }
 
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
@@ -268,345 +165,9 @@ impl PgStore {
         })
     }
 
-    /// Jobs by type and status, for the metrics.
-    pub async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("type")?,
-                    row.try_get("status")?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect()
-    }
-
-    /// Each job keeps at most its `lines` newest log lines from now on; older ones are deleted
-    /// as new ones are written.
-    pub fn keep_log_lines(&self, lines: i64) {
-        self.keep_log_lines.store(lines.max(1), Ordering::Relaxed);
-    }
-
-    /// Queued jobs of `job_type` (for the queue-depth limit).
-    pub async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND type = $1")
-                .bind(pg_text(job_type))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    /// A receiver that changes after a job changed: through this store at once, through
-    /// another process when its notification arrives.
-    pub fn watch_changes(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
-    /// A receiver that changes when a job became queued, in any process sharing the database
-    /// (when its notification arrives), so an idle runner claims it at once.
-    pub fn watch_queued(&self) -> Option<watch::Receiver<u64>> {
-        Some(self.became_queued.subscribe())
-    }
-
     /// Passes a write on: called after every committed change to a job.
     fn wrote(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// The newest change number (0 for an empty store).
-    pub async fn max_change_seq(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("seq")?)
-    }
-
-    /// Jobs changed after change `after`, oldest change first, at most `limit`: their id,
-    /// version and change number. One range scan over the changes only.
-    pub async fn changes_since(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<(JobId, i64, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, version, change_seq FROM jobs WHERE change_seq > $1 \
-             ORDER BY change_seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    parse_id(&row.try_get::<String, _>("id")?)?,
-                    row.try_get("version")?,
-                    row.try_get("change_seq")?,
-                ))
-            })
-            .collect()
-    }
-
-    /// The jobs with these ids (those that exist), in one query.
-    pub async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query("SELECT * FROM jobs WHERE id = ANY($1)")
-            .bind(id_texts(ids))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(job_from_row).collect()
-    }
-
-    /// Records a received upload.
-    pub async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&upload.id)
-        .bind(upload.size)
-        .bind(&upload.sha256)
-        .bind(upload.content_type.as_deref().map(pg_text))
-        .bind(upload.filename.as_deref().map(pg_text))
-        .bind(upload.created_at.as_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
-        let row = sqlx::query("SELECT * FROM uploads WHERE id = $1")
-            .bind(pg_text(id))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(Upload {
-                id: row.try_get("id")?,
-                size: row.try_get("size")?,
-                sha256: row.try_get("sha256")?,
-                content_type: row.try_get("content_type")?,
-                filename: row.try_get("filename")?,
-                created_at: Timestamp::from_millis(row.try_get("created_at")?),
-            })
-        })
-        .transpose()
-    }
-
-    /// Deletes uploads that arrived before `before` and that no job refers to; returns their
-    /// ids so their files can go too.
-    pub async fn delete_unused_uploads(
-        &self,
-        before: Timestamp,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "DELETE FROM uploads WHERE created_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.upload_id = uploads.id) \
-             RETURNING id",
-        )
-        .bind(before.as_millis())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| row.try_get("id").map_err(StoreError::from))
-            .collect()
-    }
-
-    /// Ready to serve: every migration this build knows is applied, and the database takes
-    /// writes (a primary, not a read-only replica): an UPDATE that matches nothing is run and
-    /// rolled back.
-    pub async fn check_ready(&self) -> Result<(), StoreError> {
-        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
-        if applied.unwrap_or(0) < known {
-            return Err(StoreError::NotMigrated {
-                applied: applied.unwrap_or(0),
-                known,
-            });
-        }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE jobs SET version = version WHERE false")
-            .execute(&mut *tx)
-            .await?;
-        tx.rollback().await?;
-        Ok(())
-    }
-
-    /// Answers when the database does.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// Closes the pool, waiting for queries under way, and stops listening.
-    pub async fn close(&self) {
-        self.stop_listening.cancel();
-        self.pool.close().await;
-    }
-
-    /// Inserts a job. With an idempotency key already used for this type, returns the existing
-    /// job and `false`.
-    ///
-    /// The id is made before the statement, so two creates racing in one process may commit
-    /// in the other order than their ids (SQLite's writer makes ids in commit order); across
-    /// processes ids follow each host's clock anyway.
-    pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
-        let now = Timestamp::now();
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} INSERT INTO jobs (id, type, status, payload, priority, max_attempts, \
-                 timeout_ms, idempotency_key, run_at, created_at, updated_at, change_seq, \
-                 upload_id) \
-             SELECT $1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9, nextval('job_changes'), $10 \
-             FROM change_lock \
-             ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-             RETURNING *, {NOTIFY}"
-        ))
-        .bind(JobId::new().to_string())
-        .bind(pg_text(&new.job_type))
-        .bind(new.payload.to_string())
-        .bind(new.priority)
-        .bind(new.max_attempts)
-        .bind(new.timeout.map(duration_ms))
-        .bind(new.idempotency_key.as_deref().map(pg_text))
-        .bind(new.run_at.unwrap_or(now).as_millis())
-        .bind(now.as_millis())
-        .bind(new.upload_id.as_deref().map(pg_text))
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = row {
-            self.wrote();
-            return Ok((job_from_row(&row)?, true));
-        }
-        // The key is taken: the other insert has committed (ON CONFLICT waited for it).
-        let row = sqlx::query("SELECT * FROM jobs WHERE type = $1 AND idempotency_key = $2")
-            .bind(pg_text(&new.job_type))
-            .bind(new.idempotency_key.as_deref().map(pg_text))
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((job_from_row(&row)?, false))
-    }
-
-    pub async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
-    }
-
-    /// Newest first, paged by id.
-    pub async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
-        let mut query = sqlx::QueryBuilder::new("SELECT * FROM jobs WHERE true");
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(job_type) = &filter.job_type {
-            query
-                .push(" AND type = ")
-                .push_bind(pg_text(job_type).into_owned());
-        }
-        if let Some(before) = filter.before {
-            query.push(" AND id < ").push_bind(before.to_string());
-        }
-        query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(filter.limit);
-        let rows = query.build().fetch_all(&self.pool).await?;
-        rows.iter().map(job_from_row).collect()
-    }
-
-    /// Log lines with `seq > after`, oldest first, at most `limit`.
-    pub async fn logs_after_seq(
-        &self,
-        id: JobId,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<LogLine>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(id.to_string())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(log_from_row).collect()
-    }
-
-    /// Log lines added after version `after` up to and including version `upto`, oldest first.
-    pub async fn logs_between_versions(
-        &self,
-        id: JobId,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<LogLine>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM job_logs WHERE job_id = $1 AND version > $2 AND version <= $3 \
-             ORDER BY seq",
-        )
-        .bind(id.to_string())
-        .bind(after)
-        .bind(upto)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(log_from_row).collect()
-    }
-
-    /// Cancels a queued job (or any unfinished `external` job) at once; a running in-process
-    /// job is marked so its runner stops it. Finished jobs are a conflict.
-    pub async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let cancelled = sqlx::query(&format!(
-            "{CHANGE_LOCK} UPDATE jobs SET status = 'cancelled', error = 'cancelled', \
-                 finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = jobs.version + 1, {NEXT_CHANGE}, state_version = jobs.version + 1 \
-             FROM change_lock \
-             WHERE jobs.id = $2 AND (jobs.status = 'queued' OR ($3 AND jobs.status = 'running')) \
-             RETURNING jobs.*, {NOTIFY}"
-        ))
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(external)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = cancelled {
-            self.wrote();
-            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
-        }
-        let requested = sqlx::query(
-            "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status = 'running' \
-             RETURNING *",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        match requested {
-            Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
-            None => Err(self.why_not(id).await),
-        }
-    }
-
-    /// Records progress. Fields left `None` keep their value; outside code's first update
-    /// starts a queued job; a runner's update extends an external worker's lease.
-    pub async fn report_progress(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        progress: &Progress,
-    ) -> Result<Job, StoreError> {
-        if matches!(writer, Writer::Lease(_)) {
-            self.flush().await?;
-        }
-        self.progress(id, owner(writer), progress).await
     }
 
     async fn progress(
@@ -642,159 +203,6 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await?;
         self.updated(id, row).await
-    }
-
-    /// Records a progress report from the runner holding the job's lease without waiting for
-    /// it, like SQLite's queue: reports that arrive while the job's previous write is under way
-    /// are merged into one (see [`Queued`]), so a handler may report as often as it likes. The
-    /// job's end (and [`PgStore::flush`]) waits for every report before it.
-    pub async fn queue_progress(
-        &self,
-        id: JobId,
-        owner: &str,
-        progress: Progress,
-    ) -> Result<(), StoreError> {
-        self.enqueue(id, owner, |queued| match &mut queued.progress {
-            Some(earlier) => super::rows::merge_progress(earlier, progress),
-            None => queued.progress = Some(progress),
-        })
-        .await
-    }
-
-    /// Queues a log line from the runner holding the job's lease, like
-    /// [`PgStore::queue_progress`]: lines that wait together are written in one statement.
-    /// Past [`MAX_QUEUED_LINES`] waiting for one job, the caller waits for them to be written.
-    pub async fn queue_log(
-        &self,
-        id: JobId,
-        owner: &str,
-        level: LogLevel,
-        message: String,
-    ) -> Result<(), StoreError> {
-        let mut line = Some((level, message));
-        loop {
-            // Registered before looking, so a drain in between is not missed.
-            let drained = self.queued.drained.notified();
-            let full = |queued: &Queued| queued.lines.len() >= MAX_QUEUED_LINES;
-            if !self.queued.is(id, owner, full) {
-                return self
-                    .enqueue(id, owner, |queued| queued.lines.extend(line.take()))
-                    .await;
-            }
-            drained.await;
-        }
-    }
-
-    /// Adds to what waits for `(id, owner)`'s writer, starting one if none is running.
-    async fn enqueue(
-        &self,
-        id: JobId,
-        owner: &str,
-        add: impl FnOnce(&mut Queued),
-    ) -> Result<(), StoreError> {
-        if self.pool.is_closed() {
-            return Err(StoreError::Closed);
-        }
-        let key = (id, owner.to_owned());
-        let start = {
-            let mut waiting = self.queued.waiting();
-            let start = !waiting.contains_key(&key);
-            add(waiting.entry(key.clone()).or_default());
-            start
-        };
-        if start {
-            // The ticket is taken before returning, so a flush after this call waits for it.
-            let ticket = self.in_flight.start();
-            tokio::spawn(self.clone().write_queued(key, ticket));
-        }
-        Ok(())
-    }
-
-    /// Writes what waits for one job and author until nothing does: the merged progress
-    /// first, then the lines, as SQLite's batches do. Refusals (the lease was lost, the job is
-    /// gone) are not the queuing caller's to handle: logged at debug, failures at warn.
-    ///
-    /// Each round holds a ticket for what it took, and takes the next round's ticket as it
-    /// takes the work, so what is queued meanwhile is covered by that one: a flush waits for
-    /// the round holding what was queued before it, not for a chatty job to fall silent.
-    async fn write_queued(self, key: (JobId, String), mut ticket: u64) {
-        let (id, owner) = (key.0, key.1.as_str());
-        loop {
-            let (work, next) = {
-                let mut waiting = self.queued.waiting();
-                let work = waiting
-                    .get_mut(&key)
-                    .map(std::mem::take)
-                    .unwrap_or_default();
-                if work.progress.is_none() && work.lines.is_empty() {
-                    waiting.remove(&key);
-                    break;
-                }
-                (work, self.in_flight.start())
-            };
-            self.queued.drained.notify_waiters();
-            if let Some(progress) = work.progress {
-                let result = self
-                    .retry_transient(id, || self.progress(id, Some(owner), &progress))
-                    .await;
-                report_queued(id, result.map(drop));
-            }
-            if !work.lines.is_empty() {
-                // One id for every try of this write, so a try that committed unseen is not
-                // repeated.
-                let (lines, write) = (&work.lines, uuid::Uuid::now_v7().to_string());
-                let result = self
-                    .retry_transient(id, || self.log(id, Some(owner), lines, &write))
-                    .await;
-                report_queued(id, result.map(drop));
-            }
-            self.in_flight.done(ticket);
-            ticket = next;
-        }
-        self.queued.drained.notify_waiters();
-        self.in_flight.done(ticket);
-    }
-
-    /// Runs a queued write again while it fails for want of the database, until it is
-    /// applied or refused (a lease that lapsed meanwhile is refused) or the store closes.
-    /// Later writes for the job wait behind it, so they still land in order; the handler's own
-    /// calls keep queueing until [`MAX_QUEUED_LINES`], then wait too.
-    async fn retry_transient<T, F, Fut>(&self, id: JobId, write: F) -> Result<T, StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, StoreError>>,
-    {
-        super::retry_transient(id, |_| !self.pool.is_closed(), write).await
-    }
-
-    /// Waits until every queued write started before this call has been applied.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        self.in_flight.wait().await;
-        Ok(())
-    }
-
-    /// Adds a log line, bumping the job's version.
-    pub async fn append_log(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        level: LogLevel,
-        message: &str,
-    ) -> Result<LogLine, StoreError> {
-        if matches!(writer, Writer::Lease(_)) {
-            self.flush().await?;
-        }
-        let mut lines = self
-            .log(
-                id,
-                owner(writer),
-                &[(level, message.to_owned())],
-                &uuid::Uuid::now_v7().to_string(),
-            )
-            .await?;
-        lines
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("a log line was not written".to_owned()))
     }
 
     /// Log lines in one statement: reserve their seqs and versions on the job, insert them,
@@ -908,8 +316,460 @@ impl PgStore {
             .map(Some)
     }
 
+    /// The answer to a guarded `UPDATE ... RETURNING` of one job: the job as changed, or why
+    /// it was not.
+    async fn updated(&self, id: JobId, row: Option<PgRow>) -> Result<Job, StoreError> {
+        match row {
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Applies `set` (`$1` = now) to a running job this runner leases (`$2` = id, `$3` =
+    /// owner), with a new version and change number.
+    async fn update_leased(&self, set: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let row = sqlx::query(&format!(
+            "{CHANGE_LOCK} UPDATE jobs SET {set}, version = jobs.version + 1, {NEXT_CHANGE}, \
+                 state_version = jobs.version + 1 \
+             FROM change_lock \
+             WHERE jobs.id = $2 AND jobs.status = 'running' AND jobs.lease_owner = $3 \
+             RETURNING jobs.*, {NOTIFY}"
+        ))
+        .bind(Timestamp::now().as_millis())
+        .bind(id.to_string())
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.updated(id, row).await
+    }
+
+    /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
+    async fn why_not(&self, id: JobId) -> StoreError {
+        let row = sqlx::query("SELECT status FROM jobs WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await;
+        match row {
+            Ok(None) => StoreError::NotFound,
+            Ok(Some(row)) => match row.try_get::<String, _>("status") {
+                Ok(status) => match status.parse() {
+                    Ok(status) => StoreError::Conflict { job_id: id, status },
+                    Err(e) => StoreError::Corrupt(e),
+                },
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PgStore {
+    /// Jobs by type and status, for the metrics.
+    async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("type")?,
+                    row.try_get("status")?,
+                    row.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Each job keeps at most its `lines` newest log lines from now on; older ones are deleted
+    /// as new ones are written.
+    fn keep_log_lines(&self, lines: i64) {
+        self.keep_log_lines.store(lines.max(1), Ordering::Relaxed);
+    }
+
+    /// Queued jobs of `job_type` (for the queue-depth limit).
+    async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND type = $1")
+                .bind(pg_text(job_type))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// A receiver that changes after a job changed: through this store at once, through
+    /// another process when its notification arrives.
+    fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// A receiver that changes when a job became queued, in any process sharing the database
+    /// (when its notification arrives), so an idle runner claims it at once.
+    fn watch_queued(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.became_queued.subscribe())
+    }
+
+    /// The newest change number (0 for an empty store).
+    async fn max_change_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    /// Jobs changed after change `after`, oldest change first, at most `limit`: their id,
+    /// version and change number. One range scan over the changes only.
+    async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, change_seq FROM jobs WHERE change_seq > $1 \
+             ORDER BY change_seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_id(&row.try_get::<String, _>("id")?)?,
+                    row.try_get("version")?,
+                    row.try_get("change_seq")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The jobs with these ids (those that exist), in one query.
+    async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query("SELECT * FROM jobs WHERE id = ANY($1)")
+            .bind(id_texts(ids))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Records a received upload.
+    async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&upload.id)
+        .bind(upload.size)
+        .bind(&upload.sha256)
+        .bind(upload.content_type.as_deref().map(pg_text))
+        .bind(upload.filename.as_deref().map(pg_text))
+        .bind(upload.created_at.as_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
+        let row = sqlx::query("SELECT * FROM uploads WHERE id = $1")
+            .bind(pg_text(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Upload {
+                id: row.try_get("id")?,
+                size: row.try_get("size")?,
+                sha256: row.try_get("sha256")?,
+                content_type: row.try_get("content_type")?,
+                filename: row.try_get("filename")?,
+                created_at: Timestamp::from_millis(row.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes uploads that arrived before `before` and that no job refers to; returns their
+    /// ids so their files can go too.
+    async fn delete_unused_uploads(&self, before: Timestamp) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "DELETE FROM uploads WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.upload_id = uploads.id) \
+             RETURNING id",
+        )
+        .bind(before.as_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| row.try_get("id").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Ready to serve: every migration this build knows is applied, and the database takes
+    /// writes (a primary, not a read-only replica): an UPDATE that matches nothing is run and
+    /// rolled back.
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
+        if applied.unwrap_or(0) < known {
+            return Err(StoreError::NotMigrated {
+                applied: applied.unwrap_or(0),
+                known,
+            });
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE jobs SET version = version WHERE false")
+            .execute(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
+    /// Answers when the database does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for queries under way, and stops listening.
+    async fn close(&self) {
+        self.stop_listening.cancel();
+        self.pool.close().await;
+    }
+
+    /// Inserts a job. With an idempotency key already used for this type, returns the existing
+    /// job and `false`.
+    ///
+    /// The id is made before the statement, so two creates racing in one process may commit
+    /// in the other order than their ids (SQLite's writer makes ids in commit order); across
+    /// processes ids follow each host's clock anyway.
+    async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
+        let now = Timestamp::now();
+        let row = sqlx::query(&format!(
+            "{CHANGE_LOCK} INSERT INTO jobs (id, type, status, payload, priority, max_attempts, \
+                 timeout_ms, idempotency_key, run_at, created_at, updated_at, change_seq, \
+                 upload_id) \
+             SELECT $1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9, nextval('job_changes'), $10 \
+             FROM change_lock \
+             ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING *, {NOTIFY}"
+        ))
+        .bind(JobId::new().to_string())
+        .bind(pg_text(&new.job_type))
+        .bind(new.payload.to_string())
+        .bind(new.priority)
+        .bind(new.max_attempts)
+        .bind(new.timeout.map(duration_ms))
+        .bind(new.idempotency_key.as_deref().map(pg_text))
+        .bind(new.run_at.unwrap_or(now).as_millis())
+        .bind(now.as_millis())
+        .bind(new.upload_id.as_deref().map(pg_text))
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            self.wrote();
+            return Ok((job_from_row(&row)?, true));
+        }
+        // The key is taken: the other insert has committed (ON CONFLICT waited for it).
+        let row = sqlx::query("SELECT * FROM jobs WHERE type = $1 AND idempotency_key = $2")
+            .bind(pg_text(&new.job_type))
+            .bind(new.idempotency_key.as_deref().map(pg_text))
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((job_from_row(&row)?, false))
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Newest first, paged by id.
+    async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
+        let mut query = sqlx::QueryBuilder::new("SELECT * FROM jobs WHERE true");
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(job_type) = &filter.job_type {
+            query
+                .push(" AND type = ")
+                .push_bind(pg_text(job_type).into_owned());
+        }
+        if let Some(before) = filter.before {
+            query.push(" AND id < ").push_bind(before.to_string());
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(filter.limit);
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Log lines with `seq > after`, oldest first, at most `limit`.
+    async fn logs_after_seq(
+        &self,
+        id: JobId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(id.to_string())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(log_from_row).collect()
+    }
+
+    /// Log lines added after version `after` up to and including version `upto`, oldest first.
+    async fn logs_between_versions(
+        &self,
+        id: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM job_logs WHERE job_id = $1 AND version > $2 AND version <= $3 \
+             ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(log_from_row).collect()
+    }
+
+    /// Cancels a queued job (or any unfinished `external` job) at once; a running in-process
+    /// job is marked so its runner stops it. Finished jobs are a conflict.
+    async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
+        let cancelled = sqlx::query(&format!(
+            "{CHANGE_LOCK} UPDATE jobs SET status = 'cancelled', error = 'cancelled', \
+                 finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
+                 version = jobs.version + 1, {NEXT_CHANGE}, state_version = jobs.version + 1 \
+             FROM change_lock \
+             WHERE jobs.id = $2 AND (jobs.status = 'queued' OR ($3 AND jobs.status = 'running')) \
+             RETURNING jobs.*, {NOTIFY}"
+        ))
+        .bind(Timestamp::now().as_millis())
+        .bind(id.to_string())
+        .bind(external)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = cancelled {
+            self.wrote();
+            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+        }
+        let requested = sqlx::query(
+            "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status = 'running' \
+             RETURNING *",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        match requested {
+            Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Records progress. Fields left `None` keep their value; outside code's first update
+    /// starts a queued job; a runner's update extends an external worker's lease.
+    async fn report_progress(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        progress: &Progress,
+    ) -> Result<Job, StoreError> {
+        if matches!(writer, Writer::Lease(_)) {
+            self.flush().await?;
+        }
+        self.progress(id, writer.owner(), progress).await
+    }
+
+    /// Records a progress report from the runner holding the job's lease without waiting for
+    /// it, like SQLite's queue: reports that arrive while the job's previous write is under way
+    /// are merged into one (see [`Queued`]), so a handler may report as often as it likes. The
+    /// job's end (and [`PgStore::flush`]) waits for every report before it.
+    async fn queue_progress(
+        &self,
+        id: JobId,
+        owner: &str,
+        progress: Progress,
+    ) -> Result<(), StoreError> {
+        self.enqueue(id, owner, |queued| match &mut queued.progress {
+            Some(earlier) => earlier.merge(progress),
+            None => queued.progress = Some(progress),
+        })
+        .await
+    }
+
+    /// Queues a log line from the runner holding the job's lease, like
+    /// [`PgStore::queue_progress`]: lines that wait together are written in one statement.
+    /// Past [`MAX_QUEUED_LINES`] waiting for one job, the caller waits for them to be written.
+    async fn queue_log(
+        &self,
+        id: JobId,
+        owner: &str,
+        level: LogLevel,
+        message: String,
+    ) -> Result<(), StoreError> {
+        let mut line = Some((level, message));
+        loop {
+            // Registered before looking, so a drain in between is not missed.
+            let drained = self.queued.drained.notified();
+            let full = |queued: &Queued| queued.lines.len() >= MAX_QUEUED_LINES;
+            if !self.queued.is(id, owner, full) {
+                return self
+                    .enqueue(id, owner, |queued| queued.lines.extend(line.take()))
+                    .await;
+            }
+            drained.await;
+        }
+    }
+
+    /// Waits until every queued write started before this call has been applied.
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.in_flight.wait().await;
+        Ok(())
+    }
+
+    /// Adds a log line, bumping the job's version.
+    async fn append_log(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        level: LogLevel,
+        message: &str,
+    ) -> Result<LogLine, StoreError> {
+        if matches!(writer, Writer::Lease(_)) {
+            self.flush().await?;
+        }
+        let mut lines = self
+            .log(
+                id,
+                writer.owner(),
+                &[(level, message.to_owned())],
+                &uuid::Uuid::now_v7().to_string(),
+            )
+            .await?;
+        lines
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a log line was not written".to_owned()))
+    }
+
     /// Finishes a job as `completed` with `result`.
-    pub async fn complete(
+    async fn complete(
         &self,
         id: JobId,
         writer: Writer<'_>,
@@ -929,7 +789,7 @@ impl PgStore {
         ))
         .bind(Timestamp::now().as_millis())
         .bind(id.to_string())
-        .bind(owner(writer))
+        .bind(writer.owner())
         .bind(result.map(Value::to_string))
         .fetch_optional(&self.pool)
         .await?;
@@ -939,7 +799,7 @@ impl PgStore {
 
     /// Records a failed attempt. With `retry` and attempts left the job is queued again for
     /// `retry.retry_at`; otherwise it is `failed` for good.
-    pub async fn fail(
+    async fn fail(
         &self,
         id: JobId,
         writer: Writer<'_>,
@@ -967,14 +827,14 @@ impl PgStore {
         .bind(pg_text(error))
         .bind(details.map(Value::to_string))
         .bind(retry.map(|r| r.retry_at.as_millis()))
-        .bind(owner(writer))
+        .bind(writer.owner())
         .fetch_optional(&self.pool)
         .await?;
         self.updated(id, row).await
     }
 
     /// The runner stopped a job whose cancel was requested.
-    pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+    async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
         self.update_leased(
             "status = 'cancelled', error = 'cancelled', finished_at = $1, updated_at = $1, \
              lease_owner = NULL, lease_expires_at = NULL",
@@ -986,7 +846,7 @@ impl PgStore {
 
     /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
     /// in the job's log (in the same statement); its earlier log lines stay.
-    pub async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
+    async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
         let row = sqlx::query(&format!(
             "{CHANGE_LOCK}, j AS ( \
                  UPDATE jobs SET status = 'queued', attempt = 0, run_at = $1, progress = 0, \
@@ -1012,7 +872,7 @@ impl PgStore {
 
     /// Puts a job this runner could not finish (shutdown) back in the queue; the interrupted
     /// attempt is not counted.
-    pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+    async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
         self.update_leased(
             "status = 'queued', attempt = GREATEST(jobs.attempt - 1, 0), run_at = $1, \
              progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
@@ -1031,7 +891,7 @@ impl PgStore {
     /// `limit` rows: with `type = ANY(...)` the planner read every queued job of those types
     /// and sorted them, milliseconds per claim with 10 000 queued, all under the change lock
     /// that every job write waits for.
-    pub async fn claim(
+    async fn claim(
         &self,
         types: &[String],
         claimant: &Claimant<'_>,
@@ -1085,11 +945,7 @@ impl PgStore {
     /// Extends every lease `owner` holds; returns the ids of those jobs whose cancel was
     /// requested (perhaps through another process). Rows are locked in id order, as
     /// [`PgStore::recover_expired`] locks them, so the two never deadlock.
-    pub async fn renew_leases(
-        &self,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Vec<JobId>, StoreError> {
+    async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {
         let until = Timestamp::now().saturating_add(lease);
         let rows = sqlx::query(
             "UPDATE jobs SET lease_expires_at = $1 \
@@ -1113,7 +969,7 @@ impl PgStore {
 
     /// Jobs whose lease expired (their process died): queued again while attempts remain,
     /// else failed as interrupted; cancelled if a cancel was pending.
-    pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
+    async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
         let rows = sqlx::query(&format!(
             "{CHANGE_LOCK}, expired AS ( \
                  SELECT jobs.id FROM jobs, change_lock \
@@ -1146,118 +1002,89 @@ impl PgStore {
         Ok(jobs)
     }
 
-    /// The answer to a guarded `UPDATE ... RETURNING` of one job: the job as changed, or why
-    /// it was not.
-    async fn updated(&self, id: JobId, row: Option<PgRow>) -> Result<Job, StoreError> {
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
-    }
-
-    /// Applies `set` (`$1` = now) to a running job this runner leases (`$2` = id, `$3` =
-    /// owner), with a new version and change number.
-    async fn update_leased(&self, set: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} UPDATE jobs SET {set}, version = jobs.version + 1, {NEXT_CHANGE}, \
-                 state_version = jobs.version + 1 \
-             FROM change_lock \
-             WHERE jobs.id = $2 AND jobs.status = 'running' AND jobs.lease_owner = $3 \
-             RETURNING jobs.*, {NOTIFY}"
+    /// Up to `limit` prunable jobs, oldest finished first. The deletes check every job again.
+    async fn prunable_jobs(
+        &self,
+        rule: &PruneRule,
+        limit: usize,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT j.id FROM jobs j WHERE j.finished_at < $1 AND {PRUNABLE} \
+             ORDER BY j.finished_at LIMIT $5"
         ))
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(owner)
-        .fetch_optional(&self.pool)
+        .bind(rule.newest_cutoff())
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
         .await?;
-        self.updated(id, row).await
+        rows.iter()
+            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
+            .collect()
     }
 
-    /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
-    async fn why_not(&self, id: JobId) -> StoreError {
-        let row = sqlx::query("SELECT status FROM jobs WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await;
-        match row {
-            Ok(None) => StoreError::NotFound,
-            Ok(Some(row)) => match row.try_get::<String, _>("status") {
-                Ok(status) => match status.parse() {
-                    Ok(status) => StoreError::Conflict { job_id: id, status },
-                    Err(e) => StoreError::Corrupt(e),
-                },
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        }
-    }
-}
-
-/// Bumps `changed` on every notification of a change, from any process, until `stop`;
-/// `listener` already listens. A lost connection is made again (after [`LISTEN_RETRY`] if
-/// that fails); notifications sent meanwhile are lost, so each reconnection bumps once too,
-/// and the pollers look.
-async fn listen(mut listener: PgListener, url: String, bumps: Bumps, stop: CancellationToken) {
-    let bump = |sender: &watch::Sender<u64>| sender.send_modify(|n| *n = n.wrapping_add(1));
-    // After a gap in listening anything may have changed, a queued job too.
-    let bump_all = || {
-        bump(&bumps.changed);
-        bump(&bumps.queued);
-    };
-    let mut listening = true;
-    loop {
-        if !listening {
-            match listener.listen(CHANNEL).await {
-                Ok(()) => listening = true,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for changes; retrying");
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(LISTEN_RETRY) => {}
-                    }
-                    if let Ok(fresh) = PgListener::connect(&url).await {
-                        listener = fresh;
-                    }
-                    continue;
-                }
-            }
-        }
-        let next = tokio::select! {
-            _ = stop.cancelled() => return,
-            next = listener.try_recv() => next,
+    /// How many jobs, and log lines of theirs, the rule would prune now.
+    async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS jobs, \
+                 COALESCE(SUM((SELECT COUNT(*) FROM job_logs l WHERE l.job_id = j.id)), 0)::bigint \
+                     AS lines \
+             FROM jobs j WHERE j.finished_at < $1 AND {PRUNABLE}"
+        ))
+        .bind(rule.newest_cutoff())
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |column: &'static str| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
         };
-        match next {
-            Ok(Some(notification)) => {
-                bump(&bumps.changed);
-                if notification.payload() == "queued" {
-                    bump(&bumps.queued);
-                }
-            }
-            // Reconnected (sqlx listens again on the new connection): changes may have been
-            // missed in between.
-            Ok(None) => bump_all(),
-            Err(error) => {
-                tracing::warn!(%error, "lost the change notifications; reconnecting");
-                listening = false;
-                bump_all();
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(LISTEN_RETRY) => {}
-                }
-            }
-        }
+        Ok((count("jobs")?, count("lines")?))
     }
-}
 
-/// What [`listen`] tells the rest of the process.
-struct Bumps {
-    /// Any job changed.
-    changed: Arc<watch::Sender<u64>>,
-    /// A job became queued.
-    queued: Arc<watch::Sender<u64>>,
+    /// Deletes at most `limit` log lines of those of `ids` that are still prunable.
+    async fn delete_prunable_logs(
+        &self,
+        ids: &[JobId],
+        rule: &PruneRule,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM job_logs WHERE (job_id, seq) IN ( \
+                 SELECT l.job_id, l.seq FROM jobs j JOIN job_logs l ON l.job_id = j.id \
+                 WHERE j.id = ANY($1) AND {PRUNABLE} LIMIT $5)"
+        ))
+        .bind(id_texts(ids))
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes those of `ids` that are still prunable and have no log lines left (so the
+    /// cascade to `job_logs` never has anything to do).
+    async fn delete_prunable_jobs(
+        &self,
+        ids: &[JobId],
+        rule: &PruneRule,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM jobs AS j WHERE j.id = ANY($1) AND {PRUNABLE} \
+                 AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
+        ))
+        .bind(id_texts(ids))
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// `text` as PostgreSQL can store it. Its text type cannot hold U+0000 (SQLite's can), so a
@@ -1299,105 +1126,6 @@ const PRUNABLE: &str = "j.status IN ('completed', 'failed', 'cancelled') \
      AND j.finished_at < COALESCE(($2::jsonb ->> j.type)::bigint, $3) \
      AND ($4::text IS NULL OR j.type = $4) \
      AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)";
-
-/// Retention: finding, counting and deleting finished jobs in bounded batches. Each delete is
-/// one statement, so one short transaction of its own. Freed space is autovacuum's to reuse.
-impl PgStore {
-    /// Up to `limit` prunable jobs, oldest finished first. The deletes check every job again.
-    pub async fn prunable_jobs(
-        &self,
-        rule: &PruneRule,
-        limit: usize,
-    ) -> Result<Vec<JobId>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT j.id FROM jobs j WHERE j.finished_at < $1 AND {PRUNABLE} \
-             ORDER BY j.finished_at LIMIT $5"
-        ))
-        .bind(rule.newest_cutoff())
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
-            .collect()
-    }
-
-    /// How many jobs, and log lines of theirs, the rule would prune now.
-    pub async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS jobs, \
-                 COALESCE(SUM((SELECT COUNT(*) FROM job_logs l WHERE l.job_id = j.id)), 0)::bigint \
-                     AS lines \
-             FROM jobs j WHERE j.finished_at < $1 AND {PRUNABLE}"
-        ))
-        .bind(rule.newest_cutoff())
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .fetch_one(&self.pool)
-        .await?;
-        let count = |column: &'static str| -> Result<u64, StoreError> {
-            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
-        };
-        Ok((count("jobs")?, count("lines")?))
-    }
-
-    /// Deletes at most `limit` log lines of those of `ids` that are still prunable.
-    pub async fn delete_prunable_logs(
-        &self,
-        ids: &[JobId],
-        rule: &PruneRule,
-        limit: usize,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM job_logs WHERE (job_id, seq) IN ( \
-                 SELECT l.job_id, l.seq FROM jobs j JOIN job_logs l ON l.job_id = j.id \
-                 WHERE j.id = ANY($1) AND {PRUNABLE} LIMIT $5)"
-        ))
-        .bind(id_texts(ids))
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Deletes those of `ids` that are still prunable and have no log lines left (so the
-    /// cascade to `job_logs` never has anything to do).
-    pub async fn delete_prunable_jobs(
-        &self,
-        ids: &[JobId],
-        rule: &PruneRule,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM jobs AS j WHERE j.id = ANY($1) AND {PRUNABLE} \
-                 AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
-        ))
-        .bind(id_texts(ids))
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Always 0: PostgreSQL's autovacuum makes freed space reusable, and giving it back to
-    /// the file system (`VACUUM FULL`) locks tables; that is an operator's decision.
-    pub async fn free_pages(&self) -> Result<i64, StoreError> {
-        Ok(0)
-    }
-
-    /// Always 0; see [`PgStore::free_pages`].
-    pub async fn reclaim_free_pages(&self) -> Result<i64, StoreError> {
-        Ok(0)
-    }
-}
 
 #[cfg(test)]
 mod tests {

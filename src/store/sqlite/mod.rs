@@ -1,5 +1,11 @@
-//! SQLite behind the [`Store`] API: WAL, `synchronous=NORMAL`, a busy timeout and foreign keys;
-//! one writer connection and a small pool of readers.
+//! SQLite behind the [`Backend`] contract: one file, one node. WAL, `synchronous=NORMAL`, a busy
+//! timeout and foreign keys; one writer connection, through which every write is serialised
+//! (the hot ones grouped into batches by `batch.rs`), and a small pool of readers, so a slow
+//! reader never holds up a writer and writers never see "database is locked". Pruning, freed
+//! pages and backups are in `retention.rs`.
+
+mod batch;
+mod retention;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,9 +20,12 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::batch::{self, Write};
-use super::rows::{duration_ms, job_from_row, log_from_row, parse_id, PruneRule};
-use super::{CancelOutcome, Claimant, ListFilter, RetryPolicy, StoreError, Upload, Writer};
+use self::batch::Write;
+use super::rows::{duration_ms, job_from_row, log_from_row, parse_id};
+use super::{
+    Backend, CancelOutcome, Change, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError,
+    Upload, Writer,
+};
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The SET clause that gives the one job a statement changes the next change sequence number.
@@ -120,7 +129,7 @@ impl SqliteStore {
             .connect_with(options.clone().auto_vacuum(SqliteAutoVacuum::Incremental))
             .await
             .map_err(open_err)?;
-        use_incremental_vacuum(&writer).await?;
+        retention::use_incremental_vacuum(&writer).await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
@@ -146,8 +155,74 @@ impl SqliteStore {
         })
     }
 
+    /// Passes a write on: called after every committed change to a job.
+    fn wrote(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Sends a write to the batch writer and waits for it to commit.
+    async fn queue<T>(
+        &self,
+        write: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.batch
+            .send(write(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // A dropped reply means the batch failed as a whole; the writer logged why.
+        answer
+            .await
+            .map_err(|_| StoreError::Batch("the write was not applied".to_owned()))?
+    }
+
+    /// The answer to a guarded `UPDATE ... RETURNING *` of one job: the job as changed, or why
+    /// it was not.
+    async fn updated(&self, id: JobId, row: Option<SqliteRow>) -> Result<Job, StoreError> {
+        match row {
+            Some(row) => {
+                self.wrote();
+                job_from_row(&row)
+            }
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// Runs a `?1` = now, `?2` = id, `?3` = owner statement on a job this runner leases.
+    async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&self.writer)
+            .await?;
+        self.updated(id, row).await
+    }
+
+    /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
+    async fn why_not(&self, id: JobId) -> StoreError {
+        let row = sqlx::query("SELECT status FROM jobs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.writer)
+            .await;
+        match row {
+            Ok(None) => StoreError::NotFound,
+            Ok(Some(row)) => match row.try_get::<String, _>("status") {
+                Ok(status) => match status.parse() {
+                    Ok(status) => StoreError::Conflict { job_id: id, status },
+                    Err(e) => StoreError::Corrupt(e),
+                },
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteStore {
     /// Jobs by type and status, for the metrics.
-    pub async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         let rows =
             sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
                 .fetch_all(&self.reader)
@@ -165,12 +240,12 @@ impl SqliteStore {
 
     /// Each job keeps at most its `lines` newest log lines from now on; older ones are deleted
     /// as new ones are written, so a chatty job cannot fill the disk.
-    pub fn keep_log_lines(&self, lines: i64) {
+    fn keep_log_lines(&self, lines: i64) {
         self.keep_log_lines.store(lines.max(1), Ordering::Relaxed);
     }
 
     /// Queued jobs of `job_type` (for the queue-depth limit).
-    pub async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError> {
+    async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError> {
         let row =
             sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND type = ?1")
                 .bind(job_type)
@@ -181,24 +256,19 @@ impl SqliteStore {
 
     /// A receiver that changes after a job changed through this store (this process's writes
     /// only; others' are found by polling [`Store::changes_since`]).
-    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+    fn watch_changes(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
 
     /// None: SQLite has no notifications between processes. This process's creates wake its
     /// runner directly; jobs queued by another process on the same file wait for the
     /// runner's next poll.
-    pub fn watch_queued(&self) -> Option<watch::Receiver<u64>> {
+    fn watch_queued(&self) -> Option<watch::Receiver<u64>> {
         None
     }
 
-    /// Passes a write on: called after every committed change to a job.
-    fn wrote(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
     /// The newest change sequence number (0 for an empty store).
-    pub async fn max_change_seq(&self) -> Result<i64, StoreError> {
+    async fn max_change_seq(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs")
             .fetch_one(&self.reader)
             .await?;
@@ -207,11 +277,7 @@ impl SqliteStore {
 
     /// Jobs changed after change `after`, oldest change first, at most `limit`: their id,
     /// version and change sequence number. Costs one range scan over the changes only.
-    pub async fn changes_since(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<(JobId, i64, i64)>, StoreError> {
+    async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, version, change_seq FROM jobs WHERE change_seq > ? \
              ORDER BY change_seq LIMIT ?",
@@ -232,7 +298,7 @@ impl SqliteStore {
     }
 
     /// The jobs with these ids (those that exist), in one query.
-    pub async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+    async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -247,7 +313,7 @@ impl SqliteStore {
     }
 
     /// Records a received upload.
-    pub async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+    async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -263,7 +329,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
         let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.reader)
@@ -283,10 +349,7 @@ impl SqliteStore {
 
     /// Deletes uploads that arrived before `before` and that no job refers to; returns their
     /// ids so their files can go too.
-    pub async fn delete_unused_uploads(
-        &self,
-        before: Timestamp,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn delete_unused_uploads(&self, before: Timestamp) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "DELETE FROM uploads WHERE created_at < ? \
                  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.upload_id = uploads.id) \
@@ -302,7 +365,7 @@ impl SqliteStore {
 
     /// Ready to serve: every migration this build knows is applied, and the write lock can be
     /// taken (then released at once, writing nothing).
-    pub async fn check_ready(&self) -> Result<(), StoreError> {
+    async fn check_ready(&self) -> Result<(), StoreError> {
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let applied: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
@@ -321,40 +384,24 @@ impl SqliteStore {
     }
 
     /// Answers when the database does.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 
     /// Closes both pools, waiting for queries under way.
-    pub async fn close(&self) {
+    async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
     }
 
     /// Inserts a job. With an idempotency key already used for this type, returns the existing
     /// job and `false`. Batched with other writes (see `batch`).
-    pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
+    async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
         self.queue(|reply| Write::Create(new, reply)).await
     }
 
-    /// Sends a write to the batch writer and waits for it to commit.
-    async fn queue<T>(
-        &self,
-        write: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
-    ) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.batch
-            .send(write(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        // A dropped reply means the batch failed as a whole; the writer logged why.
-        answer
-            .await
-            .map_err(|_| StoreError::Batch("the write was not applied".to_owned()))?
-    }
-
-    pub async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&self.reader)
@@ -364,7 +411,7 @@ impl SqliteStore {
 
     /// Newest first; pages never skip or repeat under concurrent inserts because new jobs
     /// always sort before the cursor.
-    pub async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
+    async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
         let mut query = sqlx::QueryBuilder::new("SELECT * FROM jobs WHERE 1 = 1");
         if let Some(status) = filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
@@ -383,7 +430,7 @@ impl SqliteStore {
     }
 
     /// Log lines with `seq > after`, oldest first, at most `limit`.
-    pub async fn logs_after_seq(
+    async fn logs_after_seq(
         &self,
         id: JobId,
         after: i64,
@@ -400,7 +447,7 @@ impl SqliteStore {
     }
 
     /// Log lines added after version `after` up to and including version `upto`, oldest first.
-    pub async fn logs_between_versions(
+    async fn logs_between_versions(
         &self,
         id: JobId,
         after: i64,
@@ -419,7 +466,7 @@ impl SqliteStore {
 
     /// Cancels a queued job (or any unfinished `external` job) at once; a running in-process
     /// job is marked so its runner stops it. Finished jobs are a conflict.
-    pub async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
+    async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
         let now = Timestamp::now().as_millis();
         let cancelled = sqlx::query(&format!(
             "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
@@ -450,13 +497,13 @@ impl SqliteStore {
     }
 
     /// Records progress. Fields left `None` keep their value.
-    pub async fn report_progress(
+    async fn report_progress(
         &self,
         id: JobId,
         writer: Writer<'_>,
         progress: &Progress,
     ) -> Result<Job, StoreError> {
-        let (author, progress) = (writer.author(), progress.clone());
+        let (author, progress) = (batch::Author::from(writer), progress.clone());
         self.queue(|reply| Write::Progress(id, author, progress, reply))
             .await
     }
@@ -464,7 +511,7 @@ impl SqliteStore {
     /// Queues a progress report from the runner holding the job's lease without waiting for
     /// it: reports queued together are merged into one write, so a handler may report as often
     /// as it likes. The job's end (and [`Store::flush`]) waits for every report before it.
-    pub async fn queue_progress(
+    async fn queue_progress(
         &self,
         id: JobId,
         owner: &str,
@@ -476,7 +523,7 @@ impl SqliteStore {
     }
 
     /// Queues a log line from the runner holding the job's lease, like [`Store::queue_progress`].
-    pub async fn queue_log(
+    async fn queue_log(
         &self,
         id: JobId,
         owner: &str,
@@ -495,31 +542,31 @@ impl SqliteStore {
     }
 
     /// Waits until every write queued before this call has been applied.
-    pub async fn flush(&self) -> Result<(), StoreError> {
+    async fn flush(&self) -> Result<(), StoreError> {
         self.queue(Write::Flush).await
     }
 
     /// Adds a log line, bumping the job's version.
-    pub async fn append_log(
+    async fn append_log(
         &self,
         id: JobId,
         writer: Writer<'_>,
         level: LogLevel,
         message: &str,
     ) -> Result<LogLine, StoreError> {
-        let (author, message) = (writer.author(), message.to_owned());
+        let (author, message) = (batch::Author::from(writer), message.to_owned());
         self.queue(|reply| Write::Log(id, author, level, message, reply))
             .await
     }
 
     /// Finishes a job as `completed` with `result`.
-    pub async fn complete(
+    async fn complete(
         &self,
         id: JobId,
         writer: Writer<'_>,
         result: Option<&Value>,
     ) -> Result<Job, StoreError> {
-        let (author, result) = (writer.author(), result.cloned());
+        let (author, result) = (batch::Author::from(writer), result.cloned());
         let job = self
             .queue(|reply| Write::Complete(id, author, result, reply))
             .await?;
@@ -528,7 +575,7 @@ impl SqliteStore {
 
     /// Records a failed attempt. With `retry` and attempts left the job is queued again for
     /// `retry.retry_at`; otherwise it is `failed` for good.
-    pub async fn fail(
+    async fn fail(
         &self,
         id: JobId,
         writer: Writer<'_>,
@@ -563,7 +610,7 @@ impl SqliteStore {
     }
 
     /// The runner stopped a job whose cancel was requested.
-    pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+    async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
         self.update_leased(
             &format!(
                 "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
@@ -579,7 +626,7 @@ impl SqliteStore {
 
     /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
     /// in the job's log; its earlier log lines stay.
-    pub async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
+    async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.writer.begin().await?;
         let row = sqlx::query(&format!(
@@ -617,7 +664,7 @@ impl SqliteStore {
 
     /// Puts a job this runner could not finish (shutdown) back in the queue; the interrupted
     /// attempt is not counted.
-    pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+    async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
         self.update_leased(
             &format!(
                 "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), run_at = ?1, \
@@ -634,7 +681,7 @@ impl SqliteStore {
 
     /// Claims up to `limit` due jobs of `types` for `claimant` in one statement: highest
     /// priority first, then oldest.
-    pub async fn claim(
+    async fn claim(
         &self,
         types: &[String],
         claimant: &Claimant<'_>,
@@ -688,11 +735,7 @@ impl SqliteStore {
 
     /// Extends every lease `owner` holds; returns the ids of those jobs whose cancel was
     /// requested (perhaps through another process).
-    pub async fn renew_leases(
-        &self,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Vec<JobId>, StoreError> {
+    async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {
         let until = Timestamp::now().saturating_add(lease);
         let rows = sqlx::query(
             "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running' \
@@ -713,7 +756,7 @@ impl SqliteStore {
 
     /// Jobs whose lease expired (their process died): queued again while attempts remain,
     /// else failed as interrupted; cancelled if a cancel was pending.
-    pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
+    async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
         let picked = pick_numbered(
             "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at IS NOT NULL \
                  AND lease_expires_at < ?1",
@@ -746,242 +789,32 @@ impl SqliteStore {
         Ok(jobs)
     }
 
-    /// The answer to a guarded `UPDATE ... RETURNING *` of one job: the job as changed, or why
-    /// it was not.
-    async fn updated(&self, id: JobId, row: Option<SqliteRow>) -> Result<Job, StoreError> {
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
-    }
-
-    /// Runs a `?1` = now, `?2` = id, `?3` = owner statement on a job this runner leases.
-    async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(sql)
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&self.writer)
-            .await?;
-        self.updated(id, row).await
-    }
-
-    /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
-    async fn why_not(&self, id: JobId) -> StoreError {
-        let row = sqlx::query("SELECT status FROM jobs WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.writer)
-            .await;
-        match row {
-            Ok(None) => StoreError::NotFound,
-            Ok(Some(row)) => match row.try_get::<String, _>("status") {
-                Ok(status) => match status.parse() {
-                    Ok(status) => StoreError::Conflict { job_id: id, status },
-                    Err(e) => StoreError::Corrupt(e),
-                },
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        }
-    }
-}
-
-/// Whether job `j` may be pruned under the rule bound as `?2` (per-type cutoffs, a JSON object
-/// of type name to milliseconds), `?3` (the default cutoff) and `?4` (only this type, or NULL).
-///
-/// Finished only (`+status`: finished jobs are found through `jobs_finished_at`, not the status
-/// index). The job changed last is never pruned: change numbers are `MAX(change_seq) + 1`, so
-/// removing it would hand its number out again and the stream poller would miss that change.
-const PRUNABLE: &str = "+j.status IN ('completed', 'failed', 'cancelled') \
-     AND j.finished_at < COALESCE((SELECT value FROM json_each(?2) WHERE key = j.type), ?3) \
-     AND (?4 IS NULL OR j.type = ?4) \
-     AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)";
-
-/// Pages given back to the file system by one `incremental_vacuum` step (1 MiB at the default
-/// 4 KiB page size): each step is one write transaction, about as long as a prune batch.
-const RECLAIM_STEP: i64 = 256;
-
-/// Retention: finding, counting and deleting finished jobs in bounded batches, giving freed
-/// pages back, and online backups. Every delete here is one statement, so one short
-/// transaction of its own on the writer.
-impl SqliteStore {
-    /// Up to `limit` prunable jobs, oldest finished first. Read from a snapshot: the deletes
-    /// check every job again.
-    pub async fn prunable_jobs(
+    async fn prunable_jobs(
         &self,
         rule: &PruneRule,
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT j.id FROM jobs j WHERE j.finished_at < ?1 AND {PRUNABLE} \
-             ORDER BY j.finished_at LIMIT ?5"
-        ))
-        .bind(rule.newest_cutoff())
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
-            .collect()
+        retention::prunable_jobs(self, rule, limit).await
     }
 
-    /// How many jobs, and log lines of theirs, the rule would prune now.
-    pub async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS jobs, \
-                 COALESCE(SUM((SELECT COUNT(*) FROM job_logs l WHERE l.job_id = j.id)), 0) AS lines \
-             FROM jobs j WHERE j.finished_at < ?1 AND {PRUNABLE}"
-        ))
-        .bind(rule.newest_cutoff())
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .fetch_one(&self.reader)
-        .await?;
-        let count = |column: &str| -> Result<u64, StoreError> {
-            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
-        };
-        Ok((count("jobs")?, count("lines")?))
+    async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError> {
+        retention::count_prunable(self, rule).await
     }
 
-    /// Deletes at most `limit` log lines of those of `ids` that are still prunable.
-    pub async fn delete_prunable_logs(
+    async fn delete_prunable_logs(
         &self,
         ids: &[JobId],
         rule: &PruneRule,
         limit: usize,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM job_logs WHERE (job_id, seq) IN ( \
-                 SELECT l.job_id, l.seq FROM jobs j JOIN job_logs l ON l.job_id = j.id \
-                 WHERE j.id IN (SELECT value FROM json_each(?1)) AND {PRUNABLE} LIMIT ?5)"
-        ))
-        .bind(ids_json(ids))
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        retention::delete_prunable_logs(self, ids, rule, limit).await
     }
 
-    /// Deletes those of `ids` that are still prunable and have no log lines left (so the
-    /// cascade to `job_logs` never has anything to do).
-    pub async fn delete_prunable_jobs(
+    async fn delete_prunable_jobs(
         &self,
         ids: &[JobId],
         rule: &PruneRule,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM jobs AS j WHERE j.id IN (SELECT value FROM json_each(?1)) AND {PRUNABLE} \
-                 AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
-        ))
-        .bind(ids_json(ids))
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        retention::delete_prunable_jobs(self, ids, rule).await
     }
-
-    /// Unused pages inside the database file.
-    pub async fn free_pages(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("PRAGMA freelist_count")
-            .fetch_one(&self.writer)
-            .await?;
-        Ok(row.try_get(0)?)
-    }
-
-    /// Gives up to one step of free pages back to the file system (in WAL mode the file
-    /// shrinks at the next checkpoint); returns how many.
-    pub async fn reclaim_free_pages(&self) -> Result<i64, StoreError> {
-        let free = self.free_pages().await?;
-        if free > 0 {
-            let step = free.min(RECLAIM_STEP);
-            sqlx::query(&format!("PRAGMA incremental_vacuum({step})"))
-                .execute(&self.writer)
-                .await?;
-            return Ok(free - self.free_pages().await?);
-        }
-        Ok(0)
-    }
-
-    /// Writes a consistent copy of the database at `url` to the new file `dest` with
-    /// `VACUUM INTO`, and returns its size. The copy is one read transaction: writers carry on
-    /// meanwhile (in WAL mode a reader never blocks them). Refuses to create the database
-    /// and, through SQLite, to overwrite an existing `dest`.
-    pub async fn backup(url: &str, dest: &std::path::Path) -> Result<u64, StoreError> {
-        use sqlx::{ConnectOptions, Connection};
-        let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        };
-        let mut conn = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .read_only(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .connect()
-            .await
-            .map_err(open_err)?;
-        let dest_text = dest
-            .to_str()
-            .ok_or_else(|| StoreError::Corrupt(format!("{} is not UTF-8", dest.display())))?;
-        sqlx::query("VACUUM INTO ?1")
-            .bind(dest_text)
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
-        // VACUUM INTO does not sync what it wrote: make the copy durable before saying so.
-        let file = std::fs::File::open(dest).map_err(|e| StoreError::Database(e.into()))?;
-        file.sync_all()
-            .map_err(|e| StoreError::Database(e.into()))?;
-        Ok(file
-            .metadata()
-            .map_err(|e| StoreError::Database(e.into()))?
-            .len())
-    }
-}
-
-fn ids_json(ids: &[JobId]) -> String {
-    Value::from(ids.iter().map(JobId::to_string).collect::<Vec<_>>()).to_string()
-}
-
-/// Makes sure the database uses incremental auto-vacuum. A new database gets it from the
-/// connect options before any table exists; an older one made without it (auto_vacuum NONE)
-/// is rewritten once with `VACUUM`, which takes about as long as copying the file.
-async fn use_incremental_vacuum(writer: &SqlitePool) -> Result<(), StoreError> {
-    let mode: i64 = sqlx::query("PRAGMA auto_vacuum")
-        .fetch_one(writer)
-        .await?
-        .try_get(0)?;
-    // 0 = NONE, 1 = FULL, 2 = INCREMENTAL. FULL becomes INCREMENTAL through the pragma alone.
-    if mode != 0 {
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    let pages: i64 = sqlx::query("PRAGMA page_count")
-        .fetch_one(writer)
-        .await?
-        .try_get(0)?;
-    tracing::info!(
-        pages,
-        "switching the database to incremental auto-vacuum: rewriting it once with VACUUM"
-    );
-    sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
-        .execute(writer)
-        .await?;
-    sqlx::query("VACUUM").execute(writer).await?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "the database now uses incremental auto-vacuum"
-    );
-    Ok(())
 }

@@ -22,22 +22,29 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-// `merge`: later reports override earlier ones; fields a later one leaves out keep the earlier
-// value.
-use super::rows::{duration_ms, job_from_row, merge_progress as merge, parse_id};
-use super::StoreError;
 use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::store::rows::{duration_ms, job_from_row, parse_id};
+use crate::store::{StoreError, Writer};
 
 /// Most writes applied in one transaction; the queue holds the rest for the next one.
 const MAX_BATCH: usize = 512;
 /// Rows per multi-row statement (each row binds up to 11 values; SQLite allows 32 766).
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// Who may make a write, as owned data (see [`super::Writer`]).
+/// Who may make a write, as owned data (see [`Writer`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum Author {
     External,
     Lease(String),
+}
+
+impl From<Writer<'_>> for Author {
+    fn from(writer: Writer<'_>) -> Self {
+        match writer {
+            Writer::External => Author::External,
+            Writer::Lease(owner) => Author::Lease(owner.to_owned()),
+        }
+    }
 }
 
 impl Author {
@@ -359,7 +366,7 @@ async fn progress(
     for (id, author, report, reply) in reports {
         match index.get(&(id, author.clone())) {
             Some(&i) => {
-                merge(&mut merged[i].2, report);
+                merged[i].2.merge(report);
                 merged[i].3.push(reply);
             }
             None => {
@@ -593,16 +600,13 @@ mod tests {
             total: Some(10),
             stage: Some("read".into()),
         };
-        merge(
-            &mut earlier,
-            Progress {
-                progress: 20.0,
-                message: None,
-                current: Some(2),
-                total: None,
-                stage: Some("parse".into()),
-            },
-        );
+        earlier.merge(Progress {
+            progress: 20.0,
+            message: None,
+            current: Some(2),
+            total: None,
+            stage: Some("parse".into()),
+        });
         assert_eq!(
             earlier,
             Progress {

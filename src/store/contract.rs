@@ -1,0 +1,259 @@
+//! The store's contract: what every backend guarantees, written once as the [`Backend`]
+//! trait. SQLite (`sqlite/`) and PostgreSQL (`postgres/`) implement it; the conformance suite
+//! in `tests/conformance/` checks each one against it, and a third backend is accepted when it
+//! passes that suite.
+//!
+//! Terms used throughout:
+//!
+//! - **version**: every change to a job, each of its log lines included, raises its `version`
+//!   by at least one, in the same transaction as the change. Versions are the job stream's
+//!   event ids, so they only ever grow.
+//! - **change number**: every change to a job also gives it a new `change_seq`, from one
+//!   sequence for the whole database. A reader that remembers the highest number it has seen
+//!   and asks for [`Backend::changes_since`] that mark never misses a change: numbers become
+//!   visible in the order they were handed out, and every job a statement changes gets a
+//!   number of its own.
+//! - **guarded write**: a write that names who makes it ([`Writer`]) and applies only if the
+//!   job's status allows its action (`crate::job::Action`) and, for a runner, only while it
+//!   still holds the job's lease. A write that does not apply changes nothing and says why:
+//!   [`StoreError::NotFound`] for a missing job, [`StoreError::Conflict`] (with the job's
+//!   status) for one whose status or lease refused it. A lost lease is a conflict.
+//! - **atomic**: a write is applied whole or not at all; its answer is sent only after it is
+//!   durable.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::{
+    CancelOutcome, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError, Upload, Writer,
+};
+use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+
+/// One job's change as a poller reads it: which job, its version after the change, and the
+/// change number.
+pub type Change = (JobId, i64, i64);
+
+/// What a job store does, whatever database is behind it.
+#[async_trait::async_trait]
+pub trait Backend: std::fmt::Debug + Send + Sync {
+    // --- Jobs: creating and reading -----------------------------------------------------
+
+    /// Inserts a queued job (version 1, a new change number) and returns it with `true`. With
+    /// an idempotency key already used for the same type, inserts nothing and returns the
+    /// existing job with `false`; concurrent creates with one key make exactly one job.
+    async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError>;
+
+    /// The job, if it exists.
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// The jobs with these ids that exist, in any order, in one query.
+    async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError>;
+
+    /// Jobs matching the filter, newest (highest id) first. Paging with `before` = the last
+    /// id of the previous page never skips or repeats a job, however many are created meanwhile.
+    async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError>;
+
+    /// Queued jobs of `job_type`, for the queue-depth limit.
+    async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError>;
+
+    /// `(type, status, count)` for every pair that has jobs, for the metrics.
+    async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+
+    // --- Changes: what the stream poller follows ----------------------------------------
+
+    /// The highest change number handed out and visible (0 for an empty store).
+    async fn max_change_seq(&self) -> Result<i64, StoreError>;
+
+    /// Jobs whose latest change number is above `after`, lowest first, at most `limit`. A
+    /// reader paging through with the last number it got as the next `after` sees every job's
+    /// last change and never a number at or below its mark.
+    async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError>;
+
+    /// Bumped after every change committed through this store, and (where the database can
+    /// tell) after changes by other processes too, so readers look at once.
+    fn watch_changes(&self) -> watch::Receiver<u64>;
+
+    /// Bumped when a job became queued in any process sharing the database, where the
+    /// database can tell (`None` where it cannot: SQLite).
+    fn watch_queued(&self) -> Option<watch::Receiver<u64>>;
+
+    // --- Log lines ----------------------------------------------------------------------
+
+    /// Lines with `seq > after`, in seq order, at most `limit`.
+    async fn logs_after_seq(
+        &self,
+        id: JobId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Lines added by changes after version `after` up to and including `upto`, in order.
+    /// Together with a job row at version `upto`, that is everything a stream that had seen
+    /// `after` is missing.
+    async fn logs_between_versions(
+        &self,
+        id: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<LogLine>, StoreError>;
+
+    /// From now on each job keeps at most its `lines` newest log lines: writing a line past
+    /// the limit deletes the oldest, in the same transaction.
+    fn keep_log_lines(&self, lines: i64);
+
+    // --- Guarded writes by the job's writer ---------------------------------------------
+
+    /// Records progress (fields left `None` keep their value); one version, one change. Outside
+    /// code's first update starts a queued job (`running`, attempt 1); a runner's extends an
+    /// external worker's lease by its length.
+    async fn report_progress(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        progress: &Progress,
+    ) -> Result<Job, StoreError>;
+
+    /// Appends a log line: the next `seq`, a version of its own. Starts a queued job as
+    /// [`Backend::report_progress`] does (the start takes a version below the line's).
+    async fn append_log(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        level: LogLevel,
+        message: &str,
+    ) -> Result<LogLine, StoreError>;
+
+    /// Queues a progress report from the runner holding the lease and returns at once:
+    /// reports queued together may be merged (the later wins field by field). A refusal
+    /// (the lease was lost) is logged, not returned.
+    async fn queue_progress(
+        &self,
+        id: JobId,
+        owner: &str,
+        progress: Progress,
+    ) -> Result<(), StoreError>;
+
+    /// Queues a log line like [`Backend::queue_progress`]; lines keep their order.
+    async fn queue_log(
+        &self,
+        id: JobId,
+        owner: &str,
+        level: LogLevel,
+        message: String,
+    ) -> Result<(), StoreError>;
+
+    /// Returns once every write queued before the call has been applied (or refused). A
+    /// runner's end of an attempt flushes first, so the end comes after its last line.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Ends the job `completed` with `result` (progress 100, the lease cleared).
+    async fn complete(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        result: Option<&Value>,
+    ) -> Result<Job, StoreError>;
+
+    /// Records a failed attempt: with `retry` and attempts left, queued again for
+    /// `retry.retry_at` (the error kept for the next attempt to see); otherwise `failed`.
+    async fn fail(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        error: &str,
+        details: Option<&Value>,
+        retry: Option<RetryPolicy>,
+    ) -> Result<Job, StoreError>;
+
+    // --- Control --------------------------------------------------------------------------
+
+    /// Cancels a queued job (or, with `external`, an unfinished external one) at once, or
+    /// marks a running in-process job so its runner stops it (no version change: the runner's
+    /// [`Backend::finish_cancelled`] is the change). Finished jobs are a conflict.
+    async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError>;
+
+    /// The runner holding the lease stopped a job whose cancel was requested: `cancelled`.
+    async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
+
+    /// Sends a failed or cancelled job back to the queue with a fresh attempt budget and a log
+    /// line saying so, in one transaction; earlier log lines stay.
+    async fn retry(&self, id: JobId) -> Result<Job, StoreError>;
+
+    /// Puts a job the lease holder could not finish (a shutdown) back in the queue; the
+    /// interrupted attempt is not counted.
+    async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
+
+    // --- Claims and leases ----------------------------------------------------------------
+
+    /// Claims up to `limit` due (`run_at` passed) queued jobs of `types`, highest priority
+    /// first, then oldest, in one statement: each becomes `running` with the attempt counted
+    /// and a lease of `lease` for `claimant`. Under any number of concurrent claimers, in any
+    /// number of processes, each job is claimed by exactly one.
+    async fn claim(
+        &self,
+        types: &[String],
+        claimant: &Claimant<'_>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Extends every lease `owner` holds on running jobs to `lease` from now (no version
+    /// change); returns those of its jobs whose cancel was requested.
+    async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError>;
+
+    /// Ends every attempt whose lease has expired (its process died or hung): queued again
+    /// while attempts remain, `failed` (as interrupted) when they are used up, `cancelled` if
+    /// a cancel was pending. Returns the jobs as changed.
+    async fn recover_expired(&self) -> Result<Vec<Job>, StoreError>;
+
+    // --- Uploads --------------------------------------------------------------------------
+
+    /// Records a received upload.
+    async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError>;
+
+    /// The upload, if recorded.
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError>;
+
+    /// Deletes uploads recorded before `before` that no job refers to; returns their ids so
+    /// their files can go too.
+    async fn delete_unused_uploads(&self, before: Timestamp) -> Result<Vec<String>, StoreError>;
+
+    // --- Retention ------------------------------------------------------------------------
+
+    /// Up to `limit` jobs the rule allows pruning, oldest finished first: finished ones only,
+    /// and never the job changed last (change numbers must never go back).
+    async fn prunable_jobs(&self, rule: &PruneRule, limit: usize)
+        -> Result<Vec<JobId>, StoreError>;
+
+    /// How many jobs, and log lines of theirs, the rule would prune now.
+    async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError>;
+
+    /// Deletes at most `limit` log lines of those of `ids` that are still prunable.
+    async fn delete_prunable_logs(
+        &self,
+        ids: &[JobId],
+        rule: &PruneRule,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes those of `ids` that are still prunable and have no log lines left.
+    async fn delete_prunable_jobs(
+        &self,
+        ids: &[JobId],
+        rule: &PruneRule,
+    ) -> Result<u64, StoreError>;
+
+    // --- Health ---------------------------------------------------------------------------
+
+    /// Ready to serve: every migration this build knows is applied and the database takes
+    /// writes.
+    async fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// Answers when the database does.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes the connections, waiting for queries under way.
+    async fn close(&self);
+}

@@ -1,0 +1,132 @@
+//! The types of the store's contract that both backends share: who writes, who claims, what a
+//! list asks for, what a cancel did, what an upload or a prune rule is.
+
+use std::time::Duration;
+
+use crate::job::{Job, JobId, JobStatus, Timestamp};
+
+/// Who is changing a job, and so which jobs they may change.
+#[derive(Debug, Clone, Copy)]
+pub enum Writer<'a> {
+    /// Outside code reporting on an `external` job: allowed while it is queued or running; the
+    /// first update turns a queued job into a running one.
+    External,
+    /// The runner instance that holds the job's lease: allowed while the job is running and the
+    /// lease is still this owner's.
+    Lease(&'a str),
+}
+
+impl<'a> Writer<'a> {
+    /// The lease owner a runner writes under; `None` for outside code.
+    pub fn owner(self) -> Option<&'a str> {
+        match self {
+            Writer::External => None,
+            Writer::Lease(owner) => Some(owner),
+        }
+    }
+}
+
+/// Who claims jobs: a runner in some process, or an external worker over HTTP.
+#[derive(Debug, Clone, Copy)]
+pub struct Claimant<'a> {
+    /// The lease owner written on claimed jobs; updates must name it.
+    pub owner: &'a str,
+    /// An external worker's name. Its leases are extended by each accepted update (a runner
+    /// renews its own instead).
+    pub worker: Option<&'a str>,
+}
+
+/// The PostgreSQL pool size when the caller does not choose one.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// How long a query waits for a connection before failing, unless configured.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL connection pool's settings (SQLite keeps its own fixed pools: one writer
+/// connection and a few readers).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Connections at most, per process (`database_max_connections`).
+    pub max_connections: u32,
+    /// How long a query waits for a connection before failing (`database_acquire_timeout`):
+    /// while the database is unreachable, requests fail this soon with 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+/// What the store keeps about an uploaded file (its bytes are in the uploads folder).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Upload {
+    #[serde(rename = "upload_id")]
+    pub id: String,
+    pub size: i64,
+    pub sha256: String,
+    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Filters for listing jobs, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<JobStatus>,
+    pub job_type: Option<String>,
+    /// Only jobs older than this one (the previous page's last id).
+    pub before: Option<JobId>,
+    pub limit: i64,
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    /// The job was queued (or external) and is now `cancelled`.
+    Cancelled(Job),
+    /// The job is running in a worker; it has been asked to stop.
+    Requested(Job),
+}
+
+/// What a retry after a failed attempt should look like.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// When the next attempt may start, if attempts remain.
+    pub retry_at: Timestamp,
+}
+/// Which finished jobs may be pruned (see [`crate::retention`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneRule {
+    /// Jobs that finished before this are pruned, unless their type has its own cutoff.
+    pub finished_before: Timestamp,
+    /// Types with a cutoff of their own.
+    pub per_type: std::collections::BTreeMap<String, Timestamp>,
+    /// Only jobs of this type.
+    pub only_type: Option<String>,
+}
+impl PruneRule {
+    /// The newest cutoff of all: no prunable job finished after it (bounds the index scan).
+    pub(crate) fn newest_cutoff(&self) -> i64 {
+        self.per_type
+            .values()
+            .chain(std::iter::once(&self.finished_before))
+            .map(|t| t.as_millis())
+            .max()
+            .unwrap_or(i64::MIN)
+    }
+
+    pub(crate) fn per_type_json(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .per_type
+            .iter()
+            .map(|(name, cutoff)| (name.clone(), serde_json::Value::from(cutoff.as_millis())))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+}

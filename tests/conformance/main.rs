@@ -73,3 +73,4 @@ mod backends;
 mod fixtures;
 
 mod claims;
+mod leases;

@@ -74,3 +74,4 @@ mod fixtures;
 
 mod claims;
 mod leases;
+mod transitions;

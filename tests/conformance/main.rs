@@ -72,6 +72,7 @@ macro_rules! conformance {
 mod backends;
 mod fixtures;
 
+mod changes;
 mod claims;
 mod leases;
 mod transitions;

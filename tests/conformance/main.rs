@@ -75,4 +75,5 @@ mod fixtures;
 mod changes;
 mod claims;
 mod leases;
+mod logs;
 mod transitions;

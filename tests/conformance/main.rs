@@ -74,6 +74,7 @@ mod fixtures;
 
 mod changes;
 mod claims;
+mod idempotency;
 mod leases;
 mod logs;
 mod transitions;

@@ -77,4 +77,5 @@ mod claims;
 mod idempotency;
 mod leases;
 mod logs;
+mod retention;
 mod transitions;

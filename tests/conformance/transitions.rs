@@ -119,82 +119,35 @@ enum Expect {
 use Expect::{No, StopAsked, To};
 use JobStatus::{Cancelled, Completed, Failed, Queued, Running};
 
-/// Columns in [`STARTS`] order:
-/// queued, running, running external, cancel requested, completed, failed, cancelled.
+/// One row per action, one column per start, in [`STARTS`] order. The comments quote the doc
+/// comment each row follows.
+#[rustfmt::skip]
 const TABLE: &[(Action, [Expect; 7])] = &[
+    //                             queued          running         running ext.    cancel asked    completed failed     cancelled
     // "Cancels a queued (or unfinished `external`) job at once, or asks the runner to stop it."
-    (
-        Action::Cancel,
-        [To(Cancelled), StopAsked, StopAsked, StopAsked, No, No, No],
-    ),
-    (
-        Action::CancelExternal,
-        [
-            To(Cancelled),
-            To(Cancelled),
-            To(Cancelled),
-            To(Cancelled),
-            No,
-            No,
-            No,
-        ],
-    ),
+    (Action::Cancel,               [To(Cancelled), StopAsked,      StopAsked,      StopAsked,      No,       No,        No]),
+    (Action::CancelExternal,       [To(Cancelled), To(Cancelled),  To(Cancelled),  To(Cancelled),  No,       No,        No]),
     // Writer::Lease: "allowed while the job is running and the lease is still this owner's".
-    (
-        Action::CompleteByOwner,
-        [No, To(Completed), No, To(Completed), No, No, No],
-    ),
-    (Action::CompleteByOtherOwner, [No, No, No, No, No, No, No]),
-    // Writer::External: "allowed while it is queued or running" (and not leased).
-    (
-        Action::CompleteExternal,
-        [To(Completed), No, To(Completed), No, No, No, No],
-    ),
-    // "queued again for `retry` while attempts remain, else failed".
-    (
-        Action::FailByOwner,
-        [No, To(Failed), No, To(Failed), No, No, No],
-    ),
-    (
-        Action::FailByOwnerWithRetry,
-        [No, To(Queued), No, To(Queued), No, No, No],
-    ),
-    (
-        Action::FailExternal,
-        [To(Failed), No, To(Failed), No, No, No, No],
-    ),
-    (
-        Action::FailExternalWithRetry,
-        [To(Queued), No, To(Queued), No, No, No, No],
-    ),
+    (Action::CompleteByOwner,      [No,            To(Completed),  No,             To(Completed),  No,       No,        No]),
+    (Action::CompleteByOtherOwner, [No,            No,             No,             No,             No,       No,        No]),
+    // Writer::External: "allowed while it is queued or running" (and leased by no one).
+    (Action::CompleteExternal,     [To(Completed), No,             To(Completed),  No,             No,       No,        No]),
+    // "queued again for `retry` while attempts remain, else failed" (three attempts, one used).
+    (Action::FailByOwner,          [No,            To(Failed),     No,             To(Failed),     No,       No,        No]),
+    (Action::FailByOwnerWithRetry, [No,            To(Queued),     No,             To(Queued),     No,       No,        No]),
+    (Action::FailExternal,         [To(Failed),    No,             To(Failed),     No,             No,       No,        No]),
+    (Action::FailExternalWithRetry,[To(Queued),    No,             To(Queued),     No,             No,       No,        No]),
     // "The runner stopped a job whose cancel was requested."
-    (
-        Action::FinishCancelled,
-        [No, To(Cancelled), No, To(Cancelled), No, No, No],
-    ),
-    // "Sends a failed or cancelled job back to the queue".
-    (Action::Retry, [No, No, No, No, No, To(Queued), To(Queued)]),
+    (Action::FinishCancelled,      [No,            To(Cancelled),  No,             To(Cancelled),  No,       No,        No]),
+    // "Sends a failed or cancelled job back to the queue with a fresh attempt budget".
+    (Action::Retry,                [No,            No,             No,             No,             No,       To(Queued), To(Queued)]),
     // "Puts a job this runner could not finish (shutdown) back in the queue".
-    (
-        Action::Requeue,
-        [No, To(Queued), No, To(Queued), No, No, No],
-    ),
-    (
-        Action::ProgressByOwner,
-        [No, To(Running), No, To(Running), No, No, No],
-    ),
-    (
-        Action::ProgressExternal,
-        [To(Running), No, To(Running), No, No, No, No],
-    ),
-    (
-        Action::LogByOwner,
-        [No, To(Running), No, To(Running), No, No, No],
-    ),
-    (
-        Action::LogExternal,
-        [To(Running), No, To(Running), No, No, No, No],
-    ),
+    (Action::Requeue,              [No,            To(Queued),     No,             To(Queued),     No,       No,        No]),
+    // "the first update turns a queued job into a running one" (External).
+    (Action::ProgressByOwner,      [No,            To(Running),    No,             To(Running),    No,       No,        No]),
+    (Action::ProgressExternal,     [To(Running),   No,             To(Running),    No,             No,       No,        No]),
+    (Action::LogByOwner,           [No,            To(Running),    No,             To(Running),    No,       No,        No]),
+    (Action::LogExternal,          [To(Running),   No,             To(Running),    No,             No,       No,        No]),
 ];
 
 /// The job after the action, as the action's answer gives it (a log line gives none).

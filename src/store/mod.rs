@@ -19,6 +19,7 @@ mod contract;
 mod error;
 pub mod postgres;
 mod rows;
+mod shared;
 mod sql;
 pub mod sqlite;
 mod types;

@@ -93,3 +93,45 @@ where
         message: row.try_get("message")?,
     })
 }
+
+/// The jobs a claim returned, in claim order (highest priority, then oldest).
+pub(super) fn claimed<R>(rows: &[R]) -> Result<Vec<Job>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    Ok(jobs)
+}
+
+/// The ids among renewed leases (`id`, `cancel_requested` rows) whose cancel was requested.
+pub(super) fn cancel_requested<R>(rows: &[R]) -> Result<Vec<JobId>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut cancel = Vec::new();
+    for row in rows {
+        if row.try_get::<bool, _>("cancel_requested")? {
+            cancel.push(parse_id(&row.try_get::<String, _>("id")?)?);
+        }
+    }
+    Ok(cancel)
+}
+
+/// Why a guarded write matched nothing, from the job's status as read after it: the job is
+/// missing, or its status refused the write.
+pub(super) fn refusal(id: JobId, status: Option<String>) -> StoreError {
+    match status.map(|s| s.parse()) {
+        None => StoreError::NotFound,
+        Some(Ok(status)) => StoreError::Conflict { job_id: id, status },
+        Some(Err(e)) => StoreError::Corrupt(e),
+    }
+}

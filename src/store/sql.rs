@@ -1,4 +1,371 @@
-//! The statements both backends run with the same text. sqlx binds SQLite's `$N` parameters by
-//! their number, as PostgreSQL does, so one spelling serves both; what truly differs (claims
-//! with `SKIP LOCKED`, change numbering, notifications, JSON functions, batched writes) stays
-//! with its backend.
+//! The SQL both backends run, written once. sqlx binds SQLite's `$N` parameters by their number,
+//! as PostgreSQL does, so one spelling serves both; the expressions here keep to what both
+//! databases read alike (`CAST(.. AS ..)` rather than `::`, `CASE` rather than `MAX(a, b)` or
+//! `GREATEST`, `TRUE`/`FALSE`). What truly differs stays with its backend: how a write takes its
+//! change number (SQLite's `MAX + 1` under its one writer, PostgreSQL's sequence under a lock),
+//! PostgreSQL's notifications and `SKIP LOCKED` claims, the JSON functions of the prune rules,
+//! and SQLite's batched statements, which feed these same clauses from a `VALUES` table.
+//!
+//! Which statuses allow a write comes from [`Action`], never from a status spelled here.
+
+use crate::job::{Action, JobStatus};
+
+/// `column IN ('queued', ...)`: the statuses from which `action` applies.
+pub(super) fn status_allows(column: &str, action: Action) -> String {
+    let list: Vec<String> = action
+        .allowed_from()
+        .iter()
+        .map(|status| quoted(*status))
+        .collect();
+    format!("{column} IN ({})", list.join(", "))
+}
+
+/// A status as an SQL string literal.
+pub(super) fn quoted(status: JobStatus) -> String {
+    format!("'{}'", status.as_str())
+}
+
+/// Who may write, for a write whose author is the expression `owner` (the runner's lease
+/// owner, or NULL for outside code): outside code may change an unclaimed job as
+/// [`Action::ReportExternal`] allows, a runner only a job it leases, as
+/// [`Action::ReportLeased`] allows.
+pub(super) fn writer_guard(owner: &str) -> String {
+    format!(
+        "(({owner} IS NULL AND {external} AND jobs.lease_owner IS NULL) \
+          OR ({owner} IS NOT NULL AND {leased} AND jobs.lease_owner = {owner}))",
+        external = status_allows("jobs.status", Action::ReportExternal),
+        leased = status_allows("jobs.status", Action::ReportLeased),
+    )
+}
+
+/// The SET items with which outside code's first report starts a queued job: `running`, the
+/// attempt counted, `started_at` = `now`. A runner's report leaves them as they are.
+pub(super) fn start_external(now: &str, owner: &str) -> String {
+    let (queued, running) = (quoted(JobStatus::Queued), quoted(JobStatus::Running));
+    format!(
+        "status = CASE WHEN {owner} IS NULL THEN {running} ELSE jobs.status END, \
+         started_at = CASE WHEN {owner} IS NULL AND jobs.status = {queued} \
+             THEN {now} ELSE jobs.started_at END, \
+         attempt = CASE WHEN {owner} IS NULL AND jobs.status = {queued} \
+             THEN jobs.attempt + 1 ELSE jobs.attempt END"
+    )
+}
+
+/// The SET item with which an accepted report by an external worker extends its lease by the
+/// lease's length (`lease_ms`, set at claim; NULL for the runner, which renews its own).
+pub(super) fn extend_worker_lease(now: &str, owner: &str) -> String {
+    format!(
+        "lease_expires_at = CASE WHEN {owner} IS NOT NULL AND jobs.lease_ms IS NOT NULL \
+             THEN {now} + jobs.lease_ms ELSE jobs.lease_expires_at END"
+    )
+}
+
+/// The SET items of a progress report; fields given as NULL keep their value.
+pub(super) struct ProgressInputs<'a> {
+    pub now: &'a str,
+    pub owner: &'a str,
+    pub progress: &'a str,
+    pub message: &'a str,
+    pub current: &'a str,
+    pub total: &'a str,
+    pub stage: &'a str,
+}
+
+pub(super) fn progress_set(i: &ProgressInputs<'_>) -> String {
+    format!(
+        "{start}, progress = {progress}, message = COALESCE({message}, jobs.message), \
+         current = COALESCE({current}, jobs.current), total = COALESCE({total}, jobs.total), \
+         stage = COALESCE({stage}, jobs.stage), updated_at = {now}, {lease}, \
+         version = jobs.version + 1, state_version = jobs.version + 1",
+        start = start_external(i.now, i.owner),
+        lease = extend_worker_lease(i.now, i.owner),
+        progress = i.progress,
+        message = i.message,
+        current = i.current,
+        total = i.total,
+        stage = i.stage,
+        now = i.now,
+    )
+}
+
+/// The SET items that reserve `n` log lines on a job: `n` seqs and `n` versions (one more when
+/// the first line starts a queued external job: the start takes its own version, one below the
+/// first line's, so every stream event has a distinct id).
+pub(super) fn reserve_log_lines(now: &str, owner: &str, n: &str) -> String {
+    let queued = quoted(JobStatus::Queued);
+    format!(
+        "state_version = CASE WHEN {owner} IS NULL AND jobs.status = {queued} \
+             THEN jobs.version + 1 ELSE jobs.state_version END, \
+         version = jobs.version + {n} \
+             + CASE WHEN {owner} IS NULL AND jobs.status = {queued} THEN 1 ELSE 0 END, \
+         {start}, log_seq = jobs.log_seq + {n}, updated_at = {now}, {lease}",
+        start = start_external(now, owner),
+        lease = extend_worker_lease(now, owner),
+    )
+}
+
+/// The SET items that complete a job with `result`.
+pub(super) fn complete_set(now: &str, result: &str) -> String {
+    format!(
+        "status = {completed}, progress = 100, result = {result}, error = NULL, details = NULL, \
+         started_at = COALESCE(jobs.started_at, {now}), {attempt_counted}, \
+         finished_at = {now}, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL, \
+         version = jobs.version + 1, state_version = jobs.version + 1",
+        completed = quoted(JobStatus::Completed),
+        attempt_counted = ATTEMPT_COUNTED,
+    )
+}
+
+/// A job ended without a claim (outside code completing or failing it at once) still counts
+/// one attempt.
+const ATTEMPT_COUNTED: &str = "attempt = CASE WHEN jobs.attempt > 1 THEN jobs.attempt ELSE 1 END";
+
+/// The SET items of a failed attempt (`$1` = now, `$3` = error, `$4` = details, `$5` = when
+/// to try again, or NULL for never): queued again while attempts remain, else failed.
+pub(super) fn fail_set() -> String {
+    let (queued, failed) = (quoted(JobStatus::Queued), quoted(JobStatus::Failed));
+    format!(
+        "status = CASE WHEN CAST($5 AS BIGINT) IS NOT NULL AND jobs.attempt < jobs.max_attempts \
+             THEN {queued} ELSE {failed} END, \
+         finished_at = CASE WHEN CAST($5 AS BIGINT) IS NOT NULL \
+             AND jobs.attempt < jobs.max_attempts THEN NULL ELSE $1 END, \
+         run_at = COALESCE(CAST($5 AS BIGINT), jobs.run_at), \
+         started_at = COALESCE(jobs.started_at, $1), {ATTEMPT_COUNTED}, \
+         error = $3, details = $4, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         version = jobs.version + 1, state_version = jobs.version + 1"
+    )
+}
+
+/// The SET items of a job cancelled at once, or stopped by its runner (`$1` = now).
+pub(super) fn cancelled_set() -> String {
+    format!(
+        "status = {cancelled}, error = 'cancelled', finished_at = $1, updated_at = $1, \
+         lease_owner = NULL, lease_expires_at = NULL, \
+         version = jobs.version + 1, state_version = jobs.version + 1",
+        cancelled = quoted(JobStatus::Cancelled)
+    )
+}
+
+/// A cancel that ends the job at once: a queued job, or with `$3` an unfinished external one.
+pub(super) fn cancel_guard() -> String {
+    format!(
+        "({} OR ($3 AND {}))",
+        status_allows("jobs.status", Action::Cancel),
+        status_allows("jobs.status", Action::CancelExternal)
+    )
+}
+
+/// Asks the runner to stop a running in-process job (`$1` = id). Not a change of the job's
+/// state, so no version: the runner's stop is the change.
+pub(super) fn request_cancel() -> String {
+    format!(
+        "UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND {} RETURNING *",
+        status_allows("status", Action::RequestCancel)
+    )
+}
+
+/// The SET items that put a job the lease holder could not finish back in the queue (`$1` =
+/// now); the interrupted attempt is not counted.
+pub(super) fn requeue_set() -> String {
+    format!(
+        "status = {queued}, attempt = CASE WHEN jobs.attempt > 0 THEN jobs.attempt - 1 ELSE 0 END, \
+         run_at = $1, progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
+         updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         version = jobs.version + 1, state_version = jobs.version + 1",
+        queued = quoted(JobStatus::Queued)
+    )
+}
+
+/// The guard of the lease holder's own writes to a running job (`$3` = owner).
+pub(super) fn leased_guard(action: Action) -> String {
+    format!(
+        "{} AND jobs.lease_owner = $3",
+        status_allows("jobs.status", action)
+    )
+}
+
+/// The SET items of a retry with a fresh attempt budget (`$1` = now): everything of the last
+/// attempt cleared, and one log line reserved for the note saying so (a version above the
+/// state change's).
+pub(super) fn retry_set() -> String {
+    format!(
+        "status = {queued}, attempt = 0, run_at = $1, progress = 0, message = NULL, \
+         current = NULL, total = NULL, stage = NULL, result = NULL, error = NULL, \
+         details = NULL, started_at = NULL, finished_at = NULL, cancel_requested = FALSE, \
+         lease_owner = NULL, lease_expires_at = NULL, worker = NULL, updated_at = $1, \
+         log_seq = jobs.log_seq + 1, version = jobs.version + 2, state_version = jobs.version + 1",
+        queued = quoted(JobStatus::Queued)
+    )
+}
+
+/// The log line a retry leaves in the job's log.
+pub(super) const RETRY_NOTE: &str = "retried on request with a fresh attempt budget";
+
+/// The SET items of a claim (`$1` = now, `$2` = lease owner, `$3` = lease expiry, `$5` = the
+/// external worker's name, `$6` = its lease length in ms, both NULL for the runner).
+pub(super) fn claim_set() -> String {
+    format!(
+        "status = {running}, attempt = jobs.attempt + 1, started_at = $1, error = NULL, \
+         details = NULL, updated_at = $1, lease_owner = $2, lease_expires_at = $3, worker = $5, \
+         lease_ms = $6, version = jobs.version + 1, state_version = jobs.version + 1",
+        running = quoted(JobStatus::Running)
+    )
+}
+
+/// The jobs a claim may take (`$1` = now), before the type filter and the order.
+pub(super) fn claimable(table: &str) -> String {
+    format!(
+        "{} AND {table}.run_at <= $1",
+        status_allows(&format!("{table}.status"), Action::Claim)
+    )
+}
+
+/// The order claims take jobs in: highest priority first, then oldest.
+pub(super) const CLAIM_ORDER: &str = "priority DESC, id";
+
+/// Attempts whose lease expired before `$1` (= now).
+pub(super) fn lease_expired(table: &str) -> String {
+    format!(
+        "{} AND {table}.lease_expires_at IS NOT NULL AND {table}.lease_expires_at < $1",
+        status_allows(&format!("{table}.status"), Action::Recover)
+    )
+}
+
+/// The SET items that end an expired attempt (`$1` = now): cancelled if a cancel was pending,
+/// queued again while attempts remain, failed as interrupted once they are used up.
+pub(super) fn recover_set() -> String {
+    let (queued, failed, cancelled) = (
+        quoted(JobStatus::Queued),
+        quoted(JobStatus::Failed),
+        quoted(JobStatus::Cancelled),
+    );
+    format!(
+        "status = CASE WHEN jobs.cancel_requested THEN {cancelled} \
+             WHEN jobs.attempt < jobs.max_attempts THEN {queued} ELSE {failed} END, \
+         error = CASE WHEN jobs.cancel_requested THEN 'cancelled' \
+             ELSE 'interrupted: the worker running this job stopped and its lease expired' END, \
+         finished_at = CASE WHEN NOT jobs.cancel_requested \
+             AND jobs.attempt < jobs.max_attempts THEN NULL ELSE $1 END, \
+         run_at = $1, progress = CASE WHEN jobs.cancel_requested THEN jobs.progress ELSE 0 END, \
+         updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         version = jobs.version + 1, state_version = jobs.version + 1"
+    )
+}
+
+/// The jobs `$2` holds leases on that are still running, for renewals.
+pub(super) fn leases_of_owner() -> String {
+    format!(
+        "lease_owner = $2 AND {}",
+        status_allows("status", Action::ReportLeased)
+    )
+}
+
+/// Whether job `j` may be pruned, given the backend's `cutoff` expression for its finish time
+/// (a per-type cutoff from `$2`, else `$3`) and `$4` (only this type, or NULL). Finished jobs
+/// only; the job changed last is never pruned, so the newest change number never goes back
+/// (a poller with nothing to watch puts its mark there).
+pub(super) fn prunable(status: &str, cutoff: &str) -> String {
+    format!(
+        "{} AND j.finished_at < {cutoff} AND (CAST($4 AS TEXT) IS NULL OR j.type = $4) \
+         AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)",
+        status_allows(status, Action::Prune)
+    )
+}
+
+/// Up to `$5` prunable jobs (see [`prunable`]), oldest finished first; `$1` bounds the scan.
+pub(super) fn prunable_jobs(prunable: &str) -> String {
+    format!(
+        "SELECT j.id FROM jobs j WHERE j.finished_at < $1 AND {prunable} \
+         ORDER BY j.finished_at LIMIT $5"
+    )
+}
+
+/// How many jobs, and log lines of theirs, the rule would prune.
+pub(super) fn count_prunable(prunable: &str) -> String {
+    format!(
+        "SELECT COUNT(*) AS jobs, \
+             CAST(COALESCE(SUM((SELECT COUNT(*) FROM job_logs l WHERE l.job_id = j.id)), 0) \
+                 AS BIGINT) AS lines \
+         FROM jobs j WHERE j.finished_at < $1 AND {prunable}"
+    )
+}
+
+/// At most `$5` log lines of the jobs in `ids` (the backend's list of `$1`) that are still
+/// prunable.
+pub(super) fn delete_prunable_logs(ids: &str, prunable: &str) -> String {
+    format!(
+        "DELETE FROM job_logs WHERE (job_id, seq) IN ( \
+             SELECT l.job_id, l.seq FROM jobs j JOIN job_logs l ON l.job_id = j.id \
+             WHERE {ids} AND {prunable} LIMIT $5)"
+    )
+}
+
+/// The jobs in `ids` that are still prunable and have no log lines left.
+pub(super) fn delete_prunable_jobs(ids: &str, prunable: &str) -> String {
+    format!(
+        "DELETE FROM jobs AS j WHERE {ids} AND {prunable} \
+             AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
+    )
+}
+
+pub(super) const GET_JOB: &str = "SELECT * FROM jobs WHERE id = $1";
+/// A job's status alone: why a guarded write matched nothing.
+pub(super) const STATUS_OF: &str = "SELECT status FROM jobs WHERE id = $1";
+pub(super) const BY_IDEMPOTENCY_KEY: &str =
+    "SELECT * FROM jobs WHERE type = $1 AND idempotency_key = $2";
+pub(super) const MAX_CHANGE_SEQ: &str = "SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs";
+pub(super) const CHANGES_SINCE: &str = "SELECT id, version, change_seq FROM jobs \
+     WHERE change_seq > $1 ORDER BY change_seq LIMIT $2";
+pub(super) const COUNT_BY_TYPE_AND_STATUS: &str =
+    "SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status";
+pub(super) const LOGS_AFTER_SEQ: &str =
+    "SELECT * FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+pub(super) const LOGS_BETWEEN_VERSIONS: &str = "SELECT * FROM job_logs \
+     WHERE job_id = $1 AND version > $2 AND version <= $3 ORDER BY seq";
+/// A job's log lines past the newest `$2` (with `$3` = its newest seq): trimmed past the limit.
+pub(super) const TRIM_LOG: &str = "DELETE FROM job_logs WHERE job_id = $1 AND seq <= $2";
+pub(super) const INSERT_UPLOAD: &str =
+    "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub(super) const GET_UPLOAD: &str = "SELECT * FROM uploads WHERE id = $1";
+pub(super) const DELETE_UNUSED_UPLOADS: &str = "DELETE FROM uploads WHERE created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.upload_id = uploads.id) RETURNING id";
+/// The newest migration applied.
+pub(super) const APPLIED_MIGRATION: &str =
+    "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+pub(super) const PING: &str = "SELECT 1";
+/// The columns of a new job, in the order both backends insert them.
+pub(super) const NEW_JOB_COLUMNS: &str = "id, type, status, payload, priority, max_attempts, \
+     timeout_ms, idempotency_key, run_at, created_at, updated_at, change_seq, upload_id";
+/// Where a create with an idempotency key already used for the type inserts nothing.
+pub(super) const ON_KEY_TAKEN: &str =
+    "ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
+pub(super) const INSERT_LOG_COLUMNS: &str = "job_logs (job_id, seq, version, ts, level, message)";
+
+/// The statuses that are counted as queued, for the queue-depth limit.
+pub(super) fn count_queued() -> String {
+    format!(
+        "SELECT COUNT(*) AS n FROM jobs WHERE status = {} AND type = $1",
+        quoted(JobStatus::Queued)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_name_the_statuses_the_state_machine_allows() {
+        assert_eq!(
+            status_allows("jobs.status", Action::Retry),
+            "jobs.status IN ('failed', 'cancelled')"
+        );
+        assert_eq!(
+            status_allows("status", Action::Claim),
+            "status IN ('queued')"
+        );
+        let guard = writer_guard("$3");
+        assert!(guard.contains("jobs.status IN ('queued', 'running')"), "{guard}");
+        assert!(guard.contains("jobs.status IN ('running')"), "{guard}");
+    }
+}

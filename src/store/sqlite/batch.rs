@@ -22,9 +22,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
-use crate::store::rows::{duration_ms, job_from_row, parse_id};
-use crate::store::{StoreError, Writer};
+use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::store::rows::{duration_ms, job_from_row, parse_id, refusal};
+use crate::store::{sql, StoreError, Writer};
 
 /// Most writes applied in one transaction; the queue holds the rest for the next one.
 const MAX_BATCH: usize = 512;
@@ -56,11 +56,10 @@ impl Author {
     }
 }
 
-/// The guard of a batched UPDATE, for a VALUES table `u` with an `owner` column: outside code
-/// may change an unleased queued or running job, a runner only a running job it leases.
-const GUARD: &str = "((u.owner IS NULL AND jobs.status IN ('queued', 'running') \
-     AND jobs.lease_owner IS NULL) \
-     OR (u.owner IS NOT NULL AND jobs.status = 'running' AND jobs.lease_owner = u.owner))";
+/// The batch's time and author, as the shared clauses of `sql.rs` read them: from the `c` and
+/// `u` tables of each batched statement.
+const NOW: &str = "(SELECT now FROM c)";
+const OWNER: &str = "u.owner";
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// A reply channel and the answer to send on it once the batch has committed.
@@ -226,20 +225,11 @@ async fn apply(
 
 /// After a guarded UPDATE left a job out: missing, or in a state that refuses the change?
 async fn why_not(conn: &mut SqliteConnection, id: JobId) -> Result<StoreError, StoreError> {
-    let row = sqlx::query("SELECT status FROM jobs WHERE id = ?")
+    let status: Option<String> = sqlx::query_scalar(sql::STATUS_OF)
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(match row {
-        None => StoreError::NotFound,
-        Some(row) => {
-            let status: String = row.try_get("status")?;
-            StoreError::Conflict {
-                job_id: id,
-                status: status.parse().map_err(StoreError::Corrupt)?,
-            }
-        }
-    })
+    Ok(refusal(id, status))
 }
 
 async fn create(
@@ -252,17 +242,18 @@ async fn create(
         // Ids are made here, in commit order, so they sort the way jobs were stored.
         let ids: Vec<JobId> = chunk.iter().map(|_| JobId::new()).collect();
         // Each row its own change number above every earlier one (see [`BATCH_CHANGE`]).
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
             "WITH c (base) AS MATERIALIZED (SELECT COALESCE(MAX(change_seq), 0) FROM jobs) \
-             INSERT INTO jobs (id, type, status, payload, priority, max_attempts, timeout_ms, \
-                 idempotency_key, run_at, created_at, updated_at, change_seq, upload_id) ",
-        );
+             INSERT INTO jobs ({}) ",
+            sql::NEW_JOB_COLUMNS
+        ));
+        let queued = sql::quoted(JobStatus::Queued);
         query.push_values(
             (1_i64..).zip(chunk.iter().zip(&ids)),
             |mut row, (ord, ((new, _), id))| {
                 row.push_bind(id.to_string())
                     .push_bind(new.job_type.clone())
-                    .push("'queued'")
+                    .push(&queued)
                     .push_bind(new.payload.to_string())
                     .push_bind(new.priority)
                     .push_bind(new.max_attempts)
@@ -275,10 +266,7 @@ async fn create(
                     .push_bind(new.upload_id.clone());
             },
         );
-        query.push(
-            " ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-             RETURNING *",
-        );
+        query.push(format!(" {} RETURNING *", sql::ON_KEY_TAKEN));
         let rows = query.build().fetch_all(&mut *conn).await?;
         let mut inserted = by_id(&rows)?;
         for ((new, reply), id) in chunk.into_iter().zip(ids) {
@@ -294,7 +282,7 @@ async fn create(
 
 /// The job already stored under `new`'s idempotency key.
 async fn existing(conn: &mut SqliteConnection, new: &NewJob) -> Result<Job, StoreError> {
-    let row = sqlx::query("SELECT * FROM jobs WHERE type = ? AND idempotency_key = ?")
+    let row = sqlx::query(sql::BY_IDEMPOTENCY_KEY)
         .bind(&new.job_type)
         .bind(&new.idempotency_key)
         .fetch_optional(&mut *conn)
@@ -394,19 +382,20 @@ async fn progress(
                     .push_bind(p.stage.clone());
             },
         );
-        let sql_head = format!(
-            ") UPDATE jobs SET \
-                 status = CASE WHEN u.owner IS NULL THEN 'running' ELSE jobs.status END, \
-                 started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN (SELECT now FROM c) ELSE jobs.started_at END, \
-                 attempt = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN jobs.attempt + 1 ELSE jobs.attempt END, \
-                 progress = u.progress, message = COALESCE(u.message, jobs.message), \
-                 current = COALESCE(u.current, jobs.current), total = COALESCE(u.total, jobs.total), \
-                 stage = COALESCE(u.stage, jobs.stage), updated_at = (SELECT now FROM c), \
-                 lease_expires_at = CASE WHEN u.owner IS NOT NULL AND jobs.lease_ms IS NOT NULL THEN (SELECT now FROM c) + jobs.lease_ms ELSE jobs.lease_expires_at END, \
-                 version = jobs.version + 1, state_version = jobs.version + 1, {BATCH_CHANGE} \
-             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *"
-        );
-        query.push(sql_head);
+        let set = sql::progress_set(&sql::ProgressInputs {
+            now: NOW,
+            owner: OWNER,
+            progress: "u.progress",
+            message: "u.message",
+            current: "u.current",
+            total: "u.total",
+            stage: "u.stage",
+        });
+        query.push(format!(
+            ") UPDATE jobs SET {set}, {BATCH_CHANGE} FROM u \
+             WHERE jobs.id = u.id AND {guard} RETURNING *",
+            guard = sql::writer_guard(OWNER)
+        ));
         let rows = query.build().fetch_all(&mut *conn).await?;
         let mut updated = by_id(&rows)?;
         for (id, _, _, replies) in round {
@@ -460,20 +449,11 @@ async fn logs(
                     .push_bind(lines.len() as i64);
             },
         );
-        // An external job's first line also starts it: the start takes its own version, one
-        // below the first line's, so every stream event has a distinct id.
         query.push(format!(
-            ") UPDATE jobs SET \
-                 state_version = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' \
-                     THEN jobs.version + 1 ELSE jobs.state_version END, \
-                 version = jobs.version + u.n \
-                     + CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN 1 ELSE 0 END, \
-                 status = CASE WHEN u.owner IS NULL THEN 'running' ELSE jobs.status END, \
-                 started_at = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN (SELECT now FROM c) ELSE jobs.started_at END, \
-                 attempt = CASE WHEN u.owner IS NULL AND jobs.status = 'queued' THEN jobs.attempt + 1 ELSE jobs.attempt END, \
-                 log_seq = jobs.log_seq + u.n, updated_at = (SELECT now FROM c), \
-                 lease_expires_at = CASE WHEN u.owner IS NOT NULL AND jobs.lease_ms IS NOT NULL THEN (SELECT now FROM c) + jobs.lease_ms ELSE jobs.lease_expires_at END, {BATCH_CHANGE} \
-             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING id, log_seq, version"
+            ") UPDATE jobs SET {set}, {BATCH_CHANGE} FROM u \
+             WHERE jobs.id = u.id AND {guard} RETURNING id, log_seq, version",
+            set = sql::reserve_log_lines(NOW, OWNER, "u.n"),
+            guard = sql::writer_guard(OWNER)
         ));
         let rows = query.build().fetch_all(&mut *conn).await?;
         let mut reserved: HashMap<JobId, (i64, i64)> = HashMap::new();
@@ -504,9 +484,8 @@ async fn logs(
             }
         }
         for chunk in new_lines.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO job_logs (job_id, seq, version, ts, level, message) ",
-            );
+            let mut insert =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO {} ", sql::INSERT_LOG_COLUMNS));
             insert.push_values(chunk, |mut row, (id, line)| {
                 row.push_bind(id.to_string())
                     .push_bind(line.seq)
@@ -521,7 +500,7 @@ async fn logs(
         // delete per job, and only for jobs over the limit.
         for (id, (last_seq, _)) in &reserved {
             if *last_seq > keep {
-                sqlx::query("DELETE FROM job_logs WHERE job_id = ?1 AND seq <= ?2")
+                sqlx::query(sql::TRIM_LOG)
                     .bind(id.to_string())
                     .bind(last_seq - keep)
                     .execute(&mut *conn)
@@ -564,12 +543,10 @@ async fn complete(
             },
         );
         query.push(format!(
-            ") UPDATE jobs SET status = 'completed', progress = 100, result = u.result, \
-                 error = NULL, details = NULL, started_at = COALESCE(jobs.started_at, (SELECT now FROM c)), \
-                 attempt = MAX(jobs.attempt, 1), finished_at = (SELECT now FROM c), updated_at = (SELECT now FROM c), \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 version = jobs.version + 1, state_version = jobs.version + 1, {BATCH_CHANGE} \
-             FROM u WHERE jobs.id = u.id AND {GUARD} RETURNING *"
+            ") UPDATE jobs SET {set}, {BATCH_CHANGE} FROM u \
+             WHERE jobs.id = u.id AND {guard} RETURNING *",
+            set = sql::complete_set(NOW, "u.result"),
+            guard = sql::writer_guard(OWNER)
         ));
         let rows = query.build().fetch_all(&mut *conn).await?;
         let mut updated = by_id(&rows)?;
@@ -590,34 +567,6 @@ async fn complete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merged_progress_keeps_earlier_fields_the_later_report_leaves_out() {
-        let mut earlier = Progress {
-            progress: 10.0,
-            message: Some("reading".into()),
-            current: Some(1),
-            total: Some(10),
-            stage: Some("read".into()),
-        };
-        earlier.merge(Progress {
-            progress: 20.0,
-            message: None,
-            current: Some(2),
-            total: None,
-            stage: Some("parse".into()),
-        });
-        assert_eq!(
-            earlier,
-            Progress {
-                progress: 20.0,
-                message: Some("reading".into()),
-                current: Some(2),
-                total: Some(10),
-                stage: Some("parse".into()),
-            }
-        );
-    }
 
     #[test]
     fn chunks_split_at_the_statement_size() {

@@ -21,12 +21,15 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::batch::Write;
-use super::rows::{duration_ms, job_from_row, log_from_row, parse_id};
+use super::rows::{duration_ms, job_from_row, parse_id};
+use super::shared::Shared;
+use super::sql;
 use super::{
     Backend, CancelOutcome, Change, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError,
     Upload, Writer,
 };
-use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use super::rows::{cancel_requested, claimed};
+use crate::job::{Action, Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The SET clause that gives the one job a statement changes the next change sequence number.
 /// Statements changing several rows number them with `base + ord` instead (see
@@ -73,20 +76,10 @@ pub struct SqliteStore {
     keep_log_lines: Arc<AtomicI64>,
 }
 
-/// The guard a [`Writer`] adds to an UPDATE's WHERE clause, with the owner as parameter
-/// `?{param}`, and the owner to bind there. (sqlx numbers bare `?` apart from `?N`, so
-/// statements here use numbered parameters only.)
-fn writer_guard(writer: Writer<'_>, param: usize) -> (String, Option<&str>) {
-    match writer {
-        Writer::External => (
-            "status IN ('queued', 'running') AND lease_owner IS NULL".to_owned(),
-            None,
-        ),
-        Writer::Lease(owner) => (
-            format!("status = 'running' AND lease_owner = ?{param}"),
-            Some(owner),
-        ),
-    }
+/// An UPDATE of the one job `$2` with `set` where `guard` allows, taking the next change number
+/// (one per statement: SQLite's single writer makes `MAX + 1` safe).
+fn update_one(set: &str, guard: &str) -> String {
+    format!("UPDATE jobs SET {set}, {NEXT_CHANGE} WHERE jobs.id = $2 AND {guard} RETURNING *")
 }
 
 /// The file a `sqlite:` URL names (`None` for other URLs).
@@ -188,7 +181,7 @@ impl SqliteStore {
         }
     }
 
-    /// Runs a `?1` = now, `?2` = id, `?3` = owner statement on a job this runner leases.
+    /// Runs a `$1` = now, `$2` = id, `$3` = owner statement on a job this runner leases.
     async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
         let row = sqlx::query(sql)
             .bind(Timestamp::now().as_millis())
@@ -201,41 +194,14 @@ impl SqliteStore {
 
     /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
     async fn why_not(&self, id: JobId) -> StoreError {
-        let row = sqlx::query("SELECT status FROM jobs WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.writer)
-            .await;
-        match row {
-            Ok(None) => StoreError::NotFound,
-            Ok(Some(row)) => match row.try_get::<String, _>("status") {
-                Ok(status) => match status.parse() {
-                    Ok(status) => StoreError::Conflict { job_id: id, status },
-                    Err(e) => StoreError::Corrupt(e),
-                },
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        }
+        Shared(&self.writer).why_not(id).await
     }
 }
 
 #[async_trait::async_trait]
 impl Backend for SqliteStore {
-    /// Jobs by type and status, for the metrics.
     async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
-                .fetch_all(&self.reader)
-                .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("type")?,
-                    row.try_get("status")?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect()
+        Shared(&self.reader).count_by_type_and_status().await
     }
 
     /// Each job keeps at most its `lines` newest log lines from now on; older ones are deleted
@@ -244,14 +210,8 @@ impl Backend for SqliteStore {
         self.keep_log_lines.store(lines.max(1), Ordering::Relaxed);
     }
 
-    /// Queued jobs of `job_type` (for the queue-depth limit).
     async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND type = ?1")
-                .bind(job_type)
-                .fetch_one(&self.reader)
-                .await?;
-        Ok(row.try_get("n")?)
+        Shared(&self.reader).count_queued(job_type.to_owned()).await
     }
 
     /// A receiver that changes after a job changed through this store (this process's writes
@@ -267,34 +227,12 @@ impl Backend for SqliteStore {
         None
     }
 
-    /// The newest change sequence number (0 for an empty store).
     async fn max_change_seq(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs")
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(row.try_get("seq")?)
+        Shared(&self.reader).max_change_seq().await
     }
 
-    /// Jobs changed after change `after`, oldest change first, at most `limit`: their id,
-    /// version and change sequence number. Costs one range scan over the changes only.
     async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, version, change_seq FROM jobs WHERE change_seq > ? \
-             ORDER BY change_seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    parse_id(&row.try_get::<String, _>("id")?)?,
-                    row.try_get("version")?,
-                    row.try_get("change_seq")?,
-                ))
-            })
-            .collect()
+        Shared(&self.reader).changes_since(after, limit).await
     }
 
     /// The jobs with these ids (those that exist), in one query.
@@ -312,81 +250,32 @@ impl Backend for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Records a received upload.
     async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&upload.id)
-        .bind(upload.size)
-        .bind(&upload.sha256)
-        .bind(&upload.content_type)
-        .bind(&upload.filename)
-        .bind(upload.created_at.as_millis())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        Shared(&self.writer)
+            .insert_upload(upload, str::to_owned)
+            .await
     }
 
     async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
-        let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.map(|row| {
-            Ok(Upload {
-                id: row.try_get("id")?,
-                size: row.try_get("size")?,
-                sha256: row.try_get("sha256")?,
-                content_type: row.try_get("content_type")?,
-                filename: row.try_get("filename")?,
-                created_at: Timestamp::from_millis(row.try_get("created_at")?),
-            })
-        })
-        .transpose()
+        Shared(&self.reader).get_upload(id.to_owned()).await
     }
 
-    /// Deletes uploads that arrived before `before` and that no job refers to; returns their
-    /// ids so their files can go too.
     async fn delete_unused_uploads(&self, before: Timestamp) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "DELETE FROM uploads WHERE created_at < ? \
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.upload_id = uploads.id) \
-             RETURNING id",
-        )
-        .bind(before.as_millis())
-        .fetch_all(&self.writer)
-        .await?;
-        rows.iter()
-            .map(|row| row.try_get("id").map_err(StoreError::from))
-            .collect()
+        Shared(&self.writer).delete_unused_uploads(before).await
     }
 
-    /// Ready to serve: every migration this build knows is applied, and the write lock can be
-    /// taken (then released at once, writing nothing).
+    /// Also takes the write lock (and releases it at once, writing nothing): another process
+    /// holding it for long would hold up every write here.
     async fn check_ready(&self) -> Result<(), StoreError> {
-        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.reader)
-                .await?;
-        if applied.unwrap_or(0) < known {
-            return Err(StoreError::NotMigrated {
-                applied: applied.unwrap_or(0),
-                known,
-            });
-        }
+        Shared(&self.reader).check_migrated(&MIGRATOR).await?;
         let mut conn = self.writer.acquire().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         sqlx::query("ROLLBACK").execute(&mut *conn).await?;
         Ok(())
     }
 
-    /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
+        Shared(&self.reader).ping().await
     }
 
     /// Closes both pools, waiting for queries under way.
@@ -402,94 +291,50 @@ impl Backend for SqliteStore {
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        Shared(&self.reader).get_job(id).await
     }
 
-    /// Newest first; pages never skip or repeat under concurrent inserts because new jobs
-    /// always sort before the cursor.
     async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
-        let mut query = sqlx::QueryBuilder::new("SELECT * FROM jobs WHERE 1 = 1");
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(job_type) = &filter.job_type {
-            query.push(" AND type = ").push_bind(job_type.clone());
-        }
-        if let Some(before) = filter.before {
-            query.push(" AND id < ").push_bind(before.to_string());
-        }
-        query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(filter.limit);
-        let rows = query.build().fetch_all(&self.reader).await?;
-        rows.iter().map(job_from_row).collect()
+        Shared(&self.reader)
+            .list_jobs(filter, filter.job_type.clone())
+            .await
     }
 
-    /// Log lines with `seq > after`, oldest first, at most `limit`.
     async fn logs_after_seq(
         &self,
         id: JobId,
         after: i64,
         limit: i64,
     ) -> Result<Vec<LogLine>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?")
-                .bind(id.to_string())
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.reader)
-                .await?;
-        rows.iter().map(log_from_row).collect()
+        Shared(&self.reader).logs_after_seq(id, after, limit).await
     }
 
-    /// Log lines added after version `after` up to and including version `upto`, oldest first.
     async fn logs_between_versions(
         &self,
         id: JobId,
         after: i64,
         upto: i64,
     ) -> Result<Vec<LogLine>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM job_logs WHERE job_id = ? AND version > ? AND version <= ? ORDER BY seq",
-        )
-        .bind(id.to_string())
-        .bind(after)
-        .bind(upto)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(log_from_row).collect()
+        Shared(&self.reader)
+            .logs_between_versions(id, after, upto)
+            .await
     }
 
-    /// Cancels a queued job (or any unfinished `external` job) at once; a running in-process
-    /// job is marked so its runner stops it. Finished jobs are a conflict.
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let now = Timestamp::now().as_millis();
-        let cancelled = sqlx::query(&format!(
-            "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
-                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
-             WHERE id = ?2 AND (status = 'queued' OR (?3 AND status = 'running')) \
-             RETURNING *"
-        ))
-        .bind(now)
-        .bind(id.to_string())
-        .bind(external)
-        .fetch_optional(&self.writer)
-        .await?;
+        let cancelled = sqlx::query(&update_one(&sql::cancelled_set(), &sql::cancel_guard()))
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(external)
+            .fetch_optional(&self.writer)
+            .await?;
         if let Some(row) = cancelled {
             self.wrote();
             return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
         }
-        let requested = sqlx::query(
-            "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running' RETURNING *",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.writer)
-        .await?;
+        let requested = sqlx::query(&sql::request_cancel())
+            .bind(id.to_string())
+            .fetch_optional(&self.writer)
+            .await?;
         match requested {
             Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
             None => Err(self.why_not(id).await),
@@ -573,8 +418,6 @@ impl Backend for SqliteStore {
         Ok(job)
     }
 
-    /// Records a failed attempt. With `retry` and attempts left the job is queued again for
-    /// `retry.retry_at`; otherwise it is `failed` for good.
     async fn fail(
         &self,
         id: JobId,
@@ -583,78 +426,48 @@ impl Backend for SqliteStore {
         details: Option<&Value>,
         retry: Option<RetryPolicy>,
     ) -> Result<Job, StoreError> {
-        let (guard, owner) = writer_guard(writer, 6);
-        let sql = format!(
-            "UPDATE jobs SET \
-                 status = CASE WHEN ?5 IS NOT NULL AND attempt < max_attempts \
-                     THEN 'queued' ELSE 'failed' END, \
-                 finished_at = CASE WHEN ?5 IS NOT NULL AND attempt < max_attempts \
-                     THEN NULL ELSE ?1 END, \
-                 run_at = COALESCE(?5, run_at), \
-                 started_at = COALESCE(started_at, ?1), attempt = MAX(attempt, 1), \
-                 error = ?2, details = ?3, updated_at = ?1, \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
-             WHERE id = ?4 AND {guard} RETURNING *"
-        );
-        let row = sqlx::query(&sql)
+        let guard = sql::writer_guard("CAST($6 AS TEXT)");
+        let row = sqlx::query(&update_one(&sql::fail_set(), &guard))
             .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
             .bind(error)
             .bind(details.map(Value::to_string))
-            .bind(id.to_string())
             .bind(retry.map(|r| r.retry_at.as_millis()))
-            .bind(owner)
+            .bind(writer.owner())
             .fetch_optional(&self.writer)
             .await?;
         self.updated(id, row).await
     }
 
-    /// The runner stopped a job whose cancel was requested.
     async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.update_leased(
-            &format!(
-                "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = ?1, \
-                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
-             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *"
-            ),
-            id,
-            owner,
-        )
-        .await
+        let guard = sql::leased_guard(Action::FinishCancelled);
+        self.update_leased(&update_one(&sql::cancelled_set(), &guard), id, owner)
+            .await
     }
 
-    /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
-    /// in the job's log; its earlier log lines stay.
     async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(&format!(
-            "UPDATE jobs SET status = 'queued', attempt = 0, run_at = ?1, progress = 0, \
-                 message = NULL, current = NULL, total = NULL, stage = NULL, result = NULL, \
-                 error = NULL, details = NULL, started_at = NULL, finished_at = NULL, \
-                 cancel_requested = 0, lease_owner = NULL, lease_expires_at = NULL, \
-                 worker = NULL, updated_at = ?1, log_seq = log_seq + 1, \
-                 version = version + 2, state_version = version + 1, {NEXT_CHANGE} \
-             WHERE id = ?2 AND status IN ('failed', 'cancelled') RETURNING *"
-        ))
-        .bind(now.as_millis())
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let guard = sql::status_allows("jobs.status", Action::Retry);
+        let row = sqlx::query(&update_one(&sql::retry_set(), &guard))
+            .bind(now.as_millis())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(row) = row else {
             drop(tx);
             return Err(self.why_not(id).await);
         };
         let job = job_from_row(&row)?;
-        sqlx::query(
-            "INSERT INTO job_logs (job_id, seq, version, ts, level, message) \
-             VALUES (?, ?, ?, ?, 'info', 'retried on request with a fresh attempt budget')",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO {} VALUES ($1, $2, $3, $4, 'info', $5)",
+            sql::INSERT_LOG_COLUMNS
+        ))
         .bind(id.to_string())
         .bind(job.log_seq)
         .bind(job.version)
         .bind(now.as_millis())
+        .bind(sql::RETRY_NOTE)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -662,25 +475,13 @@ impl Backend for SqliteStore {
         Ok(job)
     }
 
-    /// Puts a job this runner could not finish (shutdown) back in the queue; the interrupted
-    /// attempt is not counted.
     async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.update_leased(
-            &format!(
-                "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), run_at = ?1, \
-                 progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
-                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, {NEXT_CHANGE}, state_version = version + 1 \
-             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 RETURNING *"
-            ),
-            id,
-            owner,
-        )
-        .await
+        let guard = sql::leased_guard(Action::Requeue);
+        self.update_leased(&update_one(&sql::requeue_set(), &guard), id, owner)
+            .await
     }
 
-    /// Claims up to `limit` due jobs of `types` for `claimant` in one statement: highest
-    /// priority first, then oldest.
+    /// One statement: the jobs picked in claim order, each with its own change number.
     async fn claim(
         &self,
         types: &[String],
@@ -693,25 +494,24 @@ impl Backend for SqliteStore {
         }
         let now = Timestamp::now();
         let placeholders = (0..types.len())
-            .map(|i| format!("?{}", i + 7))
+            .map(|i| format!("${}", i + 7))
             .collect::<Vec<_>>()
             .join(", ");
         let picked = pick_numbered(
             &format!(
-                "SELECT id, priority FROM jobs WHERE status = 'queued' AND run_at <= ?1 \
-                 AND type IN ({placeholders}) ORDER BY priority DESC, id LIMIT ?4"
+                "SELECT id, priority FROM jobs WHERE {} AND type IN ({placeholders}) \
+                 ORDER BY {order} LIMIT $4",
+                sql::claimable("jobs"),
+                order = sql::CLAIM_ORDER
             ),
-            "priority DESC, id",
+            sql::CLAIM_ORDER,
         );
-        let sql = format!(
-            "{picked} UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1, \
-                 error = NULL, details = NULL, updated_at = ?1, lease_owner = ?2, \
-                 lease_expires_at = ?3, worker = ?5, lease_ms = ?6, \
-                 version = version + 1, change_seq = picked.seq, state_version = version + 1 \
-             FROM picked WHERE jobs.id = picked.id \
-             RETURNING *"
+        let statement = format!(
+            "{picked} UPDATE jobs SET {}, change_seq = picked.seq \
+             FROM picked WHERE jobs.id = picked.id RETURNING *",
+            sql::claim_set()
         );
-        let mut query = sqlx::query(&sql)
+        let mut query = sqlx::query(&statement)
             .bind(now.as_millis())
             .bind(claimant.owner)
             .bind(now.saturating_add(lease).as_millis())
@@ -725,56 +525,34 @@ impl Backend for SqliteStore {
         if !rows.is_empty() {
             self.wrote();
         }
-        let mut jobs = rows
-            .iter()
-            .map(job_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        Ok(jobs)
+        claimed(&rows)
     }
 
-    /// Extends every lease `owner` holds; returns the ids of those jobs whose cancel was
-    /// requested (perhaps through another process).
-    async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {
-        let until = Timestamp::now().saturating_add(lease);
-        let rows = sqlx::query(
-            "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running' \
-             RETURNING id, cancel_requested",
-        )
-        .bind(until.as_millis())
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "UPDATE jobs SET lease_expires_at = $1 WHERE {} RETURNING id, cancel_requested",
+            sql::leases_of_owner()
+        ))
+        .bind(Timestamp::now().saturating_add(lease).as_millis())
         .bind(owner)
         .fetch_all(&self.writer)
         .await?;
-        let mut cancel = Vec::new();
-        for row in rows {
-            if row.try_get::<bool, _>("cancel_requested")? {
-                cancel.push(parse_id(&row.try_get::<String, _>("id")?)?);
-            }
-        }
-        Ok(cancel)
+        cancel_requested(&rows)
     }
 
-    /// Jobs whose lease expired (their process died): queued again while attempts remain,
-    /// else failed as interrupted; cancelled if a cancel was pending.
     async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
         let picked = pick_numbered(
-            "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at IS NOT NULL \
-                 AND lease_expires_at < ?1",
+            &format!("SELECT id FROM jobs WHERE {}", sql::lease_expired("jobs")),
             "id",
         );
         let rows = sqlx::query(&format!(
-            "{picked} UPDATE jobs SET \
-                 status = CASE WHEN cancel_requested THEN 'cancelled' \
-                     WHEN attempt < max_attempts THEN 'queued' ELSE 'failed' END, \
-                 error = CASE WHEN cancel_requested THEN 'cancelled' \
-                     ELSE 'interrupted: the worker running this job stopped and its lease expired' END, \
-                 finished_at = CASE WHEN NOT cancel_requested AND attempt < max_attempts \
-                     THEN NULL ELSE ?1 END, \
-                 run_at = ?1, progress = CASE WHEN cancel_requested THEN progress ELSE 0 END, \
-                 updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, change_seq = picked.seq, state_version = version + 1 \
-             FROM picked WHERE jobs.id = picked.id \
-             RETURNING *"
+            "{picked} UPDATE jobs SET {}, change_seq = picked.seq \
+             FROM picked WHERE jobs.id = picked.id RETURNING *",
+            sql::recover_set()
         ))
         .bind(Timestamp::now().as_millis())
         .fetch_all(&self.writer)
@@ -782,11 +560,7 @@ impl Backend for SqliteStore {
         if !rows.is_empty() {
             self.wrote();
         }
-        let jobs = rows
-            .iter()
-            .map(job_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(jobs)
+        rows.iter().map(job_from_row).collect()
     }
 
     async fn prunable_jobs(

@@ -11,109 +11,60 @@ use sqlx::Row;
 
 use super::{SqliteStore, BUSY_TIMEOUT};
 use crate::job::JobId;
-use crate::store::rows::parse_id;
-use crate::store::{PruneRule, StoreError};
+use crate::store::shared::{Prune, Shared};
+use crate::store::{sql, PruneRule, StoreError};
 
-/// Whether job `j` may be pruned under the rule bound as `?2` (per-type cutoffs, a JSON object
-/// of type name to milliseconds), `?3` (the default cutoff) and `?4` (only this type, or NULL).
-///
-/// Finished only (`+status`: finished jobs are found through `jobs_finished_at`, not the status
-/// index). The job changed last is never pruned: change numbers are `MAX(change_seq) + 1`, so
-/// removing it would hand its number out again and the stream poller would miss that change.
-const PRUNABLE: &str = "+j.status IN ('completed', 'failed', 'cancelled') \
-     AND j.finished_at < COALESCE((SELECT value FROM json_each(?2) WHERE key = j.type), ?3) \
-     AND (?4 IS NULL OR j.type = ?4) \
-     AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)";
+/// How SQLite spells the prune rule: per-type cutoffs from the JSON object `$2` through
+/// `json_each`, ids as a JSON array in `$1`. `+status`: finished jobs are found through
+/// `jobs_finished_at`, not the status index.
+fn prune() -> Prune {
+    Prune {
+        rule: sql::prunable(
+            "+j.status",
+            "COALESCE((SELECT value FROM json_each($2) WHERE key = j.type), $3)",
+        ),
+        ids: "j.id IN (SELECT value FROM json_each($1))",
+    }
+}
 
 /// Pages given back to the file system by one `incremental_vacuum` step (1 MiB at the default
 /// 4 KiB page size): each step is one write transaction, about as long as a prune batch.
 const RECLAIM_STEP: i64 = 256;
 
-/// Up to `limit` prunable jobs, oldest finished first. Read from a snapshot: the deletes
-/// check every job again.
 pub(super) async fn prunable_jobs(
     store: &SqliteStore,
     rule: &PruneRule,
     limit: usize,
 ) -> Result<Vec<JobId>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT j.id FROM jobs j WHERE j.finished_at < ?1 AND {PRUNABLE} \
-         ORDER BY j.finished_at LIMIT ?5"
-    ))
-    .bind(rule.newest_cutoff())
-    .bind(rule.per_type_json())
-    .bind(rule.finished_before.as_millis())
-    .bind(rule.only_type.as_deref())
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&store.reader)
-    .await?;
-    rows.iter()
-        .map(|row| parse_id(&row.try_get::<String, _>("id")?))
-        .collect()
+    Shared(&store.reader).prunable_jobs(&prune(), rule, limit).await
 }
 
-/// How many jobs, and log lines of theirs, the rule would prune now.
 pub(super) async fn count_prunable(
     store: &SqliteStore,
     rule: &PruneRule,
 ) -> Result<(u64, u64), StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT COUNT(*) AS jobs, \
-             COALESCE(SUM((SELECT COUNT(*) FROM job_logs l WHERE l.job_id = j.id)), 0) AS lines \
-         FROM jobs j WHERE j.finished_at < ?1 AND {PRUNABLE}"
-    ))
-    .bind(rule.newest_cutoff())
-    .bind(rule.per_type_json())
-    .bind(rule.finished_before.as_millis())
-    .bind(rule.only_type.as_deref())
-    .fetch_one(&store.reader)
-    .await?;
-    let count = |column: &str| -> Result<u64, StoreError> {
-        Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
-    };
-    Ok((count("jobs")?, count("lines")?))
+    Shared(&store.reader).count_prunable(&prune(), rule).await
 }
 
-/// Deletes at most `limit` log lines of those of `ids` that are still prunable.
 pub(super) async fn delete_prunable_logs(
     store: &SqliteStore,
     ids: &[JobId],
     rule: &PruneRule,
     limit: usize,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(&format!(
-        "DELETE FROM job_logs WHERE (job_id, seq) IN ( \
-             SELECT l.job_id, l.seq FROM jobs j JOIN job_logs l ON l.job_id = j.id \
-             WHERE j.id IN (SELECT value FROM json_each(?1)) AND {PRUNABLE} LIMIT ?5)"
-    ))
-    .bind(ids_json(ids))
-    .bind(rule.per_type_json())
-    .bind(rule.finished_before.as_millis())
-    .bind(rule.only_type.as_deref())
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .execute(&store.writer)
-    .await?;
-    Ok(done.rows_affected())
+    Shared(&store.writer)
+        .delete_prunable_logs(&prune(), ids_json(ids), rule, limit)
+        .await
 }
 
-/// Deletes those of `ids` that are still prunable and have no log lines left (so the
-/// cascade to `job_logs` never has anything to do).
 pub(super) async fn delete_prunable_jobs(
     store: &SqliteStore,
     ids: &[JobId],
     rule: &PruneRule,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(&format!(
-        "DELETE FROM jobs AS j WHERE j.id IN (SELECT value FROM json_each(?1)) AND {PRUNABLE} \
-             AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
-    ))
-    .bind(ids_json(ids))
-    .bind(rule.per_type_json())
-    .bind(rule.finished_before.as_millis())
-    .bind(rule.only_type.as_deref())
-    .execute(&store.writer)
-    .await?;
-    Ok(done.rows_affected())
+    Shared(&store.writer)
+        .delete_prunable_jobs(&prune(), ids_json(ids), rule)
+        .await
 }
 
 impl SqliteStore {

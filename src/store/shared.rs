@@ -36,7 +36,11 @@ where
     }
 
     /// The job stored under `job_type` and `key`, which a create found taken.
-    pub async fn by_idempotency_key(&self, job_type: String, key: Option<String>) -> Result<Job, StoreError> {
+    pub async fn by_idempotency_key(
+        &self,
+        job_type: String,
+        key: Option<String>,
+    ) -> Result<Job, StoreError> {
         let row = sqlx::query(sql::BY_IDEMPOTENCY_KEY)
             .bind(job_type)
             .bind(key)
@@ -59,7 +63,11 @@ where
         }
     }
 
-    pub async fn list_jobs(&self, filter: &ListFilter, job_type: Option<String>) -> Result<Vec<Job>, StoreError> {
+    pub async fn list_jobs(
+        &self,
+        filter: &ListFilter,
+        job_type: Option<String>,
+    ) -> Result<Vec<Job>, StoreError> {
         // Only the filters given become conditions, so each list's plan can use its index.
         let mut conditions = Vec::new();
         let mut texts = Vec::new();
@@ -100,7 +108,13 @@ where
             .fetch_all(self.0)
             .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("type")?, row.try_get("status")?, row.try_get("n")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get("type")?,
+                    row.try_get("status")?,
+                    row.try_get("n")?,
+                ))
+            })
             .collect()
     }
 
@@ -123,15 +137,31 @@ where
             .collect()
     }
 
-    pub async fn logs_after_seq(&self, id: JobId, after: i64, limit: i64) -> Result<Vec<LogLine>, StoreError> {
+    pub async fn logs_after_seq(
+        &self,
+        id: JobId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
         self.logs(sql::LOGS_AFTER_SEQ, id, after, limit).await
     }
 
-    pub async fn logs_between_versions(&self, id: JobId, after: i64, upto: i64) -> Result<Vec<LogLine>, StoreError> {
+    pub async fn logs_between_versions(
+        &self,
+        id: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
         self.logs(sql::LOGS_BETWEEN_VERSIONS, id, after, upto).await
     }
 
-    async fn logs(&self, statement: &str, id: JobId, a: i64, b: i64) -> Result<Vec<LogLine>, StoreError> {
+    async fn logs(
+        &self,
+        statement: &str,
+        id: JobId,
+        a: i64,
+        b: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
         let rows = sqlx::query(statement)
             .bind(id.to_string())
             .bind(a)
@@ -142,7 +172,11 @@ where
     }
 
     /// Records an upload; `text` fits strings for the database (see PostgreSQL's `pg_text`).
-    pub async fn insert_upload(&self, upload: &Upload, text: impl Fn(&str) -> String) -> Result<(), StoreError> {
+    pub async fn insert_upload(
+        &self,
+        upload: &Upload,
+        text: impl Fn(&str) -> String,
+    ) -> Result<(), StoreError> {
         sqlx::query(sql::INSERT_UPLOAD)
             .bind(upload.id.clone())
             .bind(upload.size)
@@ -173,7 +207,10 @@ where
         .transpose()
     }
 
-    pub async fn delete_unused_uploads(&self, before: Timestamp) -> Result<Vec<String>, StoreError> {
+    pub async fn delete_unused_uploads(
+        &self,
+        before: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(sql::DELETE_UNUSED_UPLOADS)
             .bind(before.as_millis())
             .fetch_all(self.0)
@@ -184,7 +221,10 @@ where
     }
 
     /// Every migration `migrator` knows is applied.
-    pub async fn check_migrated(&self, migrator: &sqlx::migrate::Migrator) -> Result<(), StoreError> {
+    pub async fn check_migrated(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Result<(), StoreError> {
         let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
         let applied: Option<i64> = sqlx::query_scalar(sql::APPLIED_MIGRATION)
             .fetch_one(self.0)

@@ -365,7 +365,10 @@ mod tests {
             "status IN ('queued')"
         );
         let guard = writer_guard("$3");
-        assert!(guard.contains("jobs.status IN ('queued', 'running')"), "{guard}");
+        assert!(
+            guard.contains("jobs.status IN ('queued', 'running')"),
+            "{guard}"
+        );
         assert!(guard.contains("jobs.status IN ('running')"), "{guard}");
     }
 }

@@ -30,12 +30,14 @@ use tokio_util::sync::CancellationToken;
 
 use self::listen::{listen, Bumps, CHANNEL};
 use self::queue::{InFlight, Queued, QueuedWrites, MAX_QUEUED_LINES};
-use super::rows::{duration_ms, job_from_row, log_from_row, parse_id};
+use super::rows::{cancel_requested, claimed, duration_ms, job_from_row, log_from_row};
+use super::shared::{Prune, Shared};
+use super::sql;
 use super::{
     Backend, CancelOutcome, Change, Claimant, ListFilter, PoolOptions, PruneRule, RetryPolicy,
     StoreError, Upload, Writer,
 };
-use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::job::{Action, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The schema, from `migrations/postgres/`, built into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -98,14 +100,15 @@ pub struct PgStore {
     stop_listening: CancellationToken,
 }
 
-/// The guard for a write whose author is parameter `$n`: the owner of a runner's lease, or
-/// NULL for outside code. Outside code may change an unleased queued or running job, a runner
-/// only a running job it leases (as `writer_guard` and `batch::GUARD` in SQLite).
-fn guard(n: usize) -> String {
+/// The author of a write, bound as `$3`: a runner's lease owner, or NULL for outside code.
+const OWNER: &str = "CAST($3 AS TEXT)";
+
+/// An UPDATE of the one job `$2` with `set` where `guard` allows, under the change lock, taking
+/// the next change number and notifying the other processes (see [`CHANGE_LOCK`]).
+fn update_one(set: &str, guard: &str) -> String {
     format!(
-        "((${n}::text IS NULL AND jobs.status IN ('queued', 'running') \
-             AND jobs.lease_owner IS NULL) \
-         OR (jobs.status = 'running' AND jobs.lease_owner = ${n}))"
+        "{CHANGE_LOCK} UPDATE jobs SET {set}, {NEXT_CHANGE} FROM change_lock \
+         WHERE jobs.id = $2 AND {guard} RETURNING jobs.*, {NOTIFY}"
     )
 }
 
@@ -176,32 +179,26 @@ impl PgStore {
         owner: Option<&str>,
         p: &Progress,
     ) -> Result<Job, StoreError> {
-        let guard = guard(3);
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} UPDATE jobs SET \
-                 status = CASE WHEN $3::text IS NULL THEN 'running' ELSE jobs.status END, \
-                 started_at = CASE WHEN $3::text IS NULL AND jobs.status = 'queued' \
-                     THEN $1 ELSE jobs.started_at END, \
-                 attempt = CASE WHEN $3::text IS NULL AND jobs.status = 'queued' \
-                     THEN jobs.attempt + 1 ELSE jobs.attempt END, \
-                 progress = $4, message = COALESCE($5, jobs.message), \
-                 current = COALESCE($6, jobs.current), total = COALESCE($7, jobs.total), \
-                 stage = COALESCE($8, jobs.stage), updated_at = $1, \
-                 lease_expires_at = CASE WHEN $3::text IS NOT NULL AND jobs.lease_ms IS NOT NULL \
-                     THEN $1 + jobs.lease_ms ELSE jobs.lease_expires_at END, \
-                 version = jobs.version + 1, state_version = jobs.version + 1, {NEXT_CHANGE} \
-             FROM change_lock WHERE jobs.id = $2 AND {guard} RETURNING jobs.*, {NOTIFY}"
-        ))
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(owner)
-        .bind(p.progress)
-        .bind(p.message.as_deref().map(pg_text))
-        .bind(p.current)
-        .bind(p.total)
-        .bind(p.stage.as_deref().map(pg_text))
-        .fetch_optional(&self.pool)
-        .await?;
+        let set = sql::progress_set(&sql::ProgressInputs {
+            now: "$1",
+            owner: OWNER,
+            progress: "$4",
+            message: "$5",
+            current: "$6",
+            total: "$7",
+            stage: "$8",
+        });
+        let row = sqlx::query(&update_one(&set, &sql::writer_guard(OWNER)))
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(owner)
+            .bind(p.progress)
+            .bind(p.message.as_deref().map(pg_text))
+            .bind(p.current)
+            .bind(p.total)
+            .bind(p.stage.as_deref().map(pg_text))
+            .fetch_optional(&self.pool)
+            .await?;
         self.updated(id, row).await
     }
 
@@ -219,38 +216,23 @@ impl PgStore {
         let now = Timestamp::now();
         let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
         let levels: Vec<&str> = lines.iter().map(|(level, _)| level.as_str()).collect();
-        let messages: Vec<String> = lines
-            .iter()
-            .map(|(_, message)| pg_text(message).into_owned())
-            .collect();
-        let guard = guard(3);
+        let messages: Vec<String> = lines.iter().map(|(_, message)| pg_text(message)).collect();
         let row = sqlx::query(&format!(
             "{CHANGE_LOCK}, j AS ( \
-                 UPDATE jobs SET \
-                     state_version = CASE WHEN $3::text IS NULL AND jobs.status = 'queued' \
-                         THEN jobs.version + 1 ELSE jobs.state_version END, \
-                     version = jobs.version + $7 \
-                         + CASE WHEN $3::text IS NULL AND jobs.status = 'queued' THEN 1 ELSE 0 END, \
-                     status = CASE WHEN $3::text IS NULL THEN 'running' ELSE jobs.status END, \
-                     started_at = CASE WHEN $3::text IS NULL AND jobs.status = 'queued' \
-                         THEN $1 ELSE jobs.started_at END, \
-                     attempt = CASE WHEN $3::text IS NULL AND jobs.status = 'queued' \
-                         THEN jobs.attempt + 1 ELSE jobs.attempt END, \
-                     log_seq = jobs.log_seq + $7, updated_at = $1, \
-                     lease_expires_at = CASE WHEN $3::text IS NOT NULL \
-                         AND jobs.lease_ms IS NOT NULL \
-                         THEN $1 + jobs.lease_ms ELSE jobs.lease_expires_at END, \
-                     last_log_write = $8, {NEXT_CHANGE} \
+                 UPDATE jobs SET {reserve}, last_log_write = $8, {NEXT_CHANGE} \
                  FROM change_lock WHERE jobs.id = $2 AND {guard} \
                      AND jobs.last_log_write IS DISTINCT FROM $8 \
                  RETURNING jobs.id, jobs.log_seq, jobs.version, {NOTIFY}), \
-             line AS (INSERT INTO job_logs (job_id, seq, version, ts, level, message) \
+             line AS (INSERT INTO {log_columns} \
                  SELECT j.id, j.log_seq - $7 + t.k, j.version - $7 + t.k, $1, t.level, t.message \
                  FROM j, unnest($4::text[], $5::text[]) WITH ORDINALITY AS t (level, message, k) \
                  WHERE t.k > $7 - $6), \
              trimmed AS (DELETE FROM job_logs USING j \
                  WHERE job_logs.job_id = j.id AND job_logs.seq <= j.log_seq - $6) \
-             SELECT log_seq, version FROM j"
+             SELECT log_seq, version FROM j",
+            reserve = sql::reserve_log_lines("$1", OWNER, "$7"),
+            guard = sql::writer_guard(OWNER),
+            log_columns = sql::INSERT_LOG_COLUMNS,
         ))
         .bind(now.as_millis())
         .bind(id.to_string())
@@ -328,61 +310,27 @@ impl PgStore {
         }
     }
 
-    /// Applies `set` (`$1` = now) to a running job this runner leases (`$2` = id, `$3` =
-    /// owner), with a new version and change number.
-    async fn update_leased(&self, set: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} UPDATE jobs SET {set}, version = jobs.version + 1, {NEXT_CHANGE}, \
-                 state_version = jobs.version + 1 \
-             FROM change_lock \
-             WHERE jobs.id = $2 AND jobs.status = 'running' AND jobs.lease_owner = $3 \
-             RETURNING jobs.*, {NOTIFY}"
-        ))
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
+    /// Runs a `$1` = now, `$2` = id, `$3` = owner statement on a job this runner leases.
+    async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?;
         self.updated(id, row).await
     }
 
     /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
     async fn why_not(&self, id: JobId) -> StoreError {
-        let row = sqlx::query("SELECT status FROM jobs WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await;
-        match row {
-            Ok(None) => StoreError::NotFound,
-            Ok(Some(row)) => match row.try_get::<String, _>("status") {
-                Ok(status) => match status.parse() {
-                    Ok(status) => StoreError::Conflict { job_id: id, status },
-                    Err(e) => StoreError::Corrupt(e),
-                },
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        }
+        Shared(&self.pool).why_not(id).await
     }
 }
 
 #[async_trait::async_trait]
 impl Backend for PgStore {
-    /// Jobs by type and status, for the metrics.
     async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("type")?,
-                    row.try_get("status")?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect()
+        Shared(&self.pool).count_by_type_and_status().await
     }
 
     /// Each job keeps at most its `lines` newest log lines from now on; older ones are deleted
@@ -391,14 +339,8 @@ impl Backend for PgStore {
         self.keep_log_lines.store(lines.max(1), Ordering::Relaxed);
     }
 
-    /// Queued jobs of `job_type` (for the queue-depth limit).
     async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND type = $1")
-                .bind(pg_text(job_type))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(row.try_get("n")?)
+        Shared(&self.pool).count_queued(pg_text(job_type)).await
     }
 
     /// A receiver that changes after a job changed: through this store at once, through
@@ -413,34 +355,12 @@ impl Backend for PgStore {
         Some(self.became_queued.subscribe())
     }
 
-    /// The newest change number (0 for an empty store).
     async fn max_change_seq(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("seq")?)
+        Shared(&self.pool).max_change_seq().await
     }
 
-    /// Jobs changed after change `after`, oldest change first, at most `limit`: their id,
-    /// version and change number. One range scan over the changes only.
     async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, version, change_seq FROM jobs WHERE change_seq > $1 \
-             ORDER BY change_seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    parse_id(&row.try_get::<String, _>("id")?)?,
-                    row.try_get("version")?,
-                    row.try_get("change_seq")?,
-                ))
-            })
-            .collect()
+        Shared(&self.pool).changes_since(after, limit).await
     }
 
     /// The jobs with these ids (those that exist), in one query.
@@ -455,72 +375,22 @@ impl Backend for PgStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Records a received upload.
     async fn insert_upload(&self, upload: &Upload) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&upload.id)
-        .bind(upload.size)
-        .bind(&upload.sha256)
-        .bind(upload.content_type.as_deref().map(pg_text))
-        .bind(upload.filename.as_deref().map(pg_text))
-        .bind(upload.created_at.as_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Shared(&self.pool).insert_upload(upload, pg_text).await
     }
 
     async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
-        let row = sqlx::query("SELECT * FROM uploads WHERE id = $1")
-            .bind(pg_text(id))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(Upload {
-                id: row.try_get("id")?,
-                size: row.try_get("size")?,
-                sha256: row.try_get("sha256")?,
-                content_type: row.try_get("content_type")?,
-                filename: row.try_get("filename")?,
-                created_at: Timestamp::from_millis(row.try_get("created_at")?),
-            })
-        })
-        .transpose()
+        Shared(&self.pool).get_upload(pg_text(id)).await
     }
 
-    /// Deletes uploads that arrived before `before` and that no job refers to; returns their
-    /// ids so their files can go too.
     async fn delete_unused_uploads(&self, before: Timestamp) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "DELETE FROM uploads WHERE created_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.upload_id = uploads.id) \
-             RETURNING id",
-        )
-        .bind(before.as_millis())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| row.try_get("id").map_err(StoreError::from))
-            .collect()
+        Shared(&self.pool).delete_unused_uploads(before).await
     }
 
-    /// Ready to serve: every migration this build knows is applied, and the database takes
-    /// writes (a primary, not a read-only replica): an UPDATE that matches nothing is run and
-    /// rolled back.
+    /// Also checks the database takes writes (a primary, not a read-only replica): an UPDATE
+    /// that matches nothing is run and rolled back.
     async fn check_ready(&self) -> Result<(), StoreError> {
-        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
-        if applied.unwrap_or(0) < known {
-            return Err(StoreError::NotMigrated {
-                applied: applied.unwrap_or(0),
-                known,
-            });
-        }
+        Shared(&self.pool).check_migrated(&MIGRATOR).await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE jobs SET version = version WHERE false")
             .execute(&mut *tx)
@@ -529,10 +399,8 @@ impl Backend for PgStore {
         Ok(())
     }
 
-    /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        Shared(&self.pool).ping().await
     }
 
     /// Closes the pool, waiting for queries under way, and stops listening.
@@ -550,13 +418,12 @@ impl Backend for PgStore {
     async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
         let now = Timestamp::now();
         let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} INSERT INTO jobs (id, type, status, payload, priority, max_attempts, \
-                 timeout_ms, idempotency_key, run_at, created_at, updated_at, change_seq, \
-                 upload_id) \
-             SELECT $1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9, nextval('job_changes'), $10 \
-             FROM change_lock \
-             ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-             RETURNING *, {NOTIFY}"
+            "{CHANGE_LOCK} INSERT INTO jobs ({columns}) \
+             SELECT $1, $2, {queued}, $3, $4, $5, $6, $7, $8, $9, $9, nextval('job_changes'), $10 \
+             FROM change_lock {on_key_taken} RETURNING *, {NOTIFY}",
+            columns = sql::NEW_JOB_COLUMNS,
+            queued = sql::quoted(JobStatus::Queued),
+            on_key_taken = sql::ON_KEY_TAKEN,
         ))
         .bind(JobId::new().to_string())
         .bind(pg_text(&new.job_type))
@@ -575,108 +442,57 @@ impl Backend for PgStore {
             return Ok((job_from_row(&row)?, true));
         }
         // The key is taken: the other insert has committed (ON CONFLICT waited for it).
-        let row = sqlx::query("SELECT * FROM jobs WHERE type = $1 AND idempotency_key = $2")
-            .bind(pg_text(&new.job_type))
-            .bind(new.idempotency_key.as_deref().map(pg_text))
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((job_from_row(&row)?, false))
+        let key = new.idempotency_key.as_deref().map(pg_text);
+        let job = Shared(&self.pool)
+            .by_idempotency_key(pg_text(&new.job_type), key)
+            .await?;
+        Ok((job, false))
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        Shared(&self.pool).get_job(id).await
     }
 
-    /// Newest first, paged by id.
     async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
-        let mut query = sqlx::QueryBuilder::new("SELECT * FROM jobs WHERE true");
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(job_type) = &filter.job_type {
-            query
-                .push(" AND type = ")
-                .push_bind(pg_text(job_type).into_owned());
-        }
-        if let Some(before) = filter.before {
-            query.push(" AND id < ").push_bind(before.to_string());
-        }
-        query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(filter.limit);
-        let rows = query.build().fetch_all(&self.pool).await?;
-        rows.iter().map(job_from_row).collect()
+        let job_type = filter.job_type.as_deref().map(pg_text);
+        Shared(&self.pool).list_jobs(filter, job_type).await
     }
 
-    /// Log lines with `seq > after`, oldest first, at most `limit`.
     async fn logs_after_seq(
         &self,
         id: JobId,
         after: i64,
         limit: i64,
     ) -> Result<Vec<LogLine>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(id.to_string())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(log_from_row).collect()
+        Shared(&self.pool).logs_after_seq(id, after, limit).await
     }
 
-    /// Log lines added after version `after` up to and including version `upto`, oldest first.
     async fn logs_between_versions(
         &self,
         id: JobId,
         after: i64,
         upto: i64,
     ) -> Result<Vec<LogLine>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM job_logs WHERE job_id = $1 AND version > $2 AND version <= $3 \
-             ORDER BY seq",
-        )
-        .bind(id.to_string())
-        .bind(after)
-        .bind(upto)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(log_from_row).collect()
+        Shared(&self.pool)
+            .logs_between_versions(id, after, upto)
+            .await
     }
 
-    /// Cancels a queued job (or any unfinished `external` job) at once; a running in-process
-    /// job is marked so its runner stops it. Finished jobs are a conflict.
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let cancelled = sqlx::query(&format!(
-            "{CHANGE_LOCK} UPDATE jobs SET status = 'cancelled', error = 'cancelled', \
-                 finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = jobs.version + 1, {NEXT_CHANGE}, state_version = jobs.version + 1 \
-             FROM change_lock \
-             WHERE jobs.id = $2 AND (jobs.status = 'queued' OR ($3 AND jobs.status = 'running')) \
-             RETURNING jobs.*, {NOTIFY}"
-        ))
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(external)
-        .fetch_optional(&self.pool)
-        .await?;
+        let cancelled = sqlx::query(&update_one(&sql::cancelled_set(), &sql::cancel_guard()))
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(external)
+            .fetch_optional(&self.pool)
+            .await?;
         if let Some(row) = cancelled {
             self.wrote();
             return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
         }
-        let requested = sqlx::query(
-            "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status = 'running' \
-             RETURNING *",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let requested = sqlx::query(&sql::request_cancel())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         match requested {
             Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
             None => Err(self.why_not(id).await),
@@ -768,7 +584,6 @@ impl Backend for PgStore {
             .ok_or_else(|| StoreError::Corrupt("a log line was not written".to_owned()))
     }
 
-    /// Finishes a job as `completed` with `result`.
     async fn complete(
         &self,
         id: JobId,
@@ -778,27 +593,17 @@ impl Backend for PgStore {
         if matches!(writer, Writer::Lease(_)) {
             self.flush().await?;
         }
-        let guard = guard(3);
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} UPDATE jobs SET status = 'completed', progress = 100, result = $4, \
-                 error = NULL, details = NULL, started_at = COALESCE(jobs.started_at, $1), \
-                 attempt = GREATEST(jobs.attempt, 1), finished_at = $1, updated_at = $1, \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 version = jobs.version + 1, state_version = jobs.version + 1, {NEXT_CHANGE} \
-             FROM change_lock WHERE jobs.id = $2 AND {guard} RETURNING jobs.*, {NOTIFY}"
-        ))
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(writer.owner())
-        .bind(result.map(Value::to_string))
-        .fetch_optional(&self.pool)
-        .await?;
-        let job = self.updated(id, row).await?;
-        Ok(job)
+        let set = sql::complete_set("$1", "$4");
+        let row = sqlx::query(&update_one(&set, &sql::writer_guard(OWNER)))
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(writer.owner())
+            .bind(result.map(Value::to_string))
+            .fetch_optional(&self.pool)
+            .await?;
+        self.updated(id, row).await
     }
 
-    /// Records a failed attempt. With `retry` and attempts left the job is queued again for
-    /// `retry.retry_at`; otherwise it is `failed` for good.
     async fn fail(
         &self,
         id: JobId,
@@ -807,90 +612,57 @@ impl Backend for PgStore {
         details: Option<&Value>,
         retry: Option<RetryPolicy>,
     ) -> Result<Job, StoreError> {
-        let guard = guard(6);
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} UPDATE jobs SET \
-                 status = CASE WHEN $5::bigint IS NOT NULL AND jobs.attempt < jobs.max_attempts \
-                     THEN 'queued' ELSE 'failed' END, \
-                 finished_at = CASE WHEN $5::bigint IS NOT NULL \
-                     AND jobs.attempt < jobs.max_attempts THEN NULL ELSE $1 END, \
-                 run_at = COALESCE($5, jobs.run_at), \
-                 started_at = COALESCE(jobs.started_at, $1), \
-                 attempt = GREATEST(jobs.attempt, 1), \
-                 error = $3, details = $4, updated_at = $1, \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 version = jobs.version + 1, {NEXT_CHANGE}, state_version = jobs.version + 1 \
-             FROM change_lock WHERE jobs.id = $2 AND {guard} RETURNING jobs.*, {NOTIFY}"
-        ))
-        .bind(Timestamp::now().as_millis())
-        .bind(id.to_string())
-        .bind(pg_text(error))
-        .bind(details.map(Value::to_string))
-        .bind(retry.map(|r| r.retry_at.as_millis()))
-        .bind(writer.owner())
-        .fetch_optional(&self.pool)
-        .await?;
+        let guard = sql::writer_guard("CAST($6 AS TEXT)");
+        let row = sqlx::query(&update_one(&sql::fail_set(), &guard))
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string())
+            .bind(pg_text(error))
+            .bind(details.map(Value::to_string))
+            .bind(retry.map(|r| r.retry_at.as_millis()))
+            .bind(writer.owner())
+            .fetch_optional(&self.pool)
+            .await?;
         self.updated(id, row).await
     }
 
-    /// The runner stopped a job whose cancel was requested.
     async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.update_leased(
-            "status = 'cancelled', error = 'cancelled', finished_at = $1, updated_at = $1, \
-             lease_owner = NULL, lease_expires_at = NULL",
-            id,
-            owner,
-        )
-        .await
+        let guard = sql::leased_guard(Action::FinishCancelled);
+        self.update_leased(&update_one(&sql::cancelled_set(), &guard), id, owner)
+            .await
     }
 
-    /// Sends a failed or cancelled job back to the queue with a fresh attempt budget, noting it
-    /// in the job's log (in the same statement); its earlier log lines stay.
+    /// The note in the job's log is written in the same statement.
     async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
         let row = sqlx::query(&format!(
             "{CHANGE_LOCK}, j AS ( \
-                 UPDATE jobs SET status = 'queued', attempt = 0, run_at = $1, progress = 0, \
-                     message = NULL, current = NULL, total = NULL, stage = NULL, result = NULL, \
-                     error = NULL, details = NULL, started_at = NULL, finished_at = NULL, \
-                     cancel_requested = false, lease_owner = NULL, lease_expires_at = NULL, \
-                     worker = NULL, updated_at = $1, log_seq = jobs.log_seq + 1, \
-                     version = jobs.version + 2, state_version = jobs.version + 1, {NEXT_CHANGE} \
-                 FROM change_lock \
-                 WHERE jobs.id = $2 AND jobs.status IN ('failed', 'cancelled') \
-                 RETURNING jobs.*, {NOTIFY}), \
-             line AS (INSERT INTO job_logs (job_id, seq, version, ts, level, message) \
-                 SELECT id, log_seq, version, $1, 'info', \
-                     'retried on request with a fresh attempt budget' FROM j) \
-             SELECT * FROM j"
+                 UPDATE jobs SET {set}, {NEXT_CHANGE} FROM change_lock WHERE jobs.id = $2 \
+                     AND {guard} RETURNING jobs.*, {NOTIFY}), \
+             line AS (INSERT INTO {log_columns} \
+                 SELECT id, log_seq, version, $1, 'info', $3 FROM j) \
+             SELECT * FROM j",
+            set = sql::retry_set(),
+            guard = sql::status_allows("jobs.status", Action::Retry),
+            log_columns = sql::INSERT_LOG_COLUMNS,
         ))
         .bind(Timestamp::now().as_millis())
         .bind(id.to_string())
+        .bind(sql::RETRY_NOTE)
         .fetch_optional(&self.pool)
         .await?;
         self.updated(id, row).await
     }
 
-    /// Puts a job this runner could not finish (shutdown) back in the queue; the interrupted
-    /// attempt is not counted.
     async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.update_leased(
-            "status = 'queued', attempt = GREATEST(jobs.attempt - 1, 0), run_at = $1, \
-             progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
-             updated_at = $1, lease_owner = NULL, lease_expires_at = NULL",
-            id,
-            owner,
-        )
-        .await
+        let guard = sql::leased_guard(Action::Requeue);
+        self.update_leased(&update_one(&sql::requeue_set(), &guard), id, owner)
+            .await
     }
 
-    /// Claims up to `limit` due jobs of `types` for `claimant` in one statement: highest
-    /// priority first, then oldest. Rows another transaction has locked are skipped, not
-    /// waited for.
-    ///
-    /// Each type is looked up on its own, walking `jobs_queue` in order and stopping after
-    /// `limit` rows: with `type = ANY(...)` the planner read every queued job of those types
-    /// and sorted them, milliseconds per claim with 10 000 queued, all under the change lock
-    /// that every job write waits for.
+    /// Rows another transaction has locked are skipped, not waited for. Each type is looked up
+    /// on its own, walking `jobs_queue` in order and stopping after `limit` rows: with
+    /// `type = ANY(...)` the planner read every queued job of those types and sorted them,
+    /// milliseconds per claim with 10 000 queued, all under the change lock that every job
+    /// write waits for.
     async fn claim(
         &self,
         types: &[String],
@@ -902,20 +674,19 @@ impl Backend for PgStore {
             return Ok(Vec::new());
         }
         let now = Timestamp::now();
+        let order = sql::CLAIM_ORDER;
         let rows = sqlx::query(&format!(
             "{CHANGE_LOCK}, due AS ( \
                  SELECT picked.id FROM unnest($7::text[]) AS wanted (type), LATERAL ( \
                      SELECT jobs.id, jobs.priority FROM jobs, change_lock \
-                     WHERE jobs.status = 'queued' AND jobs.type = wanted.type \
-                         AND jobs.run_at <= $1 \
-                     ORDER BY jobs.priority DESC, jobs.id LIMIT $4 \
+                     WHERE {claimable} AND jobs.type = wanted.type \
+                     ORDER BY {order} LIMIT $4 \
                      FOR UPDATE OF jobs SKIP LOCKED) AS picked \
-                 ORDER BY picked.priority DESC, picked.id LIMIT $4) \
-             UPDATE jobs SET status = 'running', attempt = jobs.attempt + 1, started_at = $1, \
-                 error = NULL, details = NULL, updated_at = $1, lease_owner = $2, \
-                 lease_expires_at = $3, worker = $5, lease_ms = $6, \
-                 version = jobs.version + 1, {NEXT_CHANGE}, state_version = jobs.version + 1 \
-             FROM due WHERE jobs.id = due.id RETURNING jobs.*, {NOTIFY}"
+                 ORDER BY {order} LIMIT $4) \
+             UPDATE jobs SET {set}, {NEXT_CHANGE} \
+             FROM due WHERE jobs.id = due.id RETURNING jobs.*, {NOTIFY}",
+            claimable = sql::claimable("jobs"),
+            set = sql::claim_set(),
         ))
         .bind(now.as_millis())
         .bind(claimant.owner)
@@ -923,71 +694,40 @@ impl Backend for PgStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(claimant.worker.map(pg_text))
         .bind(claimant.worker.map(|_| duration_ms(lease)))
-        .bind(
-            types
-                .iter()
-                .map(|t| pg_text(t).into_owned())
-                .collect::<Vec<_>>(),
-        )
+        .bind(types.iter().map(|t| pg_text(t)).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await?;
         if !rows.is_empty() {
             self.wrote();
         }
-        let mut jobs = rows
-            .iter()
-            .map(job_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        Ok(jobs)
+        claimed(&rows)
     }
 
-    /// Extends every lease `owner` holds; returns the ids of those jobs whose cancel was
-    /// requested (perhaps through another process). Rows are locked in id order, as
-    /// [`PgStore::recover_expired`] locks them, so the two never deadlock.
+    /// Rows are locked in id order, as [`Backend::recover_expired`] locks them, so the two
+    /// never deadlock.
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {
-        let until = Timestamp::now().saturating_add(lease);
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE jobs SET lease_expires_at = $1 \
-             WHERE id IN (SELECT id FROM jobs WHERE lease_owner = $2 AND status = 'running' \
-                 ORDER BY id FOR UPDATE) \
-                 AND lease_owner = $2 AND status = 'running' \
+             WHERE id IN (SELECT id FROM jobs WHERE {mine} ORDER BY id FOR UPDATE) AND {mine} \
              RETURNING id, cancel_requested",
-        )
-        .bind(until.as_millis())
+            mine = sql::leases_of_owner()
+        ))
+        .bind(Timestamp::now().saturating_add(lease).as_millis())
         .bind(owner)
         .fetch_all(&self.pool)
         .await?;
-        let mut cancel = Vec::new();
-        for row in rows {
-            if row.try_get::<bool, _>("cancel_requested")? {
-                cancel.push(parse_id(&row.try_get::<String, _>("id")?)?);
-            }
-        }
-        Ok(cancel)
+        cancel_requested(&rows)
     }
 
-    /// Jobs whose lease expired (their process died): queued again while attempts remain,
-    /// else failed as interrupted; cancelled if a cancel was pending.
     async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
         let rows = sqlx::query(&format!(
             "{CHANGE_LOCK}, expired AS ( \
-                 SELECT jobs.id FROM jobs, change_lock \
-                 WHERE jobs.status = 'running' AND jobs.lease_expires_at IS NOT NULL \
-                     AND jobs.lease_expires_at < $1 \
+                 SELECT jobs.id FROM jobs, change_lock WHERE {expired} \
                  ORDER BY jobs.id FOR UPDATE OF jobs) \
-             UPDATE jobs SET \
-                 status = CASE WHEN jobs.cancel_requested THEN 'cancelled' \
-                     WHEN jobs.attempt < jobs.max_attempts THEN 'queued' ELSE 'failed' END, \
-                 error = CASE WHEN jobs.cancel_requested THEN 'cancelled' \
-                     ELSE 'interrupted: the worker running this job stopped and its lease expired' END, \
-                 finished_at = CASE WHEN NOT jobs.cancel_requested \
-                     AND jobs.attempt < jobs.max_attempts THEN NULL ELSE $1 END, \
-                 run_at = $1, \
-                 progress = CASE WHEN jobs.cancel_requested THEN jobs.progress ELSE 0 END, \
-                 updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
-                 version = jobs.version + 1, {NEXT_CHANGE}, state_version = jobs.version + 1 \
-             FROM expired WHERE jobs.id = expired.id RETURNING jobs.*, {NOTIFY}"
+             UPDATE jobs SET {set}, {NEXT_CHANGE} \
+             FROM expired WHERE jobs.id = expired.id RETURNING jobs.*, {NOTIFY}",
+            expired = sql::lease_expired("jobs"),
+            set = sql::recover_set(),
         ))
         .bind(Timestamp::now().as_millis())
         .fetch_all(&self.pool)
@@ -995,107 +735,50 @@ impl Backend for PgStore {
         if !rows.is_empty() {
             self.wrote();
         }
-        let jobs = rows
-            .iter()
-            .map(job_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(jobs)
+        rows.iter().map(job_from_row).collect()
     }
 
-    /// Up to `limit` prunable jobs, oldest finished first. The deletes check every job again.
     async fn prunable_jobs(
         &self,
         rule: &PruneRule,
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT j.id FROM jobs j WHERE j.finished_at < $1 AND {PRUNABLE} \
-             ORDER BY j.finished_at LIMIT $5"
-        ))
-        .bind(rule.newest_cutoff())
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
-            .collect()
+        Shared(&self.pool)
+            .prunable_jobs(&prune(), rule, limit)
+            .await
     }
 
-    /// How many jobs, and log lines of theirs, the rule would prune now.
     async fn count_prunable(&self, rule: &PruneRule) -> Result<(u64, u64), StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS jobs, \
-                 COALESCE(SUM((SELECT COUNT(*) FROM job_logs l WHERE l.job_id = j.id)), 0)::bigint \
-                     AS lines \
-             FROM jobs j WHERE j.finished_at < $1 AND {PRUNABLE}"
-        ))
-        .bind(rule.newest_cutoff())
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .fetch_one(&self.pool)
-        .await?;
-        let count = |column: &'static str| -> Result<u64, StoreError> {
-            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
-        };
-        Ok((count("jobs")?, count("lines")?))
+        Shared(&self.pool).count_prunable(&prune(), rule).await
     }
 
-    /// Deletes at most `limit` log lines of those of `ids` that are still prunable.
     async fn delete_prunable_logs(
         &self,
         ids: &[JobId],
         rule: &PruneRule,
         limit: usize,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM job_logs WHERE (job_id, seq) IN ( \
-                 SELECT l.job_id, l.seq FROM jobs j JOIN job_logs l ON l.job_id = j.id \
-                 WHERE j.id = ANY($1) AND {PRUNABLE} LIMIT $5)"
-        ))
-        .bind(id_texts(ids))
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        Shared(&self.pool)
+            .delete_prunable_logs(&prune(), id_texts(ids), rule, limit)
+            .await
     }
 
-    /// Deletes those of `ids` that are still prunable and have no log lines left (so the
-    /// cascade to `job_logs` never has anything to do).
     async fn delete_prunable_jobs(
         &self,
         ids: &[JobId],
         rule: &PruneRule,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM jobs AS j WHERE j.id = ANY($1) AND {PRUNABLE} \
-                 AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
-        ))
-        .bind(id_texts(ids))
-        .bind(rule.per_type_json())
-        .bind(rule.finished_before.as_millis())
-        .bind(rule.only_type.as_deref())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        Shared(&self.pool)
+            .delete_prunable_jobs(&prune(), id_texts(ids), rule)
+            .await
     }
 }
 
 /// `text` as PostgreSQL can store it. Its text type cannot hold U+0000 (SQLite's can), so a
 /// NUL from a client or a program's output becomes U+FFFD, the replacement character, rather
 /// than failing the write. JSON columns need nothing: serde_json writes NUL as `\u0000`.
-fn pg_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains('\0') {
-        text.replace('\0', "\u{fffd}").into()
-    } else {
-        text.into()
-    }
+fn pg_text(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
 }
 
 fn id_texts(ids: &[JobId]) -> Vec<String> {
@@ -1117,15 +800,17 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// Whether job `j` may be pruned under the rule bound as `$2` (per-type cutoffs, a JSON object
-/// of type name to milliseconds), `$3` (the default cutoff) and `$4` (only this type, or NULL).
-///
-/// Finished only. As with SQLite, the job changed last is kept, so the newest change number
-/// (where a poller with nothing to watch puts its mark) never goes back.
-const PRUNABLE: &str = "j.status IN ('completed', 'failed', 'cancelled') \
-     AND j.finished_at < COALESCE(($2::jsonb ->> j.type)::bigint, $3) \
-     AND ($4::text IS NULL OR j.type = $4) \
-     AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)";
+/// How PostgreSQL spells the prune rule: per-type cutoffs from the JSON object `$2` through
+/// `jsonb`, ids as a text array in `$1`.
+fn prune() -> Prune {
+    Prune {
+        rule: sql::prunable(
+            "j.status",
+            "COALESCE((CAST($2 AS jsonb) ->> j.type)::bigint, $3)",
+        ),
+        ids: "j.id = ANY($1)",
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -1147,10 +832,7 @@ mod tests {
     #[test]
     fn nul_characters_become_replacement_characters_and_other_text_is_kept() {
         assert_eq!(pg_text("a\0b\0"), "a\u{fffd}b\u{fffd}");
-        assert!(matches!(
-            pg_text("plain"),
-            std::borrow::Cow::Borrowed("plain")
-        ));
+        assert_eq!(pg_text("plain"), "plain");
     }
 
     #[tokio::test]

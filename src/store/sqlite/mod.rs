@@ -17,18 +17,17 @@ use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::batch::Write;
-use super::rows::{duration_ms, job_from_row, parse_id};
+use super::rows::{cancel_requested, claimed};
+use super::rows::{duration_ms, job_from_row};
 use super::shared::Shared;
 use super::sql;
 use super::{
     Backend, CancelOutcome, Change, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError,
     Upload, Writer,
 };
-use super::rows::{cancel_requested, claimed};
 use crate::job::{Action, Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
 /// The SET clause that gives the one job a statement changes the next change sequence number.
@@ -528,11 +527,7 @@ impl Backend for SqliteStore {
         claimed(&rows)
     }
 
-    async fn renew_leases(
-        &self,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Vec<JobId>, StoreError> {
+    async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {
         let rows = sqlx::query(&format!(
             "UPDATE jobs SET lease_expires_at = $1 WHERE {} RETURNING id, cancel_requested",
             sql::leases_of_owner()

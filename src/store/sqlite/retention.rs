@@ -36,7 +36,9 @@ pub(super) async fn prunable_jobs(
     rule: &PruneRule,
     limit: usize,
 ) -> Result<Vec<JobId>, StoreError> {
-    Shared(&store.reader).prunable_jobs(&prune(), rule, limit).await
+    Shared(&store.reader)
+        .prunable_jobs(&prune(), rule, limit)
+        .await
 }
 
 pub(super) async fn count_prunable(

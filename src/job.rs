@@ -269,7 +269,8 @@ pub struct Job {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub updated_at: Timestamp,
-    /// Grows by one on every change, log lines included.
+    /// Grows by one on every change, log lines included. A cancel request is not one: it is a
+    /// flag for the runner, whose stop is the change.
     pub version: i64,
     /// The version at which status or progress fields last changed.
     pub state_version: i64,

@@ -381,9 +381,8 @@ impl Attempt {
         }
     }
 
-    /// Writes how the attempt ended. The handler's progress and log lines are still queued in
-    /// the store's batch writer: a completion and a failure's log line queue behind them, and
-    /// the ends written directly wait for them with a flush.
+    /// Writes how the attempt ended. The handler's progress and log lines may still be queued
+    /// in the store; by the store's contract every end of the attempt is written after them.
     ///
     /// Each write is tried again while the database is unreachable (see [`Attempt::persist`]).
     async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
@@ -418,7 +417,6 @@ impl Attempt {
                 };
                 // Through the queue: its writes are tried again, and never twice.
                 store.queue_log(id, &self.owner, level, line).await?;
-                store.flush().await?;
                 let retry = retry.map(|delay| RetryPolicy {
                     retry_at: Timestamp::now().saturating_add(delay),
                 });
@@ -426,12 +424,10 @@ impl Attempt {
                     .await?;
             }
             Outcome::Cancelled => {
-                store.flush().await?;
                 self.persist(|| store.finish_cancelled(id, &self.owner))
                     .await?;
             }
             Outcome::Interrupted => {
-                store.flush().await?;
                 self.persist(|| store.requeue(id, &self.owner)).await?;
             }
         }

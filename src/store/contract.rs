@@ -158,6 +158,8 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
 
     /// Records a failed attempt: with `retry` and attempts left, queued again for
     /// `retry.retry_at` (the error kept for the next attempt to see); otherwise `failed`.
+    /// Like every end of a lease holder's attempt (complete, fail, finish_cancelled, requeue),
+    /// it is written after the holder's queued progress and log lines.
     async fn fail(
         &self,
         id: JobId,

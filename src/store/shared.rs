@@ -6,8 +6,13 @@
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::rows::{job_from_row, log_from_row, parse_id, refusal};
-use super::{sql, Change, ListFilter, PruneRule, StoreError, Upload};
+use super::{
+    sql, CancelOutcome, Change, ListFilter, PruneRule, RetryPolicy, StoreError, Upload, Writer,
+};
 use crate::job::{Job, JobId, LogLine, Timestamp};
+
+/// A query on `DB` with its arguments.
+pub(super) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
 /// A pool of either database, for the statements both run alike.
 pub(super) struct Shared<'p, DB: Database>(pub &'p Pool<DB>);
@@ -21,6 +26,7 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB> + Decode<'q, DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB> + Decode<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> bool: Encode<'q, DB>,
     for<'q> f64: Type<DB> + Decode<'q, DB>,
     for<'q> bool: Type<DB> + Decode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
@@ -241,6 +247,81 @@ where
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query(sql::PING).execute(self.0).await?;
         Ok(())
+    }
+
+    /// Runs a guarded write of one job (`statement`: `$1` = now, `$2` = `id`, then what
+    /// `bind` adds) and returns the job as changed, or why it was not.
+    pub async fn write_one<'q>(
+        &self,
+        statement: &'q str,
+        id: JobId,
+        bind: impl FnOnce(Query<'q, DB>) -> Query<'q, DB>,
+    ) -> Result<Job, StoreError> {
+        match self.try_one(statement, id, bind).await? {
+            Some(job) => Ok(job),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// [`Shared::write_one`], with `None` when the guard refused the write.
+    async fn try_one<'q>(
+        &self,
+        statement: &'q str,
+        id: JobId,
+        bind: impl FnOnce(Query<'q, DB>) -> Query<'q, DB>,
+    ) -> Result<Option<Job>, StoreError> {
+        let query = sqlx::query(statement)
+            .bind(Timestamp::now().as_millis())
+            .bind(id.to_string());
+        let row = bind(query).fetch_optional(self.0).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// A cancel: `statement` ends a queued (or, with `external`, an unfinished external) job
+    /// at once; a running in-process job is asked to stop instead.
+    pub async fn cancel(
+        &self,
+        statement: &str,
+        id: JobId,
+        external: bool,
+    ) -> Result<CancelOutcome, StoreError> {
+        if let Some(job) = self.try_one(statement, id, |q| q.bind(external)).await? {
+            return Ok(CancelOutcome::Cancelled(job));
+        }
+        let requested = sqlx::query(&sql::request_cancel())
+            .bind(id.to_string())
+            .fetch_optional(self.0)
+            .await?;
+        match requested {
+            Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
+            None => Err(self.why_not(id).await),
+        }
+    }
+
+    /// A failed attempt (see [`sql::fail_set`]), under `writer`; `error` fitted to the database.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fail(
+        &self,
+        statement: &str,
+        id: JobId,
+        writer: Writer<'_>,
+        error: String,
+        details: Option<&serde_json::Value>,
+        retry: Option<RetryPolicy>,
+    ) -> Result<Job, StoreError> {
+        self.write_one(statement, id, |q| {
+            q.bind(error)
+                .bind(details.map(serde_json::Value::to_string))
+                .bind(retry.map(|r| r.retry_at.as_millis()))
+                .bind(writer.owner().map(str::to_owned))
+        })
+        .await
+    }
+
+    /// A write by the lease holder `owner` (bound as `$3`).
+    pub async fn leased(&self, statement: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        let owner = owner.to_owned();
+        self.write_one(statement, id, |q| q.bind(owner)).await
     }
 
     /// Up to `limit` prunable jobs, oldest finished first. Read from a snapshot: the deletes

@@ -311,14 +311,12 @@ impl PgStore {
     }
 
     /// Runs a `$1` = now, `$2` = id, `$3` = owner statement on a job this runner leases.
+    /// The lease holder's queued progress and lines are written first: the end comes after them.
     async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(sql)
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&self.pool)
-            .await?;
-        self.updated(id, row).await
+        self.flush().await?;
+        let job = Shared(&self.pool).leased(sql, id, owner).await?;
+        self.wrote();
+        Ok(job)
     }
 
     /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
@@ -479,24 +477,12 @@ impl Backend for PgStore {
     }
 
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let cancelled = sqlx::query(&update_one(&sql::cancelled_set(), &sql::cancel_guard()))
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(external)
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = cancelled {
+        let statement = update_one(&sql::cancelled_set(), &sql::cancel_guard());
+        let outcome = Shared(&self.pool).cancel(&statement, id, external).await?;
+        if let CancelOutcome::Cancelled(_) = outcome {
             self.wrote();
-            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
         }
-        let requested = sqlx::query(&sql::request_cancel())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        match requested {
-            Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
-            None => Err(self.why_not(id).await),
-        }
+        Ok(outcome)
     }
 
     /// Records progress. Fields left `None` keep their value; outside code's first update
@@ -612,17 +598,15 @@ impl Backend for PgStore {
         details: Option<&Value>,
         retry: Option<RetryPolicy>,
     ) -> Result<Job, StoreError> {
-        let guard = sql::writer_guard("CAST($6 AS TEXT)");
-        let row = sqlx::query(&update_one(&sql::fail_set(), &guard))
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(pg_text(error))
-            .bind(details.map(Value::to_string))
-            .bind(retry.map(|r| r.retry_at.as_millis()))
-            .bind(writer.owner())
-            .fetch_optional(&self.pool)
+        if let Writer::Lease(_) = writer {
+            self.flush().await?;
+        }
+        let statement = update_one(&sql::fail_set(), &sql::writer_guard("CAST($6 AS TEXT)"));
+        let job = Shared(&self.pool)
+            .fail(&statement, id, writer, pg_text(error), details, retry)
             .await?;
-        self.updated(id, row).await
+        self.wrote();
+        Ok(job)
     }
 
     async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {

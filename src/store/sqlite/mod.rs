@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -168,27 +168,13 @@ impl SqliteStore {
             .map_err(|_| StoreError::Batch("the write was not applied".to_owned()))?
     }
 
-    /// The answer to a guarded `UPDATE ... RETURNING *` of one job: the job as changed, or why
-    /// it was not.
-    async fn updated(&self, id: JobId, row: Option<SqliteRow>) -> Result<Job, StoreError> {
-        match row {
-            Some(row) => {
-                self.wrote();
-                job_from_row(&row)
-            }
-            None => Err(self.why_not(id).await),
-        }
-    }
-
     /// Runs a `$1` = now, `$2` = id, `$3` = owner statement on a job this runner leases.
+    /// The lease holder's queued progress and lines are written first: the end comes after them.
     async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(sql)
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&self.writer)
-            .await?;
-        self.updated(id, row).await
+        self.flush().await?;
+        let job = Shared(&self.writer).leased(sql, id, owner).await?;
+        self.wrote();
+        Ok(job)
     }
 
     /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
@@ -320,24 +306,14 @@ impl Backend for SqliteStore {
     }
 
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let cancelled = sqlx::query(&update_one(&sql::cancelled_set(), &sql::cancel_guard()))
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(external)
-            .fetch_optional(&self.writer)
+        let statement = update_one(&sql::cancelled_set(), &sql::cancel_guard());
+        let outcome = Shared(&self.writer)
+            .cancel(&statement, id, external)
             .await?;
-        if let Some(row) = cancelled {
+        if let CancelOutcome::Cancelled(_) = outcome {
             self.wrote();
-            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
         }
-        let requested = sqlx::query(&sql::request_cancel())
-            .bind(id.to_string())
-            .fetch_optional(&self.writer)
-            .await?;
-        match requested {
-            Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
-            None => Err(self.why_not(id).await),
-        }
+        Ok(outcome)
     }
 
     /// Records progress. Fields left `None` keep their value.
@@ -425,17 +401,15 @@ impl Backend for SqliteStore {
         details: Option<&Value>,
         retry: Option<RetryPolicy>,
     ) -> Result<Job, StoreError> {
-        let guard = sql::writer_guard("CAST($6 AS TEXT)");
-        let row = sqlx::query(&update_one(&sql::fail_set(), &guard))
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(error)
-            .bind(details.map(Value::to_string))
-            .bind(retry.map(|r| r.retry_at.as_millis()))
-            .bind(writer.owner())
-            .fetch_optional(&self.writer)
+        if let Writer::Lease(_) = writer {
+            self.flush().await?;
+        }
+        let statement = update_one(&sql::fail_set(), &sql::writer_guard("CAST($6 AS TEXT)"));
+        let job = Shared(&self.writer)
+            .fail(&statement, id, writer, error.to_owned(), details, retry)
             .await?;
-        self.updated(id, row).await
+        self.wrote();
+        Ok(job)
     }
 
     async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {

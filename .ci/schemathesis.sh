@@ -3,6 +3,7 @@
 # the binary cargo built, on a free loopback port, with a database of its own, tokens on, and
 # short streams. Every check on; it fails on any finding. .ci/run calls it after cargo test;
 # it runs alone as well:  .ci/schemathesis.sh [path/to/jobcast]
+# SCHEMATHESIS_MAX_EXAMPLES (50) and SCHEMATHESIS_TIMEOUT (300 s) make a longer search.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,11 +105,11 @@ echo "== schemathesis against $base"
 # cores for the server and schemathesis together.
 started=$(date +%s)
 status=0
-SCHEMATHESIS_HOOKS=.ci/schemathesis_hooks.py timeout 300 \
+SCHEMATHESIS_HOOKS=.ci/schemathesis_hooks.py timeout "${SCHEMATHESIS_TIMEOUT:-300}" \
   "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
   --checks all \
   --header "Authorization: Bearer $token" \
-  --max-examples 50 \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
   --request-timeout 70 \
   --workers 1 \
   --no-color || status=$?

@@ -354,6 +354,67 @@ mod tests {
     }
 
     #[test]
+    fn validation_names_the_key_and_the_value_of_a_bad_setting_in_every_section() {
+        type Break = fn(&mut Config);
+        let cases: [(&str, &str, Break); 16] = [
+            ("database_url", "mysql://db", |c| {
+                c.database_url = "mysql://db".into()
+            }),
+            ("database_max_connections", "1001", |c| {
+                c.database_max_connections = 1001
+            }),
+            ("database_acquire_timeout", "0s", |c| {
+                c.database_acquire_timeout = Duration::ZERO
+            }),
+            ("stream.max_duration", "0s", |c| {
+                c.stream.max_duration = Duration::ZERO
+            }),
+            ("runner.retry_base", "0s", |c| {
+                c.runner.retry_base = Duration::ZERO
+            }),
+            ("runner.workers", "1025", |c| c.runner.workers = 1025),
+            ("http.max_body_bytes", "0", |c| c.http.max_body_bytes = 0),
+            ("limits.max_streams_per_job", "0", |c| {
+                c.limits.max_streams_per_job = 0
+            }),
+            ("limits.max_header_bytes", "1023", |c| {
+                c.limits.max_header_bytes = 1023
+            }),
+            ("limits.create_rate", "inf", |c| {
+                c.limits.create_rate = f64::INFINITY
+            }),
+            ("limits.header_read_timeout", "0s", |c| {
+                c.limits.header_read_timeout = Duration::ZERO
+            }),
+            ("retention.interval", "0s", |c| {
+                c.retention.interval = Duration::ZERO
+            }),
+            ("retention.batch", "100001", |c| c.retention.batch = 100_001),
+            ("job_types", "a b", |c| {
+                c.job_types
+                    .insert("a b".into(), JobTypeConfig::new(JobKind::External));
+            }),
+            ("job_types.run.command", "[]", |c| {
+                c.job_types
+                    .insert("run".into(), JobTypeConfig::new(JobKind::Command));
+            }),
+            ("job_types.demo.max_attempts", "0", |c| {
+                c.job_types.get_mut("demo").unwrap().max_attempts = 0
+            }),
+        ];
+        Config::default().validate().unwrap();
+        for (key, value, break_it) in cases {
+            let mut config = Config::default();
+            break_it(&mut config);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("invalid value for {key}: {value:?}: ")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn a_bad_file_value_is_an_error_not_a_panic() {
         let err = Config::from_toml("[stream]\npoll_interval = \"fast\"\n").unwrap_err();
         assert!(err.contains("poll_interval"), "{err}");

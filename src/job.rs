@@ -371,6 +371,47 @@ pub struct LogLine {
     pub version: i64,
 }
 
+/// Whole numbers in JSON request bodies, read as JSON (and JSON Schema's `integer`) counts them:
+/// `84` and `84.0` are one number, so a field documented as an integer takes both; `84.5` and
+/// numbers outside `i64` are refused. For `#[serde(deserialize_with = ...)]`.
+pub mod whole_number {
+    use serde::de::{Error, Unexpected};
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Number;
+
+    fn whole<E: Error>(number: Number) -> Result<i64, E> {
+        if let Some(n) = number.as_i64() {
+            return Ok(n);
+        }
+        match number.as_f64() {
+            // Every such float is exactly an i64 (below 2^63 they are multiples of 1024 at most).
+            Some(f)
+                if f.fract() == 0.0
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
+            {
+                Ok(f as i64)
+            }
+            Some(f) => Err(E::invalid_value(Unexpected::Float(f), &"a whole number")),
+            None => Err(E::invalid_value(
+                Unexpected::Other("a number"),
+                &"a whole number",
+            )),
+        }
+    }
+
+    /// An `i64` field.
+    pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        whole(Number::deserialize(deserializer)?)
+    }
+
+    /// An `Option<i64>` field (null is `None`); give it `#[serde(default)]` too.
+    pub fn optional<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+        Option::<Number>::deserialize(deserializer)?
+            .map(whole)
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +506,31 @@ mod tests {
                 stage: Some("parse".into()),
             }
         );
+    }
+
+    #[test]
+    fn whole_numbers_take_integral_floats_and_refuse_the_rest() {
+        #[derive(Debug, Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "whole_number::required")]
+            n: i64,
+            #[serde(default, deserialize_with = "whole_number::optional")]
+            m: Option<i64>,
+        }
+        let read = |text: &str| serde_json::from_str::<Body>(text).map(|b| (b.n, b.m));
+        assert_eq!(read(r#"{"n": 84}"#).unwrap(), (84, None));
+        assert_eq!(read(r#"{"n": 84.0, "m": -3.0}"#).unwrap(), (84, Some(-3)));
+        assert_eq!(read(r#"{"n": 1e3, "m": null}"#).unwrap(), (1000, None));
+        assert_eq!(read(r#"{"n": -9223372036854775808}"#).unwrap().0, i64::MIN);
+        for refused in [
+            r#"{"n": 84.5}"#,
+            r#"{"n": "84"}"#,
+            r#"{"n": 9223372036854775808}"#,
+            r#"{"n": 9.3e18}"#,
+            r#"{"n": 1, "m": 0.25}"#,
+        ] {
+            assert!(read(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

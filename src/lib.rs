@@ -5,7 +5,7 @@
 //!
 //! - [`auth`]: API tokens and roles.
 //! - [`config`]: typed settings from `config/default.toml`, a `--config` file and `JOBCAST_*`
-//!   environment variables.
+//!   environment variables (one table), one file per section, checked in one place.
 //! - [`app`]: builds the application (store, listener, runner) and runs it until shutdown.
 //! - [`job`]: the job, its statuses and the transitions between them, log lines.
 //! - [`store`]: the storage boundary; SQLite behind it, with group commit for the hot writes,
@@ -19,7 +19,8 @@
 //! - [`retention`]: pruning old finished jobs in small batches, giving space back, and online
 //!   backups (`jobcast prune`, `jobcast backup`).
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
-//! - [`cli`]: the terminal client (`jobcast submit`, `watch`, `jobs`, `cancel`).
+//! - [`cli`]: the command line: its arguments, the terminal client (`jobcast submit`, `watch`,
+//!   `jobs`, `cancel`), and `prune` and `backup`.
 //! - [`telemetry`]: logging setup.
 //!
 //! # Embedding jobcast with your own Rust handlers

@@ -16,7 +16,9 @@ use super::error::ApiError;
 use super::limits::StreamPermit;
 use super::AppState;
 use crate::auth::StreamGrant;
-use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::job::{
+    whole_number, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp,
+};
 use crate::runner::handler::JobType;
 use crate::runner::retry_delay;
 use crate::sse;
@@ -238,9 +240,9 @@ struct CreateJob {
     job_type: String,
     #[serde(default)]
     payload: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number::optional")]
     priority: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number::optional")]
     max_attempts: Option<i64>,
     #[serde(default)]
     timeout: Option<String>,
@@ -585,9 +587,9 @@ struct ProgressBody {
     progress: f64,
     #[serde(default)]
     message: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number::optional")]
     current: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number::optional")]
     total: Option<i64>,
     #[serde(default)]
     stage: Option<String>,

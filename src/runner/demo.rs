@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::handler::{BoxFuture, JobContext, JobError, JobHandler, PayloadError};
-use crate::job::{LogLevel, Progress};
+use crate::job::{whole_number, LogLevel, Progress};
 
 /// The demo handler.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,11 +17,14 @@ pub struct Demo;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DemoPayload {
-    #[serde(default = "default_steps")]
+    #[serde(default = "default_steps", deserialize_with = "whole_number::required")]
     steps: i64,
-    #[serde(default = "default_step_ms")]
+    #[serde(
+        default = "default_step_ms",
+        deserialize_with = "whole_number::required"
+    )]
     step_ms: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number::optional")]
     fail_at_step: Option<i64>,
 }
 
@@ -154,5 +157,17 @@ mod tests {
         );
         assert_eq!(field(json!({"steps": "many"})), "payload.steps");
         assert_eq!(field(json!([1])), "payload");
+        assert_eq!(field(json!({"steps": 2.5})), "payload.steps");
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        let parsed =
+            DemoPayload::parse(&json!({"steps": 3.0, "step_ms": 0.0, "fail_at_step": 2.0}))
+                .unwrap();
+        assert_eq!(
+            (parsed.steps, parsed.step_ms, parsed.fail_at_step),
+            (3, 0, Some(2))
+        );
     }
 }

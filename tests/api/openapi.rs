@@ -2,14 +2,16 @@
 //! exactly the router's routes and methods (`jobcast::http::routes::ROUTES`), its references
 //! resolve, every operation is complete, and the live server answers as it says: statuses,
 //! media types, required headers, roles, and bodies, checked against the document's schemas by
-//! the small validator at the end of this file. Request examples from the document are sent
-//! as they are, and with each field nulled, left out, or joined by an unknown one.
+//! the small validator at the end of this file, event streams event by event against their
+//! `itemSchema`. Request examples from the document are sent as they are, and with each field
+//! nulled, left out, or joined by an unknown one; a table of values at each constraint's
+//! boundary and just past it is sent too, and the server takes exactly those the schema allows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jobcast::http::error::ApiError;
-use jobcast::http::routes::{OPENAPI_JSON, ROUTES};
+use jobcast::http::routes::{DOCUMENT_LOG_LINE_LIMITS, DOCUMENT_TYPE_LISTS, OPENAPI_JSON, ROUTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -24,6 +26,39 @@ const MISSING: &str = "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f";
 
 fn document() -> Value {
     serde_json::from_str(OPENAPI_JSON).expect("src/http/openapi.json is JSON")
+}
+
+/// The document as a server with these types (the answer of `GET /api/types`) and this log
+/// line limit serves it: the file, with their names in each list of job types and the limit in
+/// each `maxLength` that is `limits.max_log_line_bytes`.
+fn served_document(types: &[Value], max_log_line_bytes: usize) -> Value {
+    use jobcast::http::routes::TypeList;
+    let mut doc = document();
+    for (pointer, list) in DOCUMENT_TYPE_LISTS {
+        let names: Vec<&Value> = types
+            .iter()
+            .filter(|t| match list {
+                TypeList::All => true,
+                TypeList::Demo => t["kind"] == "demo",
+                TypeList::NotDemo => t["kind"] != "demo",
+                TypeList::External => t["kind"] == "external",
+            })
+            .map(|t| &t["name"])
+            .collect();
+        let slot = doc
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer} is not in the document"));
+        assert!(slot.is_array(), "{pointer} is not a list");
+        *slot = json!(names);
+    }
+    for pointer in DOCUMENT_LOG_LINE_LIMITS {
+        let slot = doc
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer} is not in the document"));
+        assert!(slot.is_u64(), "{pointer} is not a length");
+        *slot = json!(max_log_line_bytes);
+    }
+    doc
 }
 
 /// The value a local `$ref` names.
@@ -156,9 +191,15 @@ async fn the_document_is_served_and_lists_exactly_the_routers_routes() {
     assert_eq!(media_type(&response).as_deref(), Some("application/json"));
     let served: Value = response.json().await.unwrap();
     let doc = document();
-    assert_eq!(served, doc);
+    // The file describes the built-in types and default limits; the server serves it with its
+    // own (the same here), and differs nowhere else.
+    let types = app.client.get(app.url("/api/types")).send().await.unwrap();
+    let types: Vec<Value> = types.json().await.unwrap();
+    assert_eq!(served, served_document(&types, 16 * 1024));
+    assert_eq!(doc, served_document(&types, 16 * 1024));
+    // OpenAPI 3.2: the first with `itemSchema`, which describes each event of a stream.
     let version = doc["openapi"].as_str().unwrap();
-    assert!(version.starts_with("3.1."), "openapi {version}");
+    assert!(version.starts_with("3.2."), "openapi {version}");
     assert_eq!(doc["info"]["title"], "jobcast");
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(doc["servers"][0]["url"], "/");
@@ -353,7 +394,7 @@ fn every_reference_resolves_and_every_operation_is_complete() {
         match value {
             Value::Object(map) => {
                 for (key, inner) in map {
-                    if key == "schema" || (key == "data" && inner.is_object()) {
+                    if key == "schema" || key == "itemSchema" {
                         found.push(inner);
                     } else {
                         schemas_in(inner, found);
@@ -563,29 +604,445 @@ async fn the_get_routes_answer_as_documented() {
     assert!(names.contains("completed"), "{events:?}");
 }
 
-/// Reads an event stream for a moment and checks every event's name and data against the
-/// document's `x-events` for it; returns (name, id) of each.
+/// A stream route's `itemSchema`: what each of its events is, as parsed.
+fn item_schema<'a>(doc: &'a Value, template: &str) -> &'a Value {
+    let ok = deref(doc, &doc["paths"][template]["get"]["responses"]["200"]);
+    let media = &ok["content"]["text/event-stream"];
+    assert!(media.is_object(), "GET {template} has no text/event-stream");
+    media
+        .get("itemSchema")
+        .unwrap_or_else(|| panic!("GET {template}: text/event-stream has no itemSchema"))
+}
+
+/// The event names an `itemSchema` allows: the `event` const of each of its `oneOf` branches.
+fn event_names(doc: &Value, item_schema: &Value) -> BTreeSet<String> {
+    deref(doc, item_schema)["oneOf"]
+        .as_array()
+        .expect("the itemSchema is a oneOf over the events")
+        .iter()
+        .map(|branch| {
+            let branch = deref(doc, branch);
+            let name = &branch["properties"]["event"]["const"];
+            name.as_str()
+                .unwrap_or_else(|| panic!("a branch without an event name: {branch}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// One event as the HTML standard's parser hands it on (and OpenAPI 3.2's `itemSchema` sees
+/// it): `event`, `id` and `data`, all strings.
+fn parsed_event(frame: &Frame) -> Value {
+    match frame {
+        Frame::Event { name, id, data } => {
+            let mut event = json!({"event": name, "data": data});
+            if let Some(id) = id {
+                event["id"] = json!(id);
+            }
+            event
+        }
+        other => panic!("not an event: {other:?}"),
+    }
+}
+
+/// Reads an event stream for a moment and checks every event against the route's
+/// `itemSchema` (its data, JSON in a string, against the `contentSchema`); returns (name, id)
+/// of each.
 async fn stream_events(
     doc: &Value,
     template: &str,
     response: reqwest::Response,
 ) -> Vec<(String, i64)> {
     assert_eq!(response.status(), StatusCode::OK, "GET {template}");
-    let ok = deref(doc, &doc["paths"][template]["get"]["responses"]["200"]);
-    let events = &ok["content"]["text/event-stream"]["x-events"];
+    let schema = item_schema(doc, template);
     assert_eq!(media_type(&response).as_deref(), Some("text/event-stream"));
     let log = SseLog::read(response, Duration::from_millis(500)).await;
     let mut seen = Vec::new();
     for frame in log.events() {
         let name = frame.name().unwrap();
-        let schema = events[name]
-            .get("data")
-            .unwrap_or_else(|| panic!("GET {template}: event {name} is not documented"));
-        Validator::new(doc).assert(&frame.data(), schema, &format!("{template} {name}"));
+        let event = parsed_event(frame);
+        Validator::new(doc).assert(&event, schema, &format!("{template} {name}"));
         seen.push((name.to_owned(), frame.id().expect("every event has an id")));
     }
     assert!(!seen.is_empty(), "GET {template}: no events");
     seen
+}
+
+/// Each stream route's `text/event-stream` is described event by event (OpenAPI 3.2's
+/// `itemSchema`, which schemathesis and other tools apply to each parsed event), naming every
+/// event the server sends there, each with its `id` and its `data` as JSON in a string; no
+/// `schema`, which in 3.2 covers the whole stream as an array of events.
+#[test]
+fn each_stream_route_describes_every_event_it_sends() {
+    let doc = document();
+    for (template, sent) in [
+        (
+            "/api/jobs/{id}/stream",
+            ["progress", "log", "completed", "failed"],
+        ),
+        ("/api/events", ["ready", "progress", "completed", "failed"]),
+    ] {
+        let ok = deref(&doc, &doc["paths"][template]["get"]["responses"]["200"]);
+        let media = &ok["content"]["text/event-stream"];
+        assert!(media.get("schema").is_none(), "{template}: {media}");
+        let schema = item_schema(&doc, template);
+        let sent: BTreeSet<String> = sent.iter().map(|s| s.to_string()).collect();
+        assert_eq!(event_names(&doc, schema), sent, "{template}");
+        for branch in deref(&doc, schema)["oneOf"].as_array().unwrap() {
+            let branch = deref(&doc, branch);
+            let name = &branch["properties"]["event"]["const"];
+            assert_eq!(
+                branch["required"],
+                json!(["event", "id", "data"]),
+                "{template} {name}"
+            );
+            assert_eq!(branch["additionalProperties"], false, "{template} {name}");
+            let data = &branch["properties"]["data"];
+            assert_eq!(data["type"], "string", "{template} {name}");
+            assert_eq!(data["contentMediaType"], "application/json");
+            assert!(data["contentSchema"].is_object(), "{template} {name}");
+            assert_eq!(branch["properties"]["retry"]["type"], "integer");
+            assert!(
+                branch["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{template} {name}: say when it is sent"
+            );
+        }
+        // Events as the server writes them, and one it never sends.
+        let validator = Validator::new(&doc);
+        let progress = json!({"event": "progress", "id": "7", "data": "{\"status\":\"running\",\"progress\":40.0}"});
+        let progress_ok = validator.check(&progress, schema).is_ok();
+        assert_eq!(progress_ok, template.contains("{id}"), "{template}");
+        for wrong in [
+            json!({"event": "finished", "id": "7", "data": "{}"}),
+            json!({"event": "progress", "id": "x", "data": "{\"status\":\"running\",\"progress\":1}"}),
+            json!({"event": "progress", "id": "7", "data": "not json"}),
+            json!({"event": "progress", "id": "7", "data": "{\"status\":\"completed\",\"progress\":1}"}),
+            json!({"event": "progress", "id": "7"}),
+        ] {
+            assert!(
+                validator.check(&wrong, schema).is_err(),
+                "{template}: {wrong}"
+            );
+        }
+    }
+}
+
+/// A request to an operation, changed from a base at one constraint: at the schema's boundary
+/// (`true`: the schema allows it, and so must the server) or just past it (422).
+struct Edge {
+    template: &'static str,
+    method: &'static str,
+    body: Value,
+    allowed: bool,
+}
+
+fn edges() -> Vec<Edge> {
+    let at = |template, method, body, allowed| Edge {
+        template,
+        method,
+        body,
+        allowed,
+    };
+    let mut all = Vec::new();
+    // A job that never runs here: it waits for `run_at`.
+    let later = "2999-01-01T00:00:00Z";
+    let job = |field: &str, value: Value| {
+        let mut body = json!({"type": "external", "run_at": later});
+        body[field] = value;
+        body
+    };
+    for (field, allowed, refused) in [
+        ("priority", json!(1000), json!(1001)),
+        ("priority", json!(-1000), json!(-1001)),
+        ("priority", json!(7.0), json!(7.5)),
+        ("max_attempts", json!(100), json!(101)),
+        ("max_attempts", json!(1), json!(0)),
+        ("timeout", json!("7d"), json!("8d")),
+        ("timeout", json!("168h"), json!("169h")),
+        ("timeout", json!("10080m"), json!("10081m")),
+        ("timeout", json!("604800s"), json!("604801s")),
+        ("timeout", json!("1s"), json!("0s")),
+        (
+            "idempotency_key",
+            json!("k".repeat(1024)),
+            json!("k".repeat(1025)),
+        ),
+        ("idempotency_key", json!("k"), json!("")),
+        ("type", json!("external"), json!("no-such-type")),
+        (
+            "run_at",
+            json!("2030-01-02T03:04:05Z"),
+            json!("2030-01-02 03:04"),
+        ),
+    ] {
+        all.push(at("/api/jobs", "POST", job(field, allowed), true));
+        all.push(at("/api/jobs", "POST", job(field, refused), false));
+    }
+    let demo = |payload: Value| json!({"type": "demo", "run_at": later, "payload": payload});
+    for (allowed, refused) in [
+        (json!({"steps": 10000}), json!({"steps": 10001})),
+        (json!({"steps": 1}), json!({"steps": 0})),
+        (json!({"steps": 2.0}), json!({"steps": 2.5})),
+        (json!({"step_ms": 60000}), json!({"step_ms": 60001})),
+        (json!({"step_ms": 0}), json!({"step_ms": -1})),
+        (
+            json!({"steps": 3, "fail_at_step": 1}),
+            json!({"steps": 3, "fail_at_step": 0}),
+        ),
+        (
+            json!({"steps": 10000, "fail_at_step": 10000}),
+            json!({"steps": 10000, "fail_at_step": 10001}),
+        ),
+        (json!(null), json!({"steps": 1, "sleep": 1})),
+        (json!({}), json!([1])),
+    ] {
+        all.push(at("/api/jobs", "POST", demo(allowed), true));
+        all.push(at("/api/jobs", "POST", demo(refused), false));
+    }
+    let progress = |field: &str, value: Value| {
+        let mut body = json!({"progress": 50});
+        body[field] = value;
+        body
+    };
+    for (field, allowed, refused) in [
+        ("progress", json!(100), json!(100.5)),
+        ("progress", json!(0), json!(-0.5)),
+        ("current", json!(0), json!(-1)),
+        ("current", json!(3.0), json!(3.5)),
+        ("total", json!(i64::MAX), json!(-1)),
+        (
+            "message",
+            json!("m".repeat(16 * 1024)),
+            json!("m".repeat(16 * 1024 + 1)),
+        ),
+        ("stage", json!("s".repeat(1024)), json!("s".repeat(1025))),
+    ] {
+        let template = "/api/jobs/{id}/progress";
+        all.push(at(template, "POST", progress(field, allowed), true));
+        all.push(at(template, "POST", progress(field, refused), false));
+    }
+    for (allowed, refused) in [
+        (
+            json!({"message": "m".repeat(16 * 1024)}),
+            json!({"message": "m".repeat(16 * 1024 + 1)}),
+        ),
+        (
+            json!({"message": "m", "level": "success"}),
+            json!({"message": "m", "level": "debug"}),
+        ),
+    ] {
+        all.push(at("/api/jobs/{id}/logs", "POST", allowed, true));
+        all.push(at("/api/jobs/{id}/logs", "POST", refused, false));
+    }
+    for (allowed, refused) in [
+        ("e".repeat(16 * 1024), "e".repeat(16 * 1024 + 1)),
+        ("e".to_owned(), String::new()),
+        // Blank is white space as Rust's `char::is_whitespace` has it (U+0085 and U+3000 are,
+        // U+FEFF is not), which is not ECMA-262's `\s`: the pattern lists it.
+        ("\u{feff}".to_owned(), " \u{85}\u{3000}\t".to_owned()),
+    ] {
+        let template = "/api/jobs/{id}/fail";
+        all.push(at(template, "POST", json!({ "error": allowed }), true));
+        all.push(at(template, "POST", json!({ "error": refused }), false));
+    }
+    let claim = |field: &str, value: Value| {
+        let mut body = json!({"types": ["external"]});
+        body[field] = value;
+        body
+    };
+    for (field, allowed, refused) in [
+        ("worker", json!("w".repeat(200)), json!("w".repeat(201))),
+        ("worker", json!("w"), json!(" ")),
+        ("lease", json!("1h"), json!("61m")),
+        ("lease", json!("3600s"), json!("3601s")),
+        ("lease", json!("1s"), json!("0s")),
+        ("wait", json!("60s"), json!("61s")),
+        ("wait", json!("60000ms"), json!("60001ms")),
+        ("wait", json!("1m"), json!("2m")),
+        ("types", json!(["external", "external"]), json!(["demo"])),
+        ("types", json!(["external"]), json!([])),
+    ] {
+        let template = "/api/workers/claim";
+        all.push(at(template, "POST", claim(field, allowed), true));
+        all.push(at(template, "POST", claim(field, refused), false));
+    }
+    all
+}
+
+/// For a table of requests at the edges of the request schemas: a value at the schema's
+/// boundary is valid by the document and the server takes it; one just past it is invalid by
+/// the document and the server refuses it with 422 naming the field. Query parameters too.
+#[tokio::test]
+async fn the_request_schemas_say_exactly_what_the_server_takes() {
+    let app = spawn_app().await;
+    let doc = document();
+    let validator = Validator::new(&doc);
+    for edge in edges() {
+        let operation = &doc["paths"][edge.template][edge.method.to_lowercase()];
+        let (schema, _) = json_body(&doc, operation).expect("a JSON body");
+        let what = format!("{} {} {}", edge.method, edge.template, edge.body);
+        let valid = validator.check(&edge.body, &schema);
+        assert_eq!(
+            valid.is_ok(),
+            edge.allowed,
+            "{what} by the document: {valid:?}"
+        );
+        let (status, answer) = send_json(&app, &doc, edge.template, edge.method, &edge.body).await;
+        if edge.allowed {
+            assert!(status.is_success(), "{what}: {status} {answer}");
+        } else {
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {answer}");
+            assert!(answer["field"].is_string(), "{what}: {answer}");
+        }
+    }
+
+    // Query parameters: (path, the parameter, its value as the schema reads it, allowed).
+    let id = app.create_external().await;
+    let logs = format!("/api/jobs/{id}/logs");
+    let queries: Vec<(&str, &str, Value, bool)> = vec![
+        ("/api/jobs", "limit", json!(500), true),
+        ("/api/jobs", "limit", json!(501), false),
+        ("/api/jobs", "limit", json!(1), true),
+        ("/api/jobs", "limit", json!(0), false),
+        ("/api/jobs", "limit", json!(""), true),
+        ("/api/jobs", "limit", json!("ten"), false),
+        ("/api/jobs", "cursor", json!(""), true),
+        ("/api/jobs", "cursor", json!(MISSING), true),
+        ("/api/jobs", "cursor", json!("nope"), false),
+        ("/api/jobs", "status", json!(""), true),
+        ("/api/jobs", "status", json!("done"), false),
+        (&logs, "after", json!(0), true),
+        (&logs, "after", json!(-1), false),
+        (&logs, "after", json!(i64::MAX), true),
+        (&logs, "limit", json!(10000), true),
+        (&logs, "limit", json!(10001), false),
+        (&logs, "limit", json!(""), true),
+    ];
+    for (path, name, value, allowed) in queries {
+        let template = if path == "/api/jobs" {
+            "/api/jobs"
+        } else {
+            "/api/jobs/{id}/logs"
+        };
+        let parameter = doc["paths"][template]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| deref(&doc, p))
+            .find(|p| p["name"] == name && p["in"] == "query")
+            .unwrap_or_else(|| panic!("{template} has no query parameter {name}"));
+        let what = format!("GET {path}?{name}={value}");
+        let valid = validator.check(&value, &parameter["schema"]);
+        assert_eq!(valid.is_ok(), allowed, "{what} by the document: {valid:?}");
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        let response = app
+            .client
+            .get(app.url(path))
+            .query(&[(name, text)])
+            .send()
+            .await
+            .unwrap();
+        let (status, answer) = check_answer(&doc, template, "GET", response).await;
+        let expected = if allowed {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        assert_eq!(status, expected, "{what}: {answer}");
+    }
+
+    // The lease header: 1 to 64 printable ASCII characters, else 400 (and a well-formed one
+    // that is not the job's is a lost lease, 409).
+    let parameter = deref(&doc, &json!({"$ref": "#/components/parameters/lease"})).clone();
+    for (lease, allowed) in [("l".repeat(64), true), ("l".repeat(65), false)] {
+        let valid = validator.check(&json!(lease), &parameter["schema"]);
+        assert_eq!(valid.is_ok(), allowed, "lease of {} bytes", lease.len());
+        let id = app.create_external().await;
+        let response = app
+            .client
+            .post(app.url(&format!("/api/jobs/{id}/progress")))
+            .header("jobcast-lease", &lease)
+            .json(&json!({"progress": 1}))
+            .send()
+            .await
+            .unwrap();
+        let template = "/api/jobs/{id}/progress";
+        let (status, answer) = check_answer(&doc, template, "POST", response).await;
+        let expected = if allowed {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(status, expected, "lease of {} bytes: {answer}", lease.len());
+    }
+}
+
+/// The served document names the server's own job types and log line limit: a server with
+/// another external type and a smaller limit takes what its document says, and the file's
+/// lists (the built-in types) are not what it serves.
+#[tokio::test]
+async fn the_served_document_names_the_servers_own_types_and_limit() {
+    use jobcast::config::{JobKind, JobTypeConfig};
+    let app = spawn_app_with(|c| {
+        let mailer = JobTypeConfig::new(JobKind::External);
+        c.job_types.insert("mailer".into(), mailer);
+        c.limits.max_log_line_bytes = 100;
+    })
+    .await;
+    let types: Vec<Value> = app
+        .client
+        .get(app.url("/api/types"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, served_document(&types, 100));
+    assert_ne!(served, document());
+    let schemas = &served["components"]["schemas"];
+    assert_eq!(
+        schemas["CreateJob"]["properties"]["type"]["enum"],
+        json!(["demo", "external", "mailer"])
+    );
+    assert_eq!(
+        schemas["ClaimBody"]["properties"]["types"]["items"]["enum"],
+        json!(["external", "mailer"])
+    );
+    let validator = Validator::new(&served);
+    for (body, allowed) in [
+        (
+            json!({"type": "mailer", "payload": {"to": "a@example.com"}}),
+            true,
+        ),
+        (json!({"type": "postman"}), false),
+    ] {
+        let schema = json!({"$ref": "#/components/schemas/CreateJob"});
+        assert_eq!(validator.check(&body, &schema).is_ok(), allowed, "{body}");
+        let (status, answer) = send_json(&app, &served, "/api/jobs", "POST", &body).await;
+        assert_eq!(status.is_success(), allowed, "{body}: {status} {answer}");
+    }
+    for (message, allowed) in [("m".repeat(100), true), ("m".repeat(101), false)] {
+        let body = json!({"progress": 1, "message": message});
+        let schema = json!({"$ref": "#/components/schemas/ProgressBody"});
+        assert_eq!(validator.check(&body, &schema).is_ok(), allowed);
+        let template = "/api/jobs/{id}/progress";
+        let (status, answer) = send_json(&app, &served, template, "POST", &body).await;
+        assert_eq!(status.is_success(), allowed, "{status} {answer}");
+    }
 }
 
 /// An operation's JSON request body: its schema and examples.
@@ -909,7 +1366,9 @@ const KEYWORDS: &[&str] = &[
     "required",
     "properties",
     "additionalProperties",
-    // Annotations.
+    // With `contentMediaType: application/json`: a string holding JSON, checked against it.
+    "contentSchema",
+    // Annotations (and `contentSchema`'s partner).
     "description",
     "default",
     "examples",
@@ -935,7 +1394,7 @@ fn known_keywords(schema: &Value, errors: &mut Vec<String>) {
                 .unwrap()
                 .iter()
                 .for_each(|s| known_keywords(s, errors)),
-            "items" | "additionalProperties" => known_keywords(inner, errors),
+            "items" | "additionalProperties" | "contentSchema" => known_keywords(inner, errors),
             _ => {}
         }
     }
@@ -1022,6 +1481,9 @@ impl<'a> Validator<'a> {
                         self.validate(value, branch, at, false, &mut nested);
                     }
                 }
+                // A branch narrows some of its parent's properties (CreateJob's by type), so
+                // its parent decides which properties an object may have, as for `allOf`; a
+                // branch that decides says so with `additionalProperties`.
                 "anyOf" | "oneOf" => {
                     let matching = arg
                         .as_array()
@@ -1029,7 +1491,7 @@ impl<'a> Validator<'a> {
                         .iter()
                         .filter(|branch| {
                             let mut branch_errors = Vec::new();
-                            self.validate(value, branch, at, closed, &mut branch_errors);
+                            self.validate(value, branch, at, false, &mut branch_errors);
                             branch_errors.is_empty()
                         })
                         .count();
@@ -1147,6 +1609,22 @@ impl<'a> Validator<'a> {
                         }
                     }
                 }
+                "contentSchema" => {
+                    assert_eq!(
+                        map.get("contentMediaType"),
+                        Some(&json!("application/json")),
+                        "contentSchema without contentMediaType application/json: {schema}"
+                    );
+                    if let Some(text) = value.as_str() {
+                        match serde_json::from_str::<Value>(text) {
+                            Ok(inner) => {
+                                let at = format!("{at}(as JSON)");
+                                self.validate(&inner, arg, &at, true, &mut nested);
+                            }
+                            Err(e) => fail(format!("{text:?} is not JSON: {e}")),
+                        }
+                    }
+                }
                 "const" | "enum" | "description" | "default" | "examples" | "contentMediaType" => {}
                 other => fail(format!("the validator does not know {other}")),
             }
@@ -1173,7 +1651,8 @@ fn has_type(value: &Value, name: &str) -> bool {
         "array" => value.is_array(),
         "string" => value.is_string(),
         "number" => value.is_number(),
-        "integer" => value.is_i64() || value.is_u64(),
+        // JSON Schema's integer: a number without a fractional part, `7.0` as well as `7`.
+        "integer" => value.as_f64().is_some_and(|n| n.fract() == 0.0),
         other => panic!("no JSON type {other}"),
     }
 }
@@ -1186,14 +1665,10 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The document's few `pattern`s, without a regex engine.
+/// Whether `s` has a match of the document's `pattern` (JSON Schema patterns are not anchored;
+/// the document's use only escapes that mean the same in ECMA-262 and in Rust's syntax).
 fn matches_pattern(pattern: &str, s: &str) -> bool {
-    let hex = |t: &str| !t.is_empty() && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    match pattern {
-        "^[0-9a-f]{64}$" => s.len() == 64 && hex(s),
-        "^[0-9]+\\.[0-9a-f]+$" => s.split_once('.').is_some_and(|(expiry, mac)| {
-            !expiry.is_empty() && expiry.bytes().all(|b| b.is_ascii_digit()) && hex(mac)
-        }),
-        other => panic!("the validator does not know pattern {other}; add it here"),
-    }
+    regex_automata::meta::Regex::new(pattern)
+        .unwrap_or_else(|e| panic!("pattern {pattern:?}: {e}"))
+        .is_match(s)
 }

@@ -1,0 +1,67 @@
+//! The `[runner]` section: how many jobs this process runs, and the timings of leases,
+//! polling, shutdown and retries.
+//!
+//! Only the settings live here; claiming and running jobs is `runner`'s.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{above_zero, invalid, ConfigError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Jobs run at once in this process; 0 runs none (a node that only serves the API and
+    /// streams, beside nodes that run the jobs).
+    pub workers: usize,
+    /// How long a claimed job stays ours without renewal; the runner renews well before.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often the runner looks for due jobs, expired leases and cancel requests.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// On shutdown, how long running jobs may take before they are put back in the queue.
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// First retry delay; doubled per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            workers: 4,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            grace_period: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RunnerConfig {
+    /// A zero lease would expire as it is taken, a zero poll interval would spin, and a zero
+    /// retry base stays zero however often it is doubled. A zero grace period is fine: jobs
+    /// go back to the queue at once on shutdown.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        above_zero(&[
+            ("runner.lease", self.lease),
+            ("runner.poll_interval", self.poll_interval),
+            ("runner.retry_base", self.retry_base),
+        ])?;
+        if self.workers > 1024 {
+            return Err(invalid(
+                "runner.workers",
+                self.workers,
+                "must be from 0 to 1024",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -11,12 +11,12 @@ use super::{above_zero, invalid, ConfigError};
 /// PostgreSQL connections per process unless configured. Ten, plus the one connection that
 /// listens for changes, lets nine nodes share PostgreSQL's default `max_connections` of 100
 /// (the README's rule for scaling out: nodes × (pool + 1) below it).
-pub(super) const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
 /// How long a request waits for a PostgreSQL connection unless configured. Five seconds rides
 /// out a busy pool, yet while the database is down or restarting a request gets its 503 (with
 /// `Retry-After`) instead of hanging until the client gives up.
-pub(super) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The URL schemes that name a PostgreSQL database.
 const POSTGRES_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];

@@ -31,6 +31,7 @@ mod types;
 mod uploads;
 
 pub use auth::AuthConfig;
+pub use database::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use retention::RetentionConfig;

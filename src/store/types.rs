@@ -36,11 +36,9 @@ pub struct Claimant<'a> {
     pub worker: Option<&'a str>,
 }
 
-/// The PostgreSQL pool size when the caller does not choose one.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-
-/// How long a query waits for a connection before failing, unless configured.
-pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The PostgreSQL pool's defaults are the configuration's (`database_max_connections`,
+/// `database_acquire_timeout`).
+pub use crate::config::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 
 /// The PostgreSQL connection pool's settings (SQLite keeps its own fixed pools: one writer
 /// connection and a few readers).

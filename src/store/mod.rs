@@ -5,11 +5,12 @@
 //! - [`Backend`] (`contract.rs`) is the contract: what every backend guarantees, method by
 //!   method. The conformance suite (`tests/conformance/`) holds each backend to it.
 //! - `sqlite/`: one file, one node; one writer connection with group commit for the hot writes
-//!   (`sqlite/batch.rs`), a small pool of readers, and what only SQLite has: backups, giving
-//!   freed pages back (`sqlite/maintenance.rs`).
+//!   (`sqlite/batch/`), a small pool of readers, and what only SQLite has: backups, giving
+//!   freed pages back (`sqlite/retention.rs`).
 //! - `postgres/`: one database, any number of nodes; per-job write queues (`postgres/queue.rs`),
 //!   change notifications between nodes (`postgres/listen.rs`).
-//! - `sql.rs`: the statements both backends run with the same text; `rows.rs`: rows to jobs.
+//! - `sql.rs`: the statements and clauses both backends run with the same text; `shared.rs`:
+//!   the reads and plain writes both run alike, on either pool; `rows.rs`: rows to jobs.
 //! - `types.rs` and `error.rs`: the contract's shared types and its error.
 //!
 //! Which transitions each action allows is declared once, in [`crate::job::Action`]; both

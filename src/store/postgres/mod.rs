@@ -11,31 +11,34 @@
 //! - Change numbers come from a sequence, handed out under a lock so that pollers see them in
 //!   order; see [`CHANGE_LOCK`].
 //! - `watch_changes` wakes on every process's writes, not only this one's (`listen.rs`).
+//!
+//! Opening the store is in `connect.rs`, claims and leases in `claims.rs`, the progress and
+//! log statements in `writes.rs`.
 //! - Autovacuum gives space back, and backups are `pg_dump`'s job: nothing of SQLite's
 //!   `retention.rs` has a counterpart here.
 
+mod claims;
+mod connect;
 mod listen;
 mod queue;
+mod writes;
 
-use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection as _, Row};
+use sqlx::postgres::{PgPool, PgRow};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use self::listen::{listen, Bumps, CHANNEL};
 use self::queue::{InFlight, Queued, QueuedWrites, MAX_QUEUED_LINES};
-use super::rows::{cancel_requested, claimed, duration_ms, job_from_row, log_from_row};
+use super::rows::{duration_ms, job_from_row};
 use super::shared::{Prune, Shared};
 use super::sql;
 use super::{
-    Backend, CancelOutcome, Change, Claimant, ListFilter, PoolOptions, PruneRule, RetryPolicy,
-    StoreError, Upload, Writer,
+    Backend, CancelOutcome, Change, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError,
+    Upload, Writer,
 };
 use crate::job::{Action, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 
@@ -118,184 +121,9 @@ pub fn is_postgres_url(url: &str) -> bool {
 }
 
 impl PgStore {
-    /// Connects to the database at `url` with a pool as `pool` says (and one
-    /// connection more, for LISTEN) and applies migrations (several processes starting at once
-    /// take turns: sqlx holds an advisory lock while migrating). The database must exist.
-    pub async fn connect(url: &str, pool: PoolOptions) -> Result<PgStore, StoreError> {
-        let open_err = |source| StoreError::Open {
-            url: redacted(url),
-            source,
-        };
-        let options = PgConnectOptions::from_str(url).map_err(open_err)?;
-        // One connection first: a pool retries until its timeout and then reports only that,
-        // while this says why (refused, no such database, authentication failed) at once.
-        sqlx::PgConnection::connect_with(&options)
-            .await
-            .map_err(open_err)?
-            .close()
-            .await
-            .map_err(open_err)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(pool.max_connections.max(1))
-            .acquire_timeout(pool.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
-        MIGRATOR.run(&pool).await?;
-        let changed = Arc::new(watch::Sender::new(0u64));
-        let became_queued = Arc::new(watch::Sender::new(0u64));
-        let stop_listening = CancellationToken::new();
-        // Listening starts before the store is handed out, so no write after that is missed.
-        let mut listener = PgListener::connect(url).await.map_err(open_err)?;
-        listener.listen(CHANNEL).await.map_err(open_err)?;
-        tokio::spawn(listen(
-            listener,
-            url.to_owned(),
-            Bumps {
-                changed: changed.clone(),
-                queued: became_queued.clone(),
-            },
-            stop_listening.clone(),
-        ));
-        Ok(PgStore {
-            pool,
-            changed,
-            became_queued,
-            keep_log_lines: Arc::new(AtomicI64::new(i64::MAX)),
-            in_flight: Arc::new(InFlight::default()),
-            queued: Arc::new(QueuedWrites::default()),
-            stop_listening,
-        })
-    }
-
     /// Passes a write on: called after every committed change to a job.
     fn wrote(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    async fn progress(
-        &self,
-        id: JobId,
-        owner: Option<&str>,
-        p: &Progress,
-    ) -> Result<Job, StoreError> {
-        let set = sql::progress_set(&sql::ProgressInputs {
-            now: "$1",
-            owner: OWNER,
-            progress: "$4",
-            message: "$5",
-            current: "$6",
-            total: "$7",
-            stage: "$8",
-        });
-        let row = sqlx::query(&update_one(&set, &sql::writer_guard(OWNER)))
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(owner)
-            .bind(p.progress)
-            .bind(p.message.as_deref().map(pg_text))
-            .bind(p.current)
-            .bind(p.total)
-            .bind(p.stage.as_deref().map(pg_text))
-            .fetch_optional(&self.pool)
-            .await?;
-        self.updated(id, row).await
-    }
-
-    /// Log lines in one statement: reserve their seqs and versions on the job, insert them,
-    /// and trim the job's lines past the retention limit (lines that would be trimmed at once
-    /// are not inserted). Outside code's first line also starts a queued job; the start takes
-    /// its own version, one below the first line's, so every stream event has a distinct id.
-    async fn log(
-        &self,
-        id: JobId,
-        owner: Option<&str>,
-        lines: &[(LogLevel, String)],
-        write: &str,
-    ) -> Result<Vec<LogLine>, StoreError> {
-        let now = Timestamp::now();
-        let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
-        let levels: Vec<&str> = lines.iter().map(|(level, _)| level.as_str()).collect();
-        let messages: Vec<String> = lines.iter().map(|(_, message)| pg_text(message)).collect();
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK}, j AS ( \
-                 UPDATE jobs SET {reserve}, last_log_write = $8, {NEXT_CHANGE} \
-                 FROM change_lock WHERE jobs.id = $2 AND {guard} \
-                     AND jobs.last_log_write IS DISTINCT FROM $8 \
-                 RETURNING jobs.id, jobs.log_seq, jobs.version, {NOTIFY}), \
-             line AS (INSERT INTO {log_columns} \
-                 SELECT j.id, j.log_seq - $7 + t.k, j.version - $7 + t.k, $1, t.level, t.message \
-                 FROM j, unnest($4::text[], $5::text[]) WITH ORDINALITY AS t (level, message, k) \
-                 WHERE t.k > $7 - $6), \
-             trimmed AS (DELETE FROM job_logs USING j \
-                 WHERE job_logs.job_id = j.id AND job_logs.seq <= j.log_seq - $6) \
-             SELECT log_seq, version FROM j",
-            reserve = sql::reserve_log_lines("$1", OWNER, "$7"),
-            guard = sql::writer_guard(OWNER),
-            log_columns = sql::INSERT_LOG_COLUMNS,
-        ))
-        .bind(now.as_millis())
-        .bind(id.to_string())
-        .bind(owner)
-        .bind(&levels)
-        .bind(&messages)
-        .bind(self.keep_log_lines.load(Ordering::Relaxed))
-        .bind(n)
-        .bind(write)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return match self.written_before(id, write, n).await? {
-                Some(lines) => Ok(lines),
-                None => Err(self.why_not(id).await),
-            };
-        };
-        self.wrote();
-        let (last_seq, last_version): (i64, i64) =
-            (row.try_get("log_seq")?, row.try_get("version")?);
-        Ok((1..)
-            .zip(lines.iter().zip(messages))
-            .map(|(k, (&(level, _), message))| LogLine {
-                seq: last_seq - n + k,
-                version: last_version - n + k,
-                ts: now,
-                level,
-                message,
-            })
-            .collect())
-    }
-
-    /// The `n` lines of log write `write`, if it was applied already: an earlier try of the
-    /// same write committed and then the connection was lost before the answer came. Only
-    /// the job's one writer (its lease holder) tries writes again, so they are its last `n`.
-    async fn written_before(
-        &self,
-        id: JobId,
-        write: &str,
-        n: i64,
-    ) -> Result<Option<Vec<LogLine>>, StoreError> {
-        let landed: Option<bool> =
-            sqlx::query_scalar("SELECT last_log_write = $2 FROM jobs WHERE id = $1")
-                .bind(id.to_string())
-                .bind(write)
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten();
-        if landed != Some(true) {
-            return Ok(None);
-        }
-        let rows = sqlx::query(
-            "SELECT * FROM (SELECT * FROM job_logs WHERE job_id = $1 ORDER BY seq DESC LIMIT $2) \
-                 AS last ORDER BY seq",
-        )
-        .bind(id.to_string())
-        .bind(n)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(log_from_row)
-            .collect::<Result<_, _>>()
-            .map(Some)
     }
 
     /// The answer to a guarded `UPDATE ... RETURNING` of one job: the job as changed, or why
@@ -642,11 +470,6 @@ impl Backend for PgStore {
             .await
     }
 
-    /// Rows another transaction has locked are skipped, not waited for. Each type is looked up
-    /// on its own, walking `jobs_queue` in order and stopping after `limit` rows: with
-    /// `type = ANY(...)` the planner read every queued job of those types and sorted them,
-    /// milliseconds per claim with 10 000 queued, all under the change lock that every job
-    /// write waits for.
     async fn claim(
         &self,
         types: &[String],
@@ -654,72 +477,15 @@ impl Backend for PgStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError> {
-        if types.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now = Timestamp::now();
-        let order = sql::CLAIM_ORDER;
-        let rows = sqlx::query(&format!(
-            "{CHANGE_LOCK}, due AS ( \
-                 SELECT picked.id FROM unnest($7::text[]) AS wanted (type), LATERAL ( \
-                     SELECT jobs.id, jobs.priority FROM jobs, change_lock \
-                     WHERE {claimable} AND jobs.type = wanted.type \
-                     ORDER BY {order} LIMIT $4 \
-                     FOR UPDATE OF jobs SKIP LOCKED) AS picked \
-                 ORDER BY {order} LIMIT $4) \
-             UPDATE jobs SET {set}, {NEXT_CHANGE} \
-             FROM due WHERE jobs.id = due.id RETURNING jobs.*, {NOTIFY}",
-            claimable = sql::claimable("jobs"),
-            set = sql::claim_set(),
-        ))
-        .bind(now.as_millis())
-        .bind(claimant.owner)
-        .bind(now.saturating_add(lease).as_millis())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(claimant.worker.map(pg_text))
-        .bind(claimant.worker.map(|_| duration_ms(lease)))
-        .bind(types.iter().map(|t| pg_text(t)).collect::<Vec<_>>())
-        .fetch_all(&self.pool)
-        .await?;
-        if !rows.is_empty() {
-            self.wrote();
-        }
-        claimed(&rows)
+        self.claim_due(types, claimant, lease, limit).await
     }
 
-    /// Rows are locked in id order, as [`Backend::recover_expired`] locks them, so the two
-    /// never deadlock.
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "UPDATE jobs SET lease_expires_at = $1 \
-             WHERE id IN (SELECT id FROM jobs WHERE {mine} ORDER BY id FOR UPDATE) AND {mine} \
-             RETURNING id, cancel_requested",
-            mine = sql::leases_of_owner()
-        ))
-        .bind(Timestamp::now().saturating_add(lease).as_millis())
-        .bind(owner)
-        .fetch_all(&self.pool)
-        .await?;
-        cancel_requested(&rows)
+        self.renew(owner, lease).await
     }
 
     async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{CHANGE_LOCK}, expired AS ( \
-                 SELECT jobs.id FROM jobs, change_lock WHERE {expired} \
-                 ORDER BY jobs.id FOR UPDATE OF jobs) \
-             UPDATE jobs SET {set}, {NEXT_CHANGE} \
-             FROM expired WHERE jobs.id = expired.id RETURNING jobs.*, {NOTIFY}",
-            expired = sql::lease_expired("jobs"),
-            set = sql::recover_set(),
-        ))
-        .bind(Timestamp::now().as_millis())
-        .fetch_all(&self.pool)
-        .await?;
-        if !rows.is_empty() {
-            self.wrote();
-        }
-        rows.iter().map(job_from_row).collect()
+        self.recover().await
     }
 
     async fn prunable_jobs(
@@ -769,21 +535,6 @@ fn id_texts(ids: &[JobId]) -> Vec<String> {
     ids.iter().map(JobId::to_string).collect()
 }
 
-/// `url` without its password, for error messages: `postgres://user:***@host/db`.
-fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// How PostgreSQL spells the prune rule: per-type cutoffs from the JSON object `$2` through
 /// `jsonb`, ids as a text array in `$1`.
 fn prune() -> Prune {
@@ -801,41 +552,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_left_out_of_urls_in_messages() {
-        assert_eq!(
-            redacted("postgres://jobcast:s3cret@db:5432/jobs?sslmode=require"),
-            "postgres://jobcast:***@db:5432/jobs?sslmode=require"
-        );
-        assert_eq!(
-            redacted("postgresql://postgres@127.0.0.1/test"),
-            "postgresql://postgres@127.0.0.1/test"
-        );
-        assert_eq!(redacted("postgres:///test"), "postgres:///test");
-    }
-
-    #[test]
     fn nul_characters_become_replacement_characters_and_other_text_is_kept() {
         assert_eq!(pg_text("a\0b\0"), "a\u{fffd}b\u{fffd}");
         assert_eq!(pg_text("plain"), "plain");
-    }
-
-    #[tokio::test]
-    async fn flush_waits_for_queued_writes_started_before_it_only() {
-        let in_flight = Arc::new(InFlight::default());
-        let first = in_flight.start();
-        let flushed = tokio::spawn({
-            let in_flight = in_flight.clone();
-            async move { in_flight.wait().await }
-        });
-        tokio::task::yield_now().await;
-        // A write started after the flush does not hold it up.
-        let later = in_flight.start();
-        assert!(!flushed.is_finished());
-        in_flight.done(first);
-        tokio::time::timeout(Duration::from_secs(5), flushed)
-            .await
-            .expect("the flush ends once the earlier write is done")
-            .unwrap();
-        in_flight.done(later);
     }
 }

@@ -179,3 +179,31 @@ impl PgStore {
         crate::store::retry_transient(id, |_| !self.pool.is_closed(), write).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn flush_waits_for_queued_writes_started_before_it_only() {
+        let in_flight = Arc::new(InFlight::default());
+        let first = in_flight.start();
+        let flushed = tokio::spawn({
+            let in_flight = in_flight.clone();
+            async move { in_flight.wait().await }
+        });
+        tokio::task::yield_now().await;
+        // A write started after the flush does not hold it up.
+        let later = in_flight.start();
+        assert!(!flushed.is_finished());
+        in_flight.done(first);
+        tokio::time::timeout(Duration::from_secs(5), flushed)
+            .await
+            .expect("the flush ends once the earlier write is done")
+            .unwrap();
+        in_flight.done(later);
+    }
+}

@@ -1,27 +1,27 @@
 //! SQLite behind the [`Backend`] contract: one file, one node. WAL, `synchronous=NORMAL`, a busy
 //! timeout and foreign keys; one writer connection, through which every write is serialised
-//! (the hot ones grouped into batches by `batch.rs`), and a small pool of readers, so a slow
-//! reader never holds up a writer and writers never see "database is locked". Pruning, freed
-//! pages and backups are in `retention.rs`.
+//! (the hot ones grouped into batches by `batch/`), and a small pool of readers, so a slow
+//! reader never holds up a writer and writers never see "database is locked". Opening it is in
+//! `connect.rs`, claims and leases in `claims.rs`; pruning, freed pages and backups in
+//! `retention.rs`.
 
 mod batch;
+mod claims;
+mod connect;
 mod retention;
 
-use std::str::FromStr;
+pub use connect::database_file;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::batch::Write;
-use super::rows::{cancel_requested, claimed};
-use super::rows::{duration_ms, job_from_row};
+use super::rows::job_from_row;
 use super::shared::Shared;
 use super::sql;
 use super::{
@@ -32,21 +32,10 @@ use crate::job::{Action, Job, JobId, LogLevel, LogLine, NewJob, Progress, Timest
 
 /// The SET clause that gives the one job a statement changes the next change sequence number.
 /// Statements changing several rows number them with `base + ord` instead (see
-/// [`PICK_NUMBERED`]): this subquery is evaluated once per statement, so all its rows would
+/// `claims::pick_numbered`): this subquery is evaluated once per statement, so all its rows would
 /// share one number.
 const NEXT_CHANGE: &str = "change_seq = (SELECT MAX(change_seq) + 1 FROM jobs)";
 
-/// For an `UPDATE jobs ... FROM picked WHERE jobs.id = picked.id` over several rows: `picked`
-/// gives each chosen job its own next change number, `seq`, in the order given. The window
-/// function makes SQLite compute the whole list, and with it the base, before any row changes.
-fn pick_numbered(select_ids: &str, order: &str) -> String {
-    format!(
-        "WITH picked (id, seq) AS MATERIALIZED (\
-             SELECT id, (SELECT COALESCE(MAX(change_seq), 0) FROM jobs) \
-                 + row_number() OVER (ORDER BY {order}) \
-             FROM ({select_ids})) "
-    )
-}
 /// The schema, from `migrations/sqlite/`, built into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -81,72 +70,7 @@ fn update_one(set: &str, guard: &str) -> String {
     format!("UPDATE jobs SET {set}, {NEXT_CHANGE} WHERE jobs.id = $2 AND {guard} RETURNING *")
 }
 
-/// The file a `sqlite:` URL names (`None` for other URLs).
-pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
-    if !url.starts_with("sqlite:") {
-        return None;
-    }
-    SqliteConnectOptions::from_str(url)
-        .ok()
-        .map(|options| options.get_filename().to_path_buf())
-}
-
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` and applies migrations.
-    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
-        let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let path = options.get_filename();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        // Incremental auto-vacuum (set on the writer only: setting it is a write), so space that
-        // retention frees can be given back to the file system; see `use_incremental_vacuum`.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone().auto_vacuum(SqliteAutoVacuum::Incremental))
-            .await
-            .map_err(open_err)?;
-        retention::use_incremental_vacuum(&writer).await?;
-        MIGRATOR.run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(open_err)?;
-        let changed = Arc::new(watch::Sender::new(0u64));
-        let (batch, queue) = mpsc::channel(WRITE_QUEUE);
-        let notify = changed.clone();
-        let keep_log_lines = Arc::new(AtomicI64::new(i64::MAX));
-        tokio::spawn(batch::run(
-            writer.clone(),
-            queue,
-            keep_log_lines.clone(),
-            move || notify.send_modify(|n| *n = n.wrapping_add(1)),
-        ));
-        Ok(SqliteStore {
-            writer,
-            reader,
-            changed,
-            batch,
-            keep_log_lines,
-        })
-    }
-
     /// Passes a write on: called after every committed change to a job.
     fn wrote(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
@@ -454,7 +378,6 @@ impl Backend for SqliteStore {
             .await
     }
 
-    /// One statement: the jobs picked in claim order, each with its own change number.
     async fn claim(
         &self,
         types: &[String],
@@ -462,74 +385,15 @@ impl Backend for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError> {
-        if types.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now = Timestamp::now();
-        let placeholders = (0..types.len())
-            .map(|i| format!("${}", i + 7))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let picked = pick_numbered(
-            &format!(
-                "SELECT id, priority FROM jobs WHERE {} AND type IN ({placeholders}) \
-                 ORDER BY {order} LIMIT $4",
-                sql::claimable("jobs"),
-                order = sql::CLAIM_ORDER
-            ),
-            sql::CLAIM_ORDER,
-        );
-        let statement = format!(
-            "{picked} UPDATE jobs SET {}, change_seq = picked.seq \
-             FROM picked WHERE jobs.id = picked.id RETURNING *",
-            sql::claim_set()
-        );
-        let mut query = sqlx::query(&statement)
-            .bind(now.as_millis())
-            .bind(claimant.owner)
-            .bind(now.saturating_add(lease).as_millis())
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(claimant.worker)
-            .bind(claimant.worker.map(|_| duration_ms(lease)));
-        for job_type in types {
-            query = query.bind(job_type);
-        }
-        let rows = query.fetch_all(&self.writer).await?;
-        if !rows.is_empty() {
-            self.wrote();
-        }
-        claimed(&rows)
+        self.claim_due(types, claimant, lease, limit).await
     }
 
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "UPDATE jobs SET lease_expires_at = $1 WHERE {} RETURNING id, cancel_requested",
-            sql::leases_of_owner()
-        ))
-        .bind(Timestamp::now().saturating_add(lease).as_millis())
-        .bind(owner)
-        .fetch_all(&self.writer)
-        .await?;
-        cancel_requested(&rows)
+        self.renew(owner, lease).await
     }
 
     async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
-        let picked = pick_numbered(
-            &format!("SELECT id FROM jobs WHERE {}", sql::lease_expired("jobs")),
-            "id",
-        );
-        let rows = sqlx::query(&format!(
-            "{picked} UPDATE jobs SET {}, change_seq = picked.seq \
-             FROM picked WHERE jobs.id = picked.id RETURNING *",
-            sql::recover_set()
-        ))
-        .bind(Timestamp::now().as_millis())
-        .fetch_all(&self.writer)
-        .await?;
-        if !rows.is_empty() {
-            self.wrote();
-        }
-        rows.iter().map(job_from_row).collect()
+        self.recover().await
     }
 
     async fn prunable_jobs(

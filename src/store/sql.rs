@@ -10,14 +10,18 @@
 
 use crate::job::{Action, JobStatus};
 
-/// `column IN ('queued', ...)`: the statuses from which `action` applies.
+/// `column IN ('failed', ...)`: the statuses from which `action` applies. One status is
+/// written `column = 'queued'`, the form the partial indexes name (`WHERE status = 'queued'`):
+/// SQLite uses such an index only for a query that says the same, and would otherwise sort
+/// every queued job of a type on each claim.
 pub(super) fn status_allows(column: &str, action: Action) -> String {
-    let list: Vec<String> = action
-        .allowed_from()
-        .iter()
-        .map(|status| quoted(*status))
-        .collect();
-    format!("{column} IN ({})", list.join(", "))
+    match action.allowed_from() {
+        [one] => format!("{column} = {}", quoted(*one)),
+        many => {
+            let list: Vec<String> = many.iter().map(|status| quoted(*status)).collect();
+            format!("{column} IN ({})", list.join(", "))
+        }
+    }
 }
 
 /// A status as an SQL string literal.

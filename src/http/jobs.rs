@@ -19,8 +19,8 @@ use crate::auth::StreamGrant;
 use crate::job::{
     whole_number, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp,
 };
-use crate::runner::handler::JobType;
 use crate::runner::retry_delay;
+use crate::runner::JobType;
 use crate::sse;
 use crate::sse::job::News;
 use crate::sse::poller::Snapshot;

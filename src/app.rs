@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::http::cors::Cors;
 use crate::http::AppState;
 use crate::metrics::Metrics;
+use crate::runner::external::ExternalJobs;
 use crate::runner::{JobHandler, JobTypes, Runner};
 use crate::sse::job::StreamTimings;
 use crate::sse::poller::Poller;
@@ -228,6 +229,7 @@ impl Application {
             .stream
             .shared_poller
             .then(|| Poller::new(store.clone()));
+        let external = ExternalJobs::new(store.clone(), types.clone(), config.runner.clone());
         let (heartbeat, heartbeat_clock) = Heartbeat::new();
         let state = AppState {
             poller,
@@ -249,7 +251,7 @@ impl Application {
             streams: StreamGauge::new(metrics.clone()),
             heartbeat,
             job_queued: Arc::new(tokio::sync::Notify::new()),
-            runner_config: config.runner.clone(),
+            external,
             uploads,
             auth: Arc::new(auth),
             signer,

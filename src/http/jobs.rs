@@ -19,12 +19,11 @@ use crate::auth::StreamGrant;
 use crate::job::{
     whole_number, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp,
 };
-use crate::runner::retry_delay;
 use crate::runner::JobType;
 use crate::sse;
 use crate::sse::job::News;
 use crate::sse::poller::Snapshot;
-use crate::store::{CancelOutcome, ListFilter, RetryPolicy, StoreError, Writer};
+use crate::store::{CancelOutcome, ListFilter, StoreError};
 
 /// Longest `stage`, `error` summary and idempotency key, in bytes.
 const MAX_SHORT_TEXT_BYTES: usize = 1024;
@@ -462,7 +461,7 @@ pub async fn cancel(state: &AppState, id: JobId) -> Result<Response<Body>, ApiEr
             job.status
         )));
     }
-    let external = is_external(state, &job);
+    let external = state.types.is_external(&job.job_type);
     match state.store.cancel(id, external).await? {
         CancelOutcome::Cancelled(job) => Ok(job_response(state, StatusCode::OK, &job)),
         CancelOutcome::Requested(job) => {
@@ -504,13 +503,6 @@ pub async fn retry(state: &AppState, id: JobId) -> Result<Response<Body>, ApiErr
     Ok(job_response(state, StatusCode::OK, &job))
 }
 
-fn is_external(state: &AppState, job: &Job) -> bool {
-    state
-        .types
-        .get(&job.job_type)
-        .is_some_and(|t| t.handler.is_none())
-}
-
 /// The lease an update carries in `Jobcast-Lease`, if any.
 fn lease_of(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
     match req.headers().get(super::workers::LEASE_HEADER) {
@@ -524,60 +516,6 @@ fn lease_of(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
             .ok_or_else(|| {
                 ApiError::BadRequest("the Jobcast-Lease header is not a lease id".to_owned())
             }),
-    }
-}
-
-/// Who an update speaks for: outside code, or the worker holding `lease`.
-fn writer(lease: &Option<String>) -> Writer<'_> {
-    match lease {
-        Some(lease) => Writer::Lease(lease),
-        None => Writer::External,
-    }
-}
-
-const LEASE_LOST: &str = "the lease was lost: it expired (the job went back to the queue), or the \
-     job was cancelled or given to another worker";
-
-/// Loads a job that outside code may update: it must exist, be of an `external` type, be
-/// unfinished, and, if a worker claimed it, the update must carry that worker's lease.
-async fn load_external(
-    state: &AppState,
-    id: JobId,
-    lease: &Option<String>,
-) -> Result<Job, ApiError> {
-    let job = load(state, id).await?;
-    if !is_external(state, &job) {
-        return Err(ApiError::Conflict(format!(
-            "jobs of type {:?} run in-process; only external jobs accept updates",
-            job.job_type
-        )));
-    }
-    match (lease, &job.lease_owner) {
-        (Some(lease), owner) if owner.as_ref() != Some(lease) => {
-            return Err(ApiError::Conflict(LEASE_LOST.to_owned()))
-        }
-        (None, Some(_)) if !job.status.is_finished() => {
-            return Err(ApiError::Conflict(
-                "a worker has claimed this job: its updates must carry the Jobcast-Lease header"
-                    .to_owned(),
-            ))
-        }
-        _ => {}
-    }
-    if job.status.is_finished() {
-        return Err(ApiError::Conflict(format!(
-            "the job is already {}",
-            job.status
-        )));
-    }
-    Ok(job)
-}
-
-/// A refused update under a lease means the lease was lost between our read and the write.
-fn lease_conflict(lease: &Option<String>) -> impl Fn(StoreError) -> ApiError + '_ {
-    move |error| match (error, lease) {
-        (StoreError::Conflict { .. }, Some(_)) => ApiError::Conflict(LEASE_LOST.to_owned()),
-        (error, _) => error.into(),
     }
 }
 
@@ -617,7 +555,6 @@ pub async fn progress(
     let max_line = state.limits.config.max_log_line_bytes;
     check_len("message", update.message.as_deref(), max_line)?;
     check_len("stage", update.stage.as_deref(), MAX_SHORT_TEXT_BYTES)?;
-    load_external(state, id, &lease).await?;
     let progress = Progress {
         progress: update.progress,
         message: update.message,
@@ -626,10 +563,9 @@ pub async fn progress(
         stage: update.stage,
     };
     let job = state
-        .store
-        .report_progress(id, writer(&lease), &progress)
-        .await
-        .map_err(lease_conflict(&lease))?;
+        .external
+        .report_progress(id, lease.as_deref(), &progress)
+        .await?;
     Ok(job_response(state, StatusCode::OK, &job))
 }
 
@@ -655,12 +591,10 @@ pub async fn add_log(
     let line: LogBody = read_body(state, req).await?;
     let max_line = state.limits.config.max_log_line_bytes;
     check_len("message", Some(&line.message), max_line)?;
-    load_external(state, id, &lease).await?;
     let line = state
-        .store
-        .append_log(id, writer(&lease), line.level, &line.message)
-        .await
-        .map_err(lease_conflict(&lease))?;
+        .external
+        .append_log(id, lease.as_deref(), line.level, &line.message)
+        .await?;
     Ok(body::json(StatusCode::CREATED, &line))
 }
 
@@ -681,12 +615,10 @@ pub async fn complete(
     let (done, sent): (CompleteBody, usize) = read_body_sized(state, req).await?;
     let max = state.limits.config.max_payload_bytes;
     check_json_size("result", done.result.as_ref(), sent, max)?;
-    load_external(state, id, &lease).await?;
     let job = state
-        .store
-        .complete(id, writer(&lease), done.result.as_ref())
-        .await
-        .map_err(lease_conflict(&lease))?;
+        .external
+        .complete(id, lease.as_deref(), done.result.as_ref())
+        .await?;
     Ok(job_response(state, StatusCode::OK, &job))
 }
 
@@ -717,23 +649,15 @@ pub async fn fail(
         sent,
         limits.max_payload_bytes,
     )?;
-    let job = load_external(state, id, &lease).await?;
-    // A worker's failed attempt is retried like an in-process one while attempts remain;
-    // outside code that drives an unclaimed job ends it.
-    let retry = lease.as_ref().map(|_| RetryPolicy {
-        retry_at: Timestamp::now().saturating_add(retry_delay(&state.runner_config, job.attempt)),
-    });
     let job = state
-        .store
+        .external
         .fail(
             id,
-            writer(&lease),
+            lease.as_deref(),
             &failure.error,
             failure.details.as_ref(),
-            retry,
         )
-        .await
-        .map_err(lease_conflict(&lease))?;
+        .await?;
     if job.status == JobStatus::Queued {
         state.job_queued.notify_waiters();
     }

@@ -64,8 +64,8 @@ pub struct AppState {
     pub heartbeat: Heartbeat,
     /// Woken (all waiters) when a job is queued here: long-polling worker claims look again.
     pub job_queued: Arc<tokio::sync::Notify>,
-    /// Retry backoff for attempts that external workers report as failed.
-    pub runner_config: crate::config::RunnerConfig,
+    /// Updates to external jobs, under the rules of who may make them.
+    pub external: crate::runner::external::ExternalJobs,
     /// Where uploads go.
     pub uploads: crate::uploads::Uploads,
     /// API tokens; open when there are none.

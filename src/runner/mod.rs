@@ -12,10 +12,12 @@
 //!
 //! The handler trait and what a handler sees live in [`handler`]; the registry of declared
 //! types, which picks each type's handler, in [`types`]; the built-in kinds in [`demo`] and
-//! [`command`].
+//! [`command`]. Jobs of `external` types are not run here: who may update them, and how, is
+//! [`external`]'s.
 
 pub mod command;
 pub mod demo;
+pub mod external;
 pub mod handler;
 pub mod types;
 

@@ -91,6 +91,11 @@ impl JobTypes {
         self.0.get(name)
     }
 
+    /// Whether `name` is a declared type that outside code runs (`external`, no handler here).
+    pub fn is_external(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|t| t.handler.is_none())
+    }
+
     /// Names of the types this process runs itself.
     pub fn in_process(&self) -> Vec<String> {
         self.0

@@ -1,5 +1,6 @@
 //! The HTTP server: a plain hyper 1.x accept loop with graceful shutdown, request logging, CORS
-//! and JSON errors. Routing is in [`routes`], the job handlers in [`jobs`].
+//! and JSON errors. Routing is in [`routes`], the job handlers in [`jobs`], the JSON of a job in
+//! [`view`].
 //!
 //! Handlers reach the store and the runner only through their APIs, held in [`AppState`].
 
@@ -11,6 +12,7 @@ pub mod jobs;
 pub mod limits;
 pub mod routes;
 pub mod uploads;
+pub mod view;
 pub mod workers;
 
 use std::convert::Infallible;

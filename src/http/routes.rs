@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::error::ApiError;
-use super::{assets, jobs, uploads, workers, AppState};
+use super::{assets, jobs, limits, uploads, workers, AppState};
 use crate::auth::{Denied, Permission};
 
 /// Every route the router knows: its path template (`{id}` stands for one non-empty path
@@ -281,7 +281,7 @@ pub async fn dispatch(
                 state,
                 query,
                 req.headers(),
-                jobs::client_of(req.extensions()),
+                limits::client_of(req.extensions()),
             )
             .await
         }
@@ -289,7 +289,7 @@ pub async fn dispatch(
         (&Method::POST, Route::Jobs) => jobs::create(state, req).await,
         (&Method::GET, Route::Job(id)) => jobs::get(state, jobs::parse_id(id)?).await,
         (&Method::GET, Route::JobStream(id)) => {
-            let client = jobs::client_of(req.extensions());
+            let client = limits::client_of(req.extensions());
             jobs::stream(state, jobs::parse_id(id)?, req.headers(), query, client).await
         }
         (&Method::GET, Route::JobLogs(id)) => jobs::logs(state, jobs::parse_id(id)?, query).await,

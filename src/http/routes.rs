@@ -150,8 +150,8 @@ enum Route<'a> {
     Job(&'a str),
     JobStream(&'a str),
     JobLogs(&'a str),
-    /// `cancel`, `retry`, `progress`, `complete` or `fail`.
-    JobAction(&'a str, &'a str),
+    /// `POST /api/jobs/{id}/{action}`.
+    JobAction(&'a str, JobAction),
     WorkerClaim,
     Uploads,
 }
@@ -171,10 +171,8 @@ impl<'a> Route<'a> {
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["api", "jobs", id, "stream"] if !id.is_empty() => Some(Route::JobStream(id)),
             ["api", "jobs", id, "logs"] if !id.is_empty() => Some(Route::JobLogs(id)),
-            ["api", "jobs", id, action @ ("cancel" | "retry" | "progress" | "complete" | "fail")]
-                if !id.is_empty() =>
-            {
-                Some(Route::JobAction(id, action))
+            ["api", "jobs", id, action] if !id.is_empty() => {
+                JobAction::from_segment(action).map(|action| Route::JobAction(id, action))
             }
             ["api", "workers", "claim"] => Some(Route::WorkerClaim),
             ["api", "uploads"] => Some(Route::Uploads),
@@ -198,13 +196,7 @@ impl<'a> Route<'a> {
             Route::Job(_) => "/api/jobs/{id}",
             Route::JobStream(_) => "/api/jobs/{id}/stream",
             Route::JobLogs(_) => "/api/jobs/{id}/logs",
-            Route::JobAction(_, action) => match *action {
-                "cancel" => "/api/jobs/{id}/cancel",
-                "retry" => "/api/jobs/{id}/retry",
-                "progress" => "/api/jobs/{id}/progress",
-                "complete" => "/api/jobs/{id}/complete",
-                _ => "/api/jobs/{id}/fail",
-            },
+            Route::JobAction(_, action) => action.template(),
             Route::WorkerClaim => "/api/workers/claim",
             Route::Uploads => "/api/uploads",
         }
@@ -226,6 +218,54 @@ impl<'a> Route<'a> {
             Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
             Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => "POST, OPTIONS",
         }
+    }
+}
+
+/// What `POST /api/jobs/{id}/{action}` does to a job: the client's cancel and retry, and the
+/// reports of outside code and workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    Cancel,
+    Retry,
+    Progress,
+    Complete,
+    Fail,
+}
+
+impl JobAction {
+    /// Every action, for matching a path segment (a test checks each has its row in
+    /// [`ROUTES`]).
+    const ALL: [JobAction; 5] = [
+        JobAction::Cancel,
+        JobAction::Retry,
+        JobAction::Progress,
+        JobAction::Complete,
+        JobAction::Fail,
+    ];
+
+    /// The action's row in [`ROUTES`]. Its last segment is the action's name in the path:
+    /// the one place each name is spelled.
+    fn template(self) -> &'static str {
+        match self {
+            JobAction::Cancel => "/api/jobs/{id}/cancel",
+            JobAction::Retry => "/api/jobs/{id}/retry",
+            JobAction::Progress => "/api/jobs/{id}/progress",
+            JobAction::Complete => "/api/jobs/{id}/complete",
+            JobAction::Fail => "/api/jobs/{id}/fail",
+        }
+    }
+
+    /// The action's name in the path, such as `cancel`.
+    fn segment(self) -> &'static str {
+        let template = self.template();
+        template.rsplit_once('/').map_or(template, |(_, last)| last)
+    }
+
+    /// The action `segment` names, if any.
+    fn from_segment(segment: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|action| action.segment() == segment)
     }
 }
 
@@ -297,11 +337,11 @@ pub async fn dispatch(
         (&Method::POST, Route::JobAction(id, action)) => {
             let id = jobs::parse_id(id)?;
             match action {
-                "cancel" => jobs::cancel(state, id).await,
-                "retry" => jobs::retry(state, id).await,
-                "progress" => jobs::progress(state, id, req).await,
-                "complete" => jobs::complete(state, id, req).await,
-                _ => jobs::fail(state, id, req).await,
+                JobAction::Cancel => jobs::cancel(state, id).await,
+                JobAction::Retry => jobs::retry(state, id).await,
+                JobAction::Progress => jobs::progress(state, id, req).await,
+                JobAction::Complete => jobs::complete(state, id, req).await,
+                JobAction::Fail => jobs::fail(state, id, req).await,
             }
         }
         (&Method::POST, Route::WorkerClaim) => workers::claim(state, req).await,
@@ -320,7 +360,9 @@ fn permission(state: &AppState, method: &Method, route: &Route<'_>) -> Option<Pe
         (_, Route::Health | Route::Ready | Route::OpenApi | Route::Asset(_)) => None,
         (_, Route::Metrics) if state.public_metrics => None,
         (&Method::POST, Route::Jobs | Route::Uploads) => Some(Permission::Submit),
-        (&Method::POST, Route::JobAction(_, "cancel" | "retry")) => Some(Permission::Submit),
+        (&Method::POST, Route::JobAction(_, JobAction::Cancel | JobAction::Retry)) => {
+            Some(Permission::Submit)
+        }
         (&Method::POST, Route::WorkerClaim | Route::JobAction(..) | Route::JobLogs(_)) => {
             Some(Permission::Work)
         }
@@ -406,7 +448,7 @@ mod tests {
         );
         assert_eq!(
             Route::parse("/api/jobs/abc/cancel"),
-            Some(Route::JobAction("abc", "cancel"))
+            Some(Route::JobAction("abc", JobAction::Cancel))
         );
         assert_eq!(Route::parse("/api/jobs/abc/explode"), None);
         assert_eq!(Route::parse("/api/jobs/"), None);
@@ -487,6 +529,22 @@ mod tests {
                 "{path} matches several rows"
             );
         }
+    }
+
+    #[test]
+    fn every_job_action_is_a_post_row_of_the_table_named_by_its_last_segment() {
+        for action in JobAction::ALL {
+            assert!(
+                ROUTES.contains(&(action.template(), &["POST"][..])),
+                "{action:?}"
+            );
+            assert_eq!(JobAction::from_segment(action.segment()), Some(action));
+            assert_eq!(
+                format!("/api/jobs/{{id}}/{}", action.segment()),
+                action.template()
+            );
+        }
+        assert_eq!(JobAction::from_segment("explode"), None);
     }
 
     #[test]

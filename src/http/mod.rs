@@ -1,15 +1,20 @@
 //! The HTTP server: a plain hyper 1.x accept loop with graceful shutdown, request logging, CORS
-//! and JSON errors. Routing is in [`routes`], the job handlers in [`jobs`], the JSON of a job in
-//! [`view`].
+//! and JSON errors. The route table is [`routes`]; [`dispatch`] sends a request to its handler:
+//! the job handlers in [`jobs`] (a job's JSON is [`view`]'s), the worker claim in [`workers`],
+//! uploads, the dashboard's [`assets`], [`operations`] (health, readiness, metrics) and the API
+//! document ([`openapi`]).
 //!
 //! Handlers reach the store and the runner only through their APIs, held in [`AppState`].
 
 pub mod assets;
 pub mod body;
 pub mod cors;
+pub mod dispatch;
 pub mod error;
 pub mod jobs;
 pub mod limits;
+pub mod openapi;
+pub mod operations;
 pub mod routes;
 pub mod uploads;
 pub mod view;
@@ -148,7 +153,9 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
     let result = if head_size(&req) > head_limit {
         Err(ApiError::HeadersTooLarge { limit: head_limit })
     } else {
-        routes::dispatch(state, req).instrument(span.clone()).await
+        dispatch::dispatch(state, req)
+            .instrument(span.clone())
+            .await
     };
     let _entered = span.enter();
     let mut response = match result {

@@ -225,10 +225,14 @@ impl Application {
             config.runner.clone(),
             uploads.clone(),
         );
-        let poller = config
-            .stream
-            .shared_poller
-            .then(|| Poller::new(store.clone()));
+        if !config.stream.shared_poller {
+            // Still read, so that older config files load; the per-stream polling it chose is
+            // gone from the product (benches/jobcast.rs measures it on its own).
+            tracing::warn!(
+                "stream.shared_poller = false is ignored: every stream shares one poller"
+            );
+        }
+        let poller = Poller::new(store.clone());
         let external = ExternalJobs::new(store.clone(), types.clone(), config.runner.clone());
         let (heartbeat, heartbeat_clock) = Heartbeat::new();
         let state = AppState {
@@ -341,16 +345,17 @@ impl Application {
             self.heartbeat
                 .run(self.state.timings.heartbeat, shutdown.clone()),
         );
-        let poller = self.state.poller.clone().map(|poller| {
-            tokio::spawn(poller.run(self.state.timings.poll_interval, shutdown.clone()))
-        });
+        let poller = tokio::spawn(
+            self.state
+                .poller
+                .clone()
+                .run(self.state.timings.poll_interval, shutdown.clone()),
+        );
         crate::http::serve(self.listener, self.state).await;
         if let Err(error) = runner.await {
             tracing::error!(%error, "the runner task failed");
         }
-        if let Some(poller) = poller {
-            let _ = poller.await;
-        }
+        let _ = poller.await;
         watcher.abort();
         store.close().await;
         tracing::info!("stopped");

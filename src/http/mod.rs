@@ -57,9 +57,8 @@ pub struct AppState {
     pub runner: RunnerHandle,
     pub cors: Arc<Cors>,
     pub timings: StreamTimings,
-    /// The shared poller streams subscribe to; `None` when each stream polls by itself (the
-    /// old design, kept for benchmarks).
-    pub poller: Option<Poller>,
+    /// The shared poller every job stream subscribes to.
+    pub poller: Poller,
     pub max_body_bytes: usize,
     /// Fired once at shutdown; every open stream watches it and ends.
     pub shutdown: CancellationToken,

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use serde::Deserialize;
 
-use super::{load, status_param};
+use super::status_param;
 use crate::auth::StreamGrant;
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
@@ -21,8 +21,6 @@ use crate::http::limits::StreamPermit;
 use crate::http::AppState;
 use crate::job::{Job, JobId};
 use crate::sse;
-use crate::sse::job::News;
-use crate::sse::poller::Snapshot;
 
 /// `GET /api/jobs/{id}/stream`; `?last_event_id=N` stands in for the header where a client
 /// cannot set it (a new `EventSource` resuming from a version it read elsewhere).
@@ -35,22 +33,12 @@ pub async fn stream(
 ) -> Result<Response<Body>, ApiError> {
     let grant = check_stream_token(state, query, &crate::auth::job_scope(&id.to_string()))?;
     let permit = state.limits.streams.admit(client, Some(id))?;
-    let (snapshot, news) = match &state.poller {
-        Some(poller) => {
-            let mut subscription = poller
-                .subscribe(id)
-                .await?
-                .ok_or_else(ApiError::job_not_found)?;
-            (subscription.latest(), News::Shared(subscription))
-        }
-        None => {
-            let job = load(state, id).await?;
-            (
-                Snapshot::new(job),
-                News::polling(state.store.clone(), state.timings.poll_interval),
-            )
-        }
-    };
+    let mut subscription = state
+        .poller
+        .subscribe(id)
+        .await?
+        .ok_or_else(ApiError::job_not_found)?;
+    let snapshot = subscription.latest();
     check_job_grant(state, grant, &snapshot.job)?;
     let last_seen = last_event_id(headers).or_else(|| last_event_id_param(query));
     if sse::job::already_seen_the_end(&snapshot.job, last_seen) {
@@ -58,7 +46,7 @@ pub async fn stream(
         *response.status_mut() = StatusCode::NO_CONTENT;
         return Ok(response);
     }
-    let events = sse::job::job_stream(stream_context(state), snapshot, news, last_seen);
+    let events = sse::job::job_stream(stream_context(state), snapshot, subscription, last_seen);
     Ok(event_stream_response(events, permit, &state.metrics))
 }
 

@@ -2,7 +2,7 @@
 //! known paths with the wrong method 405 (with `Allow`), and every known path answers a CORS
 //! preflight.
 //!
-//! [`ROUTES`] lists every route; [`Route::parse`], `Route::allow` and
+//! [`ROUTES`] lists every route; `Route::parse`, `Route::allow` and
 //! [`super::dispatch`] agree with it (the tests below check it), and `openapi.json`
 //! ([`super::openapi`]) documents exactly these routes (`tests/api/openapi.rs` checks it).
 

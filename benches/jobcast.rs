@@ -13,8 +13,10 @@
 //! - `fanout`: J jobs x S streams, U progress updates per job; delivery latency from the
 //!   update's POST to each client's receipt, with the update sent to the streaming server
 //!   (in-process path) and to a second server process on the same database (poll path).
-//! - `idle`: CPU and RSS of the server with 1 000 and 10 000 idle streams, for the shared poller
-//!   and for one-query-per-stream polling.
+//! - `idle`: CPU and RSS of the server with 1 000 and 10 000 idle streams (the shared poller),
+//!   and, for comparison, the CPU of the design it replaced, one query per stream per second,
+//!   which the server no longer has: the bench runs that loop itself against the store
+//!   ([`PollLoad`]). Fan-out latency through that design is no longer measured.
 //! - `throughput`: jobs per second end to end (`demo`, 1 step, 0 ms) with 1 and 4 workers, also
 //!   with 100 000 jobs already stored; progress updates per second through the API.
 //! - `open`: streams opened per second, and the time for N streams to get their first event.
@@ -27,7 +29,7 @@
 //!   posted to another process (notification path) and to the streaming one.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -129,11 +131,7 @@ impl Server {
 
     /// CPU seconds (user + system) used so far, from /proc.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0
+        cpu_seconds_of(self.pid)
     }
 
     /// Resident set size in KiB, from /proc.
@@ -153,6 +151,111 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds (user + system) process `pid` has used so far, from /proc.
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// One query per stream, for comparison
+
+/// The servers' `stream.poll_interval` (the shipped default), which the polling loops keep too.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The argument that makes this bench binary a [`PollLoad`] child instead of the bench.
+const POLL_LOAD_ARG: &str = "--poll-load";
+
+/// The design the shared poller replaced, which the server no longer has: every stream reads
+/// its job from the store once per poll interval. Run by this bench binary in a child process
+/// (`--poll-load`), so that its CPU is measured on its own, through jobcast's public store API
+/// on the database file of a running server. It has no HTTP and no streams: it is the cost of
+/// the queries and their timers alone, which that design added to what the streams cost (the
+/// shared poller's `idle` row).
+struct PollLoad {
+    child: Child,
+    pid: u32,
+}
+
+impl PollLoad {
+    /// Starts one polling loop per entry of `ids` (a job id per would-be stream) on
+    /// `database_url`; returns once every loop runs.
+    fn start(database_url: &str, ids: &[String]) -> PollLoad {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg(POLL_LOAD_ARG)
+            .arg(database_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the polling loops");
+        let mut stdin = child.stdin.take().unwrap();
+        for id in ids {
+            writeln!(stdin, "{id}").unwrap();
+        }
+        drop(stdin);
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert!(
+            ready.starts_with("polling"),
+            "the polling loops did not start: {ready:?}"
+        );
+        PollLoad {
+            pid: child.id(),
+            child,
+        }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds_of(self.pid)
+    }
+}
+
+impl Drop for PollLoad {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The [`PollLoad`] child: reads job ids from stdin, one loop per line, each reading its job
+/// every [`POLL_INTERVAL`] as a stream of the old design did, their starts spread over one
+/// interval as streams opened at different times would be. Says `polling N` on stdout once
+/// they all run, then runs until killed.
+async fn poll_load(database_url: &str) {
+    let store = jobcast::store::Store::connect(database_url)
+        .await
+        .expect("open the database");
+    let ids: Vec<jobcast::JobId> = std::io::stdin()
+        .lines()
+        .map(|line| line.unwrap().trim().parse().expect("a job id"))
+        .collect();
+    let start = tokio::time::Instant::now();
+    let mut loops = tokio::task::JoinSet::new();
+    for (i, id) in ids.iter().copied().enumerate() {
+        let store = store.clone();
+        let first = start + POLL_INTERVAL.mul_f64(i as f64 / ids.len() as f64);
+        loops.spawn(async move {
+            let mut ticks = tokio::time::interval_at(first, POLL_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = store.get_job(id).await {
+                    eprintln!("poll of {id} failed: {error}");
+                }
+            }
+        });
+    }
+    println!("polling {}", ids.len());
+    std::io::stdout().flush().unwrap();
+    loops.join_next().await;
 }
 
 /// The database URL of the SQLite file `db`.
@@ -355,6 +458,8 @@ struct Bench {
     dir: tempfile::TempDir,
     client: reqwest::Client,
     results: BTreeMap<String, Value>,
+    /// What was not measured, and why: printed, and in the JSON.
+    notes: Vec<String>,
     quick: bool,
 }
 
@@ -368,22 +473,16 @@ impl Bench {
         self.results.insert(key, value);
     }
 
+    fn note(&mut self, text: &str) {
+        println!("note: {text}");
+        self.notes.push(text.to_owned());
+    }
+
     /// J jobs x S streams, U updates per job, through `via` ("local": the streaming server;
     /// "remote": a second server on the same database file).
-    async fn fanout(
-        &mut self,
-        jobs: usize,
-        streams: usize,
-        updates: usize,
-        via: &str,
-        shared: bool,
-    ) {
-        let db = self.db(&format!("fanout-{jobs}x{streams}-{via}-{shared}"));
-        let poller = if shared { "true" } else { "false" };
-        let server = Server::start(
-            &sqlite_url(&db),
-            &[("JOBCAST_STREAM_SHARED_POLLER", poller)],
-        );
+    async fn fanout(&mut self, jobs: usize, streams: usize, updates: usize, via: &str) {
+        let db = self.db(&format!("fanout-{jobs}x{streams}-{via}"));
+        let server = Server::start(&sqlite_url(&db), &[]);
         let remote = (via == "remote").then(|| Server::start(&sqlite_url(&db), &[]));
         let writer = remote.as_ref().unwrap_or(&server);
         // Another process sees an update at its next 1 s poll: rounds further apart.
@@ -391,9 +490,8 @@ impl Bench {
         let result = self
             .fanout_on(&server, writer, jobs, streams, updates, gap)
             .await;
-        let mode = if shared { "" } else { ", per-stream polling" };
         self.record(
-            format!("fanout {jobs}x{streams} U={updates} via {via}{mode}"),
+            format!("fanout {jobs}x{streams} U={updates} via {via}"),
             result,
         );
     }
@@ -480,20 +578,9 @@ impl Bench {
     }
 
     /// CPU and memory of a server holding `n` idle streams.
-    async fn idle(&mut self, n: usize, window: Duration, shared: bool) {
-        let mode = if shared {
-            "shared poller"
-        } else {
-            "per-stream polling"
-        };
-        let db = self.db(&format!("idle-{n}-{shared}"));
-        let server = Server::start(
-            &sqlite_url(&db),
-            &[(
-                "JOBCAST_STREAM_SHARED_POLLER",
-                if shared { "true" } else { "false" },
-            )],
-        );
+    async fn idle(&mut self, n: usize, window: Duration) {
+        let db = self.db(&format!("idle-{n}"));
+        let server = Server::start(&sqlite_url(&db), &[]);
         let jobs = (n / 10).max(1);
         let ids = create_jobs(&self.client, &server, json!({"type": "external"}), jobs).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -518,7 +605,7 @@ impl Bench {
         let opened = stats.opened.load(Ordering::Relaxed);
         tasks.abort_all();
         self.record(
-            format!("idle {n} streams, {mode}"),
+            format!("idle {n} streams, shared poller"),
             json!({
                 "streams_open": opened,
                 "cpu_seconds_per_minute": round2(cpu / elapsed * 60.0),
@@ -526,6 +613,39 @@ impl Bench {
                 "rss_mib": round2(rss_open as f64 / 1024.0),
                 "rss_per_stream_kib": round2((rss_open.saturating_sub(rss_before)) as f64 / opened.max(1) as f64),
                 "open_seconds": round2(took.as_secs_f64()),
+                "window_seconds": round2(elapsed),
+            }),
+        );
+    }
+
+    /// CPU of one query per stream per second for `n` streams, on jobs like [`Bench::idle`]'s
+    /// (10 streams per job): the design the shared poller replaced, run by [`PollLoad`].
+    async fn idle_polling(&mut self, n: usize, window: Duration) {
+        let db = self.db(&format!("idle-polling-{n}"));
+        let server = Server::start(&sqlite_url(&db), &[]);
+        let jobs = (n / 10).max(1);
+        let ids = create_jobs(&self.client, &server, json!({"type": "external"}), jobs).await;
+        let streams: Vec<String> = ids
+            .iter()
+            .cycle()
+            .take(jobs * (n / jobs))
+            .cloned()
+            .collect();
+        let load = PollLoad::start(&sqlite_url(&db), &streams);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let cpu_before = load.cpu_seconds();
+        let t0 = Instant::now();
+        tokio::time::sleep(window).await;
+        let cpu = load.cpu_seconds() - cpu_before;
+        let elapsed = t0.elapsed().as_secs_f64();
+        drop(load);
+        drop(server);
+        self.record(
+            format!("idle {n} streams, one query each (bench loop)"),
+            json!({
+                "polling_loops": streams.len(),
+                "cpu_seconds_per_minute": round2(cpu / elapsed * 60.0),
+                "cpu_percent_of_one_core": round2(cpu / elapsed * 100.0),
                 "window_seconds": round2(elapsed),
             }),
         );
@@ -950,6 +1070,11 @@ async fn preload_finished_jobs(db: &Path, n: usize) {
 
 #[tokio::main]
 async fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(POLL_LOAD_ARG) {
+        let url = args.next().expect("--poll-load DATABASE_URL");
+        return poll_load(&url).await;
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--bench"))
@@ -969,6 +1094,7 @@ async fn main() {
         dir: tempfile::tempdir().unwrap(),
         client: http(),
         results: BTreeMap::new(),
+        notes: Vec::new(),
         quick,
     };
     println!("{:<48} result", "scenario");
@@ -980,20 +1106,21 @@ async fn main() {
             (scale(100, 10), scale(100, 10)),
             (scale(1000, 20), 10),
         ] {
-            bench.fanout(jobs, streams, 5, "local", true).await;
+            bench.fanout(jobs, streams, 5, "local").await;
         }
-        // The same through one-query-per-stream polling, for comparison.
-        let n = scale(100, 10);
-        bench.fanout(n, n, 5, "local", false).await;
+        bench.note(
+            "fan-out through one query per stream is not measured: the server has only the \
+             shared poller now, and the bench's own polling loop (idle) serves no streams",
+        );
         for (jobs, streams) in [(1, scale(1000, 100)), (scale(100, 10), scale(100, 10))] {
-            bench.fanout(jobs, streams, 5, "remote", true).await;
+            bench.fanout(jobs, streams, 5, "remote").await;
         }
     }
     if run("idle") {
         let window = Duration::from_secs(if bench.quick { 5 } else { 30 });
         for n in [1000, scale(10_000, 2000)] {
-            bench.idle(n, window, true).await;
-            bench.idle(n, window, false).await;
+            bench.idle(n, window).await;
+            bench.idle_polling(n, window).await;
         }
     }
     if run("open") {
@@ -1026,6 +1153,7 @@ async fn main() {
         },
         "quick": quick,
         "results": bench.results,
+        "notes": bench.notes,
     });
     println!("\n{}", serde_json::to_string_pretty(&report).unwrap());
 }

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::http::cors::Cors;
 use crate::http::AppState;
 use crate::metrics::Metrics;
+use crate::runner::external::ExternalJobs;
 use crate::runner::{JobHandler, JobTypes, Runner};
 use crate::sse::job::StreamTimings;
 use crate::sse::poller::Poller;
@@ -224,10 +225,15 @@ impl Application {
             config.runner.clone(),
             uploads.clone(),
         );
-        let poller = config
-            .stream
-            .shared_poller
-            .then(|| Poller::new(store.clone()));
+        if !config.stream.shared_poller {
+            // Still read, so that older config files load; the per-stream polling it chose is
+            // gone from the product (benches/jobcast.rs measures it on its own).
+            tracing::warn!(
+                "stream.shared_poller = false is ignored: every stream shares one poller"
+            );
+        }
+        let poller = Poller::new(store.clone());
+        let external = ExternalJobs::new(store.clone(), types.clone(), config.runner.clone());
         let (heartbeat, heartbeat_clock) = Heartbeat::new();
         let state = AppState {
             poller,
@@ -249,7 +255,7 @@ impl Application {
             streams: StreamGauge::new(metrics.clone()),
             heartbeat,
             job_queued: Arc::new(tokio::sync::Notify::new()),
-            runner_config: config.runner.clone(),
+            external,
             uploads,
             auth: Arc::new(auth),
             signer,
@@ -339,16 +345,17 @@ impl Application {
             self.heartbeat
                 .run(self.state.timings.heartbeat, shutdown.clone()),
         );
-        let poller = self.state.poller.clone().map(|poller| {
-            tokio::spawn(poller.run(self.state.timings.poll_interval, shutdown.clone()))
-        });
+        let poller = tokio::spawn(
+            self.state
+                .poller
+                .clone()
+                .run(self.state.timings.poll_interval, shutdown.clone()),
+        );
         crate::http::serve(self.listener, self.state).await;
         if let Err(error) = runner.await {
             tracing::error!(%error, "the runner task failed");
         }
-        if let Some(poller) = poller {
-            let _ = poller.await;
-        }
+        let _ = poller.await;
         watcher.abort();
         store.close().await;
         tracing::info!("stopped");

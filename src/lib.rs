@@ -11,7 +11,8 @@
 //! - [`store`]: the storage boundary; SQLite behind it, with group commit for the hot writes,
 //!   or PostgreSQL for several processes on one database. Only this module speaks SQL.
 //! - [`runner`]: claims and runs jobs in-process: leases, retries, timeouts, cancellation;
-//!   the [`runner::JobHandler`] trait and the built-in `demo` type.
+//!   the [`runner::JobHandler`] trait, the registry of job types and the built-in `demo` type;
+//!   and who may update a job that outside code runs ([`runner::external`]).
 //! - [`http`]: the hyper server: routing, handlers, JSON errors, CORS.
 //! - [`sse`]: the event-stream wire format, the per-job stream, and the shared poller that
 //!   tells every stream about changes with one query per tick.

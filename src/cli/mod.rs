@@ -10,18 +10,24 @@
 //! [`Client::watch`].
 //!
 //! - `args`: the clap types, one [`Command`] per subcommand.
-//! - `client`: the HTTP client, its errors, and exit codes ([`exit_code`]).
+//! - `commands`: one client command run to its end ([`Client::run`]).
+//! - `client`: the HTTP connection and its requests.
 //! - `watch`: following a stream across reconnects; `events`: the events it reads.
 //! - `render`: the progress bar, the jobs table and other output.
+//! - `outcome`: how a command ends ([`Outcome`], [`ClientError`]) and its exit code
+//!   ([`exit_code`]); the modules above import it, it imports none of them.
 //! - `maintenance`: `prune` and `backup`.
 
 mod args;
 mod client;
+mod commands;
 mod events;
 mod maintenance;
+mod outcome;
 mod render;
 mod watch;
 
 pub use args::{Args, BackupArgs, ClientCommand, Command, PruneArgs};
-pub use client::{exit_code, Client, ClientError, Outcome};
+pub use client::Client;
 pub use maintenance::{backup, prune};
+pub use outcome::{exit_code, ClientError, Outcome};

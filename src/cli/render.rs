@@ -7,8 +7,8 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use super::client::Outcome;
 use super::events::SseEvent;
+use super::outcome::Outcome;
 
 /// Where a watch prints: JSON lines on stdout (`--json`), or a progress bar on stderr with
 /// log lines and notes above it.

@@ -11,8 +11,9 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::client::{refusal, root_cause, Client, ClientError, Outcome};
+use super::client::Client;
 use super::events::{blocks, terminal_event, SseEvent};
+use super::outcome::{refusal, root_cause, ClientError, Outcome};
 use super::render::Output;
 
 /// The reconnection delay until the stream's `retry:` field says otherwise (the server's
@@ -23,9 +24,6 @@ const DEFAULT_RETRY: Duration = Duration::from_secs(2);
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest wait between attempts while the server is away (a `Retry-After` included).
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A connection silent this long (no event, no heartbeat: three of the server's default
-/// 30 s heartbeats) is taken for dead and opened again.
-pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Client {
     /// Follows a job to its end, printing as it goes, through any number of connections; how

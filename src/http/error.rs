@@ -3,6 +3,7 @@
 
 use http::StatusCode;
 
+use crate::runner::external::UpdateRefused;
 use crate::store::StoreError;
 
 /// How long a client should wait after a 503 for want of the database: about as long as a
@@ -142,6 +143,15 @@ impl From<StoreError> for ApiError {
             error if error.is_transient() => ApiError::Unavailable(Box::new(error)),
             StoreError::Closed => ApiError::Unavailable(Box::new(StoreError::Closed)),
             other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<UpdateRefused> for ApiError {
+    fn from(error: UpdateRefused) -> Self {
+        match error {
+            UpdateRefused::Store(error) => error.into(),
+            refused => ApiError::Conflict(refused.to_string()),
         }
     }
 }

@@ -36,6 +36,14 @@ const RATE_KEYS_BEFORE_SWEEP: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+/// The client address the accept loop recorded (loopback if none was, as in unit tests).
+pub fn client_of(extensions: &http::Extensions) -> IpAddr {
+    extensions
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))
+}
+
 /// The address per-client limits count against: the peer, or, behind a trusted proxy, the last
 /// address the proxy appended to `X-Forwarded-For`.
 pub fn client_addr(headers: &HeaderMap, peer: IpAddr, trust_forwarded_for: bool) -> IpAddr {

@@ -1,16 +1,23 @@
 //! The HTTP server: a plain hyper 1.x accept loop with graceful shutdown, request logging, CORS
-//! and JSON errors. Routing is in [`routes`], the job handlers in [`jobs`].
+//! and JSON errors. The route table is [`routes`]; [`dispatch`] sends a request to its handler:
+//! the job handlers in [`jobs`] (a job's JSON is [`view`]'s), the worker claim in [`workers`],
+//! uploads, the dashboard's [`assets`], [`operations`] (health, readiness, metrics) and the API
+//! document ([`openapi`]).
 //!
 //! Handlers reach the store and the runner only through their APIs, held in [`AppState`].
 
 pub mod assets;
 pub mod body;
 pub mod cors;
+pub mod dispatch;
 pub mod error;
 pub mod jobs;
 pub mod limits;
+pub mod openapi;
+pub mod operations;
 pub mod routes;
 pub mod uploads;
+pub mod view;
 pub mod workers;
 
 use std::convert::Infallible;
@@ -50,9 +57,8 @@ pub struct AppState {
     pub runner: RunnerHandle,
     pub cors: Arc<Cors>,
     pub timings: StreamTimings,
-    /// The shared poller streams subscribe to; `None` when each stream polls by itself (the
-    /// old design, kept for benchmarks).
-    pub poller: Option<Poller>,
+    /// The shared poller every job stream subscribes to.
+    pub poller: Poller,
     pub max_body_bytes: usize,
     /// Fired once at shutdown; every open stream watches it and ends.
     pub shutdown: CancellationToken,
@@ -64,8 +70,8 @@ pub struct AppState {
     pub heartbeat: Heartbeat,
     /// Woken (all waiters) when a job is queued here: long-polling worker claims look again.
     pub job_queued: Arc<tokio::sync::Notify>,
-    /// Retry backoff for attempts that external workers report as failed.
-    pub runner_config: crate::config::RunnerConfig,
+    /// Updates to external jobs, under the rules of who may make them.
+    pub external: crate::runner::external::ExternalJobs,
     /// Where uploads go.
     pub uploads: crate::uploads::Uploads,
     /// API tokens; open when there are none.
@@ -146,7 +152,9 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
     let result = if head_size(&req) > head_limit {
         Err(ApiError::HeadersTooLarge { limit: head_limit })
     } else {
-        routes::dispatch(state, req).instrument(span.clone()).await
+        dispatch::dispatch(state, req)
+            .instrument(span.clone())
+            .await
     };
     let _entered = span.enter();
     let mut response = match result {

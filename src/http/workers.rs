@@ -13,13 +13,11 @@ use tokio::time::Instant;
 
 use super::body::{self, Body};
 use super::error::ApiError;
-use super::jobs::JobView;
+use super::view::JobView;
 use super::AppState;
 use crate::job::Timestamp;
 use crate::store::Claimant;
 
-/// The header that carries a claimed job's lease.
-pub const LEASE_HEADER: &str = "jobcast-lease";
 /// Lease a claim may ask for: at least a second, at most an hour; 30 s by default.
 const MIN_LEASE: Duration = Duration::from_secs(1);
 const MAX_LEASE: Duration = Duration::from_secs(3600);

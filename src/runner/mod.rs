@@ -10,11 +10,16 @@
 //! - On shutdown it stops claiming, gives running jobs the grace period, then puts the
 //!   unfinished ones back in the queue.
 //!
-//! Handlers and the registry of job types live in [`handler`]; the built-in demo in [`demo`].
+//! The handler trait and what a handler sees live in [`handler`]; the registry of declared
+//! types, which picks each type's handler, in [`types`]; the built-in kinds in [`demo`] and
+//! [`command`]. Jobs of `external` types are not run here: who may update them, and how, is
+//! [`external`]'s.
 
 pub mod command;
 pub mod demo;
+pub mod external;
 pub mod handler;
+pub mod types;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,7 +39,8 @@ use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
 use crate::store::{retry_transient, Claimant, RetryPolicy, Store, StoreError, Writer};
 use crate::uploads::Uploads;
-pub use handler::{handler_fn, JobContext, JobError, JobHandler, JobTypes, PayloadError};
+pub use handler::{handler_fn, JobContext, JobError, JobHandler, PayloadError};
+pub use types::{JobType, JobTypes};
 
 /// Tells a running [`Runner`] about news from the API: a new job, or a cancel.
 #[derive(Debug, Clone)]

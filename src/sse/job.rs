@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::time::{interval_at, sleep, sleep_until, Instant, MissedTickBehavior};
+use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::frame::{self, Event};
@@ -154,47 +154,12 @@ enum Step {
     End,
 }
 
-/// Where a stream hears about changes to its job.
-pub enum News {
-    /// From the shared poller (the default): no query of its own unless it fell behind.
-    Shared(Subscription),
-    /// By reading the job itself every poll interval: the one-query-per-stream design, kept
-    /// only to measure the shared poller against it.
-    Polling(Store, tokio::time::Interval),
-}
-
-impl News {
-    /// A stream that reads its job itself every `interval`.
-    pub fn polling(store: Store, interval: Duration) -> Self {
-        let mut ticks = interval_at(Instant::now() + interval, interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        News::Polling(store, ticks)
-    }
-
-    /// The next state of the job worth a look; `None` if it is gone.
-    async fn next(&mut self, job_id: JobId) -> Option<Snapshot> {
-        match self {
-            News::Shared(subscription) => {
-                subscription.changed().await;
-                Some(subscription.latest())
-            }
-            News::Polling(store, ticks) => loop {
-                ticks.tick().await;
-                match Box::pin(store.get_job(job_id)).await {
-                    Ok(Some(job)) => return Some(Snapshot::new(job)),
-                    Ok(None) => return None,
-                    Err(error) => tracing::warn!(%job_id, %error, "stream poll failed"),
-                }
-            },
-        }
-    }
-}
-
 /// The moving parts of one stream, kept out of the `stream!` body so rustfmt sees them.
 struct JobStream {
     store: Store,
     job_id: JobId,
-    news: News,
+    /// The shared poller's news of the job: no query of its own unless it fell behind.
+    subscription: Subscription,
     /// Highest version the client has been sent.
     seen: i64,
     timings: StreamTimings,
@@ -250,15 +215,12 @@ impl JobStream {
                 _ = self.shutdown.cancelled() => return Step::End,
                 _ = sleep_until(self.deadline) => return Step::End,
                 _ = self.heartbeat.beat() => return Step::Send(vec![frame::comment("heartbeat")]),
-                snapshot = self.news.next(self.job_id) => match snapshot {
-                    // The job was deleted under us: nothing more will come.
-                    None => return Step::End,
-                    Some(snapshot) => {
-                        if let Some(step) = self.catch_up(&snapshot).await {
-                            return step;
-                        }
+                _ = self.subscription.changed() => {
+                    let snapshot = self.subscription.latest();
+                    if let Some(step) = self.catch_up(&snapshot).await {
+                        return step;
                     }
-                },
+                }
             }
         }
     }
@@ -304,7 +266,7 @@ pub struct StreamContext {
 pub fn job_stream(
     context: StreamContext,
     snapshot: Snapshot,
-    news: News,
+    subscription: Subscription,
     last_seen: Option<i64>,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     let StreamContext {
@@ -320,7 +282,7 @@ pub fn job_stream(
         let mut stream = JobStream {
             store,
             job_id: snapshot.job.id,
-            news,
+            subscription,
             seen: 0,
             timings,
             shutdown,

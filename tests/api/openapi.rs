@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jobcast::http::error::ApiError;
-use jobcast::http::routes::{DOCUMENT_LOG_LINE_LIMITS, DOCUMENT_TYPE_LISTS, OPENAPI_JSON, ROUTES};
+use jobcast::http::openapi::{DOCUMENT_LOG_LINE_LIMITS, DOCUMENT_TYPE_LISTS, OPENAPI_JSON};
+use jobcast::http::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -32,7 +33,7 @@ fn document() -> Value {
 /// line limit serves it: the file, with their names in each list of job types and the limit in
 /// each `maxLength` that is `limits.max_log_line_bytes`.
 fn served_document(types: &[Value], max_log_line_bytes: usize) -> Value {
-    use jobcast::http::routes::TypeList;
+    use jobcast::http::openapi::TypeList;
     let mut doc = document();
     for (pointer, list) in DOCUMENT_TYPE_LISTS {
         let names: Vec<&Value> = types

@@ -280,17 +280,6 @@ async fn a_client_that_does_not_read_holds_up_no_one_and_later_gets_every_line()
     assert_eq!(stalled.last_event().name(), Some("completed"));
 }
 
-#[tokio::test]
-async fn streams_also_work_with_one_query_per_stream_polling() {
-    let app = spawn_app_with(|c| c.stream.shared_poller = false).await;
-    let id = app.create_demo(5, 20).await;
-    let log = app.read_stream(&id, None, Duration::from_secs(10)).await;
-    assert_eq!(log.last_event().name(), Some("completed"));
-    assert!(log.names().contains(&"log"));
-    let response = app.stream(&id, Some(&log.last_id().to_string())).await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-}
-
 /// A stream that subscribes to a job nobody watches reads the job from the store and starts
 /// watching it. A change committed right after that read, and passed over by the poller
 /// before the watch was registered, would never reach the stream: it would wait for the job's

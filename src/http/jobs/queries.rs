@@ -1,0 +1,130 @@
+//! Reading: one job, a page of jobs, a job's log lines, and the declared job types.
+
+use http::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{load, status_param};
+use crate::http::body::{self, Body};
+use crate::http::error::ApiError;
+use crate::http::view::{job_response, view, JobView};
+use crate::http::AppState;
+use crate::job::{JobId, LogLine};
+use crate::store::ListFilter;
+
+/// Page size of `GET /api/jobs` when none is given, and the most a page may hold.
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+/// `GET /api/jobs/{id}`
+pub async fn get(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
+    Ok(job_response(state, StatusCode::OK, &load(state, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    #[serde(rename = "type")]
+    job_type: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/jobs?status=&type=&limit=&cursor=`
+pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let query: ListQuery = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let status = status_param(query.status.as_deref())?;
+    let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+        None => DEFAULT_PAGE,
+    };
+    let before = match query.cursor.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<JobId>()
+                .map_err(|_| ApiError::invalid("cursor", "not a cursor from a previous page"))?,
+        ),
+        None => None,
+    };
+    let filter = ListFilter {
+        status,
+        job_type: query.job_type.filter(|t| !t.is_empty()),
+        before,
+        limit: limit + 1,
+    };
+    let mut jobs = state.store.list_jobs(&filter).await?;
+    let next_cursor = if jobs.len() as i64 > limit {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|j| j.id.to_string())
+    } else {
+        None
+    };
+    let views: Vec<JobView<'_>> = jobs.iter().map(|job| view(state, job)).collect();
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"jobs": views, "next_cursor": next_cursor}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/jobs/{id}/logs?after=SEQ&limit=N`
+pub async fn logs(
+    state: &AppState,
+    id: JobId,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let query: LogsQuery = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let after = match query.after.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::invalid("after", "must be a log sequence number (0 or more)")
+        })?,
+        None => 0,
+    };
+    let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 10000"))?,
+        None => 1000,
+    };
+    load(state, id).await?;
+    let lines: Vec<LogLine> = state.store.logs_after_seq(id, after, limit).await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"logs": lines}),
+    ))
+}
+
+/// `GET /api/types`: the declared job types, for forms.
+pub fn types(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let types: Vec<Value> = state
+        .types
+        .names()
+        .filter_map(|name| state.types.get(name).map(|t| (name, t)))
+        .map(|(name, t)| {
+            serde_json::json!({
+                "name": name,
+                "kind": format!("{:?}", t.config.kind).to_lowercase(),
+                "file_input": t.config.file_input,
+                "max_attempts": t.config.max_attempts,
+            })
+        })
+        .collect();
+    Ok(body::json(StatusCode::OK, &types))
+}

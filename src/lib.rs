@@ -3,26 +3,34 @@
 //!
 //! # Layout
 //!
-//! - [`auth`]: API tokens and roles.
+//! From the bottom up: each module uses only those above it in this list (no module imports
+//! one further down), and `docs/architecture.md` draws the layers.
+//!
+//! - [`job`]: the job, its statuses, log lines, and the state machine: which statuses allow
+//!   each action ([`job::Action`]), declared once.
+//! - [`uploads`]: files uploaded for jobs, streamed to disk.
+//! - [`telemetry`]: logging setup and error chains.
+//! - [`auth`]: API tokens and roles; signed stream URLs for browsers.
+//! - [`metrics`]: the Prometheus registry served at `/metrics`.
 //! - [`config`]: typed settings from `config/default.toml`, a `--config` file and `JOBCAST_*`
 //!   environment variables (one table), one file per section, checked in one place.
-//! - [`app`]: builds the application (store, listener, runner) and runs it until shutdown.
-//! - [`job`]: the job, its statuses and the transitions between them, log lines.
-//! - [`store`]: the storage boundary; SQLite behind it, with group commit for the hot writes,
-//!   or PostgreSQL for several processes on one database. Only this module speaks SQL.
-//! - [`runner`]: claims and runs jobs in-process: leases, retries, timeouts, cancellation;
-//!   the [`runner::JobHandler`] trait, the registry of job types and the built-in `demo` type;
-//!   and who may update a job that outside code runs ([`runner::external`]).
-//! - [`http`]: the hyper server: routing, handlers, JSON errors, CORS.
-//! - [`sse`]: the event-stream wire format, the per-job stream, and the shared poller that
-//!   tells every stream about changes with one query per tick.
-//! - [`uploads`]: files uploaded for jobs, streamed to disk.
+//! - [`store`]: the storage boundary, written as a contract ([`store::Backend`]) with one
+//!   implementation per database (`store/sqlite/`, `store/postgres/`), the SQL both share
+//!   (`store/sql.rs`), and one conformance suite (`tests/conformance/`). Only this module
+//!   speaks SQL.
+//! - [`runner`]: claims and runs jobs in-process (leases, retries, timeouts, cancellation); the
+//!   [`runner::JobHandler`] trait, the registry of job types and the built-in `demo` and command
+//!   types; and who may update a job that outside code runs ([`runner::external`]).
+//! - [`sse`]: the event-stream wire format, the per-job stream, the `/api/events` stream, and
+//!   the shared poller that tells every stream about changes with one query per tick.
 //! - [`retention`]: pruning old finished jobs in small batches, giving space back, and online
 //!   backups (`jobcast prune`, `jobcast backup`).
-//! - [`metrics`]: the Prometheus metrics served at `/metrics`.
+//! - [`http`]: the hyper server: the route table and dispatch, handlers by concern
+//!   (`http/jobs/`: create, queries, control, updates, streams), JSON errors, limits, CORS.
 //! - [`cli`]: the command line: its arguments, the terminal client (`jobcast submit`, `watch`,
 //!   `jobs`, `cancel`), and `prune` and `backup`.
-//! - [`telemetry`]: logging setup.
+//! - [`app`]: builds the application (store, metrics, listener, runner, poller) and runs it
+//!   until shutdown.
 //!
 //! # Embedding jobcast with your own Rust handlers
 //!

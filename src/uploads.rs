@@ -3,7 +3,7 @@
 //! An upload is streamed to a `.part` file in the uploads folder, hashed on the way, and
 //! renamed to its id once complete; any failure (too large, the client gone) removes the
 //! partial file, and start-up removes any a crash left. The store keeps what the API reports
-//! about each upload; [`Uploads::sweep`] removes uploads no job refers to after a while.
+//! about each upload; the app's sweep (`app.rs`) removes uploads no job refers to after a while.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //!   the pool by its caller. The runner's queued progress and log lines go through a writer
 //!   task per job instead (`queue.rs`).
 //! - Change numbers come from a sequence, handed out under a lock so that pollers see them in
-//!   order; see [`CHANGE_LOCK`].
+//!   order; see `CHANGE_LOCK`.
 //! - `watch_changes` wakes on every process's writes, not only this one's (`listen.rs`).
 //!
 //! Opening the store is in `connect.rs`, claims and leases in `claims.rs`, the progress and
@@ -329,7 +329,7 @@ impl Backend for PgStore {
 
     /// Records a progress report from the runner holding the job's lease without waiting for
     /// it, like SQLite's queue: reports that arrive while the job's previous write is under way
-    /// are merged into one (see [`Queued`]), so a handler may report as often as it likes. The
+    /// are merged into one (see `queue.rs`), so a handler may report as often as it likes. The
     /// job's end (and [`PgStore::flush`]) waits for every report before it.
     async fn queue_progress(
         &self,
@@ -346,7 +346,7 @@ impl Backend for PgStore {
 
     /// Queues a log line from the runner holding the job's lease, like
     /// [`PgStore::queue_progress`]: lines that wait together are written in one statement.
-    /// Past [`MAX_QUEUED_LINES`] waiting for one job, the caller waits for them to be written.
+    /// Past `MAX_QUEUED_LINES` waiting for one job, the caller waits for them to be written.
     async fn queue_log(
         &self,
         id: JobId,

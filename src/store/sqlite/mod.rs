@@ -124,7 +124,7 @@ impl Backend for SqliteStore {
     }
 
     /// A receiver that changes after a job changed through this store (this process's writes
-    /// only; others' are found by polling [`Store::changes_since`]).
+    /// only; others' are found by polling [`Backend::changes_since`]).
     fn watch_changes(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -254,7 +254,7 @@ impl Backend for SqliteStore {
 
     /// Queues a progress report from the runner holding the job's lease without waiting for
     /// it: reports queued together are merged into one write, so a handler may report as often
-    /// as it likes. The job's end (and [`Store::flush`]) waits for every report before it.
+    /// as it likes. The job's end (and [`Backend::flush`]) waits for every report before it.
     async fn queue_progress(
         &self,
         id: JobId,
@@ -266,7 +266,7 @@ impl Backend for SqliteStore {
         self.batch.send(write).await.map_err(|_| StoreError::Closed)
     }
 
-    /// Queues a log line from the runner holding the job's lease, like [`Store::queue_progress`].
+    /// Queues a log line from the runner holding the job's lease, like [`Backend::queue_progress`].
     async fn queue_log(
         &self,
         id: JobId,

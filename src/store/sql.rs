@@ -366,13 +366,13 @@ mod tests {
         );
         assert_eq!(
             status_allows("status", Action::Claim),
-            "status IN ('queued')"
+            "status = 'queued'"
         );
         let guard = writer_guard("$3");
         assert!(
             guard.contains("jobs.status IN ('queued', 'running')"),
             "{guard}"
         );
-        assert!(guard.contains("jobs.status IN ('running')"), "{guard}");
+        assert!(guard.contains("jobs.status = 'running'"), "{guard}");
     }
 }

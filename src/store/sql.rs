@@ -364,10 +364,7 @@ mod tests {
             status_allows("jobs.status", Action::Retry),
             "jobs.status IN ('failed', 'cancelled')"
         );
-        assert_eq!(
-            status_allows("status", Action::Claim),
-            "status = 'queued'"
-        );
+        assert_eq!(status_allows("status", Action::Claim), "status = 'queued'");
         let guard = writer_guard("$3");
         assert!(
             guard.contains("jobs.status IN ('queued', 'running')"),

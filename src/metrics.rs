@@ -77,6 +77,9 @@ struct Inner {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RouteLabels, Histogram>,
     store_errors: Counter,
+    store_commits: Counter,
+    /// The store's commit count at the last scrape, so the counter moves by the difference.
+    commits_seen: std::sync::atomic::AtomicU64,
 }
 
 /// Seconds from 1 ms to about 36 minutes, for request and poll durations.
@@ -186,6 +189,12 @@ impl Metrics {
             "Database errors met by requests, the runner and the poller",
             store_errors.clone(),
         );
+        let store_commits = Counter::default();
+        registry.register(
+            "store_commits",
+            "Write transactions the store committed (a batch of writes, or one statement)",
+            store_commits.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -204,12 +213,22 @@ impl Metrics {
                 requests,
                 request_seconds,
                 store_errors,
+                store_commits,
+                commits_seen: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
 
-    /// The text exposition, after setting the job counts to `counts` (type, status, count).
-    pub fn render(&self, counts: &[(String, String, i64)]) -> String {
+    /// The text exposition, after setting the job counts to `counts` (type, status, count) and
+    /// the store's commits to `commits` (its running total).
+    pub fn render(&self, counts: &[(String, String, i64)], commits: u64) -> String {
+        let seen = self
+            .inner
+            .commits_seen
+            .fetch_max(commits, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .store_commits
+            .inc_by(commits.saturating_sub(seen));
         let jobs = &self.inner.jobs;
         jobs.clear();
         for (job_type, status, count) in counts {
@@ -335,7 +354,7 @@ mod tests {
         metrics.stream_opened();
         metrics.event_sent("progress");
         metrics.request("/api/jobs/{id}", "GET", 200, Duration::from_millis(3));
-        let text = metrics.render(&[("demo".into(), "queued".into(), 4)]);
+        let text = metrics.render(&[("demo".into(), "queued".into(), 4)], 7);
         assert!(
             text.contains("jobcast_jobs{type=\"demo\",status=\"queued\"} 4"),
             "{text}"
@@ -348,9 +367,12 @@ mod tests {
         assert!(text.contains(
             "jobcast_http_requests_total{route=\"/api/jobs/{id}\",method=\"GET\",status=\"200\"} 1"
         ));
+        assert!(text.contains("jobcast_store_commits_total 7"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
-        // Counts are replaced at each scrape, not added up.
-        let text = metrics.render(&[]);
+        // Counts are replaced at each scrape, not added up; the commits counter follows the
+        // store's running total.
+        let text = metrics.render(&[], 12);
         assert!(!text.contains("jobcast_jobs{"), "{text}");
+        assert!(text.contains("jobcast_store_commits_total 12"), "{text}");
     }
 }

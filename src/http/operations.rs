@@ -51,7 +51,7 @@ pub async fn ready(state: &AppState) -> Result<Response<Body>, ApiError> {
 /// `GET /metrics`: Prometheus text format; job counts are read from the store now.
 pub async fn metrics(state: &AppState) -> Result<Response<Body>, ApiError> {
     let counts = state.store.count_by_type_and_status().await?;
-    let text = state.metrics.render(&counts);
+    let text = state.metrics.render(&counts, state.store.commits());
     let mut response = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
     response.headers_mut().insert(
         header::CONTENT_TYPE,

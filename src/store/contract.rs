@@ -249,6 +249,10 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
 
     // --- Health ---------------------------------------------------------------------------
 
+    /// Write transactions this store has committed (a batch, or a statement on its own): what
+    /// the write path costs, read by the metrics as commits per job.
+    fn commits(&self) -> u64;
+
     /// Ready to serve: every migration this build knows is applied and the database takes
     /// writes.
     async fn check_ready(&self) -> Result<(), StoreError>;

@@ -93,3 +93,26 @@ async fn a_write_through_the_store_wakes_its_watchers(store: Store) {
         .expect("a progress report wakes watch_changes")
         .unwrap();
 }
+
+conformance!(every_write_counts_a_commit_and_a_read_none);
+/// `Backend::commits`: the metrics' commits per job rest on it.
+async fn every_write_counts_a_commit_and_a_read_none(store: Store) {
+    let before = store.commits();
+    let job = create_of(&store, "work").await;
+    let created = store.commits();
+    assert!(created > before, "a create commits: {before} -> {created}");
+    store.get_job(job.id).await.unwrap();
+    store
+        .list_jobs(&jobcast::store::ListFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.commits(), created, "reads commit nothing");
+    store
+        .complete(job.id, Writer::External, None)
+        .await
+        .unwrap();
+    assert!(store.commits() > created, "a completion commits");
+}

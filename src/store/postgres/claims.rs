@@ -49,7 +49,9 @@ impl PgStore {
         .bind(types.iter().map(|t| pg_text(t)).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await?;
-        if !rows.is_empty() {
+        if rows.is_empty() {
+            self.committed();
+        } else {
             self.wrote();
         }
         claimed(&rows)
@@ -72,6 +74,7 @@ impl PgStore {
         .bind(owner)
         .fetch_all(&self.pool)
         .await?;
+        self.committed();
         cancel_requested(&rows)
     }
 
@@ -88,7 +91,9 @@ impl PgStore {
         .bind(Timestamp::now().as_millis())
         .fetch_all(&self.pool)
         .await?;
-        if !rows.is_empty() {
+        if rows.is_empty() {
+            self.committed();
+        } else {
             self.wrote();
         }
         rows.iter().map(job_from_row).collect()

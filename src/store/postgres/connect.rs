@@ -2,7 +2,7 @@
 //! the migrations, and the listener for other processes' changes.
 
 use std::str::FromStr;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
@@ -60,6 +60,7 @@ impl PgStore {
             changed,
             became_queued,
             keep_log_lines: Arc::new(AtomicI64::new(i64::MAX)),
+            commits: Arc::new(AtomicU64::new(0)),
             in_flight: Arc::new(InFlight::default()),
             queued: Arc::new(QueuedWrites::default()),
             stop_listening,

@@ -23,7 +23,7 @@ mod listen;
 mod queue;
 mod writes;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +95,8 @@ pub struct PgStore {
     became_queued: Arc<watch::Sender<u64>>,
     /// Log lines kept per job (see [`super::Store::keep_log_lines`]).
     keep_log_lines: Arc<AtomicI64>,
+    /// Write transactions committed (see [`Backend::commits`]).
+    commits: Arc<AtomicU64>,
     /// Queued writes still being applied; [`PgStore::flush`] waits for them.
     in_flight: Arc<InFlight>,
     /// Progress reports and log lines queued by runners, by job.
@@ -123,7 +125,13 @@ pub fn is_postgres_url(url: &str) -> bool {
 impl PgStore {
     /// Passes a write on: called after every committed change to a job.
     fn wrote(&self) {
+        self.committed();
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Counts a committed write transaction (each write here is a statement of its own).
+    fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The answer to a guarded `UPDATE ... RETURNING` of one job: the job as changed, or why
@@ -227,6 +235,10 @@ impl Backend for PgStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Shared(&self.pool).ping().await
+    }
+
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Closes the pool, waiting for queries under way, and stops listening.

@@ -68,7 +68,9 @@ impl SqliteStore {
             query = query.bind(job_type);
         }
         let rows = query.fetch_all(&self.writer).await?;
-        if !rows.is_empty() {
+        if rows.is_empty() {
+            self.committed();
+        } else {
             self.wrote();
         }
         claimed(&rows)
@@ -87,6 +89,7 @@ impl SqliteStore {
         .bind(owner)
         .fetch_all(&self.writer)
         .await?;
+        self.committed();
         cancel_requested(&rows)
     }
 
@@ -103,7 +106,9 @@ impl SqliteStore {
         .bind(Timestamp::now().as_millis())
         .fetch_all(&self.writer)
         .await?;
-        if !rows.is_empty() {
+        if rows.is_empty() {
+            self.committed();
+        } else {
             self.wrote();
         }
         rows.iter().map(job_from_row).collect()

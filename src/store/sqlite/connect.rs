@@ -2,7 +2,7 @@
 //! connection, the migrations, the readers, and the group-commit writer task.
 
 use std::str::FromStr;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,10 +65,12 @@ impl SqliteStore {
         let (batch, queue) = mpsc::channel(WRITE_QUEUE);
         let notify = changed.clone();
         let keep_log_lines = Arc::new(AtomicI64::new(i64::MAX));
+        let commits = Arc::new(AtomicU64::new(0));
         tokio::spawn(batch::run(
             writer.clone(),
             queue,
             keep_log_lines.clone(),
+            commits.clone(),
             move || notify.send_modify(|n| *n = n.wrapping_add(1)),
         ));
         Ok(SqliteStore {
@@ -77,6 +79,7 @@ impl SqliteStore {
             changed,
             batch,
             keep_log_lines,
+            commits,
         })
     }
 }

@@ -12,7 +12,7 @@ mod retention;
 
 pub use connect::database_file;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ pub struct SqliteStore {
     batch: mpsc::Sender<Write>,
     /// Log lines kept per job (see [`Store::keep_log_lines`]).
     keep_log_lines: Arc<AtomicI64>,
+    /// Write transactions committed, the batch writer's included (see [`Backend::commits`]).
+    commits: Arc<AtomicU64>,
 }
 
 /// An UPDATE of the one job `$2` with `set` where `guard` allows, taking the next change number
@@ -73,7 +75,13 @@ fn update_one(set: &str, guard: &str) -> String {
 impl SqliteStore {
     /// Passes a write on: called after every committed change to a job.
     fn wrote(&self) {
+        self.committed();
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Counts a committed write transaction.
+    fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sends a write to the batch writer and waits for it to commit.
@@ -185,6 +193,10 @@ impl Backend for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Shared(&self.reader).ping().await
+    }
+
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Closes both pools, waiting for queries under way.

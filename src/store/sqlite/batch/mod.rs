@@ -15,7 +15,7 @@
 
 mod statements;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -75,6 +75,7 @@ pub(super) async fn run(
     pool: SqlitePool,
     mut queue: mpsc::Receiver<Write>,
     keep_log_lines: Arc<AtomicI64>,
+    commits: Arc<AtomicU64>,
     wrote: impl Fn(),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -93,11 +94,15 @@ pub(super) async fn run(
         let writes = batch.len();
         tracing::trace!(writes, "applying a batch");
         let pending = Pending::sort(std::mem::take(&mut batch));
+        let writes_anything = pending.writes_anything();
         // On error the callers' reply channels are dropped with the batch, and each caller
         // gets `StoreError::Batch` (see `Store::queue`).
         let keep = keep_log_lines.load(Ordering::Relaxed);
         match apply(&pool, pending, keep).await {
             Ok(outcomes) => {
+                if writes_anything {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
                 wrote();
                 outcomes.send();
             }
@@ -139,6 +144,14 @@ impl Pending {
 }
 
 impl Pending {
+    /// Anything to write (a batch of flushes alone commits nothing).
+    fn writes_anything(&self) -> bool {
+        !(self.creates.is_empty()
+            && self.progress.is_empty()
+            && self.logs.is_empty()
+            && self.completes.is_empty())
+    }
+
     /// Exactly one write, and not a log line (which takes two statements).
     fn is_one_statement(&self) -> bool {
         self.logs.is_empty() && self.creates.len() + self.progress.len() + self.completes.len() == 1
@@ -181,11 +194,7 @@ async fn apply(
         flushes: std::mem::take(&mut pending.flushes),
         ..Outcomes::default()
     };
-    if pending.creates.is_empty()
-        && pending.progress.is_empty()
-        && pending.logs.is_empty()
-        && pending.completes.is_empty()
-    {
+    if !pending.writes_anything() {
         return Ok(outcomes);
     }
     let mut conn = pool.acquire().await?;

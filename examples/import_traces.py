@@ -7,21 +7,24 @@ $JOBCAST_INPUT_FILE. Each line is one span with OpenTelemetry's field names: tra
 span_id (16 hex), parent_span_id (16 hex, optional), name, start_time_unix_nano,
 end_time_unix_nano, status ("ok" | "error" | "unset"), attributes (object, optional).
 Prints progress by bytes read about every 1 %, a warning per malformed line (capped), and the
-result {"traces", "spans", "error_spans", "skipped_lines"}. Standard library only.
+result {"traces", "spans", "error_spans", "skipped_lines"}. Standard library only: its lines
+to jobcast go through `jobcast.command` (clients/python), found beside the examples in a checkout.
 """
 import json
 import os
 import re
 import sys
 
+try:
+    from jobcast import command
+except ImportError:  # a checkout: the package beside the examples
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python", "src"))
+    from jobcast import command
+
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 STATUSES = {"ok", "error", "unset"}
 MAX_WARNINGS = 20
-
-
-def emit(message):
-    print(json.dumps(message), flush=True)
 
 
 def fail(text):
@@ -30,7 +33,7 @@ def fail(text):
 
 
 def resolve_input(payload):
-    upload = os.environ.get("JOBCAST_INPUT_FILE")
+    upload = command.input_file()
     if upload:
         return upload
     path = payload.get("path") if isinstance(payload, dict) else None
@@ -82,12 +85,12 @@ def check(span):
 
 
 def main():
-    payload = json.loads(sys.stdin.readline() or "null")
+    payload = command.payload()
     path = resolve_input(payload)
     size = os.path.getsize(path) or 1
     traces, spans, error_spans, skipped, warned = set(), 0, 0, 0, 0
     read, next_report = 0, 0.0
-    emit({"progress": 0, "message": f"reading {os.path.basename(path)}", "stage": "import"})
+    command.progress(0, f"reading {os.path.basename(path)}", stage="import")
     with open(path, "rb") as lines:
         for number, raw in enumerate(lines, start=1):
             read += len(raw)
@@ -102,7 +105,7 @@ def main():
                     skipped += 1
                     if warned < MAX_WARNINGS:
                         warned += 1
-                        emit({"log": f"line {number} skipped: {problem}", "level": "warning"})
+                        command.log(f"line {number} skipped: {problem}", "warning")
                 else:
                     spans += 1
                     traces.add(span["trace_id"])
@@ -110,14 +113,13 @@ def main():
                         error_spans += 1
             percent = 100.0 * read / size
             if percent >= next_report:
-                emit({"progress": round(percent, 1), "message": f"{spans} spans read",
-                      "current": read, "total": size})
+                command.progress(round(percent, 1), f"{spans} spans read", current=read, total=size)
                 next_report = percent + 1.0
     if skipped > warned:
-        emit({"log": f"{skipped - warned} more malformed lines skipped", "level": "warning"})
-    emit({"log": f"imported {spans} spans in {len(traces)} traces", "level": "success"})
-    emit({"result": {"traces": len(traces), "spans": spans, "error_spans": error_spans,
-                     "skipped_lines": skipped}})
+        command.log(f"{skipped - warned} more malformed lines skipped", "warning")
+    command.log(f"imported {spans} spans in {len(traces)} traces", "success")
+    command.result({"traces": len(traces), "spans": spans, "error_spans": error_spans,
+                    "skipped_lines": skipped})
 
 
 main()

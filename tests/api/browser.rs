@@ -622,3 +622,258 @@ async fn with_tokens_on_the_dashboard_stays_live_long_after_its_events_url_expir
     .await;
     screenshot(client, "dashboard-after-token-expiry").await;
 }
+
+/// The built example app (`examples/react-import-modal/dist`, made by `npm run build` there,
+/// which `.ci/clients.sh` runs): `None`, loudly, when it is not built, unless
+/// `JOBCAST_REQUIRE_EXAMPLES` says it must be.
+fn import_modal_app() -> Option<PathBuf> {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/react-import-modal/dist");
+    if dist.join("index.html").exists() {
+        return Some(dist);
+    }
+    assert!(
+        std::env::var_os("JOBCAST_REQUIRE_EXAMPLES").is_none(),
+        "JOBCAST_REQUIRE_EXAMPLES is set but {} is not built",
+        dist.display()
+    );
+    eprintln!(
+        "\n*** SKIPPED: examples/react-import-modal is not built (npm ci && npm run build there, as .ci/clients.sh does) ***\n"
+    );
+    None
+}
+
+/// Serves the files of `root` (a built static app) on `listener`: GET only, no `..`.
+async fn serve_dir(listener: tokio::net::TcpListener, root: PathBuf) {
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let root = root.clone();
+        tokio::spawn(async move {
+            let mut request = vec![0u8; 8192];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]);
+            let target = head.split_whitespace().nth(1).unwrap_or("/");
+            let path = target.split(['?', '#']).next().unwrap_or("/");
+            let relative = if path == "/" {
+                "index.html"
+            } else {
+                path.trim_start_matches('/')
+            };
+            let file = root.join(relative);
+            let (status, kind, body) = match std::fs::read(&file) {
+                Ok(body) if !relative.contains("..") => {
+                    let kind = match file.extension().and_then(|e| e.to_str()) {
+                        Some("html") => "text/html; charset=utf-8",
+                        Some("js") => "text/javascript; charset=utf-8",
+                        Some("css") => "text/css; charset=utf-8",
+                        Some("svg") => "image/svg+xml",
+                        _ => "application/octet-stream",
+                    };
+                    ("200 OK", kind, body)
+                }
+                _ => ("404 Not Found", "text/plain", b"not found".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
+        });
+    }
+}
+
+/// The React import modal of `examples/react-import-modal`, built against the `jobcast`
+/// package, served from its own origin and talking to a real jobcast with tokens on through
+/// CORS: a real upload of the sample with its bar, the import job with one live bar and its
+/// log lines, the result; then a second import cancelled from the modal and retried to its
+/// end. The import's output is slowed (20 ms a line) so the bar is seen moving and the cancel
+/// lands while it runs.
+#[tokio::test]
+async fn the_react_import_modal_uploads_a_file_follows_the_import_live_and_retries_a_cancelled_one()
+{
+    let Some(dist) = import_modal_app() else {
+        return;
+    };
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let page_origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let allowed = page_origin.clone();
+    let mut import = jobcast::config::JobTypeConfig::command(
+        "sh",
+        &[
+            "-c",
+            "python3 examples/import_traces.py | while IFS= read -r line; do printf '%s\\n' \"$line\"; sleep 0.02; done",
+        ],
+    );
+    import.max_attempts = 1;
+    import.file_input = true;
+    let app = spawn_app_with(move |c| {
+        c.stream.max_duration = Duration::from_secs(60);
+        c.http.cors_allowed_origins = vec![allowed];
+        c.auth.plain_tokens = vec![(jobcast::auth::Role::Submit, "submit-secret".to_owned())];
+        c.job_types.insert("import-traces".into(), import);
+    })
+    .await;
+    tokio::spawn(serve_dir(listener, dist));
+    let client = &browser.client;
+    client
+        .goto(&format!(
+            "{page_origin}/?server={}&token=submit-secret",
+            app.base
+        ))
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("open-import"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/traces-1000.jsonl");
+    let file = client
+        .wait()
+        .for_element(Locator::Id("file"))
+        .await
+        .unwrap();
+    file.send_keys(sample.to_str().unwrap()).await.unwrap();
+    client
+        .find(Locator::Id("start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let state = "const t = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
+                 const bar = document.getElementById('job-bar');
+                 return { upload: t('upload-percent'), status: t('job-status'), bar: bar ? Number(bar.value) : null,
+                          logs: document.querySelectorAll('#logs li').length, result: t('result'), error: t('error') };";
+    wait_for(
+        client,
+        "modal import running",
+        state,
+        Duration::from_secs(20),
+        |v| {
+            v["upload"] == "100%"
+                && v["status"] == "running"
+                && v["bar"].as_f64().is_some_and(|p| p > 5.0 && p < 95.0)
+                && v["logs"].as_u64() > Some(0)
+        },
+    )
+    .await;
+    screenshot(client, "react-import-modal-running").await;
+    let done = wait_for(
+        client,
+        "modal import completed",
+        state,
+        Duration::from_secs(30),
+        |v| v["status"] == "completed",
+    )
+    .await;
+    assert_eq!(
+        done["result"], "Imported 1000 spans in 213 traces (211 with errors, 25 lines skipped).",
+        "{done}"
+    );
+    assert_eq!(done["bar"], 100.0, "{done}");
+    assert_eq!(done["error"], Value::Null, "{done}");
+    screenshot(client, "react-import-modal-completed").await;
+
+    // Again, cancelled while it runs, then retried from the modal.
+    client
+        .find(Locator::Id("start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        "second import running",
+        state,
+        Duration::from_secs(20),
+        |v| v["status"] == "running" && v["logs"].as_u64() > Some(0),
+    )
+    .await;
+    client
+        .find(Locator::Id("cancel"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let cancelled = wait_for(
+        client,
+        "second import cancelled",
+        state,
+        Duration::from_secs(20),
+        |v| v["status"] == "cancelled",
+    )
+    .await;
+    assert_eq!(cancelled["error"], "Cancelled.", "{cancelled}");
+    screenshot(client, "react-import-modal-cancelled").await;
+    client
+        .find(Locator::Id("retry"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let retried = wait_for(
+        client,
+        "retried import completed",
+        state,
+        Duration::from_secs(30),
+        |v| v["status"] == "completed",
+    )
+    .await;
+    assert_eq!(
+        retried["result"], "Imported 1000 spans in 213 traces (211 with errors, 25 lines skipped).",
+        "{retried}"
+    );
+    let jobs = app
+        .client
+        .get(app.url("/api/jobs?type=import-traces"))
+        .bearer_auth("submit-secret")
+        .send()
+        .await
+        .unwrap();
+    let jobs = body_json(jobs).await;
+    let statuses: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["completed", "completed"], "{jobs}");
+
+    // Closing the modal stops following: no stream is left open.
+    client
+        .find(Locator::Id("close"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.handle.open_streams() > 0 {
+        assert!(Instant::now() < deadline, "a stream was left open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let imported = client
+        .find(Locator::Id("imports"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        imported.contains("traces-1000.jsonl: 213 traces, 1000 spans"),
+        "{imported}"
+    );
+}

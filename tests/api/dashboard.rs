@@ -42,7 +42,7 @@ async fn the_dashboard_and_the_client_module_are_served_from_the_binary() {
         (
             "/jobcast.d.ts",
             "application/typescript",
-            "export function createJob",
+            "export declare function createJob",
         ),
     ] {
         let (status, content_type, body) = fetch(&app, path).await;

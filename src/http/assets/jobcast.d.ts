@@ -1,69 +1,2303 @@
-// Types for jobcast.js (served at /jobcast.d.ts).
+// jobcast.d.ts: the types of the jobcast client, served by jobcast itself at /jobcast.js (and its types at
+// /jobcast.d.ts). Built from clients/typescript (the npm package `jobcast`) by
+// `npm run build:assets`: do not edit here.
 
-export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+// ---- The API's types, generated from its OpenAPI document ----
 
-export interface LogLine {
-  seq: number;
-  ts: string;
-  level: "info" | "warning" | "error" | "success";
-  message: string;
+export interface paths {
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness check
+         * @description 200 whenever the process answers; it does not touch the database, so a database hiccup never gets a live process restarted. Use `/readyz` to decide whether to send traffic.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness check
+         * @description 200 when the database has every migration of this build and its write lock can be taken, and the runner has started; 503 with the reason otherwise, and from the moment shutdown begins (so a load balancer stops sending traffic while streams drain).
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Metrics in the OpenMetrics text format (which Prometheus scrapes): jobs by type and status, jobs finished by type and outcome, run and queue-wait time histograms, attempts and retries, streams open/opened/closed, SSE events sent by name, poller tick duration and rows, HTTP requests by route template and status, store errors. All names start with `jobcast_`.
+         *
+         *     Role: `read`, `submit` or `admin` when tokens are on, unless `auth.public_metrics` is set.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This document
+         * @description The OpenAPI 3.2 description of this API.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the declared job types
+         * @description The job types declared in config, for forms: name, how they run, whether they take an uploaded file, and their default attempt budget.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["listJobTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List jobs
+         * @description Jobs newest first, one page at a time. Pass `next_cursor` as `cursor` for the next page; pages stay stable while jobs are added.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["listJobs"];
+        put?: never;
+        /**
+         * Create a job
+         * @description Queues a job of a declared type. A repeated `idempotency_key` for the same type returns the existing job with 200 instead of creating another. A job's payload may name an upload (`payload.upload_id`, from `POST /api/uploads`); an unknown one is 422.
+         *
+         *     Limits: the body is at most `http.max_body_bytes` (1 MiB by default, else 413), its JSON nests at most `limits.max_json_depth` deep (32, else 400 `json_too_deep`), the payload is at most `limits.max_payload_bytes` as JSON (256 KiB, else 422); each token (or client address) creates at most `limits.create_rate` jobs per second after a burst of `limits.create_burst` (else 429 `too_many_requests`), and a type holds at most `limits.max_queued_per_type` queued jobs (else 503 `queue_full`); both answers carry `Retry-After`.
+         *
+         *     Role: `submit` or `admin`.
+         */
+        post: operations["createJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a job
+         * @description The job, or 404.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a job as Server-Sent Events
+         * @description The job's event stream. A new connection starts at the job's current state: one `progress` event, or for a finished job its terminal event (earlier log lines are at `GET /api/jobs/{id}/logs`). Event ids are the job's `version`: a client that reconnects with `Last-Event-ID` (or `?last_event_id=`) gets only what is newer, and 204 when it has already seen the terminal event, which tells `EventSource` to stop. The body ends 100 ms (`stream.close_delay`) after the terminal event.
+         *
+         *     Browsers, whose `EventSource` cannot send a header, use the job's `stream_url`, which carries a signed `token` when tokens are on.
+         *
+         *     Limits: open streams in total (`limits.max_streams`), per client address (`limits.max_streams_per_client`) and per job (`limits.max_streams_per_job`); past one, 429 `too_many_requests` with `Retry-After`.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["streamJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a job's log lines
+         * @description Log lines after sequence number `after`, oldest first, at most `limit` of them. A job keeps its newest `limits.max_log_lines_per_job` lines (100 000 by default); older ones are dropped.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["listJobLogs"];
+        put?: never;
+        /**
+         * Add a log line to an external job
+         * @description For jobs of an `external` type only. A claimed job's updates carry the worker's `Jobcast-Lease`.
+         *
+         *     Role: `worker` or `admin`.
+         */
+        post: operations["addJobLog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a job
+         * @description A queued job is `cancelled` at once (200). A running one is stopped: the answer waits up to 1 s for it and says `cancelled` (200), or 202 while it is still stopping. An `external` job is cancelled at once and its later updates get 409. A finished job: 409.
+         *
+         *     Role: `submit` or `admin`.
+         */
+        post: operations["cancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a failed or cancelled job
+         * @description A `failed` or `cancelled` job goes back to `queued`: same id, a fresh attempt budget, its log lines so far kept. Any other status: 409.
+         *
+         *     Role: `submit` or `admin`.
+         */
+        post: operations["retryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/progress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report an external job's progress
+         * @description Fields left out keep their value. A queued job becomes `running` on its first update. Answers 409 on a finished job, on jobs of in-process types (such as `demo`), and on a claimed job without its `Jobcast-Lease` or with a lease that was lost.
+         *
+         *     Role: `worker` or `admin`.
+         */
+        post: operations["reportProgress"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete an external job
+         * @description The job ends `completed` with `result` (null when left out). An empty body counts as `{}`.
+         *
+         *     Role: `worker` or `admin`.
+         */
+        post: operations["completeJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/fail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fail an external job
+         * @description Without a lease the job ends `failed`. A worker's failed attempt (one under a `Jobcast-Lease`) is retried with backoff while attempts remain: the job goes back to `queued`.
+         *
+         *     Role: `worker` or `admin`.
+         */
+        post: operations["failJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow every job's changes as Server-Sent Events
+         * @description One stream for a page that lists jobs. Each event carries one job that changed, in its current state; its name follows the job stream's (`progress`, `completed`, `failed`). Event ids are the global change sequence: a reconnect with `Last-Event-ID` gets every job that changed since. `type` and `status` filter on the job's state after the change.
+         *
+         *     With tokens on, a browser uses the URL from `GET /api/events/token`, signed for exactly its filter.
+         *
+         *     Limits: as the job stream (in total and per client address), 429 `too_many_requests` with `Retry-After`.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a signed /api/events URL for a browser
+         * @description The `/api/events` URL for the filter, with a signed `token` when tokens are on (valid for `auth.stream_token_ttl`, 1 h by default), for an `EventSource`.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["eventsUrl"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workers/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim a queued external job
+         * @description Hands one queued job of the named `external` types to the worker under a lease: the job plus `lease_id` and `lease_expires_at`. The worker's progress, logs, complete and fail calls carry `Jobcast-Lease: <lease_id>`; each accepted one extends the lease by its length. A lease that runs out puts the job back in the queue (or fails it when its attempts are used up). `wait` makes the call a long poll, answered as soon as a job is queued; 204 when none came in time.
+         *
+         *     Role: `worker` or `admin`.
+         */
+        post: operations["claimJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file for a job
+         * @description The raw body (its `Content-Type` kept; no body is an empty file), or the first file of a `multipart/form-data` form (a part with a filename, or named `file`). Streamed to disk, never held in memory, up to `uploads.max_bytes` (256 MiB by default; 413 past it, and nothing is left behind). A job's payload names the upload as `upload_id`; uploads no job refers to are removed after `uploads.keep_unused` (1 h).
+         *
+         *     Role: `submit` or `admin`.
+         */
+        post: operations["uploadFile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard
+         * @description The dashboard page: jobs with live progress, filters, a job view, a "new job" form. Compiled into the binary; served with `Cache-Control: no-cache`.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["dashboardPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard's script
+         * @description The dashboard's ES module. Compiled into the binary; served with `Cache-Control: no-cache`.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["dashboardScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard's styles
+         * @description The dashboard's stylesheet. Compiled into the binary; served with `Cache-Control: no-cache`.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["dashboardStyles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobcast.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The browser client
+         * @description A dependency-free ES module: `createJob`, `streamJob` and friends. Compiled into the binary; served with `Cache-Control: no-cache`.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["clientModule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobcast.d.ts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The browser client's TypeScript types
+         * @description TypeScript declarations for `/jobcast.js`. Compiled into the binary; served with `Cache-Control: no-cache`.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["clientTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        /** @description Every error answer. `error` is a stable code; `message` is for people. */
+        Error: {
+            /** @enum {string} */
+            error: "bad_request" | "malformed_json" | "json_too_deep" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "invalid_field" | "too_many_requests" | "headers_too_large" | "internal" | "unavailable" | "queue_full";
+            message: string;
+            /** @description For `invalid_field`: the field at fault, e.g. `priority`, `payload.steps`, `limit`. */
+            field?: string;
+        };
+        /**
+         * @description `queued` → `running` → `completed`, `failed` or `cancelled` (finished; never change again). A failed attempt with attempts left, an expired lease or a retry queues the job again.
+         * @enum {string}
+         */
+        JobStatus: "queued" | "running" | "completed" | "failed" | "cancelled";
+        /** @enum {string} */
+        LogLevel: "info" | "warning" | "error" | "success";
+        /**
+         * Format: date-time
+         * @description RFC 3339, UTC, millisecond precision.
+         */
+        Timestamp: string;
+        /** @description A job. Fields that are null are left out. */
+        Job: {
+            /**
+             * Format: uuid
+             * @description UUID v7: sorts by creation time.
+             */
+            id: string;
+            /** @description A job type declared in config. */
+            type: string;
+            status: components["schemas"]["JobStatus"];
+            progress: number;
+            /** @description What the job last said about its progress. */
+            message?: string;
+            current?: number;
+            total?: number;
+            stage?: string;
+            /** @description The job's input, as given (null when none was). */
+            payload: unknown;
+            /** @description What a completed job produced. */
+            result?: unknown;
+            /** @description Why the last attempt failed. */
+            error?: string;
+            /** @description Anything structured about the failure. */
+            details?: unknown;
+            priority: number;
+            /** @description Attempts started so far. */
+            attempt: number;
+            max_attempts: number;
+            /** @description The job's own per-attempt limit, like `30s` or `1h 30m`. */
+            timeout?: string;
+            idempotency_key?: string;
+            run_at: components["schemas"]["Timestamp"];
+            created_at: components["schemas"]["Timestamp"];
+            started_at?: components["schemas"]["Timestamp"];
+            finished_at?: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /** @description Grows on every change to the job, its log lines included; the job stream's event id. */
+            version: number;
+            /**
+             * @description Present while a running job is being stopped.
+             * @constant
+             */
+            cancel_requested?: true;
+            /** @description The external worker holding the job, while one does. */
+            worker?: string;
+            /** @description Where its event stream is; with tokens on, it carries a signed `token`. */
+            stream_url: string;
+        };
+        JobPage: {
+            jobs: components["schemas"]["Job"][];
+            /**
+             * Format: uuid
+             * @description Pass as `cursor` for the next page; null on the last page.
+             */
+            next_cursor: string | null;
+        };
+        /** @description A claimed job: the job and its lease. */
+        ClaimedJob: components["schemas"]["Job"] & {
+            /** @description Send it as `Jobcast-Lease` with the job's updates. */
+            lease_id: string;
+            lease_expires_at: components["schemas"]["Timestamp"] | null;
+        };
+        LogLine: {
+            /** @description 1, 2, 3... per job. */
+            seq: number;
+            ts: components["schemas"]["Timestamp"];
+            level: components["schemas"]["LogLevel"];
+            message: string;
+        };
+        LogPage: {
+            logs: components["schemas"]["LogLine"][];
+        };
+        JobType: {
+            name: string;
+            /** @enum {string} */
+            kind: "demo" | "external" | "command" | "rust";
+            /** @description Jobs of this type work on an uploaded file. */
+            file_input: boolean;
+            max_attempts: number;
+        };
+        EventsUrl: {
+            /** @description `/api/events` with the filter, and `token` when tokens are on. */
+            url: string;
+        };
+        Health: {
+            /** @constant */
+            status: "ok";
+        };
+        Upload: {
+            /** @description Name it in a job's payload as `upload_id`. */
+            upload_id: string;
+            /** @description Bytes. */
+            size: number;
+            sha256: string;
+            /** @description As sent (the part's for a form) */
+            content_type: string | null;
+            /** @description The form's file name, for a multipart upload. */
+            filename?: string;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        UploadForm: {
+            /** @description The file, any bytes: the first part with a filename, or the part named `file`. Other parts are ignored. (A part whose schema has no `type` is `application/octet-stream`.) */
+            file: unknown;
+        };
+        /** @description An empty body counts as `{}` (and then `type` is missing: 422). */
+        CreateJob: {
+            /**
+             * @description A declared job type (`GET /api/types`); an undeclared one is 422. The served document lists this server's declared types.
+             * @enum {string}
+             */
+            type: "demo" | "external";
+            /** @description The job's input, any JSON, checked by the type's handler: see `DemoPayload` for the `demo` kind; other kinds take any JSON (a `command` type hands it to its program). `upload_id` names an upload from `POST /api/uploads` (an unknown one is 422). At most `limits.max_payload_bytes` as JSON (256 KiB by default). */
+            payload?: unknown;
+            /**
+             * @description Higher runs first.
+             * @default 0
+             */
+            priority?: number | null;
+            /** @description Default: the type's `max_attempts`. */
+            max_attempts?: number | null;
+            /**
+             * @description Per-attempt limit, above zero and at most 7 days. Default: the type's. The pattern is the documented form, a whole number and a unit (`s`, `m`, `h` or `d`); the server reads any humantime duration, such as the `1h 30m` a job's `timeout` shows.
+             * @example 30s
+             * @example 5m
+             */
+            timeout?: string | null;
+            /**
+             * Format: date-time
+             * @description Not run before this RFC 3339 time.
+             */
+            run_at?: string | null;
+            /** @description 1 to 1024 bytes. A repeat for the same type returns the existing job (200). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
+            idempotency_key?: string | null;
+        } | {
+            /** @enum {unknown} */
+            type?: "demo";
+            payload?: components["schemas"]["DemoPayload"];
+        } | {
+            /** @enum {unknown} */
+            type?: "external";
+        };
+        ProgressBody: {
+            progress: number;
+            /** @description At most `limits.max_log_line_bytes` bytes (16 KiB by default). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
+            message?: string | null;
+            current?: number | null;
+            total?: number | null;
+            /** @description At most 1024 bytes. Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
+            stage?: string | null;
+        };
+        LogBody: {
+            /** @default info */
+            level?: components["schemas"]["LogLevel"];
+            /** @description At most `limits.max_log_line_bytes` bytes (16 KiB by default). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
+            message: string;
+        };
+        CompleteBody: {
+            /** @description What the job produced, any JSON; at most `limits.max_payload_bytes` as JSON. */
+            result?: unknown;
+        };
+        FailBody: {
+            /** @description Why, in a line: not blank (some character other than white space), at most `limits.max_log_line_bytes` bytes (16 KiB by default). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
+            error: string;
+            /** @description Anything structured, any JSON; at most `limits.max_payload_bytes` as JSON. */
+            details?: unknown;
+        };
+        ClaimBody: {
+            /** @description Declared `external` types to take a job of; the served document lists this server's. */
+            types: "external"[];
+            /**
+             * @description The worker's name, 1 to 200 bytes and not blank; shown as the job's `worker`. Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner.
+             * @default worker
+             */
+            worker?: string | null;
+            /**
+             * @description A duration from 1s to 1h: a whole number and a unit (`s`, `m` or `h`). The server reads any humantime duration in that range.
+             * @default 30s
+             */
+            lease?: string | null;
+            /**
+             * @description Long poll: a duration up to 60s, a whole number and a unit (`ms`, `s` or `m`). The server reads any humantime duration in that range.
+             * @default 0s
+             */
+            wait?: string | null;
+        };
+        /**
+         * @example {
+         *       "status": "running",
+         *       "progress": 40,
+         *       "message": "step 4/10",
+         *       "current": 4,
+         *       "total": 10,
+         *       "stage": "counting"
+         *     }
+         */
+        ProgressEvent: {
+            /**
+             * @description The job is unfinished.
+             * @enum {string}
+             */
+            status: "queued" | "running";
+            progress: number;
+            message?: string;
+            current?: number;
+            total?: number;
+            stage?: string;
+        };
+        CompletedEvent: {
+            /** @constant */
+            status: "completed";
+            /** @constant */
+            progress: 100;
+            /** @description The job's result (null when it gave none). */
+            result: unknown;
+        };
+        FailedEvent: {
+            /** @enum {string} */
+            status: "failed" | "cancelled";
+            error: string;
+            details?: unknown;
+        };
+        /** @description One job's state after a change, on `/api/events`. */
+        JobEvent: {
+            /** Format: uuid */
+            job_id: string;
+            type: string;
+            status: components["schemas"]["JobStatus"];
+            progress: number;
+            message?: string;
+            current?: number;
+            total?: number;
+            stage?: string;
+            /** @description Only when `completed`. */
+            result?: unknown;
+            /** @description Only when finished. */
+            error?: string;
+            /** @description Only when finished. */
+            details?: unknown;
+            attempt: number;
+            version: number;
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        ReadyEvent: {
+            seq: number;
+        };
+        Readiness: {
+            /** @enum {string} */
+            status: "ready" | "not_ready";
+            /** @description Why the server is not ready: shutting down, the runner not started yet, or the database not migrated, not writable or not answering in time. */
+            reason?: string;
+        };
+        /** @description One event of `GET /api/jobs/{id}/stream`, as parsed: its name (`event`), `id` and `data`. An `EventSource` (or any client following the HTML standard's event-stream rules) reads the body as events; this is one of them. The body starts with a `retry:` field (the reconnect delay, `stream.retry`) in a block of its own, then the events, each with `event:` (its name), `id:` and one `data:` line of JSON; a `: heartbeat` comment comes every 30 s (`stream.heartbeat`). The body ends by itself after `stream.max_duration` (5 minutes by default; reconnect to go on) and at shutdown. */
+        JobStreamEvent: {
+            /** @constant */
+            event: "progress";
+            /** @description The job's `version` at that event: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "log";
+            /** @description The job's `version` at that event: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "completed";
+            /** @description The job's `version` at that event: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "failed";
+            /** @description The job's `version` at that event: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        };
+        /** @description One event of `GET /api/events`, as parsed: its name (`event`), `id` and `data`. An `EventSource` (or any client following the HTML standard's event-stream rules) reads the body as events; this is one of them. The body starts with a `retry:` field (the reconnect delay, `stream.retry`) in a block of its own, then the events, each with `event:` (its name), `id:` and one `data:` line of JSON; a `: heartbeat` comment comes every 30 s (`stream.heartbeat`). The body ends by itself after `stream.max_duration` (5 minutes by default; reconnect to go on) and at shutdown. */
+        ChangeEvent: {
+            /** @constant */
+            event: "ready";
+            /** @description The global change sequence number: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "progress";
+            /** @description The global change sequence number: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "completed";
+            /** @description The global change sequence number: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "failed";
+            /** @description The global change sequence number: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        };
+        /** @description The payload of a `demo` type: it counts `steps` steps of `step_ms` each. Null or `{}` takes the defaults. */
+        DemoPayload: {
+            /** @default 10 */
+            steps?: number;
+            /** @default 200 */
+            step_ms?: number;
+            /** @description Fail the attempt at this step, which is at most `steps` (a rule across two fields, which JSON Schema cannot state). */
+            fail_at_step?: number | null;
+        } | null;
+    };
+    responses: {
+        /** @description The query string could not be read, e.g. a parameter given twice. (`error`: `bad_request`) */
+        BadQuery: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is not JSON, or nests deeper than `limits.max_json_depth` (32 by default). (`error`: `malformed_json`, `json_too_deep`, `bad_request`) */
+        BadJson: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is not JSON or nests too deep, or `Jobcast-Lease` is not a lease id. (`error`: `malformed_json`, `json_too_deep`, `bad_request`) */
+        BadJsonOrLease: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A broken multipart body, or the body could not be read. (`error`: `bad_request`) */
+        BadUpload: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Tokens are on and the request has no known token (or an altered or expired stream token). (`error`: `unauthorized`) */
+        Unauthorized: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The token's role does not allow this. (`error`: `forbidden`) */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such job; an id that is not a UUID is not found either. (`error`: `not_found`) */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Sent for any method this path does not answer; `Allow` lists those it does. (`OPTIONS` answers every path: 204 with `Allow`, the CORS preflight.) (`error`: `method_not_allowed`) */
+        MethodNotAllowed: {
+            headers: {
+                Allow: components["headers"]["Allow"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The job's status does not allow this. (`error`: `conflict`) */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The job is finished, is of an in-process type, or is claimed and the update lacks its lease or carries a lost one. (`error`: `conflict`) */
+        UpdateConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is over the limit. (`error`: `payload_too_large`) */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A field is missing, unknown, of the wrong type or out of range; `field` names it. (`error`: `invalid_field`) */
+        InvalidField: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Jobs were created faster than `limits.create_rate` allows for this token (or client address); try again after `Retry-After`. (`error`: `too_many_requests`) */
+        TooManyCreates: {
+            headers: {
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Too many open streams (in total, from this client address, or on this job); try again after `Retry-After`. (`error`: `too_many_requests`) */
+        TooManyStreams: {
+            headers: {
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The request line and headers are over `limits.max_header_bytes` (32 KiB by default). (`error`: `headers_too_large`) */
+        HeadersTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The type already has `limits.max_queued_per_type` queued jobs (`error`: `queue_full`, with `Retry-After`), or the database is not available (`unavailable`). */
+        QueueFull: {
+            headers: {
+                /** @description With `queue_full`: whole seconds to wait before trying again. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The database is not available. (`error`: `unavailable`) */
+        Unavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Something broke inside; the cause is logged, never sent. (`error`: `internal`) */
+        Internal: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
+    parameters: {
+        /** @description The job's id. Anything that is not a UUID is 404. */
+        id: string;
+        /** @description Only jobs in this status (on `/api/events`: after the change). Empty means any; anything else is 422. */
+        status: "queued" | "running" | "completed" | "failed" | "cancelled" | "";
+        /** @description Only jobs of this type. Empty means any. */
+        type: string;
+        /** @description Page size, 1 to 500; empty means the default; anything else is 422. */
+        listLimit: number | "";
+        /** @description `next_cursor` of the previous page; empty means the first page; anything else is 422. */
+        cursor: string | "";
+        /** @description Only lines after this sequence number; empty means 0; anything else is 422. */
+        after: number | "";
+        /** @description At most this many lines, 1 to 10000; empty means the default; anything else is 422. */
+        logLimit: number | "";
+        /** @description The id of the last event seen (`EventSource` sends it when it reconnects): only newer events follow. A value that is not a whole number (0 or more) is ignored, as if none were sent. */
+        lastEventIdHeader: string;
+        /** @description Stands in for the `Last-Event-ID` header where a client cannot set it (a new `EventSource` resuming from a version read elsewhere); the header wins. A value that is not a whole number (0 or more) is ignored. */
+        lastEventIdQuery: string;
+        /** @description A signed stream token, `EXPIRY.HMAC` (HMAC-SHA256 over the job id or the events filter and the expiry), as in a job's `stream_url` or the URL from `GET /api/events/token`. It stands in for the `Authorization` header, opens only the stream it was made for, and expires after `auth.stream_token_ttl` (1 h by default); an altered or expired one is 401. Ignored when tokens are off. */
+        streamToken: string;
+        /** @description The `lease_id` from `POST /api/workers/claim`; required on the updates of a claimed job. Each accepted update extends the lease. A value that cannot be a lease id (empty, over 64 bytes, or not printable ASCII) is 400. */
+        lease: string;
+    };
+    requestBodies: never;
+    headers: {
+        /** @description The new job's URL, `/api/jobs/{id}`. */
+        Location: string;
+        /** @description The methods this path answers, e.g. `GET, POST, OPTIONS`. */
+        Allow: string;
+        /** @description Whole seconds to wait before trying again. */
+        "Retry-After": number;
+        /** @description `Bearer realm="jobcast"`. */
+        "WWW-Authenticate": string;
+    };
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready to serve. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ready"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            /** @description Not ready: shutting down, starting, or the database is not usable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "not_ready",
+                     *       "reason": "shutting down"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP jobcast_jobs Jobs in the store by type and status.
+                     *     # TYPE jobcast_jobs gauge
+                     *     jobcast_jobs{type="demo",status="completed"} 3
+                     *     # EOF
+                     */
+                    "application/openmetrics-text": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    openapi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    listJobTypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The declared types, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "name": "demo",
+                     *         "kind": "demo",
+                     *         "file_input": false,
+                     *         "max_attempts": 1
+                     *       },
+                     *       {
+                     *         "name": "external",
+                     *         "kind": "external",
+                     *         "file_input": false,
+                     *         "max_attempts": 1
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["JobType"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    listJobs: {
+        parameters: {
+            query?: {
+                /** @description Only jobs in this status (on `/api/events`: after the change). Empty means any; anything else is 422. */
+                status?: components["parameters"]["status"];
+                /** @description Only jobs of this type. Empty means any. */
+                type?: components["parameters"]["type"];
+                /** @description Page size, 1 to 500; empty means the default; anything else is 422. */
+                limit?: components["parameters"]["listLimit"];
+                /** @description `next_cursor` of the previous page; empty means the first page; anything else is 422. */
+                cursor?: components["parameters"]["cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of jobs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPage"];
+                };
+            };
+            400: components["responses"]["BadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateJob"];
+            };
+        };
+        responses: {
+            /** @description A job with this `idempotency_key` and type already exists: that job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Created. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f",
+                     *       "type": "demo",
+                     *       "status": "queued",
+                     *       "progress": 0,
+                     *       "payload": {
+                     *         "steps": 10,
+                     *         "step_ms": 500
+                     *       },
+                     *       "priority": 0,
+                     *       "attempt": 0,
+                     *       "max_attempts": 1,
+                     *       "run_at": "2026-11-21T10:00:00.123Z",
+                     *       "created_at": "2026-11-21T10:00:00.123Z",
+                     *       "updated_at": "2026-11-21T10:00:00.123Z",
+                     *       "version": 1,
+                     *       "stream_url": "/api/jobs/0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f/stream"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadJson"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            429: components["responses"]["TooManyCreates"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["QueueFull"];
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f",
+                     *       "type": "demo",
+                     *       "status": "queued",
+                     *       "progress": 0,
+                     *       "payload": {
+                     *         "steps": 10,
+                     *         "step_ms": 500
+                     *       },
+                     *       "priority": 0,
+                     *       "attempt": 0,
+                     *       "max_attempts": 1,
+                     *       "run_at": "2026-11-21T10:00:00.123Z",
+                     *       "created_at": "2026-11-21T10:00:00.123Z",
+                     *       "updated_at": "2026-11-21T10:00:00.123Z",
+                     *       "version": 1,
+                     *       "stream_url": "/api/jobs/0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f/stream"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamJob: {
+        parameters: {
+            query?: {
+                /** @description Stands in for the `Last-Event-ID` header where a client cannot set it (a new `EventSource` resuming from a version read elsewhere); the header wins. A value that is not a whole number (0 or more) is ignored. */
+                last_event_id?: components["parameters"]["lastEventIdQuery"];
+                /** @description A signed stream token, `EXPIRY.HMAC` (HMAC-SHA256 over the job id or the events filter and the expiry), as in a job's `stream_url` or the URL from `GET /api/events/token`. It stands in for the `Authorization` header, opens only the stream it was made for, and expires after `auth.stream_token_ttl` (1 h by default); an altered or expired one is 401. Ignored when tokens are off. */
+                token?: components["parameters"]["streamToken"];
+            };
+            header?: {
+                /** @description The id of the last event seen (`EventSource` sends it when it reconnects): only newer events follow. A value that is not a whole number (0 or more) is ignored, as if none were sent. */
+                "Last-Event-ID"?: components["parameters"]["lastEventIdHeader"];
+            };
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job's events (see `JobStreamEvent`). */
+            200: {
+                headers: {
+                    /** @description `no-cache` */
+                    "Cache-Control": "no-cache";
+                    /** @description `no`: proxies pass the events on at once. */
+                    "X-Accel-Buffering": "no";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description `Last-Event-ID` is at or past the terminal event: nothing more will come. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyStreams"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listJobLogs: {
+        parameters: {
+            query?: {
+                /** @description Only lines after this sequence number; empty means 0; anything else is 422. */
+                after?: components["parameters"]["after"];
+                /** @description At most this many lines, 1 to 10000; empty means the default; anything else is 422. */
+                limit?: components["parameters"]["logLimit"];
+            };
+            header?: never;
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The log lines. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            400: components["responses"]["BadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    addJobLog: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `lease_id` from `POST /api/workers/claim`; required on the updates of a claimed job. Each accepted update extends the lease. A value that cannot be a lease id (empty, over 64 bytes, or not printable ASCII) is 400. */
+                "Jobcast-Lease"?: components["parameters"]["lease"];
+            };
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogBody"];
+            };
+        };
+        responses: {
+            /** @description The line, as stored. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogLine"];
+                };
+            };
+            400: components["responses"]["BadJsonOrLease"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["UpdateConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, cancelled. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description The job is still stopping (`cancel_requested` is true). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retryJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, queued again. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    reportProgress: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `lease_id` from `POST /api/workers/claim`; required on the updates of a claimed job. Each accepted update extends the lease. A value that cannot be a lease id (empty, over 64 bytes, or not printable ASCII) is 400. */
+                "Jobcast-Lease"?: components["parameters"]["lease"];
+            };
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgressBody"];
+            };
+        };
+        responses: {
+            /** @description The job, updated. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadJsonOrLease"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["UpdateConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    completeJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `lease_id` from `POST /api/workers/claim`; required on the updates of a claimed job. Each accepted update extends the lease. A value that cannot be a lease id (empty, over 64 bytes, or not printable ASCII) is 400. */
+                "Jobcast-Lease"?: components["parameters"]["lease"];
+            };
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CompleteBody"];
+            };
+        };
+        responses: {
+            /** @description The job, completed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadJsonOrLease"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["UpdateConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    failJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `lease_id` from `POST /api/workers/claim`; required on the updates of a claimed job. Each accepted update extends the lease. A value that cannot be a lease id (empty, over 64 bytes, or not printable ASCII) is 400. */
+                "Jobcast-Lease"?: components["parameters"]["lease"];
+            };
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FailBody"];
+            };
+        };
+        responses: {
+            /** @description The job, failed (or queued again for another attempt). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadJsonOrLease"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["UpdateConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description Only jobs of this type. Empty means any. */
+                type?: components["parameters"]["type"];
+                /** @description Only jobs in this status (on `/api/events`: after the change). Empty means any; anything else is 422. */
+                status?: components["parameters"]["status"];
+                /** @description A signed stream token, `EXPIRY.HMAC` (HMAC-SHA256 over the job id or the events filter and the expiry), as in a job's `stream_url` or the URL from `GET /api/events/token`. It stands in for the `Authorization` header, opens only the stream it was made for, and expires after `auth.stream_token_ttl` (1 h by default); an altered or expired one is 401. Ignored when tokens are off. */
+                token?: components["parameters"]["streamToken"];
+            };
+            header?: {
+                /** @description The id of the last event seen (`EventSource` sends it when it reconnects): only newer events follow. A value that is not a whole number (0 or more) is ignored, as if none were sent. */
+                "Last-Event-ID"?: components["parameters"]["lastEventIdHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every matching job's changes (see `ChangeEvent`). */
+            200: {
+                headers: {
+                    /** @description `no-cache` */
+                    "Cache-Control": "no-cache";
+                    /** @description `no`: proxies pass the events on at once. */
+                    "X-Accel-Buffering": "no";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            400: components["responses"]["BadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["InvalidField"];
+            429: components["responses"]["TooManyStreams"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    eventsUrl: {
+        parameters: {
+            query?: {
+                /** @description Only jobs of this type. Empty means any. */
+                type?: components["parameters"]["type"];
+                /** @description Only jobs in this status (on `/api/events`: after the change). Empty means any; anything else is 422. */
+                status?: components["parameters"]["status"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "url": "/api/events?type=demo&token=1795000000.9f2c4e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventsUrl"];
+                };
+            };
+            400: components["responses"]["BadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    claimJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClaimBody"];
+            };
+        };
+        responses: {
+            /** @description A job, now `running` under the lease. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClaimedJob"];
+                };
+            };
+            /** @description No job came within `wait`. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadJson"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    uploadFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadForm"];
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description Stored. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            400: components["responses"]["BadUpload"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    dashboardPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    dashboardScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    dashboardStyles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/css": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    clientModule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    clientTypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/typescript": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
 }
 
+// ---- The client ----
+
+type Schemas = components["schemas"];
+/** A job, as the API returns it (fields that are null are left out). */
+export type Job = Schemas["Job"];
+export type JobStatus = Schemas["JobStatus"];
+export type LogLevel = Schemas["LogLevel"];
+export type LogLine = Schemas["LogLine"];
+export type JobPage = Schemas["JobPage"];
+export type LogPage = Schemas["LogPage"];
+export type JobType = Schemas["JobType"];
+export type Upload = Schemas["Upload"];
+export type ClaimedJob = Schemas["ClaimedJob"];
+/** The body of every error answer. */
+export type ErrorBody = Schemas["Error"];
+/** The stable error codes (`error` of an error answer). */
+export type ErrorCode = ErrorBody["error"];
+export type ProgressEventData = Schemas["ProgressEvent"];
+export type CompletedEventData = Schemas["CompletedEvent"];
+export type FailedEventData = Schemas["FailedEvent"];
+/** A job's state after a change, as `/api/events` carries it. */
+export type JobEventData = Schemas["JobEvent"];
+export type ReadyEventData = Schemas["ReadyEvent"];
+/** The fields of `POST /api/jobs` besides `type` and `payload`. */
+type CreateJobBody = Extract<Schemas["CreateJob"], {
+    type: string;
+}>;
+export type CreateJobOptions = Partial<Pick<CreateJobBody, "priority" | "max_attempts" | "timeout" | "run_at" | "idempotency_key">>;
+export type ProgressUpdate = Schemas["ProgressBody"];
+/**
+ * The data of each event of a job's stream, by event name. The OpenAPI document describes
+ * each event's `data` as a string of JSON with a `contentSchema`, which the type generator
+ * does not read: this map pairs them by hand, and the compiler checks its names against the
+ * generated `JobStreamEvent` (a test checks the schemas against the document).
+ */
+export interface JobStreamEventData {
+    progress: ProgressEventData;
+    log: LogLine;
+    completed: CompletedEventData;
+    failed: FailedEventData;
+}
+/** The data of each event of `/api/events`, by event name (checked the same way). */
+export interface ChangeEventData {
+    ready: ReadyEventData;
+    progress: JobEventData & {
+        status: "queued" | "running";
+    };
+    completed: JobEventData & {
+        status: "completed";
+    };
+    failed: JobEventData & {
+        status: "failed" | "cancelled";
+    };
+}
+/** One event of a job's stream: its name, id (the job's version) and parsed data. */
+export type JobStreamEvent = {
+    [K in keyof JobStreamEventData]: {
+        event: K;
+        id: number;
+        data: JobStreamEventData[K];
+    };
+}[keyof JobStreamEventData];
+/** One event of `/api/events`: its name, id (the global change sequence) and parsed data. */
+export type ChangeEvent = {
+    [K in keyof ChangeEventData]: {
+        event: K;
+        id: number;
+        data: ChangeEventData[K];
+    };
+}[keyof ChangeEventData];
+/** What a job stream knows about its job: the latest state, and the log lines it saw. */
 export interface JobState {
-  status: JobStatus | null;
-  progress: number;
-  message: string | null;
-  current: number | null;
-  total: number | null;
-  stage: string | null;
-  result: unknown;
-  error: string | null;
-  details: unknown;
-  logs: LogLine[];
+    status: JobStatus | null;
+    progress: number;
+    message: string | null;
+    current: number | null;
+    total: number | null;
+    stage: string | null;
+    result: unknown;
+    error: string | null;
+    details: unknown;
+    logs: LogLine[];
+    /** The id of the last event seen (the job's version then). */
+    version: number | null;
 }
-
-export interface Job {
-  id: string;
-  type: string;
-  status: JobStatus;
-  progress: number;
-  stream_url: string;
-  [field: string]: unknown;
+/** Whether a job with this status can still change (only a retry brings it back). */
+export declare function isFinished(status: JobStatus | null | undefined): boolean;
+/**
+ * An answer that was not a success, or a server that could not be reached. `status` is the
+ * HTTP status (0 when no answer came), `error` the server's stable code (`not_found`,
+ * `conflict`, ...; `network` or `aborted` for no answer) and `message` its text.
+ */
+export declare class JobcastError extends Error {
+    readonly name = "JobcastError";
+    readonly status: number;
+    readonly error: ErrorCode | "network" | "aborted" | "unexpected";
+    /** For `invalid_field`: the field at fault. */
+    readonly field: string | undefined;
+    /** Seconds, from `Retry-After`, when the server sent one. */
+    readonly retryAfter: number | undefined;
+    /** The answer's body as parsed (the `ErrorBody`), when there was one. */
+    readonly body: unknown;
+    constructor(status: number, error: JobcastError["error"], message: string, extra?: {
+        field?: string;
+        retryAfter?: number;
+        body?: unknown;
+        cause?: unknown;
+    });
+    /** Whether asking again later may help (the server was away, busy or shutting down). */
+    get retryable(): boolean;
 }
-
 export interface ClientOptions {
-  /** Server base URL; defaults to the origin jobcast.js was loaded from. */
-  base?: string;
-  token?: string;
+    /**
+     * The server, e.g. `http://localhost:8080`. Default: the origin this module was loaded from
+     * (so `/jobcast.js` talks to its own server); `""` means relative URLs (same origin).
+     */
+    baseUrl?: string;
+    /** An API token, sent as `Authorization: Bearer TOKEN` (tokens are roles: see the README). */
+    token?: string;
+    /** A `fetch` to use instead of the global one. */
+    fetch?: typeof globalThis.fetch;
 }
-
-export interface CreateOptions extends ClientOptions {
-  priority?: number;
-  max_attempts?: number;
-  timeout?: string;
-  run_at?: string;
-  idempotency_key?: string;
+export interface RequestOptions {
+    signal?: AbortSignal;
 }
-
+export interface ListJobsFilter extends RequestOptions {
+    status?: JobStatus;
+    type?: string;
+    /** Jobs per page, 1 to 500 (default 50). */
+    limit?: number;
+    /** Start from this page (a `next_cursor`). */
+    cursor?: string;
+}
+export interface UploadProgress {
+    loaded: number;
+    total: number;
+    /** 0 to 100. */
+    percent: number;
+}
+export interface UploadOptions extends RequestOptions {
+    onProgress?(progress: UploadProgress): void;
+    /** Default: the Blob's own type, else `application/octet-stream`. */
+    contentType?: string;
+}
+export type UploadBody = Blob | ArrayBuffer | ArrayBufferView | string;
+export interface StreamOptions extends RequestOptions {
+    /** Resume after this event id (a job's `version`): only newer events come. */
+    lastEventId?: number | string;
+    /**
+     * Asked for a fresh stream URL when the server refuses the one in hand (401/403: a signed
+     * URL that expired or whose secret was rotated). Default: read the job again (or, for
+     * `/api/events`, ask for a new signed URL) with this client's token.
+     */
+    refreshUrl?(): Promise<string>;
+    /** Called when a connection opens (the first, and each reconnect). */
+    onOpen?(): void;
+    /** Called when the connection drops or the server is away, before trying again. */
+    onRetry?(error: JobcastError, delayMs: number): void;
+    /** A connection that brings no byte for this long is dropped and opened again (90 s). */
+    idleTimeoutMs?: number;
+}
 export interface StreamHandlers {
-  onOpen?(): void;
-  onProgress?(state: JobState): void;
-  onLog?(line: LogLine): void;
-  onCompleted?(result: unknown, state: JobState): void;
-  onFailed?(error: string, details: unknown, state: JobState): void;
-  onError?(event: Event): void;
+    onOpen?(): void;
+    onEvent?(event: JobStreamEvent, state: JobState): void;
+    onProgress?(state: JobState): void;
+    onLog?(line: LogLine, state: JobState): void;
+    onCompleted?(result: unknown, state: JobState): void;
+    onFailed?(error: string, details: unknown, state: JobState): void;
+    /**
+     * A connection dropped or a request failed. `retrying` says whether the stream goes on by
+     * itself (it does while the server is away); when false the stream has ended.
+     */
+    onError?(error: JobcastError, retrying: boolean): void;
 }
-
+/** A followed job: `close()` stops following; `done` settles when the stream ends. */
 export interface JobStream {
-  close(): void;
-  readonly state: JobState;
-  readonly closed: boolean;
+    close(): void;
+    readonly state: JobState;
+    readonly closed: boolean;
+    /** Resolves with the final state (terminal event, `close()`, or abort); rejects on a
+     * refusal that trying again cannot fix (404, a token refused for good). */
+    readonly done: Promise<JobState>;
 }
-
-export function createJob(type: string, payload?: unknown, options?: CreateOptions): Promise<Job>;
-/** `jobOrUrl`: a job from the API, its `stream_url`, or (without tokens only) its id. */
-export function streamJob(
-  jobOrUrl: Pick<Job, "stream_url"> | string,
-  handlers?: StreamHandlers,
-  options?: ClientOptions,
-): JobStream;
+export interface EventsFilter extends StreamOptions {
+    type?: string;
+    status?: JobStatus;
+    /**
+     * A signed `/api/events` URL to start from (from `GET /api/events/token`, for instance
+     * handed to a page by its backend). Default: the plain URL for the filter, which this
+     * client's token (or an open server) opens.
+     */
+    url?: string;
+}
+/**
+ * jobcast's HTTP API. Every method rejects with a `JobcastError` when the server refuses
+ * (with its `status`, `error` code and `message`) or cannot be reached (`status` 0).
+ */
+export declare class Client {
+    readonly baseUrl: string;
+    readonly token: string | undefined;
+    private readonly fetchImpl;
+    constructor(options?: ClientOptions | string);
+    /** An absolute URL for a path of the API (or the URL itself, when it is absolute). */
+    url(pathOrUrl: string): string;
+    private headers;
+    /** A route of the API with its `{id}` filled in; the compiler checks it is in the document. */
+    private route;
+    private call;
+    /** `POST /api/jobs`: a new job (or, for a repeated `idempotency_key`, the existing one). */
+    createJob(type: string, payload?: unknown, options?: CreateJobOptions & RequestOptions): Promise<Job>;
+    /** `GET /api/jobs/{id}`. */
+    getJob(id: string, options?: RequestOptions): Promise<Job>;
+    /** `GET /api/jobs`, one page at a time: follows `next_cursor` until the last page. */
+    listJobPages(filter?: ListJobsFilter): AsyncGenerator<JobPage, void, undefined>;
+    /** Every job matching the filter, newest first, fetched a page at a time as you iterate. */
+    listJobs(filter?: ListJobsFilter): AsyncGenerator<Job, void, undefined>;
+    /** `GET /api/jobs/{id}/logs`: log lines after `after` (a `seq`), oldest first. */
+    getLogs(id: string, options?: RequestOptions & {
+        after?: number;
+        limit?: number;
+    }): Promise<LogLine[]>;
+    /** `POST /api/jobs/{id}/cancel`: the job, `cancelled` (or still stopping: `cancel_requested`). */
+    cancel(job: string | Pick<Job, "id">, options?: RequestOptions): Promise<Job>;
+    /** `POST /api/jobs/{id}/retry`: a failed or cancelled job, queued again (same id). */
+    retry(job: string | Pick<Job, "id">, options?: RequestOptions): Promise<Job>;
+    /** `GET /api/types`: the server's declared job types. */
+    types(options?: RequestOptions): Promise<JobType[]>;
+    /** `GET /api/events/token`: the `/api/events` URL for a filter (signed with tokens on). */
+    eventsUrl(filter?: {
+        type?: string;
+        status?: JobStatus;
+    }, options?: RequestOptions): Promise<string>;
+    /** For `external` jobs (your backend's work): `POST /api/jobs/{id}/progress`. */
+    reportProgress(id: string, update: ProgressUpdate, options?: RequestOptions & {
+        lease?: string;
+    }): Promise<Job>;
+    /** For `external` jobs: `POST /api/jobs/{id}/logs`. */
+    addLog(id: string, level: LogLevel, message: string, options?: RequestOptions & {
+        lease?: string;
+    }): Promise<LogLine>;
+    /** For `external` jobs: `POST /api/jobs/{id}/complete`. */
+    complete(id: string, result?: unknown, options?: RequestOptions & {
+        lease?: string;
+    }): Promise<Job>;
+    /** For `external` jobs: `POST /api/jobs/{id}/fail`. */
+    fail(id: string, error: string, details?: unknown, options?: RequestOptions & {
+        lease?: string;
+    }): Promise<Job>;
+    /**
+     * `POST /api/uploads`: sends a file (a `File`/`Blob`, bytes or text) as the raw body and
+     * resolves to the upload, whose `upload_id` a job's payload names. `onProgress` reports the
+     * bytes sent (in browsers through XMLHttpRequest, which reports upload progress; elsewhere
+     * as the body is read).
+     */
+    uploadFile(file: UploadBody, options?: UploadOptions): Promise<Upload>;
+    private uploadWithXhr;
+    /**
+     * Follows one event stream to its end: reconnects with `Last-Event-ID` when the body ends
+     * (the server's cap, a restart) or the connection drops, with capped exponential backoff
+     * while the server is away, asks for a fresh URL once when the server refuses the one in
+     * hand, and stops at a terminal event, a 204, an abort, or a refusal it cannot fix.
+     */
+    private follow;
+    private streamPlan;
+    /**
+     * A job's events as an async iterator, from its current state to its terminal event (then
+     * it ends: no reconnect loop). `jobOrUrl`: the job (from `createJob`, `getJob`...), its
+     * `stream_url` (signed when tokens are on), or its id (with this client's token, or on an
+     * open server). Breaking out of the loop, or aborting `signal`, closes the connection.
+     */
+    jobEvents(jobOrUrl: string | Pick<Job, "stream_url"> | Pick<Job, "id" | "stream_url">, options?: StreamOptions): AsyncGenerator<JobStreamEvent, void, undefined>;
+    /**
+     * Follows a job with callbacks (see `StreamHandlers`); returns a handle to stop it. The
+     * latest state is in `stream.state`; `stream.done` settles when the stream ends.
+     */
+    streamJob(jobOrUrl: string | Pick<Job, "stream_url"> | Pick<Job, "id" | "stream_url">, handlers?: StreamHandlers, options?: StreamOptions): JobStream;
+    /**
+     * `GET /api/events`: every matching job's changes on one stream, as an async iterator that
+     * never ends by itself (it reconnects after each cap and asks for a fresh signed URL when
+     * the old one expired). Stop it with `signal` or by breaking out of the loop.
+     */
+    watchEvents(filter?: EventsFilter): AsyncGenerator<ChangeEvent, void, undefined>;
+}
+/** Folds one event into a job state (what `streamJob` and the React hook keep). */
+export declare function applyEvent(state: JobState, event: JobStreamEvent): JobState;
+/** `{ base, token }`: the server (default: where this module came from) and a token. */
+export interface LegacyOptions {
+    base?: string;
+    token?: string;
+}
+/** Creates a job; rejects with a `JobcastError` (`status`, `error`, `message`, `body`). */
+export declare function createJob(type: string, payload?: unknown, options?: LegacyOptions & CreateJobOptions): Promise<Job>;
+/**
+ * Follows a job: `jobOrUrl` is the job, its `stream_url`, or (without tokens, or with
+ * `token`) its id. Closes itself after the terminal event; `close()` stops it sooner.
+ */
+export declare function streamJob(jobOrUrl: string | Pick<Job, "stream_url">, handlers?: StreamHandlers, options?: LegacyOptions & StreamOptions): JobStream;
+export {};

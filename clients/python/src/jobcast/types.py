@@ -1,0 +1,135 @@
+"""The API's JSON shapes as TypedDicts, after the OpenAPI document's schemas
+(src/http/openapi.json; tests/test_types.py fails when they drift apart)."""
+from __future__ import annotations
+
+from typing import Any, List, Literal, Optional, TypedDict
+
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+LogLevel = Literal["info", "warning", "error", "success"]
+
+
+class _JobRequired(TypedDict):
+    id: str
+    type: str
+    status: JobStatus
+    progress: float
+    payload: Any
+    priority: int
+    attempt: int
+    max_attempts: int
+    run_at: str
+    created_at: str
+    updated_at: str
+    version: int
+    stream_url: str
+
+
+class Job(_JobRequired, total=False):
+    """A job (fields that are null are left out)."""
+
+    message: str
+    current: int
+    total: int
+    stage: str
+    result: Any
+    error: str
+    details: Any
+    timeout: str
+    idempotency_key: str
+    started_at: str
+    finished_at: str
+    cancel_requested: bool
+    worker: str
+
+
+class ClaimedJob(Job):
+    """A claimed job: the job and its lease."""
+
+    lease_id: str
+    lease_expires_at: Optional[str]
+
+
+class LogLine(TypedDict):
+    seq: int
+    ts: str
+    level: LogLevel
+    message: str
+
+
+class JobPage(TypedDict):
+    jobs: List[Job]
+    next_cursor: Optional[str]
+
+
+class _UploadRequired(TypedDict):
+    upload_id: str
+    size: int
+    sha256: str
+    content_type: Optional[str]
+    created_at: str
+
+
+class Upload(_UploadRequired, total=False):
+    filename: str
+
+
+class JobType(TypedDict):
+    name: str
+    kind: Literal["demo", "external", "command", "rust"]
+    file_input: bool
+    max_attempts: int
+
+
+class _ProgressEventRequired(TypedDict):
+    status: Literal["queued", "running"]
+    progress: float
+
+
+class ProgressEvent(_ProgressEventRequired, total=False):
+    """The data of a job stream's `progress` event."""
+
+    message: str
+    current: int
+    total: int
+    stage: str
+
+
+class CompletedEvent(TypedDict):
+    """The data of a job stream's `completed` event."""
+
+    status: Literal["completed"]
+    progress: float
+    result: Any
+
+
+class _FailedEventRequired(TypedDict):
+    status: Literal["failed", "cancelled"]
+    error: str
+
+
+class FailedEvent(_FailedEventRequired, total=False):
+    """The data of a job stream's `failed` event (failed or cancelled)."""
+
+    details: Any
+
+
+class _JobEventRequired(TypedDict):
+    job_id: str
+    type: str
+    status: JobStatus
+    progress: float
+    attempt: int
+    version: int
+    updated_at: str
+
+
+class JobEvent(_JobEventRequired, total=False):
+    """The data of an `/api/events` change: the job's state after it."""
+
+    message: str
+    current: int
+    total: int
+    stage: str
+    result: Any
+    error: str
+    details: Any

@@ -65,6 +65,23 @@ def binary() -> str:
     return path
 
 
+
+def port_for_restarts() -> int:
+    """A free port the server can come back on after a restart: below the range the kernel
+    hands out for port 0 and outgoing connections (32768 and up on Linux), so no other test's
+    socket takes it in between."""
+    import random
+    import socket
+
+    while True:
+        port = random.randrange(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
 class JobcastServer:
     """One jobcast process on loopback with a database of its own (in a temporary folder that
     outlives restarts and is removed by `close`)."""
@@ -96,7 +113,7 @@ class JobcastServer:
             self.config = os.path.join(self.dir, "jobcast.toml")
             with open(self.config, "w", encoding="utf-8") as out:
                 out.write(text)
-        self.port = 0
+        self.port = port_for_restarts()
         self.base = ""
         self.process: Optional[subprocess.Popen[str]] = None
         self.output: List[str] = []

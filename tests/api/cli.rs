@@ -229,15 +229,6 @@ impl Drop for Watcher {
     }
 }
 
-/// A port nothing listens on now, for a server that must come back on the same one.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn parse_events(lines: &[String]) -> Vec<Value> {
     lines
         .iter()
@@ -262,7 +253,10 @@ fn assert_ids_once(events: &[Value]) {
 async fn watch_survives_a_kill_9_and_a_restart_of_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = db_env(dir.path());
-    env.push(("JOBCAST_LISTEN", format!("127.0.0.1:{}", free_port())));
+    env.push((
+        "JOBCAST_LISTEN",
+        format!("127.0.0.1:{}", crate::helpers::port_for_restarts()),
+    ));
     env.push(("JOBCAST_STREAM_RETRY", "200ms".to_owned()));
     let server = Server::start(dir.path(), &env);
     let job = server

@@ -587,3 +587,15 @@ impl SseLog {
             .map(|(t, _)| *t)
     }
 }
+
+/// A free port for a server that must come back on the same one after a restart: below the
+/// range the kernel hands out for port 0 and outgoing connections (32768 and up on Linux), so
+/// no other test's listener or client socket takes it in between.
+pub fn port_for_restarts() -> u16 {
+    loop {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

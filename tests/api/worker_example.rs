@@ -319,11 +319,7 @@ async fn the_example_worker_waits_out_a_server_that_is_away_and_then_completes_j
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::port_for_restarts();
     let base = format!("http://127.0.0.1:{port}");
     let mut env = db_env(dir.path());
     env.push(("JOBCAST_LISTEN", format!("127.0.0.1:{port}")));

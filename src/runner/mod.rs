@@ -15,6 +15,7 @@
 //! [`command`]. Jobs of `external` types are not run here: who may update them, and how, is
 //! [`external`]'s.
 
+mod claiming;
 pub mod command;
 pub mod demo;
 pub mod external;
@@ -24,6 +25,7 @@ pub mod types;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,8 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
-use crate::store::{retry_transient, Claimant, RetryPolicy, Store, StoreError, Writer};
+use crate::store::{retry_transient, End, RetryPolicy, Store, StoreError, Writer};
 use crate::uploads::Uploads;
+use claiming::Claims;
 pub use handler::{handler_fn, JobContext, JobError, JobHandler, PayloadError};
 pub use types::{JobType, JobTypes};
 
@@ -51,6 +54,24 @@ pub struct RunnerHandle {
     running: Registry,
     /// Set once the runner's loop has started (for `/readyz`).
     started: Arc<std::sync::atomic::AtomicBool>,
+    /// Handlers running now: a worker is busy from its job's claim until its handler returns
+    /// (the end is then written by the store's batch writer while the worker takes the next).
+    busy: Arc<AtomicUsize>,
+    /// Signalled when a handler returns, so its worker claims its next job.
+    freed: Arc<Notify>,
+}
+
+/// A worker kept busy by one attempt; freed (and the runner woken to claim) when dropped.
+struct Slot {
+    busy: Arc<AtomicUsize>,
+    freed: Arc<Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+        self.freed.notify_one();
+    }
 }
 
 /// The attempts running in this process: each one's type and cancel token.
@@ -73,10 +94,6 @@ impl Registry {
 
     fn running_of_type(&self, job_type: &str) -> usize {
         self.lock().values().filter(|(t, _)| t == job_type).count()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.lock().is_empty()
     }
 }
 
@@ -149,6 +166,8 @@ impl Runner {
                 wake: Arc::new(Notify::new()),
                 running: Registry::default(),
                 started: Arc::default(),
+                busy: Arc::default(),
+                freed: Arc::default(),
             },
         }
     }
@@ -170,21 +189,41 @@ impl Runner {
             .started
             .store(true, std::sync::atomic::Ordering::Relaxed);
 
+        let mut claims = Claims::new(self.store.clone(), self.owner.clone(), self.config.lease);
         loop {
-            // Finished attempts still count in `len` until joined: reap them all first, so one
-            // claim fills every free slot.
             while tasks.try_join_next().is_some() {}
-            let free = self.config.workers.saturating_sub(tasks.len());
+            // A worker is free once its handler returned, before its end is written: the end
+            // goes into the store's next batch together with this claim.
+            let busy = self.handle.busy.load(Ordering::Relaxed) + claims.reserved();
+            let free = self.config.workers.saturating_sub(busy);
             if free > 0 && !in_process.is_empty() {
-                for job in self.claim(&in_process, free).await {
-                    self.spawn(&mut tasks, job, interrupt.clone());
-                }
+                claims.ask(&self.types, &in_process, free, |t| {
+                    self.handle.running.running_of_type(t)
+                });
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                claimed = claims.next(), if !claims.is_empty() => {
+                    for job in claimed.jobs {
+                        self.spawn(&mut tasks, job, interrupt.clone());
+                    }
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = self.handle.wake.notified() => {}
-                _ = tick.tick() => self.maintain().await,
+                _ = self.handle.freed.notified() => {}
+                _ = self.handle.wake.notified() => claims.news(),
+                _ = tick.tick() => {
+                    claims.news();
+                    self.maintain(!tasks.is_empty()).await
+                }
+            }
+        }
+
+        // Claims already sent may still hand over jobs: they go back to the queue unstarted.
+        while !claims.is_empty() {
+            for job in claims.next().await.jobs {
+                if let Err(error) = self.store.requeue(job.id, &self.owner).await {
+                    tracing::warn!(job_id = %job.id, %error, "could not put back a job claimed while stopping");
+                }
             }
         }
 
@@ -194,7 +233,7 @@ impl Runner {
         while !tasks.is_empty() {
             tokio::select! {
                 _ = tasks.join_next() => {}
-                _ = tick.tick() => self.maintain().await,
+                _ = tick.tick() => self.maintain(true).await,
                 _ = tokio::time::sleep_until(deadline), if !interrupt.is_cancelled() => {
                     tracing::warn!(running = tasks.len(), "grace period over: queueing unfinished jobs again");
                     interrupt.cancel();
@@ -204,59 +243,9 @@ impl Runner {
         tracing::info!("runner stopped");
     }
 
-    /// Claims up to `free` jobs. Types with a `concurrency` limit are claimed on their own, up
-    /// to their spare room; the others together in one statement.
-    async fn claim(&self, in_process: &[String], free: usize) -> Vec<Job> {
-        let mut claimed = Vec::new();
-        let mut unlimited = Vec::new();
-        for job_type in in_process {
-            let limit = self.types.get(job_type).and_then(|t| t.config.concurrency);
-            match limit {
-                None => unlimited.push(job_type.clone()),
-                Some(limit) => {
-                    let room = limit
-                        .saturating_sub(self.handle.running.running_of_type(job_type))
-                        .min(free - claimed.len());
-                    if room > 0 {
-                        claimed.extend(self.claim_of(std::slice::from_ref(job_type), room).await);
-                    }
-                }
-            }
-        }
-        let room = free - claimed.len();
-        if room > 0 && !unlimited.is_empty() {
-            claimed.extend(self.claim_of(&unlimited, room).await);
-        }
-        claimed
-    }
-
-    async fn claim_of(&self, types: &[String], limit: usize) -> Vec<Job> {
-        match self
-            .store
-            .claim(
-                types,
-                &Claimant {
-                    owner: &self.owner,
-                    worker: None,
-                },
-                self.config.lease,
-                limit,
-            )
-            .await
-        {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                self.store.metrics().store_error();
-                tracing::warn!(%error, "claiming jobs failed");
-                Vec::new()
-            }
-        }
-    }
-
-    /// Periodic upkeep: renew our leases (and pick up cancels requested elsewhere), and recover
-    /// jobs whose lease expired.
-    async fn maintain(&self) {
-        let has_running = !self.handle.running.is_empty();
+    /// Periodic upkeep: renew our leases while attempts are under way (and pick up cancels
+    /// requested elsewhere), and recover jobs whose lease expired.
+    async fn maintain(&self, has_running: bool) {
         if has_running {
             match self
                 .store
@@ -305,16 +294,31 @@ impl Runner {
             .or_else(|| self.types.get(&job.job_type).and_then(|t| t.config.timeout));
         let cancel = CancellationToken::new();
         let input_file = job.upload_id.as_deref().map(|id| self.uploads.path(id));
+        self.handle.busy.fetch_add(1, Ordering::Relaxed);
+        let worker = Worker {
+            _slot: Slot {
+                busy: self.handle.busy.clone(),
+                freed: self.handle.freed.clone(),
+            },
+            _registered: self.handle.running.register(&job, cancel.clone()),
+        };
         let attempt = Attempt {
             input_file,
             store: self.store.clone(),
             owner: self.owner.clone(),
             config: self.config.clone(),
-            _registered: self.handle.running.register(&job, cancel.clone()),
+            worker: Some(worker),
             job: Arc::new(job),
         };
         tasks.spawn(attempt.run(handler, timeout, cancel, interrupt));
     }
+}
+
+/// What an attempt holds while its handler runs: a worker, and its place in the registry
+/// (cancels find it there).
+struct Worker {
+    _slot: Slot,
+    _registered: Registered,
 }
 
 /// One attempt at one job, run in its own task.
@@ -322,8 +326,8 @@ struct Attempt {
     store: Store,
     owner: Arc<str>,
     config: RunnerConfig,
-    /// Keeps the attempt in the runner's registry for as long as it lives.
-    _registered: Registered,
+    /// Given back when the handler returns, before the end is written.
+    worker: Option<Worker>,
     /// The uploaded file the job works on, if any.
     input_file: Option<std::path::PathBuf>,
     job: Arc<Job>,
@@ -331,7 +335,7 @@ struct Attempt {
 
 impl Attempt {
     async fn run(
-        self,
+        mut self,
         handler: Arc<dyn JobHandler>,
         timeout: Option<Duration>,
         cancel: CancellationToken,
@@ -388,18 +392,17 @@ impl Attempt {
     }
 
     /// Writes how the attempt ended. The handler's progress and log lines may still be queued
-    /// in the store; by the store's contract every end of the attempt is written after them.
+    /// in the store; by the store's contract the end is written after them.
     ///
-    /// Each write is tried again while the database is unreachable (see [`Attempt::persist`]).
-    async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
+    /// The end is sent to the store's batch writer and the worker freed at once; this task
+    /// waits for the commit, and tries again while the database is unreachable (see
+    /// [`Attempt::persist`]).
+    async fn record(&mut self, outcome: Outcome) -> Result<(), StoreError> {
         let id = self.job.id;
         let lease = Writer::Lease(&self.owner);
         let store = &self.store;
-        match outcome {
-            Outcome::Completed(value) => {
-                self.persist(|| store.complete(id, lease, Some(&value)))
-                    .await?;
-            }
+        let end = match outcome {
+            Outcome::Completed(value) => End::Complete(Some(value)),
             Outcome::Failed(error) => {
                 let attempt = self.job.attempt;
                 let retry = (error.retry && attempt < self.job.max_attempts)
@@ -423,18 +426,30 @@ impl Attempt {
                 };
                 // Through the queue: its writes are tried again, and never twice.
                 store.queue_log(id, &self.owner, level, line).await?;
-                let retry = retry.map(|delay| RetryPolicy {
-                    retry_at: Timestamp::now().saturating_add(delay),
-                });
-                self.persist(|| store.fail(id, lease, &error.error, error.details.as_ref(), retry))
-                    .await?;
+                End::Fail {
+                    error: error.error,
+                    details: error.details,
+                    retry: retry.map(|delay| RetryPolicy {
+                        retry_at: Timestamp::now().saturating_add(delay),
+                    }),
+                }
             }
-            Outcome::Cancelled => {
-                self.persist(|| store.finish_cancelled(id, &self.owner))
-                    .await?;
+            Outcome::Cancelled => End::Cancelled,
+            Outcome::Interrupted => End::Requeue,
+        };
+        let sent = store.send_end(id, lease, end.clone()).await;
+        // The worker takes its next job now; its claim rides in the batch with this end.
+        drop(self.worker.take());
+        let first = match sent {
+            Ok(sent) => sent.committed().await,
+            Err(error) => Err(error),
+        };
+        match first {
+            Err(error) if error.is_transient() => {
+                self.persist(|| store.end(id, lease, end.clone())).await?;
             }
-            Outcome::Interrupted => {
-                self.persist(|| store.requeue(id, &self.owner)).await?;
+            other => {
+                other?;
             }
         }
         Ok(())

@@ -3,6 +3,12 @@
 //! in `tests/conformance/` checks each one against it, and a third backend is accepted when it
 //! passes that suite.
 //!
+//! The writes a job makes in its life (its creation, progress reports and log lines, the end
+//! of each attempt) and claims are not here: they go through the group-commit writer
+//! (`batch/`), written once for every backend, and are reached as [`super::Store`]'s own
+//! methods, whose docs say what they guarantee. A backend gives that writer its
+//! transactions and the few spellings its SQL needs (`batch::Transactions`, `batch::Dialect`).
+//!
 //! Terms used throughout:
 //!
 //! - **version**: every change to a job, each of its log lines included, raises its `version`
@@ -13,7 +19,7 @@
 //!   and asks for [`Backend::changes_since`] that mark never misses a change: numbers become
 //!   visible in the order they were handed out, and every job a statement changes gets a
 //!   number of its own.
-//! - **guarded write**: a write that names who makes it ([`Writer`]) and applies only if the
+//! - **guarded write**: a write that names who makes it ([`super::Writer`]) and applies only if the
 //!   job's status allows its action (`crate::job::Action`) and, for a runner, only while it
 //!   still holds the job's lease. A write that does not apply changes nothing and says why:
 //!   [`StoreError::NotFound`] for a missing job, [`StoreError::Conflict`] (with the job's
@@ -23,13 +29,10 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{
-    CancelOutcome, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError, Upload, Writer,
-};
-use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use super::{CancelOutcome, ListFilter, PruneRule, StoreError, Upload};
+use crate::job::{Job, JobId, LogLine, Timestamp};
 
 /// One job's change as a poller reads it: which job, its version after the change, and the
 /// change number.
@@ -38,12 +41,7 @@ pub type Change = (JobId, i64, i64);
 /// What a job store does, whatever database is behind it.
 #[async_trait::async_trait]
 pub trait Backend: std::fmt::Debug + Send + Sync {
-    // --- Jobs: creating and reading -----------------------------------------------------
-
-    /// Inserts a queued job (version 1, a new change number) and returns it with `true`. With
-    /// an idempotency key already used for the same type, inserts nothing and returns the
-    /// existing job with `false`; concurrent creates with one key make exactly one job.
-    async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError>;
+    // --- Jobs: reading -----------------------------------------------------
 
     /// The job, if it exists.
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
@@ -103,103 +101,18 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     /// the limit deletes the oldest, in the same transaction.
     fn keep_log_lines(&self, lines: i64);
 
-    // --- Guarded writes by the job's writer ---------------------------------------------
-
-    /// Records progress (fields left `None` keep their value); one version, one change. Outside
-    /// code's first update starts a queued job (`running`, attempt 1); a runner's extends an
-    /// external worker's lease by its length.
-    async fn report_progress(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        progress: &Progress,
-    ) -> Result<Job, StoreError>;
-
-    /// Appends a log line: the next `seq`, a version of its own. Starts a queued job as
-    /// [`Backend::report_progress`] does (the start takes a version below the line's).
-    async fn append_log(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        level: LogLevel,
-        message: &str,
-    ) -> Result<LogLine, StoreError>;
-
-    /// Queues a progress report from the runner holding the lease and returns at once:
-    /// reports queued together may be merged (the later wins field by field). A refusal
-    /// (the lease was lost) is logged, not returned.
-    async fn queue_progress(
-        &self,
-        id: JobId,
-        owner: &str,
-        progress: Progress,
-    ) -> Result<(), StoreError>;
-
-    /// Queues a log line like [`Backend::queue_progress`]; lines keep their order.
-    async fn queue_log(
-        &self,
-        id: JobId,
-        owner: &str,
-        level: LogLevel,
-        message: String,
-    ) -> Result<(), StoreError>;
-
-    /// Returns once every write queued before the call has been applied (or refused). A
-    /// runner's end of an attempt flushes first, so the end comes after its last line.
-    async fn flush(&self) -> Result<(), StoreError>;
-
-    /// Ends the job `completed` with `result` (progress 100, the lease cleared).
-    async fn complete(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        result: Option<&Value>,
-    ) -> Result<Job, StoreError>;
-
-    /// Records a failed attempt: with `retry` and attempts left, queued again for
-    /// `retry.retry_at` (the error kept for the next attempt to see); otherwise `failed`.
-    /// Like every end of a lease holder's attempt (complete, fail, finish_cancelled, requeue),
-    /// it is written after the holder's queued progress and log lines.
-    async fn fail(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        error: &str,
-        details: Option<&Value>,
-        retry: Option<RetryPolicy>,
-    ) -> Result<Job, StoreError>;
-
     // --- Control --------------------------------------------------------------------------
 
     /// Cancels a queued job (or, with `external`, an unfinished external one) at once, or
     /// marks a running in-process job so its runner stops it (no version change: the runner's
-    /// [`Backend::finish_cancelled`] is the change). Finished jobs are a conflict.
+    /// [`super::Store::finish_cancelled`] is the change). Finished jobs are a conflict.
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError>;
-
-    /// The runner holding the lease stopped a job whose cancel was requested: `cancelled`.
-    async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
 
     /// Sends a failed or cancelled job back to the queue with a fresh attempt budget and a log
     /// line saying so, in one transaction; earlier log lines stay.
     async fn retry(&self, id: JobId) -> Result<Job, StoreError>;
 
-    /// Puts a job the lease holder could not finish (a shutdown) back in the queue; the
-    /// interrupted attempt is not counted.
-    async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError>;
-
     // --- Claims and leases ----------------------------------------------------------------
-
-    /// Claims up to `limit` due (`run_at` passed) queued jobs of `types`, highest priority
-    /// first, then oldest, in one statement: each becomes `running` with the attempt counted
-    /// and a lease of `lease` for `claimant`. Under any number of concurrent claimers, in any
-    /// number of processes, each job is claimed by exactly one.
-    async fn claim(
-        &self,
-        types: &[String],
-        claimant: &Claimant<'_>,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Job>, StoreError>;
 
     /// Extends every lease `owner` holds on running jobs to `lease` from now (no version
     /// change); returns those of its jobs whose cancel was requested.

@@ -32,8 +32,9 @@ pub enum StoreError {
     #[error("stored job is corrupt: {0}")]
     Corrupt(String),
     /// The batch this write was part of failed; the cause is logged once by the writer.
-    #[error("the write failed: {0}")]
-    Batch(String),
+    /// `transient` when it failed for want of the database (nothing was committed).
+    #[error("the write failed: {message}")]
+    Batch { message: String, transient: bool },
     /// The store's writer has stopped (the store is closing).
     #[error("the store is closed")]
     Closed,
@@ -50,8 +51,10 @@ impl StoreError {
     /// be reached, was restarting or shutting down, or rolled the transaction back to break a
     /// deadlock. Not a refusal, not a bad request, not a closed store.
     pub fn is_transient(&self) -> bool {
-        let StoreError::Database(error) = self else {
-            return false;
+        let error = match self {
+            StoreError::Database(error) => error,
+            StoreError::Batch { transient, .. } => return *transient,
+            _ => return false,
         };
         match error {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,

@@ -4,11 +4,13 @@
 //!
 //! - [`Backend`] (`contract.rs`) is the contract: what every backend guarantees, method by
 //!   method. The conformance suite (`tests/conformance/`) holds each backend to it.
-//! - `sqlite/`: one file, one node; one writer connection with group commit for the hot writes
-//!   (`sqlite/batch/`), a small pool of readers, and what only SQLite has: backups, giving
-//!   freed pages back (`sqlite/retention.rs`).
-//! - `postgres/`: one database, any number of nodes; per-job write queues (`postgres/queue.rs`),
-//!   change notifications between nodes (`postgres/listen.rs`).
+//! - `batch/`: group commit, for both backends: every write a job makes in its life and every
+//!   claim, many to a transaction, with statements written once; [`Store`]'s own methods.
+//! - `sqlite/`: one file, one node; one writer connection (batches and the other writes take
+//!   turns on it), a small pool of readers, and what only SQLite has: backups, giving freed
+//!   pages back (`sqlite/retention.rs`).
+//! - `postgres/`: one database, any number of nodes; one change lock per batch, change
+//!   notifications between nodes (`postgres/listen.rs`).
 //! - `sql.rs`: the statements and clauses both backends run with the same text; `shared.rs`:
 //!   the reads and plain writes both run alike, on either pool; `rows.rs`: rows to jobs.
 //! - `types.rs` and `error.rs`: the contract's shared types and its error.
@@ -16,6 +18,7 @@
 //! Which transitions each action allows is declared once, in [`crate::job::Action`]; both
 //! backends build their guards from it.
 
+pub(crate) mod batch;
 mod contract;
 mod error;
 pub mod postgres;
@@ -39,19 +42,55 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::job::{Job, JobId, JobStatus};
+use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress};
 use crate::metrics::Metrics;
+
+pub(crate) use self::batch::End;
+use self::batch::{Sent, Writes};
+
+/// The end of an attempt, sent and not yet committed (see [`Store::send_end`]).
+pub(crate) struct SentEnd {
+    sent: Sent<Job>,
+    /// Where the attempt's end is recorded (not for a requeue, which ends no attempt).
+    metrics: Option<Metrics>,
+}
+
+impl SentEnd {
+    /// The job as ended, once the end is committed; records the retry or the end.
+    pub(crate) async fn committed(self) -> Result<Job, StoreError> {
+        let job = self.sent.answer().await?;
+        if let Some(metrics) = &self.metrics {
+            attempt_ended(metrics, &job);
+        }
+        Ok(job)
+    }
+}
+
+/// Records an ended attempt: a retry when the job went back to the queue, else its end.
+fn attempt_ended(metrics: &Metrics, job: &Job) {
+    if job.status == JobStatus::Queued {
+        metrics.retried(job);
+    } else {
+        metrics.finished(job);
+    }
+}
 
 /// The job store: a [`Backend`], chosen by the database URL's scheme, and the metrics that
 /// every attempt and every job's end pass through.
 ///
 /// Everything of the contract is reached through `Deref` (`store.get_job(id)` is
-/// [`Backend::get_job`]). The calls that start or end an attempt are `Store`'s own: each calls
-/// the backend and records the attempt, the retry or the end, once for every backend and every
-/// caller (runner, external workers, lease recovery).
+/// [`Backend::get_job`]). The writes a job makes in its life (creating it, its progress and log
+/// lines, the end of each attempt) and claims are `Store`'s own: they go through the
+/// group-commit writer (`batch/`), the same for every backend, and the calls that start or end
+/// an attempt record it, its retry or its end, once for every backend and every caller (runner,
+/// external workers, lease recovery).
+///
+/// Every one of them is a guarded write in the contract's sense (see `contract.rs`), answered
+/// only once durable, and refused with `NotFound` or `Conflict` without changing anything.
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    writes: Writes,
     /// The same store as `backend` when it is SQLite, for what only SQLite has.
     sqlite: Option<SqliteStore>,
     metrics: Metrics,
@@ -69,14 +108,21 @@ impl Store {
     /// Opens the database `url` names and applies its migrations, recording into `metrics`:
     /// `sqlite://PATH`, or `postgres://` / `postgresql://` with a pool as `pool` says.
     pub async fn open(url: &str, pool: PoolOptions, metrics: Metrics) -> Result<Store, StoreError> {
-        let (backend, sqlite): (Arc<dyn Backend>, _) = if is_postgres_url(url) {
-            (Arc::new(PgStore::connect(url, pool).await?), None)
+        let (backend, writes, sqlite): (Arc<dyn Backend>, _, _) = if is_postgres_url(url) {
+            let pg = PgStore::connect(url, pool).await?;
+            let writes = pg.writes().clone();
+            (Arc::new(pg), writes, None)
         } else {
             let sqlite = SqliteStore::connect(url).await?;
-            (Arc::new(sqlite.clone()), Some(sqlite))
+            (
+                Arc::new(sqlite.clone()),
+                sqlite.writes().clone(),
+                Some(sqlite),
+            )
         };
         Ok(Store {
             backend,
+            writes,
             sqlite,
             metrics,
         })
@@ -106,15 +152,6 @@ impl Store {
         &self.metrics
     }
 
-    /// Records an ended attempt: a retry when the job went back to the queue, else its end.
-    fn attempt_ended(&self, job: &Job) {
-        if job.status == JobStatus::Queued {
-            self.metrics.retried(job);
-        } else {
-            self.metrics.finished(job);
-        }
-    }
-
     /// [`Backend::cancel`], recording a job cancelled at once.
     pub async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
         let outcome = self.backend.cancel(id, external).await?;
@@ -124,19 +161,94 @@ impl Store {
         Ok(outcome)
     }
 
-    /// [`Backend::complete`], recording the end.
+    // --- Through the group-commit writer ------------------------------------------------
+
+    /// Inserts a queued job (version 1, a new change number) and returns it with `true`. With
+    /// an idempotency key already used for the same type, inserts nothing and returns the
+    /// existing job with `false`; concurrent creates with one key make exactly one job.
+    pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
+        let mut made = self.writes.create(vec![new]).await?;
+        made.pop()
+            .ok_or_else(|| StoreError::Corrupt("a create answered no job".to_owned()))
+    }
+
+    /// Inserts jobs in one transaction, all or none, each as [`Store::create_job`] does
+    /// (idempotency keys honoured per job, a key used twice in `jobs` making one job); the
+    /// answers are in the order given.
+    pub async fn create_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<(Job, bool)>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writes.create(jobs).await
+    }
+
+    /// Records progress (fields left `None` keep their value); one version, one change. Outside
+    /// code's first update starts a queued job (`running`, attempt 1); a runner's extends an
+    /// external worker's lease by its length.
+    pub async fn report_progress(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        progress: &Progress,
+    ) -> Result<Job, StoreError> {
+        self.writes.progress(id, writer, progress).await
+    }
+
+    /// Appends a log line: the next `seq`, a version of its own. Starts a queued job as
+    /// [`Store::report_progress`] does (the start takes a version below the line's).
+    pub async fn append_log(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        level: LogLevel,
+        message: &str,
+    ) -> Result<LogLine, StoreError> {
+        self.writes.log(id, writer, level, message).await
+    }
+
+    /// Queues a progress report from the runner holding the lease and returns at once:
+    /// reports queued together may be merged (the later wins field by field). A refusal
+    /// (the lease was lost) is dropped, not returned.
+    pub async fn queue_progress(
+        &self,
+        id: JobId,
+        owner: &str,
+        progress: Progress,
+    ) -> Result<(), StoreError> {
+        self.writes.queue_progress(id, owner, progress).await
+    }
+
+    /// Queues a log line like [`Store::queue_progress`]; lines keep their order.
+    pub async fn queue_log(
+        &self,
+        id: JobId,
+        owner: &str,
+        level: LogLevel,
+        message: String,
+    ) -> Result<(), StoreError> {
+        self.writes.queue_log(id, owner, level, message).await
+    }
+
+    /// Returns once every write queued before the call has been applied (or refused).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.writes.flush().await
+    }
+
+    /// Ends the job `completed` with `result` (progress 100, the lease cleared), recording
+    /// the end. Like every end of a lease holder's attempt (complete, fail, finish_cancelled,
+    /// requeue), it is written after the holder's queued progress and log lines.
     pub async fn complete(
         &self,
         id: JobId,
         writer: Writer<'_>,
         result: Option<&Value>,
     ) -> Result<Job, StoreError> {
-        let job = self.backend.complete(id, writer, result).await?;
-        self.metrics.finished(&job);
-        Ok(job)
+        self.end(id, writer, End::Complete(result.cloned())).await
     }
 
-    /// [`Backend::fail`], recording the retry or the end.
+    /// Records a failed attempt: with `retry` and attempts left, queued again for
+    /// `retry.retry_at` (the error kept for the next attempt to see); otherwise `failed`.
+    /// Records the retry or the end.
     pub async fn fail(
         &self,
         id: JobId,
@@ -145,19 +257,54 @@ impl Store {
         details: Option<&Value>,
         retry: Option<RetryPolicy>,
     ) -> Result<Job, StoreError> {
-        let job = self.backend.fail(id, writer, error, details, retry).await?;
-        self.attempt_ended(&job);
-        Ok(job)
+        let end = End::Fail {
+            error: error.to_owned(),
+            details: details.cloned(),
+            retry,
+        };
+        self.end(id, writer, end).await
     }
 
-    /// [`Backend::finish_cancelled`], recording the end.
+    /// The runner holding the lease stopped a job whose cancel was requested: `cancelled`.
     pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let job = self.backend.finish_cancelled(id, owner).await?;
-        self.metrics.finished(&job);
-        Ok(job)
+        self.end(id, Writer::Lease(owner), End::Cancelled).await
     }
 
-    /// [`Backend::claim`], recording each attempt started.
+    /// Puts a job the lease holder could not finish (a shutdown) back in the queue; the
+    /// interrupted attempt is not counted.
+    pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
+        self.end(id, Writer::Lease(owner), End::Requeue).await
+    }
+
+    /// Ends an attempt as `end` says and waits for it to commit.
+    pub(crate) async fn end(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        end: End,
+    ) -> Result<Job, StoreError> {
+        self.send_end(id, writer, end).await?.committed().await
+    }
+
+    /// Sends the end of an attempt to the group-commit writer and returns at once: the
+    /// runner's worker takes its next job while [`SentEnd::committed`] waits for the commit.
+    pub(crate) async fn send_end(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        end: End,
+    ) -> Result<SentEnd, StoreError> {
+        let counts = !matches!(end, End::Requeue);
+        Ok(SentEnd {
+            sent: self.writes.end(id, writer, end).await?,
+            metrics: counts.then(|| self.metrics.clone()),
+        })
+    }
+
+    /// Claims up to `limit` due (`run_at` passed) queued jobs of `types`, highest priority
+    /// first, then oldest, in one statement: each becomes `running` with the attempt counted
+    /// and a lease of `lease` for `claimant`. Under any number of concurrent claimers, in any
+    /// number of processes, each job is claimed by exactly one. Records each attempt started.
     pub async fn claim(
         &self,
         types: &[String],
@@ -165,7 +312,7 @@ impl Store {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError> {
-        let jobs = self.backend.claim(types, claimant, lease, limit).await?;
+        let jobs = self.writes.claim(types, claimant, lease, limit).await?;
         for job in &jobs {
             self.metrics.attempt_started(job);
         }
@@ -176,7 +323,7 @@ impl Store {
     pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
         let jobs = self.backend.recover_expired().await?;
         for job in &jobs {
-            self.attempt_ended(job);
+            attempt_ended(&self.metrics, job);
         }
         Ok(jobs)
     }

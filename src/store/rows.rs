@@ -94,24 +94,6 @@ where
     })
 }
 
-/// The jobs a claim returned, in claim order (highest priority, then oldest).
-pub(super) fn claimed<R>(rows: &[R]) -> Result<Vec<Job>, StoreError>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let mut jobs = rows
-        .iter()
-        .map(job_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-    Ok(jobs)
-}
-
 /// The ids among renewed leases (`id`, `cancel_requested` rows) whose cancel was requested.
 pub(super) fn cancel_requested<R>(rows: &[R]) -> Result<Vec<JobId>, StoreError>
 where

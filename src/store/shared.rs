@@ -6,9 +6,7 @@
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::rows::{job_from_row, log_from_row, parse_id, refusal};
-use super::{
-    sql, CancelOutcome, Change, ListFilter, PruneRule, RetryPolicy, StoreError, Upload, Writer,
-};
+use super::{sql, CancelOutcome, Change, ListFilter, PruneRule, StoreError, Upload};
 use crate::job::{Job, JobId, LogLine, Timestamp};
 
 /// A query on `DB` with its arguments.
@@ -39,21 +37,6 @@ where
             .fetch_optional(self.0)
             .await?;
         row.as_ref().map(job_from_row).transpose()
-    }
-
-    /// The job stored under `job_type` and `key`, which a create found taken.
-    pub async fn by_idempotency_key(
-        &self,
-        job_type: String,
-        key: Option<String>,
-    ) -> Result<Job, StoreError> {
-        let row = sqlx::query(sql::BY_IDEMPOTENCY_KEY)
-            .bind(job_type)
-            .bind(key)
-            .fetch_optional(self.0)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        job_from_row(&row)
     }
 
     /// After a guarded write matched nothing: was the job missing, or in a status that
@@ -250,20 +233,7 @@ where
     }
 
     /// Runs a guarded write of one job (`statement`: `$1` = now, `$2` = `id`, then what
-    /// `bind` adds) and returns the job as changed, or why it was not.
-    pub async fn write_one<'q>(
-        &self,
-        statement: &'q str,
-        id: JobId,
-        bind: impl FnOnce(Query<'q, DB>) -> Query<'q, DB>,
-    ) -> Result<Job, StoreError> {
-        match self.try_one(statement, id, bind).await? {
-            Some(job) => Ok(job),
-            None => Err(self.why_not(id).await),
-        }
-    }
-
-    /// [`Shared::write_one`], with `None` when the guard refused the write.
+    /// `bind` adds): the job as changed, or `None` when the guard refused the write.
     async fn try_one<'q>(
         &self,
         statement: &'q str,
@@ -296,32 +266,6 @@ where
             Some(row) => Ok(CancelOutcome::Requested(job_from_row(&row)?)),
             None => Err(self.why_not(id).await),
         }
-    }
-
-    /// A failed attempt (see [`sql::fail_set`]), under `writer`; `error` fitted to the database.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn fail(
-        &self,
-        statement: &str,
-        id: JobId,
-        writer: Writer<'_>,
-        error: String,
-        details: Option<&serde_json::Value>,
-        retry: Option<RetryPolicy>,
-    ) -> Result<Job, StoreError> {
-        self.write_one(statement, id, |q| {
-            q.bind(error)
-                .bind(details.map(serde_json::Value::to_string))
-                .bind(retry.map(|r| r.retry_at.as_millis()))
-                .bind(writer.owner().map(str::to_owned))
-        })
-        .await
-    }
-
-    /// A write by the lease holder `owner` (bound as `$3`).
-    pub async fn leased(&self, statement: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let owner = owner.to_owned();
-        self.write_one(statement, id, |q| q.bind(owner)).await
     }
 
     /// Up to `limit` prunable jobs, oldest finished first. Read from a snapshot: the deletes

@@ -124,26 +124,27 @@ pub(super) fn complete_set(now: &str, result: &str) -> String {
 /// one attempt.
 const ATTEMPT_COUNTED: &str = "attempt = CASE WHEN jobs.attempt > 1 THEN jobs.attempt ELSE 1 END";
 
-/// The SET items of a failed attempt (`$1` = now, `$3` = error, `$4` = details, `$5` = when
-/// to try again, or NULL for never): queued again while attempts remain, else failed.
-pub(super) fn fail_set() -> String {
+/// The SET items of a failed attempt with `error` and `details`, to be tried again at
+/// `retry_at` (NULL for never): queued again while attempts remain, else failed.
+pub(super) fn fail_set(now: &str, error: &str, details: &str, retry_at: &str) -> String {
     let (queued, failed) = (quoted(JobStatus::Queued), quoted(JobStatus::Failed));
+    let retry_at = format!("CAST({retry_at} AS BIGINT)");
     format!(
-        "status = CASE WHEN CAST($5 AS BIGINT) IS NOT NULL AND jobs.attempt < jobs.max_attempts \
+        "status = CASE WHEN {retry_at} IS NOT NULL AND jobs.attempt < jobs.max_attempts \
              THEN {queued} ELSE {failed} END, \
-         finished_at = CASE WHEN CAST($5 AS BIGINT) IS NOT NULL \
-             AND jobs.attempt < jobs.max_attempts THEN NULL ELSE $1 END, \
-         run_at = COALESCE(CAST($5 AS BIGINT), jobs.run_at), \
-         started_at = COALESCE(jobs.started_at, $1), {ATTEMPT_COUNTED}, \
-         error = $3, details = $4, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
-         version = jobs.version + 1, state_version = jobs.version + 1"
+         finished_at = CASE WHEN {retry_at} IS NOT NULL \
+             AND jobs.attempt < jobs.max_attempts THEN NULL ELSE {now} END, \
+         run_at = COALESCE({retry_at}, jobs.run_at), \
+         started_at = COALESCE(jobs.started_at, {now}), {ATTEMPT_COUNTED}, \
+         error = {error}, details = {details}, updated_at = {now}, lease_owner = NULL, \
+         lease_expires_at = NULL, version = jobs.version + 1, state_version = jobs.version + 1"
     )
 }
 
-/// The SET items of a job cancelled at once, or stopped by its runner (`$1` = now).
-pub(super) fn cancelled_set() -> String {
+/// The SET items of a job cancelled at once, or stopped by its runner.
+pub(super) fn cancelled_set(now: &str) -> String {
     format!(
-        "status = {cancelled}, error = 'cancelled', finished_at = $1, updated_at = $1, \
+        "status = {cancelled}, error = 'cancelled', finished_at = {now}, updated_at = {now}, \
          lease_owner = NULL, lease_expires_at = NULL, \
          version = jobs.version + 1, state_version = jobs.version + 1",
         cancelled = quoted(JobStatus::Cancelled)
@@ -168,22 +169,22 @@ pub(super) fn request_cancel() -> String {
     )
 }
 
-/// The SET items that put a job the lease holder could not finish back in the queue (`$1` =
-/// now); the interrupted attempt is not counted.
-pub(super) fn requeue_set() -> String {
+/// The SET items that put a job the lease holder could not finish back in the queue; the
+/// interrupted attempt is not counted.
+pub(super) fn requeue_set(now: &str) -> String {
     format!(
         "status = {queued}, attempt = CASE WHEN jobs.attempt > 0 THEN jobs.attempt - 1 ELSE 0 END, \
-         run_at = $1, progress = 0, message = NULL, current = NULL, total = NULL, stage = NULL, \
-         updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         run_at = {now}, progress = 0, message = NULL, current = NULL, total = NULL, \
+         stage = NULL, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL, \
          version = jobs.version + 1, state_version = jobs.version + 1",
         queued = quoted(JobStatus::Queued)
     )
 }
 
-/// The guard of the lease holder's own writes to a running job (`$3` = owner).
-pub(super) fn leased_guard(action: Action) -> String {
+/// The guard of the lease holder `owner`'s own writes to a running job.
+pub(super) fn leased_guard(action: Action, owner: &str) -> String {
     format!(
-        "{} AND jobs.lease_owner = $3",
+        "{} AND jobs.lease_owner = {owner}",
         status_allows("jobs.status", action)
     )
 }

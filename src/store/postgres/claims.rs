@@ -1,62 +1,54 @@
-//! Claims and leases on PostgreSQL: claims with `FOR UPDATE SKIP LOCKED`, walking the queue
-//! index per type; lease renewals and recovery locking rows in id order, so they never
-//! deadlock with each other.
+//! Claims and leases on PostgreSQL: the claim statement the batch writer runs, with `FOR UPDATE
+//! SKIP LOCKED`, walking the queue index per type; lease renewals and recovery locking rows in
+//! id order, so they never deadlock with each other.
 
 use std::time::Duration;
 
 use super::{pg_text, PgStore, CHANGE_LOCK, NEXT_CHANGE, NOTIFY};
 use crate::job::{Job, JobId, Timestamp};
-use crate::store::rows::{cancel_requested, claimed, duration_ms, job_from_row};
-use crate::store::{sql, Claimant, StoreError};
+use crate::store::batch::{Arg, ClaimRequest, Statement};
+use crate::store::rows::{cancel_requested, job_from_row};
+use crate::store::{sql, StoreError};
+
+/// The claim `request` makes at `now`, as a statement for the batch writer (which holds the
+/// change lock). Rows another transaction has locked are skipped, not waited for. Each type is
+/// looked up on its own, walking `jobs_queue` in order and stopping after `limit` rows: with
+/// `type = ANY(...)` the planner read every queued job of those types and sorted them,
+/// milliseconds per claim with 10 000 queued.
+pub(super) fn claim(request: &ClaimRequest, now: Timestamp) -> Statement {
+    let order = sql::CLAIM_ORDER;
+    let wanted = (0..request.types.len())
+        .map(|i| format!("(CAST(${} AS TEXT))", i + 7))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut statement = Statement::new(format!(
+        "WITH due AS ( \
+             SELECT picked.id FROM (VALUES {wanted}) AS wanted (type), LATERAL ( \
+                 SELECT jobs.id, jobs.priority FROM jobs \
+                 WHERE {claimable} AND jobs.type = wanted.type \
+                 ORDER BY {order} LIMIT $4 \
+                 FOR UPDATE OF jobs SKIP LOCKED) AS picked \
+             ORDER BY {order} LIMIT $4) \
+         UPDATE jobs SET {set}, {NEXT_CHANGE} \
+         FROM due WHERE jobs.id = due.id RETURNING jobs.*, {NOTIFY}",
+        claimable = sql::claimable("jobs"),
+        set = sql::claim_set(),
+    ));
+    statement.args = vec![
+        now.as_millis().into(),
+        request.owner.as_str().into(),
+        request.expires(now).into(),
+        request.limit().into(),
+        request.worker.as_deref().map(pg_text).into(),
+        request.worker_lease_ms().into(),
+    ];
+    statement
+        .args
+        .extend(request.types.iter().map(|t| Arg::from(pg_text(t))));
+    statement
+}
 
 impl PgStore {
-    /// Rows another transaction has locked are skipped, not waited for. Each type is looked up
-    /// on its own, walking `jobs_queue` in order and stopping after `limit` rows: with
-    /// `type = ANY(...)` the planner read every queued job of those types and sorted them,
-    /// milliseconds per claim with 10 000 queued, all under the change lock that every job
-    /// write waits for.
-    pub(super) async fn claim_due(
-        &self,
-        types: &[String],
-        claimant: &Claimant<'_>,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Job>, StoreError> {
-        if types.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now = Timestamp::now();
-        let order = sql::CLAIM_ORDER;
-        let rows = sqlx::query(&format!(
-            "{CHANGE_LOCK}, due AS ( \
-                 SELECT picked.id FROM unnest($7::text[]) AS wanted (type), LATERAL ( \
-                     SELECT jobs.id, jobs.priority FROM jobs, change_lock \
-                     WHERE {claimable} AND jobs.type = wanted.type \
-                     ORDER BY {order} LIMIT $4 \
-                     FOR UPDATE OF jobs SKIP LOCKED) AS picked \
-                 ORDER BY {order} LIMIT $4) \
-             UPDATE jobs SET {set}, {NEXT_CHANGE} \
-             FROM due WHERE jobs.id = due.id RETURNING jobs.*, {NOTIFY}",
-            claimable = sql::claimable("jobs"),
-            set = sql::claim_set(),
-        ))
-        .bind(now.as_millis())
-        .bind(claimant.owner)
-        .bind(now.saturating_add(lease).as_millis())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(claimant.worker.map(pg_text))
-        .bind(claimant.worker.map(|_| duration_ms(lease)))
-        .bind(types.iter().map(|t| pg_text(t)).collect::<Vec<_>>())
-        .fetch_all(&self.pool)
-        .await?;
-        if rows.is_empty() {
-            self.committed();
-        } else {
-            self.wrote();
-        }
-        claimed(&rows)
-    }
-
     /// Rows are locked in id order, as [`PgStore::recover`] locks them, so the two
     /// never deadlock.
     pub(super) async fn renew(

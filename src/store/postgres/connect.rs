@@ -1,5 +1,5 @@
 //! Opening a PostgreSQL store: one connection first (so a refusal says why at once), the pool,
-//! the migrations, and the listener for other processes' changes.
+//! the migrations, the listener for other processes' changes, and the group-commit writer.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::listen::{listen, Bumps, CHANNEL};
-use super::queue::{InFlight, QueuedWrites};
-use super::{PgStore, MIGRATOR};
+use super::{Batches, PgStore, MIGRATOR};
+use crate::store::batch::Writes;
 use crate::store::{PoolOptions, StoreError};
 
 impl PgStore {
@@ -55,14 +55,22 @@ impl PgStore {
             },
             stop_listening.clone(),
         ));
+        let keep_log_lines = Arc::new(AtomicI64::new(i64::MAX));
+        let commits = Arc::new(AtomicU64::new(0));
+        let notify = changed.clone();
+        let writes = Writes::start(
+            Batches { pool: pool.clone() },
+            keep_log_lines.clone(),
+            commits.clone(),
+            move || notify.send_modify(|n| *n = n.wrapping_add(1)),
+        );
         Ok(PgStore {
             pool,
             changed,
             became_queued,
-            keep_log_lines: Arc::new(AtomicI64::new(i64::MAX)),
-            commits: Arc::new(AtomicU64::new(0)),
-            in_flight: Arc::new(InFlight::default()),
-            queued: Arc::new(QueuedWrites::default()),
+            keep_log_lines,
+            commits,
+            writes,
             stop_listening,
         })
     }

@@ -1,46 +1,51 @@
 //! PostgreSQL behind the [`Backend`] contract, for one or several jobcast processes sharing a
-//! database: one connection pool, one statement per write, claims with `FOR UPDATE SKIP
-//! LOCKED`.
+//! database: one connection pool; the group-commit writer (`store/batch/`) with this module's
+//! [`Dialect`] and transactions; claims with `FOR UPDATE SKIP LOCKED`.
 //!
 //! What differs from SQLite, and why:
 //!
-//! - No group-commit writer. PostgreSQL takes concurrent writers itself, so each write is one
-//!   statement (with data-modifying CTEs where SQLite needs two: a log line, a retry), run on
-//!   the pool by its caller. The runner's queued progress and log lines go through a writer
-//!   task per job instead (`queue.rs`).
 //! - Change numbers come from a sequence, handed out under a lock so that pollers see them in
-//!   order; see `CHANGE_LOCK`.
+//!   order; see `CHANGE_LOCK`. A batch takes the lock once for all its writes, so job writes
+//!   from several processes take turns batch by batch, not statement by statement.
 //! - `watch_changes` wakes on every process's writes, not only this one's (`listen.rs`).
+//! - A commit whose answer was lost (the connection dropped) is looked up by its transaction
+//!   id, so a batch is neither applied twice nor reported lost when it was applied.
 //!
-//! Opening the store is in `connect.rs`, claims and leases in `claims.rs`, the progress and
-//! log statements in `writes.rs`.
-//! - Autovacuum gives space back, and backups are `pg_dump`'s job: nothing of SQLite's
-//!   `retention.rs` has a counterpart here.
+//! Opening the store is in `connect.rs`, the claim statement and leases in `claims.rs`.
+//! Autovacuum gives space back, and backups are `pg_dump`'s job: nothing of SQLite's
+//! `retention.rs` has a counterpart here.
 
 mod claims;
 mod connect;
 mod listen;
-mod queue;
-mod writes;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::postgres::{PgPool, PgRow};
+use sqlx::Postgres;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use self::queue::{InFlight, Queued, QueuedWrites, MAX_QUEUED_LINES};
-use super::rows::{duration_ms, job_from_row};
+use super::batch::{self, Batch, Dialect, On, Statement, Transactions, Writes};
+use super::rows::job_from_row;
 use super::shared::{Prune, Shared};
 use super::sql;
-use super::{
-    Backend, CancelOutcome, Change, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError,
-    Upload, Writer,
-};
-use crate::job::{Action, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use super::{Backend, CancelOutcome, Change, ListFilter, PruneRule, StoreError, Upload};
+use crate::job::{Action, Job, JobId, LogLine, Timestamp};
+
+/// Added to the RETURNING list of every statement that changes jobs: tells every listening
+/// process once the transaction commits, and only if some job changed (at most two
+/// notifications per transaction: PostgreSQL folds identical ones). The payload is `queued`
+/// when a job became queued, so idle runners on every node wake to claim it.
+macro_rules! notify {
+    () => {
+        "pg_notify('jobcast_changes', \
+         CASE WHEN jobs.status = 'queued' THEN 'queued' ELSE '' END) AS notified"
+    };
+}
+const NOTIFY: &str = notify!();
 
 /// The schema, from `migrations/postgres/`, built into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -68,20 +73,105 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// and a writer that holds it while waiting for a row lock holds up the others meanwhile. The
 /// statements that lock rows without it (lease renewals, cancel requests) are single, short
 /// UPDATEs; a long transaction holding job rows from outside (an operator's `psql`) would
-/// stall every job write until it ends. Reads never take it. A per-process batch writer like
-/// SQLite's (many writes, one transaction, one lock) would buy the throughput back.
+/// stall every job write until it ends. Reads never take it. The group-commit writer takes the
+/// lock once per batch ([`LOCK_BATCH`]), so its many writes pay for one turn.
 const CHANGE_LOCK: &str =
     "WITH change_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(7669456869411484672))";
 
+/// The first statement of a batch's transaction: the change lock (see [`CHANGE_LOCK`]), held
+/// until the commit, and the transaction's id, by which a commit whose answer was lost is
+/// looked up.
+const LOCK_BATCH: &str = "SELECT CAST(txid_current() AS BIGINT) AS xid \
+     FROM (SELECT pg_advisory_xact_lock(7669456869411484672)) AS change_lock";
+
+/// How the batch's statements read on PostgreSQL: numbers from the sequence (the batch holds
+/// the change lock), other processes told through `NOTIFY`, text without NUL.
+pub(super) static DIALECT: Dialect = Dialect {
+    with_now,
+    change: "nextval('job_changes')",
+    returning: RETURNING_JOBS,
+    returning_reserved: RETURNING_RESERVED,
+    text: pg_text,
+    claim: claims::claim,
+};
+
+const RETURNING_JOBS: &str = concat!("RETURNING jobs.*, ", notify!());
+const RETURNING_RESERVED: &str =
+    concat!("RETURNING jobs.id, jobs.log_seq, jobs.version, ", notify!());
+
+fn with_now(statement: &mut Statement, now: Timestamp) {
+    statement
+        .push("WITH c (now) AS MATERIALIZED (SELECT CAST(")
+        .bind(now.as_millis())
+        .push(" AS BIGINT))");
+}
+
+/// The batch writer's transactions, on the pool.
+struct Batches {
+    pool: PgPool,
+}
+
+#[async_trait::async_trait]
+impl Transactions for Batches {
+    async fn transaction(&self, work: &Batch, keep: i64) -> Result<batch::Results, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let xid: i64 = sqlx::query_scalar(LOCK_BATCH).fetch_one(&mut *tx).await?;
+        let results = batch::apply(&mut On::<Postgres>(&mut *tx), &DIALECT, work, keep).await?;
+        let Err(error) = tx.commit().await else {
+            return Ok(results);
+        };
+        let error = StoreError::from(error);
+        if !error.is_transient() {
+            return Err(error);
+        }
+        // The connection went away during the commit: did it happen?
+        match self.outcome(xid).await {
+            Some(true) => Ok(results),
+            Some(false) => Err(error),
+            None => Err(StoreError::Batch {
+                message: format!(
+                    "the database went away while committing, and whether it did is unknown: {error}"
+                ),
+                transient: false,
+            }),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+}
+
+impl Batches {
+    /// Whether transaction `xid` committed (`Some(false)`: it was rolled back), asked again
+    /// while the database is away, for up to half a minute; `None` if it never answered.
+    async fn outcome(&self, xid: i64) -> Option<bool> {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let status: Result<Option<String>, sqlx::Error> =
+                sqlx::query_scalar("SELECT txid_status($1)")
+                    .bind(xid)
+                    .fetch_one(&self.pool)
+                    .await;
+            match status {
+                Ok(Some(status)) if status == "committed" => return Some(true),
+                Ok(Some(status)) if status == "aborted" => return Some(false),
+                Ok(None) => return Some(false),
+                _ if tokio::time::Instant::now() + delay > give_up => return None,
+                // Still in progress (the server has not seen the connection close yet), or
+                // the database is away.
+                _ => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
 /// The SET clause that gives a changed job the next change number (under [`CHANGE_LOCK`]).
 const NEXT_CHANGE: &str = "change_seq = nextval('job_changes')";
-
-/// Added to the RETURNING list of every statement that changes jobs: tells every listening
-/// process once the transaction commits, and only if some job changed (at most two
-/// notifications per transaction: PostgreSQL folds identical ones). The payload is `queued`
-/// when a job became queued, so idle runners on every node wake to claim it.
-const NOTIFY: &str = "pg_notify('jobcast_changes', \
-    CASE WHEN jobs.status = 'queued' THEN 'queued' ELSE '' END) AS notified";
 
 /// The job store on PostgreSQL. Cheap to clone: the pool is a shared handle.
 #[derive(Debug, Clone)]
@@ -97,16 +187,11 @@ pub struct PgStore {
     keep_log_lines: Arc<AtomicI64>,
     /// Write transactions committed (see [`Backend::commits`]).
     commits: Arc<AtomicU64>,
-    /// Queued writes still being applied; [`PgStore::flush`] waits for them.
-    in_flight: Arc<InFlight>,
-    /// Progress reports and log lines queued by runners, by job.
-    queued: Arc<QueuedWrites>,
+    /// The group-commit writer, on the pool.
+    writes: Writes,
     /// Stops the listener (on [`PgStore::close`]).
     stop_listening: CancellationToken,
 }
-
-/// The author of a write, bound as `$3`: a runner's lease owner, or NULL for outside code.
-const OWNER: &str = "CAST($3 AS TEXT)";
 
 /// An UPDATE of the one job `$2` with `set` where `guard` allows, under the change lock, taking
 /// the next change number and notifying the other processes (see [`CHANGE_LOCK`]).
@@ -146,13 +231,9 @@ impl PgStore {
         }
     }
 
-    /// Runs a `$1` = now, `$2` = id, `$3` = owner statement on a job this runner leases.
-    /// The lease holder's queued progress and lines are written first: the end comes after them.
-    async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.flush().await?;
-        let job = Shared(&self.pool).leased(sql, id, owner).await?;
-        self.wrote();
-        Ok(job)
+    /// The group-commit writer of this store.
+    pub(crate) fn writes(&self) -> &Writes {
+        &self.writes
     }
 
     /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
@@ -247,46 +328,6 @@ impl Backend for PgStore {
         self.pool.close().await;
     }
 
-    /// Inserts a job. With an idempotency key already used for this type, returns the existing
-    /// job and `false`.
-    ///
-    /// The id is made before the statement, so two creates racing in one process may commit
-    /// in the other order than their ids (SQLite's writer makes ids in commit order); across
-    /// processes ids follow each host's clock anyway.
-    async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
-        let now = Timestamp::now();
-        let row = sqlx::query(&format!(
-            "{CHANGE_LOCK} INSERT INTO jobs ({columns}) \
-             SELECT $1, $2, {queued}, $3, $4, $5, $6, $7, $8, $9, $9, nextval('job_changes'), $10 \
-             FROM change_lock {on_key_taken} RETURNING *, {NOTIFY}",
-            columns = sql::NEW_JOB_COLUMNS,
-            queued = sql::quoted(JobStatus::Queued),
-            on_key_taken = sql::ON_KEY_TAKEN,
-        ))
-        .bind(JobId::new().to_string())
-        .bind(pg_text(&new.job_type))
-        .bind(new.payload.to_string())
-        .bind(new.priority)
-        .bind(new.max_attempts)
-        .bind(new.timeout.map(duration_ms))
-        .bind(new.idempotency_key.as_deref().map(pg_text))
-        .bind(new.run_at.unwrap_or(now).as_millis())
-        .bind(now.as_millis())
-        .bind(new.upload_id.as_deref().map(pg_text))
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = row {
-            self.wrote();
-            return Ok((job_from_row(&row)?, true));
-        }
-        // The key is taken: the other insert has committed (ON CONFLICT waited for it).
-        let key = new.idempotency_key.as_deref().map(pg_text);
-        let job = Shared(&self.pool)
-            .by_idempotency_key(pg_text(&new.job_type), key)
-            .await?;
-        Ok((job, false))
-    }
-
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         Shared(&self.pool).get_job(id).await
     }
@@ -317,142 +358,12 @@ impl Backend for PgStore {
     }
 
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let statement = update_one(&sql::cancelled_set(), &sql::cancel_guard());
+        let statement = update_one(&sql::cancelled_set("$1"), &sql::cancel_guard());
         let outcome = Shared(&self.pool).cancel(&statement, id, external).await?;
         if let CancelOutcome::Cancelled(_) = outcome {
             self.wrote();
         }
         Ok(outcome)
-    }
-
-    /// Records progress. Fields left `None` keep their value; outside code's first update
-    /// starts a queued job; a runner's update extends an external worker's lease.
-    async fn report_progress(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        progress: &Progress,
-    ) -> Result<Job, StoreError> {
-        if matches!(writer, Writer::Lease(_)) {
-            self.flush().await?;
-        }
-        self.progress(id, writer.owner(), progress).await
-    }
-
-    /// Records a progress report from the runner holding the job's lease without waiting for
-    /// it, like SQLite's queue: reports that arrive while the job's previous write is under way
-    /// are merged into one (see `queue.rs`), so a handler may report as often as it likes. The
-    /// job's end (and [`PgStore::flush`]) waits for every report before it.
-    async fn queue_progress(
-        &self,
-        id: JobId,
-        owner: &str,
-        progress: Progress,
-    ) -> Result<(), StoreError> {
-        self.enqueue(id, owner, |queued| match &mut queued.progress {
-            Some(earlier) => earlier.merge(progress),
-            None => queued.progress = Some(progress),
-        })
-        .await
-    }
-
-    /// Queues a log line from the runner holding the job's lease, like
-    /// [`PgStore::queue_progress`]: lines that wait together are written in one statement.
-    /// Past `MAX_QUEUED_LINES` waiting for one job, the caller waits for them to be written.
-    async fn queue_log(
-        &self,
-        id: JobId,
-        owner: &str,
-        level: LogLevel,
-        message: String,
-    ) -> Result<(), StoreError> {
-        let mut line = Some((level, message));
-        loop {
-            // Registered before looking, so a drain in between is not missed.
-            let drained = self.queued.drained.notified();
-            let full = |queued: &Queued| queued.lines.len() >= MAX_QUEUED_LINES;
-            if !self.queued.is(id, owner, full) {
-                return self
-                    .enqueue(id, owner, |queued| queued.lines.extend(line.take()))
-                    .await;
-            }
-            drained.await;
-        }
-    }
-
-    /// Waits until every queued write started before this call has been applied.
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.in_flight.wait().await;
-        Ok(())
-    }
-
-    /// Adds a log line, bumping the job's version.
-    async fn append_log(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        level: LogLevel,
-        message: &str,
-    ) -> Result<LogLine, StoreError> {
-        if matches!(writer, Writer::Lease(_)) {
-            self.flush().await?;
-        }
-        let mut lines = self
-            .log(
-                id,
-                writer.owner(),
-                &[(level, message.to_owned())],
-                &uuid::Uuid::now_v7().to_string(),
-            )
-            .await?;
-        lines
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("a log line was not written".to_owned()))
-    }
-
-    async fn complete(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        result: Option<&Value>,
-    ) -> Result<Job, StoreError> {
-        if matches!(writer, Writer::Lease(_)) {
-            self.flush().await?;
-        }
-        let set = sql::complete_set("$1", "$4");
-        let row = sqlx::query(&update_one(&set, &sql::writer_guard(OWNER)))
-            .bind(Timestamp::now().as_millis())
-            .bind(id.to_string())
-            .bind(writer.owner())
-            .bind(result.map(Value::to_string))
-            .fetch_optional(&self.pool)
-            .await?;
-        self.updated(id, row).await
-    }
-
-    async fn fail(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        error: &str,
-        details: Option<&Value>,
-        retry: Option<RetryPolicy>,
-    ) -> Result<Job, StoreError> {
-        if let Writer::Lease(_) = writer {
-            self.flush().await?;
-        }
-        let statement = update_one(&sql::fail_set(), &sql::writer_guard("CAST($6 AS TEXT)"));
-        let job = Shared(&self.pool)
-            .fail(&statement, id, writer, pg_text(error), details, retry)
-            .await?;
-        self.wrote();
-        Ok(job)
-    }
-
-    async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let guard = sql::leased_guard(Action::FinishCancelled);
-        self.update_leased(&update_one(&sql::cancelled_set(), &guard), id, owner)
-            .await
     }
 
     /// The note in the job's log is written in the same statement.
@@ -474,22 +385,6 @@ impl Backend for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         self.updated(id, row).await
-    }
-
-    async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let guard = sql::leased_guard(Action::Requeue);
-        self.update_leased(&update_one(&sql::requeue_set(), &guard), id, owner)
-            .await
-    }
-
-    async fn claim(
-        &self,
-        types: &[String],
-        claimant: &Claimant<'_>,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Job>, StoreError> {
-        self.claim_due(types, claimant, lease, limit).await
     }
 
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {

@@ -1,12 +1,13 @@
-//! Claims and leases on SQLite: one statement per claim or recovery under the one writer,
-//! every job it changes numbered on its own.
+//! Claims and leases on SQLite: the claim statement the batch writer runs, lease renewals and
+//! recovery; one statement each under the one writer, every job it changes numbered on its own.
 
 use std::time::Duration;
 
 use super::SqliteStore;
 use crate::job::{Job, JobId, Timestamp};
-use crate::store::rows::{cancel_requested, claimed, duration_ms, job_from_row};
-use crate::store::{sql, Claimant, StoreError};
+use crate::store::batch::{Arg, ClaimRequest, Statement};
+use crate::store::rows::{cancel_requested, job_from_row};
+use crate::store::{sql, StoreError};
 
 /// For an `UPDATE jobs ... FROM picked WHERE jobs.id = picked.id` over several rows: `picked`
 /// gives each chosen job its own next change number, `seq`, in the order given. The window
@@ -20,18 +21,26 @@ fn pick_numbered(select_ids: &str, order: &str) -> String {
     )
 }
 
-/// The claim of up to `$4` due jobs of `types` types (`$7`, `$8`, ...): the queue index walked
-/// per type in claim order, each job picked numbered on its own.
+/// The claim of up to `$4` due jobs of `types` types (`$7`, `$8`, ...), each job picked
+/// numbered on its own. Each type is looked up on its own, walking the queue index in claim
+/// order and stopping after `$4` rows; with `type IN (...)` SQLite would read every queued job
+/// of those types through the status index and sort them, on every claim.
 fn claim_statement(types: usize) -> String {
-    let placeholders = (0..types)
-        .map(|i| format!("${}", i + 7))
+    let per_type = (0..types)
+        .map(|i| {
+            format!(
+                "SELECT * FROM (SELECT id, priority FROM jobs WHERE {} AND type = ${} \
+                 ORDER BY {order} LIMIT $4)",
+                sql::claimable("jobs"),
+                i + 7,
+                order = sql::CLAIM_ORDER
+            )
+        })
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(" UNION ALL ");
     let picked = pick_numbered(
         &format!(
-            "SELECT id, priority FROM jobs WHERE {} AND type IN ({placeholders}) \
-             ORDER BY {order} LIMIT $4",
-            sql::claimable("jobs"),
+            "SELECT id, priority FROM ({per_type}) ORDER BY {order} LIMIT $4",
             order = sql::CLAIM_ORDER
         ),
         sql::CLAIM_ORDER,
@@ -43,39 +52,24 @@ fn claim_statement(types: usize) -> String {
     )
 }
 
-impl SqliteStore {
-    /// One statement: the jobs picked in claim order, each with its own change number.
-    pub(super) async fn claim_due(
-        &self,
-        types: &[String],
-        claimant: &Claimant<'_>,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Job>, StoreError> {
-        if types.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now = Timestamp::now();
-        let statement = claim_statement(types.len());
-        let mut query = sqlx::query(&statement)
-            .bind(now.as_millis())
-            .bind(claimant.owner)
-            .bind(now.saturating_add(lease).as_millis())
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(claimant.worker)
-            .bind(claimant.worker.map(|_| duration_ms(lease)));
-        for job_type in types {
-            query = query.bind(job_type);
-        }
-        let rows = query.fetch_all(&self.writer).await?;
-        if rows.is_empty() {
-            self.committed();
-        } else {
-            self.wrote();
-        }
-        claimed(&rows)
-    }
+/// The claim `request` makes at `now`, as a statement for the batch writer.
+pub(super) fn claim(request: &ClaimRequest, now: Timestamp) -> Statement {
+    let mut statement = Statement::new(claim_statement(request.types.len()));
+    statement.args = vec![
+        now.as_millis().into(),
+        request.owner.as_str().into(),
+        request.expires(now).into(),
+        request.limit().into(),
+        request.worker.clone().into(),
+        request.worker_lease_ms().into(),
+    ];
+    statement
+        .args
+        .extend(request.types.iter().map(|t| Arg::from(t.as_str())));
+    statement
+}
 
+impl SqliteStore {
     pub(super) async fn renew(
         &self,
         owner: &str,
@@ -119,24 +113,31 @@ impl SqliteStore {
 mod tests {
     use super::*;
 
-    /// A claim of one type walks the partial queue index (`WHERE status = 'queued'`): a guard
-    /// SQLite does not read as the index's own condition (`status IN ('queued')`) would have it
-    /// sort every queued job of the type on each claim.
+    /// A claim walks the partial queue index (`WHERE status = 'queued'`) once per type: a guard
+    /// SQLite does not read as the index's own condition (`status IN ('queued')`), or a claim
+    /// of several types in one `type IN (...)`, would have it sort every queued job of the
+    /// types on each claim.
     #[tokio::test]
-    async fn a_claim_walks_the_queue_index() {
+    async fn a_claim_walks_the_queue_index_once_per_type() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/jobs.db", dir.path().display());
         let store = SqliteStore::connect(&url).await.unwrap();
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", claim_statement(1)))
-                .fetch_all(&store.reader)
-                .await
-                .unwrap();
-        let plan: Vec<String> = rows.into_iter().map(|row| row.3).collect();
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("USING INDEX jobs_queue")),
-            "{plan:?}"
-        );
+        for types in [1, 3] {
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", claim_statement(types)))
+                    .fetch_all(&store.reader)
+                    .await
+                    .unwrap();
+            let plan: Vec<String> = rows.into_iter().map(|row| row.3).collect();
+            let walks = plan
+                .iter()
+                .filter(|step| step.contains("USING INDEX jobs_queue (type=?"))
+                .count();
+            assert_eq!(walks, types, "{plan:?}");
+            assert!(
+                !plan.iter().any(|step| step.contains("jobs_status_id")),
+                "{plan:?}"
+            );
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Opening a SQLite store: the file and its folder, WAL and the other pragmas, the one writer
-//! connection, the migrations, the readers, and the group-commit writer task.
+//! connection, the migrations, the readers, and the group-commit writer on that connection.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -9,9 +9,10 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::{batch, retention, SqliteStore, BUSY_TIMEOUT, MIGRATOR, READERS, WRITE_QUEUE};
+use super::{retention, Batches, SqliteStore, BUSY_TIMEOUT, MIGRATOR, READERS};
+use crate::store::batch::Writes;
 use crate::store::StoreError;
 
 /// The file a `sqlite:` URL names (`None` for other URLs).
@@ -47,9 +48,12 @@ impl SqliteStore {
         }
         // Incremental auto-vacuum (set on the writer only: setting it is a write), so space that
         // retention frees can be given back to the file system; see `use_incremental_vacuum`.
+        // A file needs no health check before each use: sqlx's default pings the connection's
+        // thread on every acquire, a round trip per write for nothing.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone().auto_vacuum(SqliteAutoVacuum::Incremental))
             .await
@@ -58,26 +62,27 @@ impl SqliteStore {
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(open_err)?;
         let changed = Arc::new(watch::Sender::new(0u64));
-        let (batch, queue) = mpsc::channel(WRITE_QUEUE);
         let notify = changed.clone();
         let keep_log_lines = Arc::new(AtomicI64::new(i64::MAX));
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(batch::run(
-            writer.clone(),
-            queue,
+        let writes = Writes::start(
+            Batches {
+                writer: writer.clone(),
+            },
             keep_log_lines.clone(),
             commits.clone(),
             move || notify.send_modify(|n| *n = n.wrapping_add(1)),
-        ));
+        );
         Ok(SqliteStore {
             writer,
             reader,
             changed,
-            batch,
+            writes,
             keep_log_lines,
             commits,
         })

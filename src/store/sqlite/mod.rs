@@ -1,11 +1,11 @@
 //! SQLite behind the [`Backend`] contract: one file, one node. WAL, `synchronous=NORMAL`, a busy
 //! timeout and foreign keys; one writer connection, through which every write is serialised
-//! (the hot ones grouped into batches by `batch/`), and a small pool of readers, so a slow
-//! reader never holds up a writer and writers never see "database is locked". Opening it is in
-//! `connect.rs`, claims and leases in `claims.rs`; pruning, freed pages and backups in
-//! `retention.rs`.
+//! (the hot ones grouped into batches by the group-commit writer, `store/batch/`, which this
+//! module feeds with its [`Dialect`] and its transactions), and a small pool of readers, so a
+//! slow reader never holds up a writer and writers never see "database is locked". Opening it
+//! is in `connect.rs`, the claim statement and leases in `claims.rs`; pruning, freed pages and
+//! backups in `retention.rs`.
 
-mod batch;
 mod claims;
 mod connect;
 mod retention;
@@ -16,37 +16,48 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::sqlite::SqlitePool;
-use tokio::sync::{mpsc, oneshot, watch};
+use sqlx::Sqlite;
+use tokio::sync::watch;
 
-use self::batch::Write;
+use super::batch::{self, Batch, Dialect, On, Statement, Transactions, Writes};
 use super::rows::job_from_row;
 use super::shared::Shared;
 use super::sql;
-use super::{
-    Backend, CancelOutcome, Change, Claimant, ListFilter, PruneRule, RetryPolicy, StoreError,
-    Upload, Writer,
-};
-use crate::job::{Action, Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use super::{Backend, CancelOutcome, Change, ListFilter, PruneRule, StoreError, Upload};
+use crate::job::{Action, Job, JobId, LogLine, Timestamp};
 
 /// The SET clause that gives the one job a statement changes the next change sequence number.
-/// Statements changing several rows number them with `base + ord` instead (see
-/// `claims::pick_numbered`): this subquery is evaluated once per statement, so all its rows would
-/// share one number.
+/// Statements changing several rows number them with `base + ord` instead (see [`DIALECT`]):
+/// this subquery is evaluated once per statement, so all its rows would share one number.
 const NEXT_CHANGE: &str = "change_seq = (SELECT MAX(change_seq) + 1 FROM jobs)";
 
 /// The schema, from `migrations/sqlite/`, built into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Writes waiting for the batch writer; callers wait beyond this.
-const WRITE_QUEUE: usize = 4096;
-
-/// How long a write waits for another process's write lock before giving up. Long enough that
+/// How a long a write waits for another process's write lock before giving up. Long enough that
 /// a busy neighbour never surfaces as "database is locked" to a client.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Readers at once; SQLite in WAL mode lets them run beside the writer.
 const READERS: u32 = 4;
+
+/// How the batch's statements read on SQLite: each statement's rows are numbered from the
+/// highest change number before it (`base`, safe under the one writer), plus their ordinal.
+pub(super) static DIALECT: Dialect = Dialect {
+    with_now,
+    change: "(SELECT base FROM c) + u.ord",
+    returning: "RETURNING *",
+    returning_reserved: "RETURNING id, log_seq, version",
+    text: str::to_owned,
+    claim: claims::claim,
+};
+
+fn with_now(statement: &mut Statement, now: Timestamp) {
+    statement
+        .push("WITH c (now, base) AS MATERIALIZED (SELECT ")
+        .bind(now.as_millis())
+        .push(", (SELECT COALESCE(MAX(change_seq), 0) FROM jobs))");
+}
 
 /// The job store. Cheap to clone: both pools are shared handles.
 #[derive(Debug, Clone)]
@@ -58,8 +69,8 @@ pub struct SqliteStore {
     /// streams look at once instead of at their next tick. A `watch`: a burst of writes wakes
     /// each listener once.
     changed: Arc<watch::Sender<u64>>,
-    /// The hot writes (create, progress, log, complete) go to the batch writer.
-    batch: mpsc::Sender<Write>,
+    /// The group-commit writer, on the writer connection.
+    writes: Writes,
     /// Log lines kept per job (see [`Store::keep_log_lines`]).
     keep_log_lines: Arc<AtomicI64>,
     /// Write transactions committed, the batch writer's included (see [`Backend::commits`]).
@@ -70,6 +81,26 @@ pub struct SqliteStore {
 /// (one per statement: SQLite's single writer makes `MAX + 1` safe).
 fn update_one(set: &str, guard: &str) -> String {
     format!("UPDATE jobs SET {set}, {NEXT_CHANGE} WHERE jobs.id = $2 AND {guard} RETURNING *")
+}
+
+/// The batch writer's transactions: on the one writer connection, so batches and the other
+/// writes take turns.
+struct Batches {
+    writer: SqlitePool,
+}
+
+#[async_trait::async_trait]
+impl Transactions for Batches {
+    async fn transaction(&self, work: &Batch, keep: i64) -> Result<batch::Results, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let results = batch::apply(&mut On::<Sqlite>(&mut *tx), &DIALECT, work, keep).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.writer.is_closed()
+    }
 }
 
 impl SqliteStore {
@@ -84,29 +115,9 @@ impl SqliteStore {
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Sends a write to the batch writer and waits for it to commit.
-    async fn queue<T>(
-        &self,
-        write: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
-    ) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.batch
-            .send(write(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        // A dropped reply means the batch failed as a whole; the writer logged why.
-        answer
-            .await
-            .map_err(|_| StoreError::Batch("the write was not applied".to_owned()))?
-    }
-
-    /// Runs a `$1` = now, `$2` = id, `$3` = owner statement on a job this runner leases.
-    /// The lease holder's queued progress and lines are written first: the end comes after them.
-    async fn update_leased(&self, sql: &str, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.flush().await?;
-        let job = Shared(&self.writer).leased(sql, id, owner).await?;
-        self.wrote();
-        Ok(job)
+    /// The group-commit writer of this store.
+    pub(crate) fn writes(&self) -> &Writes {
+        &self.writes
     }
 
     /// After a guarded UPDATE matched nothing: was the job missing, or in the wrong state?
@@ -205,12 +216,6 @@ impl Backend for SqliteStore {
         self.writer.close().await;
     }
 
-    /// Inserts a job. With an idempotency key already used for this type, returns the existing
-    /// job and `false`. Batched with other writes (see `batch`).
-    async fn create_job(&self, new: NewJob) -> Result<(Job, bool), StoreError> {
-        self.queue(|reply| Write::Create(new, reply)).await
-    }
-
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         Shared(&self.reader).get_job(id).await
     }
@@ -242,7 +247,7 @@ impl Backend for SqliteStore {
     }
 
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let statement = update_one(&sql::cancelled_set(), &sql::cancel_guard());
+        let statement = update_one(&sql::cancelled_set("$1"), &sql::cancel_guard());
         let outcome = Shared(&self.writer)
             .cancel(&statement, id, external)
             .await?;
@@ -250,108 +255,6 @@ impl Backend for SqliteStore {
             self.wrote();
         }
         Ok(outcome)
-    }
-
-    /// Records progress. Fields left `None` keep their value.
-    async fn report_progress(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        progress: &Progress,
-    ) -> Result<Job, StoreError> {
-        let (author, progress) = (batch::Author::from(writer), progress.clone());
-        self.queue(|reply| Write::Progress(id, author, progress, reply))
-            .await
-    }
-
-    /// Queues a progress report from the runner holding the job's lease without waiting for
-    /// it: reports queued together are merged into one write, so a handler may report as often
-    /// as it likes. The job's end (and [`Backend::flush`]) waits for every report before it.
-    async fn queue_progress(
-        &self,
-        id: JobId,
-        owner: &str,
-        progress: Progress,
-    ) -> Result<(), StoreError> {
-        let (reply, _) = oneshot::channel();
-        let write = Write::Progress(id, batch::Author::Lease(owner.to_owned()), progress, reply);
-        self.batch.send(write).await.map_err(|_| StoreError::Closed)
-    }
-
-    /// Queues a log line from the runner holding the job's lease, like [`Backend::queue_progress`].
-    async fn queue_log(
-        &self,
-        id: JobId,
-        owner: &str,
-        level: LogLevel,
-        message: String,
-    ) -> Result<(), StoreError> {
-        let (reply, _) = oneshot::channel();
-        let write = Write::Log(
-            id,
-            batch::Author::Lease(owner.to_owned()),
-            level,
-            message,
-            reply,
-        );
-        self.batch.send(write).await.map_err(|_| StoreError::Closed)
-    }
-
-    /// Waits until every write queued before this call has been applied.
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.queue(Write::Flush).await
-    }
-
-    /// Adds a log line, bumping the job's version.
-    async fn append_log(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        level: LogLevel,
-        message: &str,
-    ) -> Result<LogLine, StoreError> {
-        let (author, message) = (batch::Author::from(writer), message.to_owned());
-        self.queue(|reply| Write::Log(id, author, level, message, reply))
-            .await
-    }
-
-    /// Finishes a job as `completed` with `result`.
-    async fn complete(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        result: Option<&Value>,
-    ) -> Result<Job, StoreError> {
-        let (author, result) = (batch::Author::from(writer), result.cloned());
-        let job = self
-            .queue(|reply| Write::Complete(id, author, result, reply))
-            .await?;
-        Ok(job)
-    }
-
-    async fn fail(
-        &self,
-        id: JobId,
-        writer: Writer<'_>,
-        error: &str,
-        details: Option<&Value>,
-        retry: Option<RetryPolicy>,
-    ) -> Result<Job, StoreError> {
-        if let Writer::Lease(_) = writer {
-            self.flush().await?;
-        }
-        let statement = update_one(&sql::fail_set(), &sql::writer_guard("CAST($6 AS TEXT)"));
-        let job = Shared(&self.writer)
-            .fail(&statement, id, writer, error.to_owned(), details, retry)
-            .await?;
-        self.wrote();
-        Ok(job)
-    }
-
-    async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let guard = sql::leased_guard(Action::FinishCancelled);
-        self.update_leased(&update_one(&sql::cancelled_set(), &guard), id, owner)
-            .await
     }
 
     async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
@@ -382,22 +285,6 @@ impl Backend for SqliteStore {
         tx.commit().await?;
         self.wrote();
         Ok(job)
-    }
-
-    async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        let guard = sql::leased_guard(Action::Requeue);
-        self.update_leased(&update_one(&sql::requeue_set(), &guard), id, owner)
-            .await
-    }
-
-    async fn claim(
-        &self,
-        types: &[String],
-        claimant: &Claimant<'_>,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Job>, StoreError> {
-        self.claim_due(types, claimant, lease, limit).await
     }
 
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<Vec<JobId>, StoreError> {

@@ -1,0 +1,455 @@
+//! Group commit, for both backends: every write a job makes in its life (its creation, its
+//! progress reports and log lines, the end of each attempt) and every claim go through one
+//! writer task per process, which applies all the writes waiting at a moment in one
+//! transaction, with one multi-row statement per kind.
+//!
+//! Why: a statement is a round trip (to SQLite's connection thread, or over the network to
+//! PostgreSQL), and a commit is the expensive part of a write. One transaction per write made
+//! a tiny job cost several commits; here a job costs a share of one. A claim rides in the same
+//! transaction as the ends of the attempts before it, as BullMQ's `moveToFinished` fetches the
+//! next job in the round trip that ends the last, so a runner's workers are fed in one step.
+//!
+//! What callers can rely on:
+//! - A write's answer is sent only once its transaction has committed (a queued report or line
+//!   has no answer: it is applied in order, before the job's end).
+//! - Writes pending at one moment come from different callers, so any order among them is one
+//!   they could have happened in; kinds are applied in a fixed order (creates, progress, log
+//!   lines, ends, claims), and one caller's writes to a job keep their order: it queues its
+//!   reports before it sends the end.
+//! - Reports for one job by one author in a batch are merged (the later wins field by field).
+//! - Batching comes from concurrency alone, with no timer: a lone write is not delayed. The
+//!   queue is bounded ([`WRITE_QUEUE`]), so a backlog makes writers wait rather than grow.
+//! - A batch that fails for want of the database (PostgreSQL restarting) answers its awaited
+//!   writes with a transient error (the caller tries again, or answers 503) and keeps the
+//!   queued reports and lines for the next batch, so an outage loses none of them.
+//!
+//! The statements are built once, in `apply.rs`, for both databases; [`Dialect`] holds the few
+//! spellings that differ, and each backend implements [`Transactions`]: how to open, lock and
+//! commit the batch's transaction.
+
+mod apply;
+mod statement;
+
+pub(crate) use apply::{apply, ClaimRequest, Results};
+pub(crate) use statement::{Arg, On, Run, Statement};
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::job::{Job, JobId, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::store::{Claimant, RetryPolicy, StoreError, Writer};
+
+/// Most writes applied in one transaction; the queue holds the rest for the next one.
+const MAX_BATCH: usize = 1024;
+
+/// Writes waiting for the writer; callers wait beyond this.
+pub(crate) const WRITE_QUEUE: usize = 4096;
+
+/// Who may make a write, as owned data (see [`Writer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Author {
+    External,
+    Lease(String),
+}
+
+impl From<Writer<'_>> for Author {
+    fn from(writer: Writer<'_>) -> Self {
+        match writer {
+            Writer::External => Author::External,
+            Writer::Lease(owner) => Author::Lease(owner.to_owned()),
+        }
+    }
+}
+
+impl Author {
+    fn owner(&self) -> Option<&str> {
+        match self {
+            Author::External => None,
+            Author::Lease(owner) => Some(owner),
+        }
+    }
+}
+
+/// How an attempt ended, as written by its end.
+#[derive(Debug, Clone)]
+pub(crate) enum End {
+    Complete(Option<Value>),
+    /// A failed attempt: queued again for `retry.retry_at` while attempts remain, else failed.
+    Fail {
+        error: String,
+        details: Option<Value>,
+        retry: Option<RetryPolicy>,
+    },
+    /// The lease holder stopped a job whose cancel was requested.
+    Cancelled,
+    /// The lease holder could not finish (a shutdown): back to the queue, the attempt not
+    /// counted.
+    Requeue,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Jobs created together, and where their answer goes.
+pub(crate) type Creates = (Vec<NewJob>, Reply<Vec<(Job, bool)>>);
+
+/// One queued write and where its answer goes.
+pub(crate) enum Write {
+    /// Jobs inserted together (one for a plain create, many for a bulk one).
+    Create(Vec<NewJob>, Reply<Vec<(Job, bool)>>),
+    Progress(JobId, Author, Progress, Reply<Job>),
+    Log(JobId, Author, LogLevel, String, Reply<LogLine>),
+    End(JobId, Author, End, Reply<Job>),
+    Claim(ClaimRequest, Reply<Vec<Job>>),
+    /// Answered once every write queued before it has been applied.
+    Flush(Reply<()>),
+}
+
+/// What the batch's statements spell differently on each database.
+#[derive(Debug)]
+pub(crate) struct Dialect {
+    /// Writes the `c` table every batched statement starts with: `WITH c (now, ...) AS (...)`,
+    /// binding `now`.
+    pub(crate) with_now: fn(&mut Statement, Timestamp),
+    /// The change number of the source row `u` (with its ordinal `u.ord`) being written.
+    pub(crate) change: &'static str,
+    /// The `RETURNING` list of a statement that changes jobs: whole jobs.
+    pub(crate) returning: &'static str,
+    /// The `RETURNING` list of a log reservation: `id`, `log_seq`, `version`.
+    pub(crate) returning_reserved: &'static str,
+    /// Text as the database can store it.
+    pub(crate) text: fn(&str) -> String,
+    /// A claim's statement: the jobs picked, numbered and leased in one.
+    pub(crate) claim: fn(&ClaimRequest, Timestamp) -> Statement,
+}
+
+/// How a backend runs a batch: one transaction, committed only if every statement ran.
+#[async_trait::async_trait]
+pub(crate) trait Transactions: Send + Sync + 'static {
+    /// Runs `work` in a transaction (taking whatever lock the backend's change numbers need)
+    /// and commits. Answers only once the commit is known to be durable; a transient error
+    /// only when nothing was committed.
+    async fn transaction(&self, work: &Batch, keep_log_lines: i64) -> Result<Results, StoreError>;
+
+    /// The store is closing: writes still waiting are given up.
+    fn is_closed(&self) -> bool;
+}
+
+/// The writes of one transaction, sorted by kind.
+#[derive(Default)]
+pub(crate) struct Batch {
+    creates: Vec<Creates>,
+    progress: Vec<(JobId, Author, Progress, Reply<Job>)>,
+    logs: Vec<(JobId, Author, LogLevel, String, Reply<LogLine>)>,
+    ends: Vec<(JobId, Author, End, Reply<Job>)>,
+    claims: Vec<(ClaimRequest, Reply<Vec<Job>>)>,
+    flushes: Vec<Reply<()>>,
+}
+
+impl Batch {
+    fn sort(writes: Vec<Write>) -> Batch {
+        let mut batch = Batch::default();
+        for write in writes {
+            match write {
+                Write::Create(new, reply) => batch.creates.push((new, reply)),
+                Write::Progress(id, author, p, reply) => {
+                    batch.progress.push((id, author, p, reply))
+                }
+                Write::Log(id, author, level, message, reply) => {
+                    batch.logs.push((id, author, level, message, reply))
+                }
+                Write::End(id, author, end, reply) => batch.ends.push((id, author, end, reply)),
+                Write::Claim(request, reply) => batch.claims.push((request, reply)),
+                Write::Flush(reply) => batch.flushes.push(reply),
+            }
+        }
+        batch
+    }
+
+    /// Anything to write (a batch of flushes alone commits nothing).
+    fn writes_anything(&self) -> bool {
+        !(self.creates.is_empty()
+            && self.progress.is_empty()
+            && self.logs.is_empty()
+            && self.ends.is_empty()
+            && self.claims.is_empty())
+    }
+
+    /// Sends each caller its answer, once the transaction has committed.
+    fn answer(self, results: apply::Results) {
+        fn send<T>(
+            replies: impl IntoIterator<Item = Reply<T>>,
+            results: Vec<Result<T, StoreError>>,
+        ) {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        for reply in self.flushes {
+            let _ = reply.send(Ok(()));
+        }
+        send(self.creates.into_iter().map(|w| w.1), results.creates);
+        send(self.progress.into_iter().map(|w| w.3), results.progress);
+        send(self.logs.into_iter().map(|w| w.4), results.logs);
+        send(self.ends.into_iter().map(|w| w.3), results.ends);
+        send(self.claims.into_iter().map(|w| w.1), results.claims);
+    }
+
+    /// The batch failed: awaited writes get the error; with a transient one, the queued reports
+    /// and lines (nobody awaits them) and the flushes waiting for them are returned, to be
+    /// written with the next batch.
+    fn fail(self, error: &StoreError) -> Vec<Write> {
+        let transient = error.is_transient();
+        let failed = || StoreError::Batch {
+            message: error.to_string(),
+            transient,
+        };
+        let mut kept = Vec::new();
+        let mut dropped = 0usize;
+        for (new, reply) in self.creates {
+            let _ = (new, reply.send(Err(failed())));
+        }
+        for (id, author, progress, reply) in self.progress {
+            if reply.is_closed() {
+                match transient {
+                    true => kept.push(Write::Progress(id, author, progress, reply)),
+                    false => dropped += 1,
+                }
+            } else {
+                let _ = reply.send(Err(failed()));
+            }
+        }
+        for (id, author, level, message, reply) in self.logs {
+            if reply.is_closed() {
+                match transient {
+                    true => kept.push(Write::Log(id, author, level, message, reply)),
+                    false => dropped += 1,
+                }
+            } else {
+                let _ = reply.send(Err(failed()));
+            }
+        }
+        for (.., reply) in self.ends {
+            let _ = reply.send(Err(failed()));
+        }
+        for (_, reply) in self.claims {
+            let _ = reply.send(Err(failed()));
+        }
+        for reply in self.flushes {
+            match transient {
+                true => kept.push(Write::Flush(reply)),
+                false => {
+                    let _ = reply.send(Err(failed()));
+                }
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "queued progress reports and log lines were lost with a failed batch"
+            );
+        }
+        kept
+    }
+}
+
+/// A write sent to the writer whose answer has not come yet.
+pub(crate) struct Sent<T>(oneshot::Receiver<Result<T, StoreError>>);
+
+impl<T> Sent<T> {
+    /// The answer, once the write's batch has committed.
+    pub(crate) async fn answer(self) -> Result<T, StoreError> {
+        self.0.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Sends writes to the writer task and waits for their answers. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Writes {
+    queue: mpsc::Sender<Write>,
+}
+
+impl Writes {
+    /// Starts the writer task over `db`; it stops once every [`Writes`] is dropped and the
+    /// queue is empty. `wrote` is called after every commit that changed jobs.
+    pub(crate) fn start<T: Transactions>(
+        db: T,
+        keep_log_lines: Arc<AtomicI64>,
+        commits: Arc<AtomicU64>,
+        wrote: impl Fn() + Send + 'static,
+    ) -> Writes {
+        let (queue, receiver) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(run(db, receiver, keep_log_lines, commits, wrote));
+        Writes { queue }
+    }
+
+    /// Sends a write; its answer comes once its batch has committed.
+    async fn submit<T>(
+        &self,
+        write: impl FnOnce(Reply<T>) -> Write,
+    ) -> Result<Sent<T>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(write(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Sent(answer))
+    }
+
+    /// Sends a write and waits for its answer.
+    async fn send<T>(&self, write: impl FnOnce(Reply<T>) -> Write) -> Result<T, StoreError> {
+        self.submit(write).await?.answer().await
+    }
+
+    /// Queues a write nobody waits for (its answer is dropped).
+    async fn queue(&self, write: Write) -> Result<(), StoreError> {
+        self.queue.send(write).await.map_err(|_| StoreError::Closed)
+    }
+
+    pub(crate) async fn create(&self, jobs: Vec<NewJob>) -> Result<Vec<(Job, bool)>, StoreError> {
+        self.send(|reply| Write::Create(jobs, reply)).await
+    }
+
+    pub(crate) async fn progress(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        progress: &Progress,
+    ) -> Result<Job, StoreError> {
+        let (author, progress) = (Author::from(writer), progress.clone());
+        self.send(|reply| Write::Progress(id, author, progress, reply))
+            .await
+    }
+
+    pub(crate) async fn log(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        level: LogLevel,
+        message: &str,
+    ) -> Result<LogLine, StoreError> {
+        let (author, message) = (Author::from(writer), message.to_owned());
+        self.send(|reply| Write::Log(id, author, level, message, reply))
+            .await
+    }
+
+    pub(crate) async fn queue_progress(
+        &self,
+        id: JobId,
+        owner: &str,
+        progress: Progress,
+    ) -> Result<(), StoreError> {
+        let (reply, _) = oneshot::channel();
+        let author = Author::Lease(owner.to_owned());
+        self.queue(Write::Progress(id, author, progress, reply))
+            .await
+    }
+
+    pub(crate) async fn queue_log(
+        &self,
+        id: JobId,
+        owner: &str,
+        level: LogLevel,
+        message: String,
+    ) -> Result<(), StoreError> {
+        let (reply, _) = oneshot::channel();
+        let author = Author::Lease(owner.to_owned());
+        self.queue(Write::Log(id, author, level, message, reply))
+            .await
+    }
+
+    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
+        self.send(Write::Flush).await
+    }
+
+    /// Sends the end of an attempt without waiting for it to commit.
+    pub(crate) async fn end(
+        &self,
+        id: JobId,
+        writer: Writer<'_>,
+        end: End,
+    ) -> Result<Sent<Job>, StoreError> {
+        let author = Author::from(writer);
+        self.submit(|reply| Write::End(id, author, end, reply))
+            .await
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        types: &[String],
+        claimant: &Claimant<'_>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        if types.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let request = ClaimRequest {
+            types: types.to_vec(),
+            owner: claimant.owner.to_owned(),
+            worker: claimant.worker.map(str::to_owned),
+            lease,
+            limit,
+        };
+        self.send(|reply| Write::Claim(request, reply)).await
+    }
+}
+
+/// Applies queued writes until every sender is gone. `keep_log_lines` is read per batch: each
+/// job keeps at most that many of its newest log lines.
+async fn run<T: Transactions>(
+    db: T,
+    mut queue: mpsc::Receiver<Write>,
+    keep_log_lines: Arc<AtomicI64>,
+    commits: Arc<AtomicU64>,
+    wrote: impl Fn(),
+) {
+    let mut writes: Vec<Write> = Vec::with_capacity(MAX_BATCH);
+    // After a batch failed for want of the database: how long to wait before the next try.
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if writes.is_empty() && queue.recv_many(&mut writes, MAX_BATCH).await == 0 {
+            break;
+        }
+        // Let tasks that are ready to write (a handler's next line, other workers) queue
+        // theirs first: one yield, no timer, so a lone write is not delayed.
+        tokio::task::yield_now().await;
+        while writes.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(write) => writes.push(write),
+                Err(_) => break,
+            }
+        }
+        let count = writes.len();
+        let batch = Batch::sort(std::mem::take(&mut writes));
+        if !batch.writes_anything() {
+            batch.answer(apply::Results::default());
+            continue;
+        }
+        tracing::trace!(writes = count, "applying a batch");
+        let keep = keep_log_lines.load(Ordering::Relaxed);
+        match db.transaction(&batch, keep).await {
+            Ok(results) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+                wrote();
+                batch.answer(results);
+                backoff = Duration::from_millis(50);
+            }
+            Err(error) => {
+                tracing::error!(error = ?error, writes = count, "a batch of writes failed");
+                writes = batch.fail(&error);
+                if !writes.is_empty() {
+                    if db.is_closed() {
+                        Batch::sort(std::mem::take(&mut writes)).fail(&StoreError::Closed);
+                    } else {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1050,18 +1050,26 @@ impl Bench {
 }
 
 /// Stores `n` finished jobs straight into a fresh database (migrated by a short server run).
+/// They finished just now: jobs stamped at time 0 would be older than retention's
+/// `keep_finished` (7 days by default), and the server would spend the measurement deleting
+/// them.
 async fn preload_finished_jobs(db: &Path, n: usize) {
     let url = sqlite_url(db);
     drop(Server::start(&url, &[]));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
          INSERT INTO jobs (id, type, status, progress, payload, result, attempt, max_attempts, run_at, \
              created_at, started_at, finished_at, updated_at, change_seq) \
          SELECT printf('00000000-0000-7000-8000-%012d', i), 'demo', 'completed', 100, '{}', '{}', 1, 1, \
-             0, 0, 0, 0, 0, i FROM n",
+             ?2, ?2, ?2, ?2, ?2, i FROM n",
     )
     .bind(n as i64)
+    .bind(now)
     .execute(&pool)
     .await
     .unwrap();

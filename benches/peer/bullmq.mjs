@@ -5,7 +5,9 @@
 //
 // SCENARIO: `create` (JOBS jobs added by 16 concurrent producers, no worker running), `drain`
 // (JOBS jobs queued first, then one Worker with concurrency WORKERS empties the queue), `e2e`
-// (the worker runs while 16 producers add the jobs). The processor is an empty async function,
+// (the worker runs while 16 producers add the jobs), `bulk` (JOBS jobs added with addBulk, 1 000
+// per call, by 4 concurrent producers, no worker running; WORKERS is not used, as in `create`).
+// The processor is an empty async function,
 // as jobcast's `demo` job with one 0 ms step is. Prints one JSON object: the wall time, jobs per
 // second, and the CPU seconds of this process and of Redis (from INFO), so that CPU per job
 // counts the whole peer (producer, worker and Redis) as jobcast's counts its server.
@@ -17,8 +19,10 @@ const [scenario, jobsText, workersText, url = "redis://127.0.0.1:6379"] = proces
 const jobs = Number(jobsText);
 const workers = Number(workersText);
 const PRODUCERS = 16;
-if (!["create", "drain", "e2e"].includes(scenario) || !(jobs > 0) || !(workers > 0)) {
-  console.error("usage: node bullmq.mjs create|drain|e2e JOBS WORKERS [REDIS_URL]");
+const BULK_PRODUCERS = 4;
+const BULK_SIZE = 1000;
+if (!["create", "drain", "e2e", "bulk"].includes(scenario) || !(jobs > 0) || !(workers > 0)) {
+  console.error("usage: node bullmq.mjs create|drain|e2e|bulk JOBS WORKERS [REDIS_URL]");
   process.exit(2);
 }
 const { hostname, port } = new URL(url);
@@ -52,6 +56,20 @@ async function produce(count) {
   await Promise.all(Array.from({ length: PRODUCERS }, loop));
 }
 
+/** Adds `count` jobs with addBulk, BULK_SIZE a call, from BULK_PRODUCERS concurrent loops. */
+async function produceBulk(count) {
+  let next = 0;
+  const loop = async () => {
+    while (next < count) {
+      const from = next;
+      const size = Math.min(BULK_SIZE, count - from);
+      next += size;
+      await queue.addBulk(Array.from({ length: size }, (_, k) => ({ name: "noop", data: { n: from + k } })));
+    }
+  };
+  await Promise.all(Array.from({ length: BULK_PRODUCERS }, loop));
+}
+
 /** A worker with `concurrency` slots; resolves once `count` jobs have completed. */
 function work(count, concurrency) {
   let done = 0;
@@ -82,6 +100,8 @@ const started = performance.now();
 let worker;
 if (scenario === "create") {
   await produce(jobs);
+} else if (scenario === "bulk") {
+  await produceBulk(jobs);
 } else if (scenario === "drain") {
   const running = work(jobs, workers);
   worker = running.worker;

@@ -94,4 +94,12 @@ def filter_case(context, case):
         return False
     if not isinstance(body, dict):
         return True
+    # A bulk create's jobs are each what a single create takes, under the same rules.
+    jobs = body.get("jobs")
+    if isinstance(jobs, list):
+        return all(_job_follows_the_rules(job) for job in jobs if isinstance(job, dict))
+    return _job_follows_the_rules(body)
+
+
+def _job_follows_the_rules(body):
     return _within_byte_limits(body) and _demo_failure_within_steps(body)

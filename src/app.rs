@@ -250,6 +250,8 @@ impl Application {
                 retry: config.stream.retry,
             },
             max_body_bytes: config.http.max_body_bytes,
+            max_bulk_body_bytes: config.http.max_bulk_body_bytes,
+            max_bulk_jobs: config.http.max_bulk_jobs,
             shutdown: CancellationToken::new(),
             draining: CancellationToken::new(),
             streams: StreamGauge::new(metrics.clone()),

@@ -58,6 +58,8 @@ static VARIABLES: &[Var] = &[
     var!("JOBCAST_DATABASE_ACQUIRE_TIMEOUT", database_acquire_timeout, duration, "2s"),
     // [http]
     var!("JOBCAST_MAX_BODY_BYTES", http.max_body_bytes, bytes, "65536"),
+    var!("JOBCAST_MAX_BULK_JOBS", http.max_bulk_jobs, whole_number, "100"),
+    var!("JOBCAST_MAX_BULK_BODY_BYTES", http.max_bulk_body_bytes, bytes, "4194304"),
     var!("JOBCAST_CORS_ALLOWED_ORIGINS", http.cors_allowed_origins, origins, "https://a.test, *"),
     var!("JOBCAST_SHUTDOWN_DRAIN", http.shutdown_drain, duration, "5s"),
     // [stream]

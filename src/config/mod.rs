@@ -231,6 +231,12 @@ mod tests {
             file.http.cors_allowed_origins,
             defaults.http.cors_allowed_origins
         );
+        assert_eq!(file.http.max_body_bytes, defaults.http.max_body_bytes);
+        assert_eq!(file.http.max_bulk_jobs, defaults.http.max_bulk_jobs);
+        assert_eq!(
+            file.http.max_bulk_body_bytes,
+            defaults.http.max_bulk_body_bytes
+        );
         assert!(file.job_types.contains_key("demo"));
         assert!(file.job_types.contains_key("external"));
         let (file, defaults) = (&file.limits, &defaults.limits);
@@ -357,7 +363,7 @@ mod tests {
     #[test]
     fn validation_names_the_key_and_the_value_of_a_bad_setting_in_every_section() {
         type Break = fn(&mut Config);
-        let cases: [(&str, &str, Break); 16] = [
+        let cases: [(&str, &str, Break); 19] = [
             ("database_url", "mysql://db", |c| {
                 c.database_url = "mysql://db".into()
             }),
@@ -375,6 +381,13 @@ mod tests {
             }),
             ("runner.workers", "1025", |c| c.runner.workers = 1025),
             ("http.max_body_bytes", "0", |c| c.http.max_body_bytes = 0),
+            ("http.max_bulk_body_bytes", "0", |c| {
+                c.http.max_bulk_body_bytes = 0
+            }),
+            ("http.max_bulk_jobs", "0", |c| c.http.max_bulk_jobs = 0),
+            ("http.max_bulk_jobs", "10001", |c| {
+                c.http.max_bulk_jobs = 10_001
+            }),
             ("limits.max_streams_per_job", "0", |c| {
                 c.limits.max_streams_per_job = 0
             }),

@@ -130,6 +130,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         serde_json::from_slice(bytes)
             .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?
     };
+    from_value(value)
+}
+
+/// Reads a JSON object, already parsed, into `T`: valid JSON of the wrong shape is 422 naming
+/// the field (`body` for what is not an object at all).
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::invalid("body", "expected a JSON object"));
     }

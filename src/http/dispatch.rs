@@ -64,6 +64,7 @@ pub async fn dispatch(
         }
         (&Method::GET, Route::EventsToken) => jobs::events_token(state, query),
         (&Method::POST, Route::Jobs) => jobs::create(state, req).await,
+        (&Method::POST, Route::JobsBulk) => jobs::create_bulk(state, req).await,
         (&Method::GET, Route::Job(id)) => jobs::get(state, jobs::parse_id(id)?).await,
         (&Method::GET, Route::JobStream(id)) => {
             let client = limits::client_of(req.extensions());
@@ -96,7 +97,7 @@ fn permission(state: &AppState, method: &Method, route: &Route<'_>) -> Option<Pe
     match (method, route) {
         (_, Route::Health | Route::Ready | Route::OpenApi | Route::Asset(_)) => None,
         (_, Route::Metrics) if state.public_metrics => None,
-        (&Method::POST, Route::Jobs | Route::Uploads) => Some(Permission::Submit),
+        (&Method::POST, Route::Jobs | Route::JobsBulk | Route::Uploads) => Some(Permission::Submit),
         (&Method::POST, Route::JobAction(_, JobAction::Cancel | JobAction::Retry)) => {
             Some(Permission::Submit)
         }

@@ -21,9 +21,14 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("{0}")]
     BadRequest(String),
-    /// A field has the wrong type or an out-of-range value; `field` names it.
+    /// A field has the wrong type or an out-of-range value; `field` names it. In a bulk
+    /// create, `index` is the place in `jobs` of the job at fault (see [`ApiError::in_job`]).
     #[error("{field}: {message}")]
-    InvalidField { field: String, message: String },
+    InvalidField {
+        field: String,
+        message: String,
+        index: Option<usize>,
+    },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -64,6 +69,28 @@ impl ApiError {
         ApiError::InvalidField {
             field: field.into(),
             message: message.into(),
+            index: None,
+        }
+    }
+
+    /// This error, about the job at `index` of a bulk create: an invalid field is named from
+    /// the request's top (`type` becomes `jobs[3].type`, the whole job `jobs[3]`) and carries
+    /// the index. Other errors are not about one job and stay as they are.
+    pub fn in_job(self, index: usize) -> Self {
+        match self {
+            ApiError::InvalidField { field, message, .. } => {
+                let field = match field.as_str() {
+                    // What `body::parse` calls the whole of what it read.
+                    "body" | "" => format!("jobs[{index}]"),
+                    field => format!("jobs[{index}].{field}"),
+                };
+                ApiError::InvalidField {
+                    field,
+                    message,
+                    index: Some(index),
+                }
+            }
+            other => other,
         }
     }
 
@@ -121,11 +148,15 @@ impl ApiError {
         }
     }
 
-    /// The JSON body; for `invalid_field` it names the field too.
+    /// The JSON body; for `invalid_field` it names the field too, and in a bulk create the
+    /// `index` of the job at fault.
     pub fn body(&self) -> serde_json::Value {
         let mut body = serde_json::json!({"error": self.code(), "message": self.to_string()});
-        if let ApiError::InvalidField { field, .. } = self {
+        if let ApiError::InvalidField { field, index, .. } = self {
             body["field"] = serde_json::Value::String(field.clone());
+            if let Some(index) = index {
+                body["index"] = serde_json::Value::from(*index);
+            }
         }
         body
     }

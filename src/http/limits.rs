@@ -191,6 +191,7 @@ pub struct CreateLimiter {
         NoOpMiddleware<std::time::Instant>,
     >,
     clock: MonotonicClock,
+    capacity: u32,
 }
 
 impl CreateLimiter {
@@ -202,12 +203,32 @@ impl CreateLimiter {
         CreateLimiter {
             limiter: RateLimiter::dashmap_with_clock(quota, MonotonicClock),
             clock: MonotonicClock,
+            capacity: burst.max(1),
         }
+    }
+
+    /// The most creations the bucket holds: `limits.create_burst`. A bulk create of more jobs
+    /// could never be let through.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
     }
 
     /// Takes one creation from the bucket of whoever sent `headers` from `client`: their API
     /// token (hashed; never kept as sent), or their address when they sent none.
     pub fn check(&self, headers: &HeaderMap, client: IpAddr) -> Result<(), ApiError> {
+        self.check_n(headers, client, NonZeroU32::MIN)
+    }
+
+    /// Takes `n` creations at once from the same bucket as [`CreateLimiter::check`] (a bulk
+    /// create's jobs), or none when fewer are there: 429, with how long until `n` are. More
+    /// than the bucket holds ([`CreateLimiter::capacity`]) could never be taken: 422 on `jobs`,
+    /// which waiting does not change (callers refuse such a bulk before asking).
+    pub fn check_n(
+        &self,
+        headers: &HeaderMap,
+        client: IpAddr,
+        n: NonZeroU32,
+    ) -> Result<(), ApiError> {
         if self.limiter.len() > RATE_KEYS_BEFORE_SWEEP {
             self.limiter.retain_recent();
         }
@@ -221,7 +242,16 @@ impl CreateLimiter {
         // wait is already over when looked at again is such a case: ask once more.
         let mut retried = false;
         loop {
-            match self.limiter.check_key(&key) {
+            let checked = self.limiter.check_key_n(&key, n).map_err(|capacity| {
+                ApiError::invalid(
+                    "jobs",
+                    format!(
+                        "at most {} jobs per request: limits.create_burst",
+                        capacity.0
+                    ),
+                )
+            })?;
+            match checked {
                 Ok(()) => return Ok(()),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(self.clock.now());
@@ -263,6 +293,23 @@ impl QueueDepth {
 
     /// Ok while `job_type`'s queue has room; 503 `queue_full` when it is full.
     pub async fn check(&self, store: &Store, job_type: &str) -> Result<(), ApiError> {
+        self.check_n(store, job_type, 1).await
+    }
+
+    /// Ok while `job_type`'s queue has room for `n` more jobs (a bulk create's jobs of that
+    /// type); 503 `queue_full` when it has not. More than the queue may ever hold is 422 on
+    /// `jobs`: waiting would not help.
+    pub async fn check_n(&self, store: &Store, job_type: &str, n: i64) -> Result<(), ApiError> {
+        if n > self.max {
+            return Err(ApiError::invalid(
+                "jobs",
+                format!(
+                    "{n} jobs of type {job_type:?}; a type's queue holds at most {} \
+                     (limits.max_queued_per_type)",
+                    self.max
+                ),
+            ));
+        }
         let cached = {
             let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
             counts
@@ -281,12 +328,22 @@ impl QueueDepth {
                 count
             }
         };
-        if count >= self.max {
-            return Err(ApiError::QueueFull {
-                message: format!(
+        if count + n > self.max {
+            let message = if count >= self.max || n == 1 {
+                format!(
                     "the queue of type {job_type:?} is full ({} jobs waiting); try again later",
                     self.max
-                ),
+                )
+            } else {
+                format!(
+                    "the queue of type {job_type:?} has room for {} more jobs, not {n} \
+                     (at most {} wait); try again later",
+                    self.max - count,
+                    self.max
+                )
+            };
+            return Err(ApiError::QueueFull {
+                message,
                 retry_after: QUEUE_FULL_RETRY_AFTER,
             });
         }
@@ -295,13 +352,18 @@ impl QueueDepth {
 
     /// Counts a job just queued until the next real count.
     pub fn accepted(&self, job_type: &str) {
+        self.accepted_n(job_type, 1);
+    }
+
+    /// Counts `n` jobs of `job_type` just queued until the next real count.
+    pub fn accepted_n(&self, job_type: &str, n: i64) {
         if let Some((count, _)) = self
             .counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(job_type)
         {
-            *count += 1;
+            *count += n;
         }
     }
 }
@@ -355,6 +417,37 @@ mod tests {
         assert!(
             limiter.check(&token, addr).is_ok(),
             "a token has its own bucket"
+        );
+    }
+
+    #[test]
+    fn many_creations_are_taken_all_at_once_or_not_at_all() {
+        let limiter = CreateLimiter::new(0.001, 5);
+        assert_eq!(limiter.capacity(), 5);
+        let addr: IpAddr = "127.0.0.1".parse().unwrap();
+        let none = HeaderMap::new();
+        let n = |n: u32| NonZeroU32::new(n).unwrap();
+        assert!(limiter.check_n(&none, addr, n(3)).is_ok());
+        match limiter.check_n(&none, addr, n(3)) {
+            Err(ApiError::TooManyRequests { retry_after, .. }) => {
+                assert!(retry_after > Duration::from_secs(100), "{retry_after:?}")
+            }
+            other => panic!("expected 429, got {other:?}"),
+        }
+        assert!(
+            limiter.check_n(&none, addr, n(2)).is_ok(),
+            "none taken by the refusal"
+        );
+        assert!(limiter.check(&none, addr).is_err(), "and now none are left");
+        // More than the bucket holds is refused whatever is left: waiting would not help.
+        let fresh = CreateLimiter::new(1000.0, 5);
+        match fresh.check_n(&none, addr, n(6)) {
+            Err(ApiError::InvalidField { field, .. }) => assert_eq!(field, "jobs"),
+            other => panic!("expected 422, got {other:?}"),
+        }
+        assert!(
+            fresh.check_n(&none, addr, n(5)).is_ok(),
+            "nothing was taken"
         );
     }
 

@@ -60,6 +60,11 @@ pub struct AppState {
     /// The shared poller every job stream subscribes to.
     pub poller: Poller,
     pub max_body_bytes: usize,
+    /// Largest `POST /api/jobs/bulk` body (`http.max_bulk_body_bytes`).
+    pub max_bulk_body_bytes: usize,
+    /// Most jobs per `POST /api/jobs/bulk` as configured (`http.max_bulk_jobs`); the creation
+    /// burst may allow fewer ([`jobs::max_bulk_jobs`]).
+    pub max_bulk_jobs: usize,
     /// Fired once at shutdown; every open stream watches it and ends.
     pub shutdown: CancellationToken,
     /// Fired when shutdown is asked for, `http.shutdown_drain` before `shutdown`: from then on

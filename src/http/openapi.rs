@@ -1,5 +1,6 @@
 //! The API's OpenAPI 3.2 document: `openapi.json`, kept by hand beside this file, and served at
-//! `GET /openapi.json` with this server's own job types and log line limit filled in.
+//! `GET /openapi.json` with this server's own job types, log line limit and most jobs per bulk
+//! create filled in.
 //!
 //! It documents exactly the routes of [`super::routes::ROUTES`] (`tests/api/openapi.rs` checks
 //! it).
@@ -56,6 +57,11 @@ pub const DOCUMENT_LOG_LINE_LIMITS: &[&str] = &[
     "/components/schemas/FailBody/properties/error/maxLength",
 ];
 
+/// The `maxItems` in the document that are the most jobs one bulk create may hold
+/// ([`super::jobs::max_bulk_jobs`]).
+pub const DOCUMENT_BULK_LIMITS: &[&str] =
+    &["/components/schemas/BulkCreate/properties/jobs/maxItems"];
+
 /// The names of the declared types in `list`.
 pub fn type_list(types: &crate::runner::JobTypes, list: TypeList) -> Vec<&str> {
     types
@@ -75,9 +81,14 @@ pub fn type_list(types: &crate::runner::JobTypes, list: TypeList) -> Vec<&str> {
         .collect()
 }
 
-/// The document as this server serves it: [`OPENAPI_JSON`] with the job types it declares and
-/// its log line limit, so that a request the document allows is one the server takes.
-pub fn openapi_document(types: &crate::runner::JobTypes, max_log_line_bytes: usize) -> Vec<u8> {
+/// The document as this server serves it: [`OPENAPI_JSON`] with the job types it declares, its
+/// log line limit and the most jobs it takes in one bulk create, so that a request the
+/// document allows is one the server takes.
+pub fn openapi_document(
+    types: &crate::runner::JobTypes,
+    max_log_line_bytes: usize,
+    max_bulk_jobs: usize,
+) -> Vec<u8> {
     let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(OPENAPI_JSON) else {
         return OPENAPI_JSON.as_bytes().to_vec();
     };
@@ -91,12 +102,22 @@ pub fn openapi_document(types: &crate::runner::JobTypes, max_log_line_bytes: usi
             *slot = serde_json::json!(max_log_line_bytes);
         }
     }
+    for pointer in DOCUMENT_BULK_LIMITS {
+        if let Some(slot) = doc.pointer_mut(pointer) {
+            *slot = serde_json::json!(max_bulk_jobs);
+        }
+    }
     serde_json::to_vec(&doc).unwrap_or_else(|_| OPENAPI_JSON.as_bytes().to_vec())
 }
 
 /// `GET /openapi.json`: the API document, public like `/healthz`.
 pub fn openapi(state: &AppState) -> Response<Body> {
-    let document = openapi_document(&state.types, state.limits.config.max_log_line_bytes);
+    let (max_bulk_jobs, _) = super::jobs::max_bulk_jobs(state);
+    let document = openapi_document(
+        &state.types,
+        state.limits.config.max_log_line_bytes,
+        max_bulk_jobs,
+    );
     let mut response = Response::new(Full::new(Bytes::from(document)).boxed_unsync());
     let headers = response.headers_mut();
     headers.insert(

@@ -11,7 +11,9 @@ use super::assets;
 /// Every route the router knows: its path template (`{id}` stands for one non-empty path
 /// segment, a job id) and the methods it answers besides `OPTIONS`, which every route answers
 /// (the CORS preflight, with `Allow`). The dashboard's files are routes too. Paths not listed
-/// here are 404; a listed path with another method is 405.
+/// here are 404; a listed path with another method is 405. Where a row of literal segments
+/// and a template both match (`/api/jobs/bulk`, `/api/jobs/{id}`), the literal one is the
+/// route, as OpenAPI has it.
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/healthz", &["GET"]),
     ("/readyz", &["GET"]),
@@ -19,6 +21,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/openapi.json", &["GET"]),
     ("/api/types", &["GET"]),
     ("/api/jobs", &["GET", "POST"]),
+    ("/api/jobs/bulk", &["POST"]),
     ("/api/jobs/{id}", &["GET"]),
     ("/api/jobs/{id}/stream", &["GET"]),
     ("/api/jobs/{id}/logs", &["GET", "POST"]),
@@ -51,6 +54,8 @@ pub(super) enum Route<'a> {
     /// This API's OpenAPI document.
     OpenApi,
     Jobs,
+    /// `POST /api/jobs/bulk`: a literal segment where a job id could be, and it wins.
+    JobsBulk,
     Events,
     /// A signed `/api/events` URL for a browser.
     EventsToken,
@@ -76,6 +81,8 @@ impl<'a> Route<'a> {
             ["openapi.json"] => Some(Route::OpenApi),
             ["api", "types"] => Some(Route::Types),
             ["api", "jobs"] => Some(Route::Jobs),
+            // Before `{id}`: a literal path wins over a template, as in OpenAPI.
+            ["api", "jobs", "bulk"] => Some(Route::JobsBulk),
             ["api", "events"] => Some(Route::Events),
             ["api", "events", "token"] => Some(Route::EventsToken),
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
@@ -100,6 +107,7 @@ impl<'a> Route<'a> {
             Route::OpenApi => "/openapi.json",
             Route::Types => "/api/types",
             Route::Jobs => "/api/jobs",
+            Route::JobsBulk => "/api/jobs/bulk",
             Route::Events => "/api/events",
             Route::EventsToken => "/api/events/token",
             Route::Asset(asset) => asset.path(),
@@ -126,7 +134,9 @@ impl<'a> Route<'a> {
             | Route::Job(_)
             | Route::JobStream(_) => "GET, OPTIONS",
             Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
-            Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => "POST, OPTIONS",
+            Route::JobsBulk | Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => {
+                "POST, OPTIONS"
+            }
         }
     }
 }
@@ -194,6 +204,11 @@ mod tests {
         assert_eq!(Route::parse("/healthz"), Some(Route::Health));
         assert_eq!(Route::parse("/api/jobs"), Some(Route::Jobs));
         assert_eq!(Route::parse("/api/jobs/abc"), Some(Route::Job("abc")));
+        assert_eq!(Route::parse("/api/jobs/bulk"), Some(Route::JobsBulk));
+        assert_eq!(
+            Route::parse("/api/jobs/bulk/stream"),
+            Some(Route::JobStream("bulk"))
+        );
         assert_eq!(
             Route::parse("/api/jobs/abc/stream"),
             Some(Route::JobStream("abc"))
@@ -224,13 +239,14 @@ mod tests {
         }
     }
 
-    /// The table's rows whose template matches `path` (`{id}`: any one non-empty segment).
+    /// The table's rows whose template matches `path` (`{id}`: any one non-empty segment),
+    /// those with the fewest `{id}`s only: a literal row wins over a template.
     fn table_rows(path: &str) -> Vec<&'static str> {
         let Some(rest) = path.strip_prefix('/') else {
             return Vec::new();
         };
         let segments: Vec<&str> = rest.split('/').collect();
-        ROUTES
+        let matching: Vec<&'static str> = ROUTES
             .iter()
             .map(|(template, _)| *template)
             .filter(|template| {
@@ -244,6 +260,12 @@ mod tests {
                         }
                     })
             })
+            .collect();
+        let ids = |template: &str| template.matches("{id}").count();
+        let fewest = matching.iter().map(|t| ids(t)).min();
+        matching
+            .into_iter()
+            .filter(|t| Some(ids(t)) == fewest)
             .collect()
     }
 

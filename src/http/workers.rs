@@ -3,6 +3,9 @@
 //! the lease in a `Jobcast-Lease` header; each accepted one extends it. A lease that runs out
 //! puts the job back in the queue (the runner's lease recovery does it, as for in-process
 //! jobs), and the stale worker's later calls get 409.
+//!
+//! With `max`, a claim takes up to that many jobs at once, in one store call, all under the
+//! same lease id; each job's lease then runs out, or is extended, on its own.
 
 use std::time::Duration;
 
@@ -15,7 +18,7 @@ use super::body::{self, Body};
 use super::error::ApiError;
 use super::view::JobView;
 use super::AppState;
-use crate::job::Timestamp;
+use crate::job::{whole_number, Timestamp};
 use crate::store::Claimant;
 
 /// Lease a claim may ask for: at least a second, at most an hour; 30 s by default.
@@ -29,6 +32,8 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 const CLAIM_RECHECK: Duration = Duration::from_millis(250);
 /// Longest worker name.
 const MAX_WORKER_NAME: usize = 200;
+/// Most jobs one claim may ask for (`max`).
+const MAX_CLAIM: i64 = 100;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +45,16 @@ struct ClaimBody {
     lease: Option<String>,
     #[serde(default)]
     wait: Option<String>,
+    /// Claim up to this many jobs and answer `{"jobs": [...]}`; without it (or null), one job
+    /// and the job itself.
+    #[serde(default, deserialize_with = "whole_number::optional")]
+    max: Option<i64>,
+}
+
+/// The answer to a claim with `max`.
+#[derive(Debug, Serialize)]
+struct ClaimedJobs<'a> {
+    jobs: Vec<Claimed<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -119,6 +134,15 @@ pub async fn claim(state: &AppState, req: Request<Incoming>) -> Result<Response<
         Duration::ZERO,
         MAX_WAIT,
     )?;
+    let max = request
+        .max
+        .map(|max| {
+            usize::try_from(max)
+                .ok()
+                .filter(|max| (1..=MAX_CLAIM as usize).contains(max))
+                .ok_or_else(|| ApiError::invalid("max", format!("must be from 1 to {MAX_CLAIM}")))
+        })
+        .transpose()?;
     let deadline = Instant::now() + wait;
     let lease_id = uuid::Uuid::now_v7().to_string();
     let claimant = Claimant {
@@ -130,18 +154,25 @@ pub async fn claim(state: &AppState, req: Request<Incoming>) -> Result<Response<
         let queued = state.job_queued.notified();
         tokio::pin!(queued);
         queued.as_mut().enable();
-        if let Some(job) = state
+        let mut jobs = state
             .store
-            .claim(&request.types, &claimant, lease, 1)
-            .await?
-            .pop()
-        {
-            let claimed = Claimed {
-                job: JobView::new(&job),
+            .claim(&request.types, &claimant, lease, max.unwrap_or(1))
+            .await?;
+        if !jobs.is_empty() {
+            // In the order they were picked: highest priority first, then oldest.
+            jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+            let claimed = |job| Claimed {
+                job: JobView::new(job),
                 lease_id: &lease_id,
                 lease_expires_at: job.lease_expires_at,
             };
-            return Ok(body::json(StatusCode::OK, &claimed));
+            if max.is_none() {
+                return Ok(body::json(StatusCode::OK, &claimed(&jobs[0])));
+            }
+            let answer = ClaimedJobs {
+                jobs: jobs.iter().map(claimed).collect(),
+            };
+            return Ok(body::json(StatusCode::OK, &answer));
         }
         let now = Instant::now();
         if now >= deadline {

@@ -9,6 +9,7 @@ mod auth;
 mod backup;
 mod bad_requests;
 mod browser;
+mod bulk;
 mod cli;
 mod command;
 mod cors;

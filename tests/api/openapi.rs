@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jobcast::http::error::ApiError;
-use jobcast::http::openapi::{DOCUMENT_LOG_LINE_LIMITS, DOCUMENT_TYPE_LISTS, OPENAPI_JSON};
+use jobcast::http::openapi::{
+    DOCUMENT_BULK_LIMITS, DOCUMENT_LOG_LINE_LIMITS, DOCUMENT_TYPE_LISTS, OPENAPI_JSON,
+};
 use jobcast::http::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -29,10 +31,15 @@ fn document() -> Value {
     serde_json::from_str(OPENAPI_JSON).expect("src/http/openapi.json is JSON")
 }
 
-/// The document as a server with these types (the answer of `GET /api/types`) and this log
-/// line limit serves it: the file, with their names in each list of job types and the limit in
-/// each `maxLength` that is `limits.max_log_line_bytes`.
-fn served_document(types: &[Value], max_log_line_bytes: usize) -> Value {
+/// The most jobs per bulk create with the default settings: `limits.create_burst`, which is
+/// below `http.max_bulk_jobs`.
+const DEFAULT_MAX_BULK_JOBS: usize = 500;
+
+/// The document as a server with these types (the answer of `GET /api/types`), this log line
+/// limit and this most jobs per bulk create serves it: the file, with their names in each list
+/// of job types, the limit in each `maxLength` that is `limits.max_log_line_bytes`, and the
+/// most jobs in each `maxItems` that is a bulk create's.
+fn served_document(types: &[Value], max_log_line_bytes: usize, max_bulk_jobs: usize) -> Value {
     use jobcast::http::openapi::TypeList;
     let mut doc = document();
     for (pointer, list) in DOCUMENT_TYPE_LISTS {
@@ -58,6 +65,13 @@ fn served_document(types: &[Value], max_log_line_bytes: usize) -> Value {
             .unwrap_or_else(|| panic!("{pointer} is not in the document"));
         assert!(slot.is_u64(), "{pointer} is not a length");
         *slot = json!(max_log_line_bytes);
+    }
+    for pointer in DOCUMENT_BULK_LIMITS {
+        let slot = doc
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer} is not in the document"));
+        assert!(slot.is_u64(), "{pointer} is not a count");
+        *slot = json!(max_bulk_jobs);
     }
     doc
 }
@@ -196,8 +210,9 @@ async fn the_document_is_served_and_lists_exactly_the_routers_routes() {
     // own (the same here), and differs nowhere else.
     let types = app.client.get(app.url("/api/types")).send().await.unwrap();
     let types: Vec<Value> = types.json().await.unwrap();
-    assert_eq!(served, served_document(&types, 16 * 1024));
-    assert_eq!(doc, served_document(&types, 16 * 1024));
+    let defaults = (16 * 1024, DEFAULT_MAX_BULK_JOBS);
+    assert_eq!(served, served_document(&types, defaults.0, defaults.1));
+    assert_eq!(doc, served_document(&types, defaults.0, defaults.1));
     // OpenAPI 3.2: the first with `itemSchema`, which describes each event of a stream.
     let version = doc["openapi"].as_str().unwrap();
     assert!(version.starts_with("3.2."), "openapi {version}");
@@ -436,6 +451,7 @@ fn every_reference_resolves_and_every_operation_is_complete() {
         ApiError::MalformedJson(String::new()),
         ApiError::BadRequest(String::new()),
         ApiError::invalid("field", "message"),
+        ApiError::invalid("type", "message").in_job(3),
         ApiError::PayloadTooLarge { limit: 1 },
         ApiError::Conflict(String::new()),
         ApiError::JsonTooDeep { limit: 1 },
@@ -848,6 +864,39 @@ fn edges() -> Vec<Edge> {
         all.push(at(template, "POST", json!({ "error": allowed }), true));
         all.push(at(template, "POST", json!({ "error": refused }), false));
     }
+    // A bulk create: `jobs` itself, and a job's fields, each named from the top.
+    for (allowed, refused) in [
+        (json!([job("priority", json!(1))]), json!([])),
+        (
+            json!([job("priority", json!(1))]),
+            json!({"type": "external"}),
+        ),
+        (
+            json!([job("priority", json!(1000)), job("priority", json!(7.0))]),
+            json!([job("priority", json!(7.0)), job("priority", json!(1001))]),
+        ),
+        (
+            json!([job("max_attempts", json!(100))]),
+            json!([job("max_attempts", json!(0))]),
+        ),
+        (
+            json!([job("timeout", json!("7d"))]),
+            json!([job("timeout", json!("8d"))]),
+        ),
+        (
+            json!([job("idempotency_key", json!("k".repeat(1024)))]),
+            json!([job("idempotency_key", json!(""))]),
+        ),
+        (
+            json!([demo(json!({"steps": 10000}))]),
+            json!([demo(json!({"steps": 10001}))]),
+        ),
+        (json!([demo(json!(null))]), json!([1])),
+    ] {
+        let template = "/api/jobs/bulk";
+        all.push(at(template, "POST", json!({ "jobs": allowed }), true));
+        all.push(at(template, "POST", json!({ "jobs": refused }), false));
+    }
     let claim = |field: &str, value: Value| {
         let mut body = json!({"types": ["external"]});
         body[field] = value;
@@ -864,6 +913,10 @@ fn edges() -> Vec<Edge> {
         ("wait", json!("1m"), json!("2m")),
         ("types", json!(["external", "external"]), json!(["demo"])),
         ("types", json!(["external"]), json!([])),
+        ("max", json!(100), json!(101)),
+        ("max", json!(1), json!(0)),
+        ("max", json!(3.0), json!(2.5)),
+        ("max", json!(null), json!("3")),
     ] {
         let template = "/api/workers/claim";
         all.push(at(template, "POST", claim(field, allowed), true));
@@ -982,9 +1035,9 @@ async fn the_request_schemas_say_exactly_what_the_server_takes() {
     }
 }
 
-/// The served document names the server's own job types and log line limit: a server with
-/// another external type and a smaller limit takes what its document says, and the file's
-/// lists (the built-in types) are not what it serves.
+/// The served document names the server's own job types, log line limit and most jobs per
+/// bulk create: a server with another external type and smaller limits takes what its
+/// document says, and the file's lists (the built-in types) are not what it serves.
 #[tokio::test]
 async fn the_served_document_names_the_servers_own_types_and_limit() {
     use jobcast::config::{JobKind, JobTypeConfig};
@@ -992,6 +1045,7 @@ async fn the_served_document_names_the_servers_own_types_and_limit() {
         let mailer = JobTypeConfig::new(JobKind::External);
         c.job_types.insert("mailer".into(), mailer);
         c.limits.max_log_line_bytes = 100;
+        c.http.max_bulk_jobs = 3;
     })
     .await;
     let types: Vec<Value> = app
@@ -1012,7 +1066,7 @@ async fn the_served_document_names_the_servers_own_types_and_limit() {
         .json()
         .await
         .unwrap();
-    assert_eq!(served, served_document(&types, 100));
+    assert_eq!(served, served_document(&types, 100, 3));
     assert_ne!(served, document());
     let schemas = &served["components"]["schemas"];
     assert_eq!(
@@ -1043,6 +1097,24 @@ async fn the_served_document_names_the_servers_own_types_and_limit() {
         let template = "/api/jobs/{id}/progress";
         let (status, answer) = send_json(&app, &served, template, "POST", &body).await;
         assert_eq!(status.is_success(), allowed, "{status} {answer}");
+    }
+    let later = "2999-01-01T00:00:00Z";
+    for (count, allowed) in [(3, true), (4, false)] {
+        let job = json!({"type": "mailer", "run_at": later});
+        let body = json!({ "jobs": vec![job; count] });
+        let schema = json!({"$ref": "#/components/schemas/BulkCreate"});
+        assert_eq!(validator.check(&body, &schema).is_ok(), allowed, "{count}");
+        let (status, answer) = send_json(&app, &served, "/api/jobs/bulk", "POST", &body).await;
+        assert_eq!(status.is_success(), allowed, "{count}: {status} {answer}");
+        if !allowed {
+            assert_eq!(answer["field"], "jobs", "{answer}");
+            assert!(
+                answer["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("at most 3") && m.contains("http.max_bulk_jobs")),
+                "{answer}"
+            );
+        }
     }
 }
 
@@ -1145,7 +1217,7 @@ async fn request_bodies_are_exactly_what_the_handlers_take() {
             }
         }
     }
-    assert_eq!(checked, 6, "the operations with JSON bodies");
+    assert_eq!(checked, 7, "the operations with JSON bodies");
 
     // Uploads: a raw body and a form.
     let response = app
@@ -1292,6 +1364,21 @@ async fn the_limits_answer_as_documented() {
         }
     }
     assert_eq!(refused.expect("a 429")["error"], "too_many_requests");
+    // A bulk create whose jobs are more than the creations left: 429 as well, and one with
+    // more jobs than the bucket ever holds (`create_burst`): 422, which waiting would not fix.
+    let bulk = |count: usize| {
+        let jobs = vec![json!({"type": "demo"}); count];
+        let request = app.client.post(app.url("/api/jobs/bulk"));
+        request.json(&json!({ "jobs": jobs })).send()
+    };
+    let response = bulk(2).await.unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, body) = check_answer(&doc, "/api/jobs/bulk", "POST", response).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "too_many_requests");
+    let (status, body) = check_answer(&doc, "/api/jobs/bulk", "POST", bulk(3).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "jobs");
     // A second stream on one job: 429 too_many_requests.
     let id = job["id"].as_str().unwrap();
     let first = app.stream(id, None).await;
@@ -1305,9 +1392,10 @@ async fn the_limits_answer_as_documented() {
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     drop(first);
-    // JSON nested too deep: 400 json_too_deep, on every JSON-body route.
+    // JSON nested too deep: 400 json_too_deep, on every JSON-body route (a bulk create's body
+    // may nest two levels deeper than the others, so each job nests as deep as on its own).
     let deep = json!({
-        "result": [[[[[1]]]]],
+        "result": [[[[[[[1]]]]]]],
         "progress": 1,
         "message": "m",
         "error": "e",
@@ -1363,6 +1451,7 @@ const KEYWORDS: &[&str] = &[
     "pattern",
     "format",
     "minItems",
+    "maxItems",
     "items",
     "required",
     "properties",
@@ -1562,6 +1651,13 @@ impl<'a> Validator<'a> {
                     if let (Some(items), Some(min)) = (value.as_array(), arg.as_u64()) {
                         if (items.len() as u64) < min {
                             fail(format!("fewer than {min} items"));
+                        }
+                    }
+                }
+                "maxItems" => {
+                    if let (Some(items), Some(max)) = (value.as_array(), arg.as_u64()) {
+                        if (items.len() as u64) > max {
+                            fail(format!("more than {max} items"));
                         }
                     }
                 }

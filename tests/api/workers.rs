@@ -281,3 +281,126 @@ async fn eight_workers_claiming_two_hundred_jobs_get_each_exactly_once() {
     assert_eq!(claimed.len(), 200, "every job claimed once, none twice");
     assert_eq!(claimed.into_iter().collect::<HashSet<_>>(), ids);
 }
+
+/// The ids of the jobs a claim with `max` answered, in its order.
+fn claimed_ids(answer: &Value) -> Vec<String> {
+    answer["jobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of jobs: {answer}"))
+        .iter()
+        .map(|job| job["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_claim_with_max_takes_up_to_that_many_jobs_each_under_the_lease() {
+    let app = spawn_app().await;
+    let mut queued = Vec::new();
+    for _ in 0..7 {
+        queued.push(app.create_external().await);
+    }
+    let (status, first) = claim(
+        &app,
+        json!({"types": ["external"], "worker": "batcher", "lease": "30s", "max": 5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["jobs"],
+        "{first}"
+    );
+    // The oldest five (equal priority), oldest first; then the other two.
+    assert_eq!(claimed_ids(&first), queued[..5]);
+    let (status, second) = claim(&app, json!({"types": ["external"], "max": 5})).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(claimed_ids(&second), queued[5..]);
+    let (status, none) = claim(&app, json!({"types": ["external"], "max": 5})).await;
+    assert_eq!((status, none), (StatusCode::NO_CONTENT, Value::Null));
+
+    // Every job is running under its claim's lease, which each one's calls carry.
+    let lease = first["jobs"][0]["lease_id"].as_str().unwrap().to_owned();
+    for job in first["jobs"].as_array().unwrap() {
+        assert_eq!(job["status"], "running", "{job}");
+        assert_eq!(job["attempt"], 1, "{job}");
+        assert_eq!(job["worker"], "batcher", "{job}");
+        assert_eq!(job["lease_id"], lease.as_str(), "one lease for the claim");
+        assert!(job["lease_expires_at"].is_string(), "{job}");
+    }
+    for claimed in [&first, &second] {
+        for job in claimed["jobs"].as_array().unwrap() {
+            let (id, lease) = (
+                job["id"].as_str().unwrap(),
+                job["lease_id"].as_str().unwrap(),
+            );
+            let (status, done) = leased(&app, id, lease, "complete", json!({"result": id})).await;
+            assert_eq!(status, StatusCode::OK, "{done}");
+            assert_eq!(done["status"], "completed");
+        }
+    }
+    // A lease is only good for its own claim's jobs.
+    let id = app.create_external().await;
+    let (_, third) = claim(&app, json!({"types": ["external"], "max": 2})).await;
+    assert_eq!(claimed_ids(&third), [id.as_str()]);
+    let (status, _) = leased(&app, &id, &lease, "complete", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_claim_with_max_hands_out_higher_priorities_first() {
+    let app = spawn_app().await;
+    let low = app
+        .create(json!({"type": "external", "priority": -5}))
+        .await;
+    let high = app
+        .create(json!({"type": "external", "priority": 50}))
+        .await;
+    let plain = app.create_external().await;
+    let (status, claimed) = claim(&app, json!({"types": ["external"], "max": 2})).await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(
+        claimed_ids(&claimed),
+        [high["id"].as_str().unwrap(), &plain]
+    );
+    let (_, rest) = claim(&app, json!({"types": ["external"], "max": 2})).await;
+    assert_eq!(claimed_ids(&rest), [low["id"].as_str().unwrap()]);
+}
+
+#[tokio::test]
+async fn max_is_a_whole_number_from_1_to_100_and_without_it_a_claim_answers_as_before() {
+    let app = spawn_app().await;
+    for max in [
+        json!(0),
+        json!(101),
+        json!(-1),
+        json!("x"),
+        json!("3"),
+        json!(2.5),
+        json!([2]),
+    ] {
+        let body = json!({"types": ["external"], "max": max});
+        let (status, answer) = claim(&app, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["field"], "max", "{body}: {answer}");
+    }
+    let first = app.create_external().await;
+    let second = app.create_external().await;
+    // A whole number written as a float is taken, as in every integer field.
+    let (status, answer) = claim(&app, json!({"types": ["external"], "max": 1.0})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(claimed_ids(&answer), [first]);
+    // Null, like leaving it out: the job itself.
+    let (status, answer) = claim(&app, json!({"types": ["external"], "max": null})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["id"], second.as_str());
+    assert!(answer.get("jobs").is_none(), "{answer}");
+    // Nothing within `wait`: 204, with `max` as without.
+    let started = Instant::now();
+    let (status, _) = claim(
+        &app,
+        json!({"types": ["external"], "max": 10, "wait": "300ms"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(started.elapsed() >= Duration::from_millis(280));
+}

@@ -131,11 +131,35 @@ export interface paths {
          * Create a job
          * @description Queues a job of a declared type. A repeated `idempotency_key` for the same type returns the existing job with 200 instead of creating another. A job's payload may name an upload (`payload.upload_id`, from `POST /api/uploads`); an unknown one is 422.
          *
-         *     Limits: the body is at most `http.max_body_bytes` (1 MiB by default, else 413), its JSON nests at most `limits.max_json_depth` deep (32, else 400 `json_too_deep`), the payload is at most `limits.max_payload_bytes` as JSON (256 KiB, else 422); each token (or client address) creates at most `limits.create_rate` jobs per second after a burst of `limits.create_burst` (else 429 `too_many_requests`), and a type holds at most `limits.max_queued_per_type` queued jobs (else 503 `queue_full`); both answers carry `Retry-After`.
+         *     Limits: the body is at most `http.max_body_bytes` (1 MiB by default, else 413), its JSON nests at most `limits.max_json_depth` deep (32, else 400 `json_too_deep`), the payload is at most `limits.max_payload_bytes` as JSON (256 KiB, else 422); each token (or client address) creates at most `limits.create_rate` jobs per second after a burst of `limits.create_burst` (else 429 `too_many_requests`), and a type holds at most `limits.max_queued_per_type` queued jobs (else 503 `queue_full`); both answers carry `Retry-After`. To create many jobs in one request, see `POST /api/jobs/bulk`.
          *
          *     Role: `submit` or `admin`.
          */
         post: operations["createJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create many jobs at once
+         * @description Queues many jobs in one request, each exactly the body `POST /api/jobs` takes. All of them are checked before any is stored: the first job that is wrong makes the whole request 422 `invalid_field`, with `field` named from the top (`jobs[3].type`) and `index` its place in `jobs`, and nothing is stored. Then they are stored together, in one transaction, or not at all. Idempotency keys work per job as in `POST /api/jobs`: a job whose `idempotency_key` already names a job of its type answers that job with `created: false`, and a key used twice in one request makes one job. The answer lists every job in the order sent: 201 when at least one was created, 200 when every one already existed.
+         *
+         *     Limits: `jobs` holds at most `http.max_bulk_jobs` jobs (1000 by default), and never more than `limits.create_burst` (500 by default), since each job takes a creation from the rate limiter's bucket; the served document gives this server's number as `maxItems` (more is 422). The body is at most `http.max_bulk_body_bytes` (16 MiB by default, else 413); each job may nest as deep as in `POST /api/jobs` (the body at most `limits.max_json_depth` + 2 deep, else 400 `json_too_deep`), and each payload is at most `limits.max_payload_bytes` as JSON (422). The jobs take their creations from the token's (or client address's) bucket all at once or not at all: 429 `too_many_requests` when fewer are left. Each type's queue must have room for all of the request's jobs of that type: 503 `queue_full` when it has not (422 when they are more than `limits.max_queued_per_type`, which waiting would not change). An upload a payload names must exist (422).
+         *
+         *     Role: `submit` or `admin`.
+         */
+        post: operations["createJobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -387,7 +411,7 @@ export interface paths {
         put?: never;
         /**
          * Claim a queued external job
-         * @description Hands one queued job of the named `external` types to the worker under a lease: the job plus `lease_id` and `lease_expires_at`. The worker's progress, logs, complete and fail calls carry `Jobcast-Lease: <lease_id>`; each accepted one extends the lease by its length. A lease that runs out puts the job back in the queue (or fails it when its attempts are used up). `wait` makes the call a long poll, answered as soon as a job is queued; 204 when none came in time.
+         * @description Hands one queued job of the named `external` types to the worker under a lease: the job plus `lease_id` and `lease_expires_at`. The worker's progress, logs, complete and fail calls carry `Jobcast-Lease: <lease_id>`; each accepted one extends the lease by its length. A lease that runs out puts the job back in the queue (or fails it when its attempts are used up). `wait` makes the call a long poll, answered as soon as a job is queued; 204 when none came in time. With `max`, up to that many jobs are claimed at once and answered as `{"jobs": [...]}` (`ClaimedJobs`), all under one `lease_id`; 204 the same when none came.
          *
          *     Role: `worker` or `admin`.
          */
@@ -541,6 +565,8 @@ export interface components {
             message: string;
             /** @description For `invalid_field`: the field at fault, e.g. `priority`, `payload.steps`, `limit`. */
             field?: string;
+            /** @description For `invalid_field` about one job of `POST /api/jobs/bulk`: the job's place in `jobs` (0 first); `field` then starts `jobs[index]`. */
+            index?: number;
         };
         /**
          * @description `queued` → `running` → `completed`, `failed` or `cancelled` (finished; never change again). A failed attempt with attempts left, an expired lease or a retry queues the job again.
@@ -610,11 +636,24 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** @description The answer to a bulk create: one entry per job sent, in the order sent. */
+        BulkCreated: {
+            jobs: components["schemas"]["BulkCreatedJob"][];
+        };
+        BulkCreatedJob: {
+            /** @description False when the job's `idempotency_key` already named a job of its type (made earlier, or by an earlier job of this request): `job` is that job. */
+            created: boolean;
+            job: components["schemas"]["Job"];
+        };
         /** @description A claimed job: the job and its lease. */
         ClaimedJob: components["schemas"]["Job"] & {
             /** @description Send it as `Jobcast-Lease` with the job's updates. */
             lease_id: string;
             lease_expires_at: components["schemas"]["Timestamp"] | null;
+        };
+        /** @description The answer to a claim with `max`: the jobs claimed, highest priority first, then oldest. They share one `lease_id`; each job's lease runs out, or is extended by that job's updates, on its own. */
+        ClaimedJobs: {
+            jobs: components["schemas"]["ClaimedJob"][];
         };
         LogLine: {
             /** @description 1, 2, 3... per job. */
@@ -695,6 +734,11 @@ export interface components {
             /** @enum {unknown} */
             type?: "external";
         };
+        /** @description Jobs to create together, all or none. */
+        BulkCreate: {
+            /** @description Each what `POST /api/jobs` takes. At most `http.max_bulk_jobs` and at most `limits.create_burst` (so 500 with the default settings); the served document gives this server's number. */
+            jobs: components["schemas"]["CreateJob"][];
+        };
         ProgressBody: {
             progress: number;
             /** @description At most `limits.max_log_line_bytes` bytes (16 KiB by default). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
@@ -738,6 +782,8 @@ export interface components {
              * @default 0s
              */
             wait?: string | null;
+            /** @description Claim up to this many jobs at once (1 to 100), in one step: the answer is then `{"jobs": [...]}` with 1 to `max` jobs under one `lease_id`. Without it (or null), one job, answered as the job itself. */
+            max?: number | null;
         };
         /**
          * @example {
@@ -995,6 +1041,15 @@ export interface components {
         };
         /** @description A field is missing, unknown, of the wrong type or out of range; `field` names it. (`error`: `invalid_field`) */
         InvalidField: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A job of `jobs` is wrong as `POST /api/jobs` would find it: a field missing, unknown, of the wrong type or out of range, or an upload that does not exist; `field` names it from the top (`jobs[3].priority`, or `jobs[3]` for a job that is not an object) and `index` is the job's place in `jobs`. Or the request itself is: a body that is not an object or has a field besides `jobs`, `jobs` missing, not a list, empty or longer than `maxItems`, or more jobs of one type than its queue may ever hold; then `field` names that (`body`, `jobs`, the unknown field) and there is no `index`. (`error`: `invalid_field`) */
+        InvalidJobs: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1357,6 +1412,97 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["InvalidField"];
+            429: components["responses"]["TooManyCreates"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["QueueFull"];
+        };
+    };
+    createJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkCreate"];
+            };
+        };
+        responses: {
+            /** @description Every job already existed by its `idempotency_key`: those jobs, each with `created: false`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkCreated"];
+                };
+            };
+            /** @description At least one job was created. Every job sent, in the order sent. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "jobs": [
+                     *         {
+                     *           "created": true,
+                     *           "job": {
+                     *             "id": "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f",
+                     *             "type": "demo",
+                     *             "status": "queued",
+                     *             "progress": 0,
+                     *             "payload": {
+                     *               "steps": 3,
+                     *               "step_ms": 100
+                     *             },
+                     *             "priority": 0,
+                     *             "attempt": 0,
+                     *             "max_attempts": 1,
+                     *             "run_at": "2026-11-21T10:00:00.123Z",
+                     *             "created_at": "2026-11-21T10:00:00.123Z",
+                     *             "updated_at": "2026-11-21T10:00:00.123Z",
+                     *             "version": 1,
+                     *             "stream_url": "/api/jobs/0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f/stream"
+                     *           }
+                     *         },
+                     *         {
+                     *           "created": true,
+                     *           "job": {
+                     *             "id": "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e30",
+                     *             "type": "demo",
+                     *             "status": "queued",
+                     *             "progress": 0,
+                     *             "payload": {
+                     *               "steps": 5,
+                     *               "step_ms": 100
+                     *             },
+                     *             "priority": 5,
+                     *             "attempt": 0,
+                     *             "max_attempts": 1,
+                     *             "run_at": "2026-11-21T10:00:00.123Z",
+                     *             "created_at": "2026-11-21T10:00:00.123Z",
+                     *             "updated_at": "2026-11-21T10:00:00.123Z",
+                     *             "version": 1,
+                     *             "stream_url": "/api/jobs/0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e30/stream"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BulkCreated"];
+                };
+            };
+            400: components["responses"]["BadJson"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidJobs"];
             429: components["responses"]["TooManyCreates"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
@@ -1827,13 +1973,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A job, now `running` under the lease. */
+            /** @description Without `max`: a job, now `running` under the lease. With `max`: `{"jobs": [...]}`, the 1 to `max` jobs claimed. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ClaimedJob"];
+                    "application/json": components["schemas"]["ClaimedJob"] | components["schemas"]["ClaimedJobs"];
                 };
             };
             /** @description No job came within `wait`. */

@@ -1,5 +1,6 @@
 //! `POST /api/jobs`: a new job, checked against its declared type and the limits on what a
-//! request may ask for (attempts, priority, timeout, idempotency key, upload).
+//! request may ask for (attempts, priority, timeout, idempotency key, upload). A bulk create
+//! (`bulk`) checks each of its jobs the same way.
 
 use std::time::Duration;
 
@@ -25,9 +26,10 @@ const MAX_PRIORITY: i64 = 1000;
 /// Longest per-job `timeout`: a week.
 const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// What `POST /api/jobs` takes, and each job of `POST /api/jobs/bulk`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateJob {
+pub(super) struct CreateJob {
     #[serde(rename = "type")]
     job_type: String,
     #[serde(default)]
@@ -45,7 +47,14 @@ struct CreateJob {
 }
 
 impl CreateJob {
-    fn validate(self, state: &AppState) -> Result<NewJob, ApiError> {
+    /// The job's payload as sent, for the size check (which needs the request's size).
+    pub(super) fn payload(&self) -> Option<&Value> {
+        self.payload.as_ref()
+    }
+
+    /// The job to store, or the first field that is wrong (422 naming it). The upload a
+    /// payload names is looked up later ([`check_upload`]), after the cheaper limits.
+    pub(super) fn validate(self, state: &AppState) -> Result<NewJob, ApiError> {
         let job_type: &JobType = state.types.get(&self.job_type).ok_or_else(|| {
             let known: Vec<&str> = state.types.names().collect();
             ApiError::invalid(
@@ -155,12 +164,7 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
         .check(&parts.headers, client_of(&parts.extensions))?;
     limits.queues.check(&state.store, &new.job_type).await?;
     if let Some(upload_id) = &new.upload_id {
-        if state.store.get_upload(upload_id).await?.is_none() {
-            return Err(ApiError::invalid(
-                "payload.upload_id",
-                format!("no upload {upload_id:?}"),
-            ));
-        }
+        check_upload(state, upload_id).await?;
     }
     let (job, created) = state.store.create_job(new).await?;
     if !created {
@@ -174,4 +178,15 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// 422 on `payload.upload_id` unless the upload is there.
+pub(super) async fn check_upload(state: &AppState, upload_id: &str) -> Result<(), ApiError> {
+    if state.store.get_upload(upload_id).await?.is_none() {
+        return Err(ApiError::invalid(
+            "payload.upload_id",
+            format!("no upload {upload_id:?}"),
+        ));
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! validates, calls the store, the runner or [`crate::runner::external`], and renders JSON.
 //!
 //! - `create`: `POST /api/jobs` and what a new job may ask for.
+//! - `bulk`: `POST /api/jobs/bulk`, many such jobs stored together or not at all.
 //! - `queries`: reading jobs, their log lines and the declared types.
 //! - `control`: cancel and retry.
 //! - `updates`: the progress, log, complete and fail calls of outside code and workers,
@@ -10,12 +11,14 @@
 //!
 //! What they share is here: path ids, reading a job, and the size checks on fields.
 
+mod bulk;
 mod control;
 mod create;
 mod queries;
 mod streams;
 mod updates;
 
+pub use bulk::{create_bulk, max_jobs as max_bulk_jobs};
 pub use control::{cancel, retry};
 pub use create::create;
 pub use queries::{get, list, logs, types};

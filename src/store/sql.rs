@@ -108,13 +108,22 @@ pub(super) fn reserve_log_lines(now: &str, owner: &str, n: &str) -> String {
     )
 }
 
+/// The SET items that give an ending attempt its version: one for the end, above `lines` log
+/// lines written with it (their seqs reserved here too; see [`reserve_log_lines`]). The ends'
+/// SET items below leave the version to this.
+pub(super) fn end_version(lines: &str) -> String {
+    format!(
+        "log_seq = jobs.log_seq + {lines}, version = jobs.version + {lines} + 1, \
+         state_version = jobs.version + {lines} + 1"
+    )
+}
+
 /// The SET items that complete a job with `result`.
 pub(super) fn complete_set(now: &str, result: &str) -> String {
     format!(
         "status = {completed}, progress = 100, result = {result}, error = NULL, details = NULL, \
          started_at = COALESCE(jobs.started_at, {now}), {attempt_counted}, \
-         finished_at = {now}, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL, \
-         version = jobs.version + 1, state_version = jobs.version + 1",
+         finished_at = {now}, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
         completed = quoted(JobStatus::Completed),
         attempt_counted = ATTEMPT_COUNTED,
     )
@@ -137,7 +146,7 @@ pub(super) fn fail_set(now: &str, error: &str, details: &str, retry_at: &str) ->
          run_at = COALESCE({retry_at}, jobs.run_at), \
          started_at = COALESCE(jobs.started_at, {now}), {ATTEMPT_COUNTED}, \
          error = {error}, details = {details}, updated_at = {now}, lease_owner = NULL, \
-         lease_expires_at = NULL, version = jobs.version + 1, state_version = jobs.version + 1"
+         lease_expires_at = NULL"
     )
 }
 
@@ -145,8 +154,7 @@ pub(super) fn fail_set(now: &str, error: &str, details: &str, retry_at: &str) ->
 pub(super) fn cancelled_set(now: &str) -> String {
     format!(
         "status = {cancelled}, error = 'cancelled', finished_at = {now}, updated_at = {now}, \
-         lease_owner = NULL, lease_expires_at = NULL, \
-         version = jobs.version + 1, state_version = jobs.version + 1",
+         lease_owner = NULL, lease_expires_at = NULL",
         cancelled = quoted(JobStatus::Cancelled)
     )
 }
@@ -175,8 +183,7 @@ pub(super) fn requeue_set(now: &str) -> String {
     format!(
         "status = {queued}, attempt = CASE WHEN jobs.attempt > 0 THEN jobs.attempt - 1 ELSE 0 END, \
          run_at = {now}, progress = 0, message = NULL, current = NULL, total = NULL, \
-         stage = NULL, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL, \
-         version = jobs.version + 1, state_version = jobs.version + 1",
+         stage = NULL, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
         queued = quoted(JobStatus::Queued)
     )
 }
@@ -327,8 +334,6 @@ pub(super) const LOGS_AFTER_SEQ: &str =
     "SELECT * FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 pub(super) const LOGS_BETWEEN_VERSIONS: &str = "SELECT * FROM job_logs \
      WHERE job_id = $1 AND version > $2 AND version <= $3 ORDER BY seq";
-/// A job's log lines past the newest `$2` (with `$3` = its newest seq): trimmed past the limit.
-pub(super) const TRIM_LOG: &str = "DELETE FROM job_logs WHERE job_id = $1 AND seq <= $2";
 pub(super) const INSERT_UPLOAD: &str =
     "INSERT INTO uploads (id, size, sha256, content_type, filename, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";

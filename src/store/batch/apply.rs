@@ -1,15 +1,22 @@
-//! The statements of one batch, by kind, written once for both databases: creates, progress
-//! reports (merged per job and author), log lines (their seqs and versions reserved on the job
-//! in one UPDATE, then inserted), the ends of attempts, and claims. Each is a multi-row
-//! statement over a `VALUES` table `u`, fed to the same SET clauses and guards (`sql.rs`) the
-//! single-row writes use; each row of `u` carries its ordinal `ord`, so the rows a statement
-//! changes get change numbers of their own ([`Dialect::change`]).
+//! The statements of one batch, written once for both databases, in three steps:
+//!
+//! 1. **plan**: every statement of the batch, by kind: creates, progress reports (merged per
+//!    job and author), log lines (inserted numbered from the job's row, then reserved on it),
+//!    the ends of attempts, and claims. Each is a multi-row statement over a `VALUES` table
+//!    `u`, fed to the same SET clauses and guards (`sql.rs`) the single-row writes use; each
+//!    row of `u` carries its ordinal `ord`, so the rows a statement changes get change numbers
+//!    of their own ([`Dialect::change`]). No statement needs another's answer, so a backend
+//!    may send them all in one round trip ([`Run::script`]).
+//! 2. **run**: the backend runs the plan in its transaction.
+//! 3. **answer**: the rows back become each write's answer; a write a guard left out is asked
+//!    why (its job's status), a create whose idempotency key was taken gets the job that has
+//!    it. Writes nobody waits for (a runner's queued reports and lines) return no rows.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{Author, Batch, Creates, Dialect, End, Reply, Run, Statement};
-use crate::job::{Action, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use super::{Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement};
+use crate::job::{Action, Job, JobId, JobStatus, LogLine, NewJob, Progress, Timestamp};
 use crate::store::rows::{duration_ms, refusal};
 use crate::store::{sql, StoreError};
 
@@ -58,35 +65,580 @@ pub(crate) struct Results {
     pub(crate) claims: Vec<Result<Vec<Job>, StoreError>>,
 }
 
-/// Runs every statement of `batch` on `run` (inside the backend's transaction). Refusals are
-/// answers; any other error fails the whole batch.
+/// Plans `batch`, runs it on `run` (inside the backend's transaction) and answers it.
+/// Refusals are answers; any other error fails the whole batch.
 pub(crate) async fn apply(
     run: &mut dyn Run,
     d: &Dialect,
     batch: &Batch,
     keep_log_lines: i64,
 ) -> Result<Results, StoreError> {
-    let now = Timestamp::now();
-    Ok(Results {
-        creates: creates(run, d, now, &batch.creates).await?,
-        progress: progress(run, d, now, &batch.progress).await?,
-        logs: logs(run, d, now, &batch.logs, keep_log_lines).await?,
-        ends: ends(run, d, now, &batch.ends).await?,
-        claims: claims(run, d, now, &batch.claims).await?,
-    })
+    let plan = Plan::new(d, batch, keep_log_lines);
+    let outputs = run.script(&plan.statements).await?;
+    plan.answer(run, outputs).await
 }
 
-/// Starts `WITH c (now, ...) AS (...), u (columns) AS (VALUES `.
-fn with_values(d: &Dialect, now: Timestamp, columns: &str) -> Statement {
-    let mut statement = Statement::default();
-    (d.with_now)(&mut statement, now);
-    statement.push(format!(", u ({columns}) AS (VALUES "));
-    statement
+/// What a planned statement is for: how its rows answer the batch's writes.
+enum Part {
+    /// Jobs created: the new ids, by the global index of their `NewJob` in the batch.
+    Creates(Vec<(usize, JobId)>),
+    /// Merged progress rows: a job and the writes merged into its row.
+    Progress(Vec<(JobId, Vec<usize>)>),
+    /// Lines reserved on their jobs (inserted by the statement before): a job and its lines.
+    Lines(Vec<(JobId, Vec<usize>)>),
+    /// Ends of one kind, by their place in the batch.
+    Ends(Vec<usize>),
+    /// A claim statement and the claims merged into it.
+    Claim(Vec<usize>),
+    /// No answers (inserting or trimming log lines).
+    Silent,
+}
+
+/// Every statement of a batch, and what each is for.
+struct Plan<'b> {
+    d: &'b Dialect,
+    batch: &'b Batch,
+    now: Timestamp,
+    statements: Vec<(Statement, Rows)>,
+    parts: Vec<Part>,
+    /// Jobs whose end is in the batch with its author's queued reports and lines: those are
+    /// written by the end's own UPDATE (see [`merged`]). By job, the end's place.
+    merged: HashMap<JobId, usize>,
+    /// By end, the reports merged into it.
+    end_progress: HashMap<usize, Progress>,
+    /// By end, how many lines were inserted for it (and are reserved by it).
+    end_lines: HashMap<usize, i64>,
+    /// Deletes of log lines past the retention limit, run after the ends.
+    trims: Vec<Statement>,
+}
+
+/// The jobs whose end can carry their other writes in the batch: ended once, by a lease
+/// holder, and every report and line of theirs in the batch by that holder and awaited by
+/// nobody (a runner's queued writes). A tiny job's claim, reports, lines and end then cost two
+/// row updates (the claim, the end) and an insert of its lines, not five row updates: the
+/// end's row takes the merged report's fields and reserves the lines' seqs and versions below
+/// its own, as if they had been written one after another just before it.
+fn merged(batch: &Batch) -> HashMap<JobId, usize> {
+    let mut ends: HashMap<JobId, Option<usize>> = HashMap::new();
+    for (i, (id, author, ..)) in batch.ends.iter().enumerate() {
+        let lease = matches!(author, Author::Lease(_));
+        ends.entry(*id)
+            .and_modify(|end| *end = None)
+            .or_insert(lease.then_some(i));
+    }
+    let mut merged: HashMap<JobId, usize> = ends
+        .into_iter()
+        .filter_map(|(id, end)| end.map(|i| (id, i)))
+        .collect();
+    let writes = batch
+        .progress
+        .iter()
+        .map(|(id, author, _, reply)| (id, author, reply.is_closed()))
+        .chain(
+            batch
+                .logs
+                .iter()
+                .map(|(id, author, _, _, reply)| (id, author, reply.is_closed())),
+        );
+    for (id, author, unawaited) in writes {
+        if let Some(&i) = merged.get(id) {
+            if *author != batch.ends[i].1 || !unawaited {
+                merged.remove(id);
+            }
+        }
+    }
+    merged
+}
+
+impl<'b> Plan<'b> {
+    fn new(d: &'b Dialect, batch: &'b Batch, keep: i64) -> Self {
+        let mut plan = Plan {
+            d,
+            batch,
+            now: Timestamp::now(),
+            statements: Vec::new(),
+            parts: Vec::new(),
+            merged: merged(batch),
+            end_progress: HashMap::new(),
+            end_lines: HashMap::new(),
+            trims: Vec::new(),
+        };
+        plan.creates();
+        plan.progress();
+        plan.logs(keep);
+        plan.ends();
+        for trim in std::mem::take(&mut plan.trims) {
+            plan.add(trim, Rows::None, Part::Silent);
+        }
+        plan.claims();
+        plan
+    }
+
+    fn add(&mut self, statement: Statement, rows: Rows, part: Part) {
+        self.statements.push((statement, rows));
+        self.parts.push(part);
+    }
+
+    /// Starts `WITH c (now, ...) AS (...), u (columns) AS (VALUES `.
+    fn with_values(&self, columns: &str) -> Statement {
+        let mut statement = Statement::default();
+        (self.d.with_now)(&mut statement, self.now);
+        statement.push(format!(", u ({columns}) AS (VALUES "));
+        statement
+    }
+
+    fn creates(&mut self) {
+        let d = self.d;
+        let all: Vec<&NewJob> = self
+            .batch
+            .creates
+            .iter()
+            .flat_map(|(jobs, _)| jobs)
+            .collect();
+        for (first, chunk) in (0..)
+            .step_by(ROWS_PER_STATEMENT)
+            .zip(all.chunks(ROWS_PER_STATEMENT))
+        {
+            // Ids are made here, in commit order, so they sort the way jobs were stored.
+            let ids: Vec<(usize, JobId)> =
+                (first..).zip(chunk.iter().map(|_| JobId::new())).collect();
+            let mut statement = self.with_values(
+                "ord, id, type, payload, priority, max_attempts, timeout_ms, idempotency_key, \
+                 run_at, upload_id",
+            );
+            statement.values(
+                (1_i64..).zip(chunk.iter().zip(&ids)),
+                |row, (ord, (new, (_, id)))| {
+                    row.bind(ord)
+                        .bind(id.to_string())
+                        .bind((d.text)(&new.job_type))
+                        .bind(new.payload.to_string())
+                        .bind(new.priority)
+                        .bind(new.max_attempts)
+                        .bind(new.timeout.map(duration_ms))
+                        .bind(new.idempotency_key.as_deref().map(d.text))
+                        .bind(new.run_at.unwrap_or(self.now).as_millis())
+                        .bind(new.upload_id.as_deref().map(d.text));
+                },
+            );
+            statement.push(format!(
+                ") INSERT INTO jobs ({columns}) \
+                 SELECT u.id, u.type, {queued}, u.payload, u.priority, u.max_attempts, \
+                     u.timeout_ms, u.idempotency_key, u.run_at, {NOW}, {NOW}, {change}, \
+                     u.upload_id \
+                 FROM u WHERE u.id IS NOT NULL {on_key_taken} {returning}",
+                columns = sql::NEW_JOB_COLUMNS,
+                queued = sql::quoted(JobStatus::Queued),
+                change = d.change,
+                on_key_taken = sql::ON_KEY_TAKEN,
+                returning = d.returning,
+            ));
+            self.add(statement, Rows::Jobs, Part::Creates(ids));
+        }
+    }
+
+    fn progress(&mut self) {
+        let (d, reports) = (self.d, &self.batch.progress);
+        // One row per (job, author); every report merged into it gets the same answer.
+        let mut rows: Vec<(JobId, &Author, Progress, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<(JobId, &Author), usize> = HashMap::new();
+        for (i, (id, author, report, _)) in reports.iter().enumerate() {
+            if let Some(&end) = self.merged.get(id) {
+                match self.end_progress.get_mut(&end) {
+                    Some(earlier) => earlier.merge(report.clone()),
+                    None => {
+                        self.end_progress.insert(end, report.clone());
+                    }
+                }
+                continue;
+            }
+            match index.get(&(*id, author)) {
+                Some(&m) => {
+                    rows[m].2.merge(report.clone());
+                    rows[m].3.push(i);
+                }
+                None => {
+                    index.insert((*id, author), rows.len());
+                    rows.push((*id, author, report.clone(), vec![i]));
+                }
+            }
+        }
+        let set = sql::progress_set(&sql::ProgressInputs {
+            now: NOW,
+            owner: OWNER,
+            progress: "u.progress",
+            message: "u.message",
+            current: "u.current",
+            total: "u.total",
+            stage: "u.stage",
+        });
+        for round in rounds(rows, |row| row.0) {
+            let awaited = round
+                .iter()
+                .any(|(.., writes)| writes.iter().any(|&i| !reports[i].3.is_closed()));
+            let mut statement =
+                self.with_values("ord, id, owner, progress, message, current, total, stage");
+            statement.values((1_i64..).zip(&round), |row, (ord, (id, author, p, _))| {
+                row.bind(ord)
+                    .bind(id.to_string())
+                    .bind(author.owner().map(d.text))
+                    .bind(p.progress)
+                    .bind(p.message.as_deref().map(d.text))
+                    .bind(p.current)
+                    .bind(p.total)
+                    .bind(p.stage.as_deref().map(d.text));
+            });
+            statement.push(format!(
+                ") UPDATE jobs SET {set}, change_seq = {change} FROM u \
+                 WHERE jobs.id = u.id AND {guard} {returning}",
+                change = d.change,
+                guard = sql::writer_guard(OWNER),
+                returning = if awaited { d.returning } else { "" },
+            ));
+            let part = Part::Progress(round.into_iter().map(|r| (r.0, r.3)).collect());
+            let rows = if awaited { Rows::Jobs } else { Rows::None };
+            self.add(statement, rows, part);
+        }
+    }
+
+    /// Per (job, author) in a round: the lines are inserted first, numbered from the job's row
+    /// as it is (the next seqs and versions; one version more when the first line starts a
+    /// queued external job, as [`sql::reserve_log_lines`] counts), where the writer's guard
+    /// allows; then the same guard reserves them on the job. Lines past the retention limit
+    /// are not inserted, and the job's older lines past it are deleted.
+    fn logs(&mut self, keep: i64) {
+        let (d, lines) = (self.d, &self.batch.logs);
+        let mut groups: Vec<(JobId, &Author, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<(JobId, &Author), usize> = HashMap::new();
+        for (i, (id, author, ..)) in lines.iter().enumerate() {
+            match index.get(&(*id, author)) {
+                Some(&g) => groups[g].2.push(i),
+                None => {
+                    index.insert((*id, author), groups.len());
+                    groups.push((*id, author, vec![i]));
+                }
+            }
+        }
+        let starts = format!(
+            "CASE WHEN u.owner IS NULL AND jobs.status = {} THEN 1 ELSE 0 END",
+            sql::quoted(JobStatus::Queued)
+        );
+        for round in rounds(groups, |group| group.0) {
+            for chunk in round
+                .iter()
+                .flat_map(|(id, author, group)| {
+                    let n = group.len() as i64;
+                    (1_i64..)
+                        .zip(group)
+                        .map(move |(k, &i)| (*id, *author, k, n, i))
+                })
+                .collect::<Vec<_>>()
+                .chunks(ROWS_PER_STATEMENT)
+            {
+                let mut insert = self.with_values("id, owner, k, n, level, message");
+                insert.values(chunk, |row, &(id, author, k, n, i)| {
+                    let (_, _, level, message, _) = &lines[i];
+                    row.bind(id.to_string())
+                        .bind(author.owner().map(d.text))
+                        .bind(k)
+                        .bind(n)
+                        .bind(level.as_str())
+                        .bind((d.text)(message));
+                });
+                insert.push(format!(
+                    ") INSERT INTO {columns} \
+                     SELECT u.id, jobs.log_seq + u.k, jobs.version + u.k + {starts}, {NOW}, \
+                         u.level, u.message \
+                     FROM u JOIN jobs ON jobs.id = u.id WHERE {guard} AND u.k > u.n - ",
+                    columns = sql::INSERT_LOG_COLUMNS,
+                    guard = sql::writer_guard(OWNER),
+                ));
+                insert.bind(keep);
+                self.add(insert, Rows::None, Part::Silent);
+            }
+            // Lines of a job whose end is in the batch are reserved by that end.
+            let (ended, reserved): (Vec<_>, Vec<_>) = round
+                .iter()
+                .partition(|(id, ..)| self.merged.contains_key(id));
+            for (id, _, group) in ended {
+                self.end_lines.insert(self.merged[id], group.len() as i64);
+            }
+            let mut trim = Statement::new(
+                "DELETE FROM job_logs WHERE (job_id, seq) IN (SELECT l.job_id, l.seq \
+                 FROM jobs j JOIN job_logs l ON l.job_id = j.id AND l.seq <= j.log_seq - ",
+            );
+            trim.bind(keep)
+                .push(" WHERE j.log_seq > ")
+                .bind(keep)
+                .push(" AND j.id IN (");
+            trim.list(round.iter().map(|(id, ..)| Arg::from(id.to_string())))
+                .push("))");
+            // Past the retention limit, each new line pushes out the oldest: an indexed range
+            // per job, empty until the job has that many lines; after the ends, which reserve
+            // some of them.
+            self.trims.push(trim);
+            if reserved.is_empty() {
+                continue;
+            }
+            let awaited = reserved
+                .iter()
+                .any(|(.., group)| group.iter().any(|&i| !lines[i].4.is_closed()));
+            let mut reserve = self.with_values("ord, id, owner, n");
+            reserve.values(
+                (1_i64..).zip(&reserved),
+                |row, (ord, (id, author, group))| {
+                    row.bind(ord)
+                        .bind(id.to_string())
+                        .bind(author.owner().map(d.text))
+                        .bind(group.len() as i64);
+                },
+            );
+            reserve.push(format!(
+                ") UPDATE jobs SET {set}, change_seq = {change} FROM u \
+                 WHERE jobs.id = u.id AND {guard} {returning}",
+                set = sql::reserve_log_lines(NOW, OWNER, "u.n"),
+                change = d.change,
+                guard = sql::writer_guard(OWNER),
+                returning = if awaited { d.returning_reserved } else { "" },
+            ));
+            let rows = if awaited { Rows::Reserved } else { Rows::None };
+            let part = Part::Lines(reserved.iter().map(|(id, _, g)| (*id, g.clone())).collect());
+            self.add(reserve, rows, part);
+        }
+    }
+
+    fn ends(&mut self) {
+        let (d, ends) = (self.d, &self.batch.ends);
+        for kind in [
+            EndKind::Complete,
+            EndKind::Fail,
+            EndKind::Cancelled,
+            EndKind::Requeue,
+        ] {
+            let of_kind: Vec<usize> = (0..ends.len())
+                .filter(|&i| EndKind::of(&ends[i].2) == kind)
+                .collect();
+            // A job ended twice in one batch: the first wins, the later ones find it ended.
+            for round in rounds(of_kind, |&i| ends[i].0) {
+                let mut statement = self.with_values(&format!(
+                    "ord, id, owner{}, progress, message, current, total, stage, n",
+                    kind.columns()
+                ));
+                let (merged, lines) = (&self.end_progress, &self.end_lines);
+                statement.values((1_i64..).zip(&round), |row, (ord, &i)| {
+                    let (id, author, end, _) = &ends[i];
+                    row.bind(ord)
+                        .bind(id.to_string())
+                        .bind(author.owner().map(d.text));
+                    match end {
+                        End::Complete(result) => {
+                            row.bind(result.as_ref().map(|r| r.to_string()));
+                        }
+                        End::Fail {
+                            error,
+                            details,
+                            retry,
+                        } => {
+                            row.bind((d.text)(error))
+                                .bind(details.as_ref().map(|v| v.to_string()))
+                                .bind(retry.map(|r| r.retry_at.as_millis()));
+                        }
+                        End::Cancelled | End::Requeue => {}
+                    }
+                    let p = merged.get(&i);
+                    row.bind(Arg::Real(p.map(|p| p.progress)))
+                        .bind(p.and_then(|p| p.message.as_deref()).map(d.text))
+                        .bind(p.and_then(|p| p.current))
+                        .bind(p.and_then(|p| p.total))
+                        .bind(p.and_then(|p| p.stage.as_deref()).map(d.text))
+                        .bind(lines.get(&i).copied().unwrap_or(0));
+                });
+                statement.push(format!(
+                    ") UPDATE jobs SET {set}, {merged}{version}, change_seq = {change} FROM u \
+                     WHERE jobs.id = u.id AND {guard} {returning}",
+                    set = kind.set(),
+                    merged = kind.merged_progress(),
+                    version = sql::end_version("u.n"),
+                    change = d.change,
+                    guard = kind.guard(),
+                    returning = d.returning,
+                ));
+                self.add(statement, Rows::Jobs, Part::Ends(round));
+            }
+        }
+    }
+
+    /// Claims by the same claimant for the same types are merged into one statement (workers
+    /// freed one by one each ask for one job; their claims meet in the batch), and its jobs
+    /// handed out in claim order, each claim taking up to its limit.
+    fn claims(&mut self) {
+        let claims = &self.batch.claims;
+        type Key<'a> = (&'a [String], &'a str, Option<&'a str>, Duration);
+        let mut groups: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
+        for (i, (request, _)) in claims.iter().enumerate() {
+            let key = (
+                request.types.as_slice(),
+                request.owner.as_str(),
+                request.worker.as_deref(),
+                request.lease,
+            );
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        for (_, members) in groups {
+            let merged = ClaimRequest {
+                limit: members.iter().map(|&i| claims[i].0.limit).sum(),
+                ..claims[members[0]].0.clone()
+            };
+            self.add(
+                (self.d.claim)(&merged, self.now),
+                Rows::Jobs,
+                Part::Claim(members),
+            );
+        }
+    }
+
+    /// Turns the rows back into the writes' answers.
+    async fn answer(self, run: &mut dyn Run, outputs: Vec<Output>) -> Result<Results, StoreError> {
+        let batch = self.batch;
+        let mut made: Vec<Option<Result<(Job, bool), StoreError>>> = Vec::new();
+        let mut progress = answers(batch.progress.len());
+        let mut logs = answers(batch.logs.len());
+        let mut ends = answers(batch.ends.len());
+        let mut claims = answers(batch.claims.len());
+        let all_new: Vec<&NewJob> = batch.creates.iter().flat_map(|(jobs, _)| jobs).collect();
+        made.resize_with(all_new.len(), || None);
+        for (part, output) in self.parts.into_iter().zip(outputs) {
+            match (part, output) {
+                (Part::Creates(ids), Output::Jobs(jobs)) => {
+                    let mut inserted = by_id(jobs);
+                    for (i, id) in ids {
+                        made[i] = Some(match inserted.remove(&id) {
+                            Some(job) => Ok((job, true)),
+                            None => existing(run, self.d, all_new[i]).await?.map(|j| (j, false)),
+                        });
+                    }
+                }
+                (Part::Progress(rows), Output::Jobs(jobs)) => {
+                    let mut updated = by_id(jobs);
+                    for (id, writes) in rows {
+                        let result = match updated.remove(&id) {
+                            Some(job) => Ok(job),
+                            None => Err(why_not(run, id).await?),
+                        };
+                        for i in writes {
+                            progress[i] = Some(clone_result(&result));
+                        }
+                    }
+                }
+                (Part::Lines(groups), Output::Reserved(reserved)) => {
+                    let reserved: HashMap<JobId, (i64, i64)> = reserved
+                        .into_iter()
+                        .map(|(id, seq, version)| (id, (seq, version)))
+                        .collect();
+                    for (id, group) in groups {
+                        let Some(&(last_seq, last_version)) = reserved.get(&id) else {
+                            let error = why_not(run, id).await?;
+                            for i in group {
+                                logs[i] = Some(Err(clone_error(&error)));
+                            }
+                            continue;
+                        };
+                        let n = group.len() as i64;
+                        for (k, i) in (1..).zip(group) {
+                            let (_, _, level, message, _) = &batch.logs[i];
+                            logs[i] = Some(Ok(LogLine {
+                                seq: last_seq - n + k,
+                                version: last_version - n + k,
+                                ts: self.now,
+                                level: *level,
+                                message: (self.d.text)(message),
+                            }));
+                        }
+                    }
+                }
+                (Part::Ends(round), Output::Jobs(jobs)) => {
+                    let mut updated = by_id(jobs);
+                    for i in round {
+                        let id = batch.ends[i].0;
+                        ends[i] = Some(match updated.remove(&id) {
+                            Some(job) => Ok(job),
+                            None => Err(why_not(run, id).await?),
+                        });
+                    }
+                }
+                (Part::Claim(members), Output::Jobs(mut jobs)) => {
+                    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+                    let mut jobs = jobs.into_iter();
+                    for i in members {
+                        let limit = batch.claims[i].0.limit;
+                        claims[i] = Some(Ok(jobs.by_ref().take(limit).collect()));
+                    }
+                }
+                // Statements nobody waits for.
+                (_, Output::Done) => {}
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "a batch statement returned rows of the wrong kind".to_owned(),
+                    ))
+                }
+            }
+        }
+        // Each create write's jobs together: one refused job fails its whole write.
+        let mut made = made
+            .into_iter()
+            .map(|m| m.unwrap_or(Err(StoreError::NotFound)));
+        let creates = batch
+            .creates
+            .iter()
+            .map(|(jobs, _)| made.by_ref().take(jobs.len()).collect())
+            .collect();
+        Ok(Results {
+            creates,
+            progress: unanswered(progress),
+            logs: unanswered(logs),
+            ends: unanswered(ends),
+            claims: unanswered(claims),
+        })
+    }
+}
+
+/// One empty answer per write.
+fn answers<T>(n: usize) -> Vec<Option<Result<T, StoreError>>> {
+    std::iter::repeat_with(|| None).take(n).collect()
+}
+
+/// The answers, a write left unanswered (nobody waits for it: no rows came back) as refused.
+fn unanswered<T>(answers: Vec<Option<Result<T, StoreError>>>) -> Vec<Result<T, StoreError>> {
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Err(StoreError::NotFound)))
+        .collect()
 }
 
 /// Why a guarded write left job `id` out: missing, or in a state that refuses the change.
 async fn why_not(run: &mut dyn Run, id: JobId) -> Result<StoreError, StoreError> {
     Ok(refusal(id, run.status_of(id).await?))
+}
+
+/// The job already stored under `new`'s idempotency key (a create found it taken).
+async fn existing(
+    run: &mut dyn Run,
+    d: &Dialect,
+    new: &NewJob,
+) -> Result<Result<Job, StoreError>, StoreError> {
+    let mut statement = Statement::new(sql::BY_IDEMPOTENCY_KEY);
+    statement.args = vec![
+        (d.text)(&new.job_type).into(),
+        new.idempotency_key.as_deref().map(d.text).into(),
+    ];
+    Ok(run
+        .jobs(&statement)
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound))
 }
 
 /// Splits rows into statements of at most [`ROWS_PER_STATEMENT`] rows in which no job appears
@@ -138,248 +690,6 @@ fn clone_result(result: &Result<Job, StoreError>) -> Result<Job, StoreError> {
     }
 }
 
-async fn creates(
-    run: &mut dyn Run,
-    d: &Dialect,
-    now: Timestamp,
-    creates: &[Creates],
-) -> Result<Vec<Result<Vec<(Job, bool)>, StoreError>>, StoreError> {
-    let all: Vec<&NewJob> = creates.iter().flat_map(|(jobs, _)| jobs).collect();
-    let mut made: Vec<Result<(Job, bool), StoreError>> = Vec::with_capacity(all.len());
-    for chunk in all.chunks(ROWS_PER_STATEMENT) {
-        // Ids are made here, in commit order, so they sort the way jobs were stored.
-        let ids: Vec<JobId> = chunk.iter().map(|_| JobId::new()).collect();
-        let mut statement = with_values(
-            d,
-            now,
-            "ord, id, type, payload, priority, max_attempts, timeout_ms, idempotency_key, \
-             run_at, upload_id",
-        );
-        statement.values(
-            (1_i64..).zip(chunk.iter().zip(&ids)),
-            |row, (ord, (new, id))| {
-                row.bind(ord)
-                    .bind(id.to_string())
-                    .bind((d.text)(&new.job_type))
-                    .bind(new.payload.to_string())
-                    .bind(new.priority)
-                    .bind(new.max_attempts)
-                    .bind(new.timeout.map(duration_ms))
-                    .bind(new.idempotency_key.as_deref().map(d.text))
-                    .bind(new.run_at.unwrap_or(now).as_millis())
-                    .bind(new.upload_id.as_deref().map(d.text));
-            },
-        );
-        statement.push(format!(
-            ") INSERT INTO jobs ({columns}) \
-             SELECT u.id, u.type, {queued}, u.payload, u.priority, u.max_attempts, u.timeout_ms, \
-                 u.idempotency_key, u.run_at, {NOW}, {NOW}, {change}, u.upload_id \
-             FROM u WHERE TRUE {on_key_taken} {returning}",
-            columns = sql::NEW_JOB_COLUMNS,
-            queued = sql::quoted(JobStatus::Queued),
-            change = d.change,
-            on_key_taken = sql::ON_KEY_TAKEN,
-            returning = d.returning,
-        ));
-        let mut inserted = by_id(run.jobs(&statement).await?);
-        for (new, id) in chunk.iter().zip(ids) {
-            made.push(match inserted.remove(&id) {
-                Some(job) => Ok((job, true)),
-                None => existing(run, d, new).await?.map(|job| (job, false)),
-            });
-        }
-    }
-    // Each write's jobs together: one refused job fails its whole write.
-    let mut made = made.into_iter();
-    Ok(creates
-        .iter()
-        .map(|(jobs, _)| made.by_ref().take(jobs.len()).collect())
-        .collect())
-}
-
-/// The job already stored under `new`'s idempotency key (a create found it taken).
-async fn existing(
-    run: &mut dyn Run,
-    d: &Dialect,
-    new: &NewJob,
-) -> Result<Result<Job, StoreError>, StoreError> {
-    let mut statement = Statement::new(sql::BY_IDEMPOTENCY_KEY);
-    statement.args = vec![
-        (d.text)(&new.job_type).into(),
-        new.idempotency_key.as_deref().map(d.text).into(),
-    ];
-    Ok(run
-        .jobs(&statement)
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound))
-}
-
-async fn progress(
-    run: &mut dyn Run,
-    d: &Dialect,
-    now: Timestamp,
-    reports: &[(JobId, Author, Progress, Reply<Job>)],
-) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
-    // One row per (job, author); every report merged into it gets the same answer.
-    let mut merged: Vec<(JobId, &Author, Progress, Vec<usize>)> = Vec::new();
-    let mut index: HashMap<(JobId, &Author), usize> = HashMap::new();
-    for (i, (id, author, report, _)) in reports.iter().enumerate() {
-        match index.get(&(*id, author)) {
-            Some(&m) => {
-                merged[m].2.merge(report.clone());
-                merged[m].3.push(i);
-            }
-            None => {
-                index.insert((*id, author), merged.len());
-                merged.push((*id, author, report.clone(), vec![i]));
-            }
-        }
-    }
-    let mut answers: Vec<Option<Result<Job, StoreError>>> = std::iter::repeat_with(|| None)
-        .take(reports.len())
-        .collect();
-    let set = sql::progress_set(&sql::ProgressInputs {
-        now: NOW,
-        owner: OWNER,
-        progress: "u.progress",
-        message: "u.message",
-        current: "u.current",
-        total: "u.total",
-        stage: "u.stage",
-    });
-    for round in rounds(merged, |row| row.0) {
-        let mut statement = with_values(
-            d,
-            now,
-            "ord, id, owner, progress, message, current, total, stage",
-        );
-        statement.values((1_i64..).zip(&round), |row, (ord, (id, author, p, _))| {
-            row.bind(ord)
-                .bind(id.to_string())
-                .bind(author.owner().map(d.text))
-                .bind(p.progress)
-                .bind(p.message.as_deref().map(d.text))
-                .bind(p.current)
-                .bind(p.total)
-                .bind(p.stage.as_deref().map(d.text));
-        });
-        statement.push(format!(
-            ") UPDATE jobs SET {set}, change_seq = {change} FROM u \
-             WHERE jobs.id = u.id AND {guard} {returning}",
-            change = d.change,
-            guard = sql::writer_guard(OWNER),
-            returning = d.returning,
-        ));
-        let mut updated = by_id(run.jobs(&statement).await?);
-        for (id, _, _, writes) in round {
-            let result = match updated.remove(&id) {
-                Some(job) => Ok(job),
-                None => Err(why_not(run, id).await?),
-            };
-            for i in writes {
-                answers[i] = Some(clone_result(&result));
-            }
-        }
-    }
-    Ok(answers.into_iter().flatten().collect())
-}
-
-/// The lines of one job by one author in a batch, by their place in the batch.
-type LogGroup<'b> = (JobId, &'b Author, Vec<usize>);
-
-async fn logs(
-    run: &mut dyn Run,
-    d: &Dialect,
-    now: Timestamp,
-    lines: &[(JobId, Author, LogLevel, String, Reply<LogLine>)],
-    keep: i64,
-) -> Result<Vec<Result<LogLine, StoreError>>, StoreError> {
-    // Per (job, author), which lines; the UPDATE reserves that many seqs and versions.
-    let mut groups: Vec<LogGroup<'_>> = Vec::new();
-    let mut index: HashMap<(JobId, &Author), usize> = HashMap::new();
-    for (i, (id, author, ..)) in lines.iter().enumerate() {
-        match index.get(&(*id, author)) {
-            Some(&g) => groups[g].2.push(i),
-            None => {
-                index.insert((*id, author), groups.len());
-                groups.push((*id, author, vec![i]));
-            }
-        }
-    }
-    let mut answers: Vec<Option<Result<LogLine, StoreError>>> =
-        std::iter::repeat_with(|| None).take(lines.len()).collect();
-    for round in rounds(groups, |group| group.0) {
-        let mut statement = with_values(d, now, "ord, id, owner, n");
-        statement.values((1_i64..).zip(&round), |row, (ord, (id, author, lines))| {
-            row.bind(ord)
-                .bind(id.to_string())
-                .bind(author.owner().map(d.text))
-                .bind(lines.len() as i64);
-        });
-        statement.push(format!(
-            ") UPDATE jobs SET {set}, change_seq = {change} FROM u \
-             WHERE jobs.id = u.id AND {guard} {returning}",
-            set = sql::reserve_log_lines(NOW, OWNER, "u.n"),
-            change = d.change,
-            guard = sql::writer_guard(OWNER),
-            returning = d.returning_reserved,
-        ));
-        let reserved: HashMap<JobId, (i64, i64)> = run
-            .reserved(&statement)
-            .await?
-            .into_iter()
-            .map(|(id, seq, version)| (id, (seq, version)))
-            .collect();
-        let mut new_lines: Vec<(JobId, LogLine)> = Vec::new();
-        for (id, _, group) in &round {
-            let Some(&(last_seq, last_version)) = reserved.get(id) else {
-                let error = why_not(run, *id).await?;
-                for &i in group {
-                    answers[i] = Some(Err(clone_error(&error)));
-                }
-                continue;
-            };
-            let n = group.len() as i64;
-            for (k, &i) in (1..).zip(group) {
-                let (_, _, level, message, _) = &lines[i];
-                let line = LogLine {
-                    seq: last_seq - n + k,
-                    version: last_version - n + k,
-                    ts: now,
-                    level: *level,
-                    message: (d.text)(message),
-                };
-                new_lines.push((*id, line.clone()));
-                answers[i] = Some(Ok(line));
-            }
-        }
-        for chunk in new_lines.chunks(ROWS_PER_STATEMENT) {
-            let mut insert =
-                Statement::new(format!("INSERT INTO {} VALUES ", sql::INSERT_LOG_COLUMNS));
-            insert.values(chunk, |row, (id, line)| {
-                row.bind(id.to_string())
-                    .bind(line.seq)
-                    .bind(line.version)
-                    .bind(line.ts.as_millis())
-                    .bind(line.level.as_str())
-                    .bind(line.message.clone());
-            });
-            run.execute(&insert).await?;
-        }
-        // Past the retention limit, each new line pushes out the oldest: one indexed range
-        // delete per job, and only for jobs over the limit.
-        for (id, (last_seq, _)) in &reserved {
-            if *last_seq > keep {
-                let mut trim = Statement::new(sql::TRIM_LOG);
-                trim.args = vec![id.to_string().into(), (last_seq - keep).into()];
-                run.execute(&trim).await?;
-            }
-        }
-    }
-    Ok(answers.into_iter().flatten().collect())
-}
-
 /// The kinds of end, each one statement per round: its extra columns, SET clause and guard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum EndKind {
@@ -417,6 +727,25 @@ impl EndKind {
         }
     }
 
+    /// The SET items of a report merged into the end (`u.progress` ... NULL when none was):
+    /// the fields the end itself leaves as they are. A requeue clears them all.
+    fn merged_progress(self) -> &'static str {
+        match self {
+            EndKind::Complete => {
+                "message = COALESCE(u.message, jobs.message), \
+                 current = COALESCE(u.current, jobs.current), \
+                 total = COALESCE(u.total, jobs.total), stage = COALESCE(u.stage, jobs.stage), "
+            }
+            EndKind::Fail | EndKind::Cancelled => {
+                "progress = COALESCE(u.progress, jobs.progress), \
+                 message = COALESCE(u.message, jobs.message), \
+                 current = COALESCE(u.current, jobs.current), \
+                 total = COALESCE(u.total, jobs.total), stage = COALESCE(u.stage, jobs.stage), "
+            }
+            EndKind::Requeue => "",
+        }
+    }
+
     fn guard(self) -> String {
         match self {
             EndKind::Complete | EndKind::Fail => sql::writer_guard(OWNER),
@@ -426,120 +755,16 @@ impl EndKind {
     }
 }
 
-async fn ends(
-    run: &mut dyn Run,
-    d: &Dialect,
-    now: Timestamp,
-    ends: &[(JobId, Author, End, Reply<Job>)],
-) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
-    let mut answers: Vec<Option<Result<Job, StoreError>>> =
-        std::iter::repeat_with(|| None).take(ends.len()).collect();
-    for kind in [
-        EndKind::Complete,
-        EndKind::Fail,
-        EndKind::Cancelled,
-        EndKind::Requeue,
-    ] {
-        let of_kind: Vec<usize> = (0..ends.len())
-            .filter(|&i| EndKind::of(&ends[i].2) == kind)
-            .collect();
-        // A job ended twice in one batch: the first wins, the later ones find it ended.
-        for round in rounds(of_kind, |&i| ends[i].0) {
-            let mut statement = with_values(d, now, &format!("ord, id, owner{}", kind.columns()));
-            statement.values((1_i64..).zip(&round), |row, (ord, &i)| {
-                let (id, author, end, _) = &ends[i];
-                row.bind(ord)
-                    .bind(id.to_string())
-                    .bind(author.owner().map(d.text));
-                match end {
-                    End::Complete(result) => {
-                        row.bind(result.as_ref().map(|r| r.to_string()));
-                    }
-                    End::Fail {
-                        error,
-                        details,
-                        retry,
-                    } => {
-                        row.bind((d.text)(error))
-                            .bind(details.as_ref().map(|v| v.to_string()))
-                            .bind(retry.map(|r| r.retry_at.as_millis()));
-                    }
-                    End::Cancelled | End::Requeue => {}
-                }
-            });
-            statement.push(format!(
-                ") UPDATE jobs SET {set}, change_seq = {change} FROM u \
-                 WHERE jobs.id = u.id AND {guard} {returning}",
-                set = kind.set(),
-                change = d.change,
-                guard = kind.guard(),
-                returning = d.returning,
-            ));
-            let mut updated = by_id(run.jobs(&statement).await?);
-            for i in round {
-                let id = ends[i].0;
-                answers[i] = Some(match updated.remove(&id) {
-                    Some(job) => Ok(job),
-                    None => Err(why_not(run, id).await?),
-                });
-            }
-        }
-    }
-    Ok(answers.into_iter().flatten().collect())
-}
-
-/// Claims by the same claimant for the same types are merged into one statement (workers
-/// freed one by one each ask for one job; their claims meet in the batch), and its jobs handed
-/// out in claim order, each claim taking up to its limit.
-async fn claims(
-    run: &mut dyn Run,
-    d: &Dialect,
-    now: Timestamp,
-    claims: &[(ClaimRequest, Reply<Vec<Job>>)],
-) -> Result<Vec<Result<Vec<Job>, StoreError>>, StoreError> {
-    type Key<'a> = (&'a [String], &'a str, Option<&'a str>, Duration);
-    let mut groups: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
-    for (i, (request, _)) in claims.iter().enumerate() {
-        let key = (
-            request.types.as_slice(),
-            request.owner.as_str(),
-            request.worker.as_deref(),
-            request.lease,
-        );
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((key, vec![i])),
-        }
-    }
-    let mut answers: Vec<Option<Result<Vec<Job>, StoreError>>> =
-        std::iter::repeat_with(|| None).take(claims.len()).collect();
-    for (_, members) in groups {
-        let merged = ClaimRequest {
-            limit: members.iter().map(|&i| claims[i].0.limit).sum(),
-            ..claims[members[0]].0.clone()
-        };
-        let mut jobs = run.jobs(&(d.claim)(&merged, now)).await?;
-        jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        let mut jobs = jobs.into_iter();
-        for i in members {
-            answers[i] = Some(Ok(jobs.by_ref().take(claims[i].0.limit).collect()));
-        }
-    }
-    Ok(answers.into_iter().flatten().collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn id(n: u128) -> JobId {
+        uuid::Uuid::from_u128(n).to_string().parse().unwrap()
+    }
+
     #[test]
     fn rounds_keep_each_job_once_per_statement_and_in_order() {
-        let id = |n: u128| {
-            uuid::Uuid::from_u128(n)
-                .to_string()
-                .parse::<JobId>()
-                .unwrap()
-        };
         let rows = vec![
             (id(1), 'a'),
             (id(2), 'b'),
@@ -557,15 +782,10 @@ mod tests {
 
     #[test]
     fn rounds_split_at_the_statement_size() {
-        let sizes: Vec<usize> = rounds((0..600u128).collect(), |&n| {
-            uuid::Uuid::from_u128(n)
-                .to_string()
-                .parse::<JobId>()
-                .unwrap()
-        })
-        .iter()
-        .map(Vec::len)
-        .collect();
+        let sizes: Vec<usize> = rounds((0..600u128).collect(), |&n| id(n))
+            .iter()
+            .map(Vec::len)
+            .collect();
         assert_eq!(sizes, [256, 256, 88]);
     }
 }

@@ -31,7 +31,7 @@ mod apply;
 mod statement;
 
 pub(crate) use apply::{apply, ClaimRequest, Results};
-pub(crate) use statement::{Arg, On, Run, Statement};
+pub(crate) use statement::{bind_all, decode, Arg, On, Output, Rows, Run, Statement};
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -55,6 +55,17 @@ impl From<f64> for Arg {
     }
 }
 
+impl Arg {
+    /// NULL, of the same type.
+    fn null(&self) -> Arg {
+        match self {
+            Arg::Text(_) => Arg::Text(None),
+            Arg::Int(_) => Arg::Int(None),
+            Arg::Real(_) => Arg::Real(None),
+        }
+    }
+}
+
 /// Statement text and its values; [`Statement::bind`] writes the next `$N`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Statement {
@@ -82,14 +93,42 @@ impl Statement {
         self
     }
 
-    /// Appends `(..), (..)`: one parenthesised row per item, its parts written by `row`.
+    /// The text with every placeholder `$N` shifted to `$(N + offset)`, so several statements
+    /// can be sent as one with their values in one list. Statement texts carry `$` only in
+    /// placeholders: every value is bound, never written into the text.
+    pub(crate) fn renumbered(&self, offset: usize) -> String {
+        if offset == 0 {
+            return self.sql.clone();
+        }
+        let mut out = String::with_capacity(self.sql.len() + 16);
+        let mut rest = self.sql.as_str();
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if let Ok(n) = rest[..digits].parse::<usize>() {
+                let _ = write!(out, "{}", n + offset);
+                rest = &rest[digits..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Appends `(..), (..)`: one parenthesised row per item, its parts written by `row`,
+    /// then rows of NULLs (typed as the first row's values) up to the next power of two. So a
+    /// statement's text takes one of a few shapes whatever the batch holds, and the prepared
+    /// form of each is reused; every statement drops rows whose `id` is NULL.
     pub(crate) fn values<T>(
         &mut self,
         items: impl IntoIterator<Item = T>,
         mut row: impl FnMut(&mut Values<'_>, T),
     ) -> &mut Self {
-        for (i, item) in items.into_iter().enumerate() {
-            self.push(if i == 0 { "(" } else { ", (" });
+        let mut first_row = 0..0;
+        let mut rows = 0usize;
+        for item in items {
+            self.push(if rows == 0 { "(" } else { ", (" });
+            let start = self.args.len();
             row(
                 &mut Values {
                     statement: self,
@@ -97,9 +136,48 @@ impl Statement {
                 },
                 item,
             );
+            if rows == 0 {
+                first_row = start..self.args.len();
+            }
+            self.push(")");
+            rows += 1;
+        }
+        if rows == 0 {
+            return self;
+        }
+        let nulls: Vec<Arg> = self.args[first_row].iter().map(Arg::null).collect();
+        for _ in rows..rows.next_power_of_two() {
+            self.push(", (");
+            for (i, null) in nulls.iter().enumerate() {
+                self.push(if i == 0 { "" } else { ", " }).bind(null.clone());
+            }
             self.push(")");
         }
         self
+    }
+
+    /// Appends `a, b, ...`: a list of values, padded with NULLs like [`Statement::values`].
+    pub(crate) fn list(&mut self, items: impl IntoIterator<Item = Arg>) -> &mut Self {
+        let mut count = 0usize;
+        for item in items {
+            self.push(if count == 0 { "" } else { ", " }).bind(item);
+            count += 1;
+        }
+        for _ in count..count.next_power_of_two() {
+            self.push(", ").bind(Arg::Text(None));
+        }
+        self
+    }
+
+    /// The bytes of text bound to this statement.
+    pub(crate) fn bound_text_bytes(&self) -> usize {
+        self.args
+            .iter()
+            .map(|arg| match arg {
+                Arg::Text(Some(text)) => text.len(),
+                _ => 0,
+            })
+            .sum()
     }
 }
 
@@ -123,23 +201,38 @@ impl Values<'_> {
     }
 }
 
+/// What a statement returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// Whole jobs (`RETURNING *`).
+    Jobs,
+    /// `id`, `log_seq` and `version` per row.
+    Reserved,
+    /// Nothing anyone reads.
+    None,
+}
+
+/// A statement's rows, as [`Rows`] said.
+#[derive(Debug)]
+pub(crate) enum Output {
+    Jobs(Vec<Job>),
+    Reserved(Vec<(JobId, i64, i64)>),
+    Done,
+}
+
 /// Runs the batch's statements, on one connection inside one transaction.
 #[async_trait::async_trait]
 pub(crate) trait Run: Send {
-    /// A statement that returns whole jobs (`RETURNING *`).
+    /// Runs `statements` in order, each one's rows decoded as it says.
+    async fn script(&mut self, statements: &[(Statement, Rows)])
+        -> Result<Vec<Output>, StoreError>;
+    /// A statement that returns whole jobs.
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError>;
-    /// A statement returning `id`, `log_seq` and `version` per row.
-    async fn reserved(
-        &mut self,
-        statement: &Statement,
-    ) -> Result<Vec<(JobId, i64, i64)>, StoreError>;
-    /// A statement whose rows are not needed.
-    async fn execute(&mut self, statement: &Statement) -> Result<(), StoreError>;
     /// The status of one job, read after a guarded write left it out.
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError>;
 }
 
-/// A connection of either database, for [`Run`].
+/// A connection of either database, for [`Run`]: one round trip per statement.
 pub(crate) struct On<'c, DB: Database>(pub(crate) &'c mut DB::Connection);
 
 fn query<'q, DB>(
@@ -152,8 +245,21 @@ where
     for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
     for<'a> Option<f64>: Encode<'a, DB> + Type<DB>,
 {
-    let mut query = sqlx::query(&statement.sql);
-    for arg in &statement.args {
+    bind_all(sqlx::query(&statement.sql), &statement.args)
+}
+
+/// Binds `args` to `query` in order.
+pub(crate) fn bind_all<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    for<'a> Option<String>: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<f64>: Encode<'a, DB> + Type<DB>,
+{
+    for arg in args {
         query = match arg {
             Arg::Text(value) => query.bind(value.clone()),
             Arg::Int(value) => query.bind(*value),
@@ -161,6 +267,34 @@ where
         };
     }
     query
+}
+
+/// Decodes rows as `rows` says.
+pub(crate) fn decode<R>(rows: Rows, found: &[R]) -> Result<Output, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> f64: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> bool: Decode<'a, R::Database> + Type<R::Database>,
+{
+    Ok(match rows {
+        Rows::Jobs => Output::Jobs(found.iter().map(job_from_row).collect::<Result<_, _>>()?),
+        Rows::Reserved => Output::Reserved(
+            found
+                .iter()
+                .map(|row| {
+                    Ok((
+                        parse_id(&row.try_get::<String, _>("id")?)?,
+                        row.try_get("log_seq")?,
+                        row.try_get("version")?,
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?,
+        ),
+        Rows::None => Output::Done,
+    })
 }
 
 #[async_trait::async_trait]
@@ -178,30 +312,27 @@ where
     for<'a> bool: Type<DB> + Decode<'a, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
+    async fn script(
+        &mut self,
+        statements: &[(Statement, Rows)],
+    ) -> Result<Vec<Output>, StoreError> {
+        let mut outputs = Vec::with_capacity(statements.len());
+        for (statement, rows) in statements {
+            let found = match rows {
+                Rows::None => {
+                    query::<DB>(statement).execute(&mut *self.0).await?;
+                    Vec::new()
+                }
+                _ => query::<DB>(statement).fetch_all(&mut *self.0).await?,
+            };
+            outputs.push(decode(*rows, &found)?);
+        }
+        Ok(outputs)
+    }
+
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError> {
         let rows = query::<DB>(statement).fetch_all(&mut *self.0).await?;
         rows.iter().map(job_from_row).collect()
-    }
-
-    async fn reserved(
-        &mut self,
-        statement: &Statement,
-    ) -> Result<Vec<(JobId, i64, i64)>, StoreError> {
-        let rows = query::<DB>(statement).fetch_all(&mut *self.0).await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    parse_id(&row.try_get::<String, _>("id")?)?,
-                    row.try_get("log_seq")?,
-                    row.try_get("version")?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn execute(&mut self, statement: &Statement) -> Result<(), StoreError> {
-        query::<DB>(statement).execute(&mut *self.0).await?;
-        Ok(())
     }
 
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
@@ -225,5 +356,9 @@ mod tests {
         });
         assert_eq!(statement.sql, "INSERT INTO t VALUES ($1, $2), ($3, $4)");
         assert_eq!(statement.args.len(), 4);
+        assert_eq!(
+            statement.renumbered(10),
+            "INSERT INTO t VALUES ($11, $12), ($13, $14)"
+        );
     }
 }

@@ -358,7 +358,8 @@ impl Backend for PgStore {
     }
 
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let statement = update_one(&sql::cancelled_set("$1"), &sql::cancel_guard());
+        let set = format!("{}, {}", sql::cancelled_set("$1"), sql::end_version("0"));
+        let statement = update_one(&set, &sql::cancel_guard());
         let outcome = Shared(&self.pool).cancel(&statement, id, external).await?;
         if let CancelOutcome::Cancelled(_) = outcome {
             self.wrote();

@@ -16,11 +16,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::SqlitePool;
-use sqlx::Sqlite;
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{Either, Executor, Sqlite};
 use tokio::sync::watch;
 
-use super::batch::{self, Batch, Dialect, On, Statement, Transactions, Writes};
+use super::batch::{
+    self, Arg, Batch, Dialect, On, Output, Rows, Run, Statement, Transactions, Writes,
+};
 use super::rows::job_from_row;
 use super::shared::Shared;
 use super::sql;
@@ -91,16 +94,97 @@ struct Batches {
 
 #[async_trait::async_trait]
 impl Transactions for Batches {
+    /// The whole batch in one round trip to the connection's thread ([`OneTrip`]); the few
+    /// reads that answer refused writes, if any, after the commit.
     async fn transaction(&self, work: &Batch, keep: i64) -> Result<batch::Results, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let results = batch::apply(&mut On::<Sqlite>(&mut *tx), &DIALECT, work, keep).await?;
-        tx.commit().await?;
-        Ok(results)
+        let mut conn = self.writer.acquire().await?;
+        batch::apply(&mut OneTrip(&mut conn), &DIALECT, work, keep).await
     }
 
     fn is_closed(&self) -> bool {
         self.writer.is_closed()
     }
+}
+
+/// The most text a batch may bind and still have its prepared statements kept for reuse.
+const KEEP_PREPARED_UP_TO: usize = 64 * 1024;
+
+/// Runs a batch's statements in one round trip: `BEGIN IMMEDIATE`, every statement, `COMMIT`,
+/// sent as one query with all their values (sqlx's SQLite driver runs the statements of a
+/// query in turn and numbers `$N` across them). Each round trip to the connection's thread
+/// costs two thread wake-ups, far more than a small statement itself; the batch pays them
+/// once. On any error the transaction is rolled back and nothing of the batch is applied.
+struct OneTrip<'c>(&'c mut SqliteConnection);
+
+#[async_trait::async_trait]
+impl Run for OneTrip<'_> {
+    async fn script(
+        &mut self,
+        statements: &[(Statement, Rows)],
+    ) -> Result<Vec<Output>, StoreError> {
+        let mut sql = String::from("BEGIN IMMEDIATE; ");
+        let mut args = Vec::new();
+        for (statement, _) in statements {
+            sql.push_str(&statement.renumbered(args.len()));
+            sql.push_str("; ");
+            args.extend(statement.args.iter().cloned());
+        }
+        sql.push_str("COMMIT");
+        // A prepared statement keeps its last values until it runs again: a batch that carried
+        // large texts (long log lines) is not kept, so the cache never holds many of them.
+        let text: usize = statements.iter().map(|(s, _)| s.bound_text_bytes()).sum();
+        let keep = text <= KEEP_PREPARED_UP_TO;
+        let result = one_trip(self.0, &sql, &args, statements, keep).await;
+        if result.is_err() {
+            // Whatever ran stays uncommitted; a statement that failed at BEGIN leaves nothing
+            // to roll back, and that error is the one to report.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *self.0).await;
+        }
+        result
+    }
+
+    async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError> {
+        On::<Sqlite>(self.0).jobs(statement).await
+    }
+
+    async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
+        On::<Sqlite>(self.0).status_of(id).await
+    }
+}
+
+async fn one_trip(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    args: &[Arg],
+    statements: &[(Statement, Rows)],
+    keep_prepared: bool,
+) -> Result<Vec<Output>, StoreError> {
+    let query = batch::bind_all(sqlx::query(sql).persistent(keep_prepared), args);
+    let mut steps = conn.fetch_many(query);
+    // Rows belong to the statement whose end comes next; `BEGIN` ends first.
+    let mut rows: Vec<Vec<SqliteRow>> = statements.iter().map(|_| Vec::new()).collect();
+    let mut ended = 0usize;
+    while let Some(step) = steps.try_next().await? {
+        match step {
+            Either::Left(_) => ended += 1,
+            Either::Right(row) => {
+                if let Some(found) = ended.checked_sub(1).and_then(|i| rows.get_mut(i)) {
+                    found.push(row);
+                }
+            }
+        }
+    }
+    if ended != statements.len() + 2 {
+        return Err(StoreError::Corrupt(format!(
+            "a batch of {} statements ended {ended} times",
+            statements.len()
+        )));
+    }
+    statements
+        .iter()
+        .zip(rows)
+        .map(|((_, kind), found)| batch::decode(*kind, &found))
+        .collect()
 }
 
 impl SqliteStore {
@@ -247,7 +331,8 @@ impl Backend for SqliteStore {
     }
 
     async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
-        let statement = update_one(&sql::cancelled_set("$1"), &sql::cancel_guard());
+        let set = format!("{}, {}", sql::cancelled_set("$1"), sql::end_version("0"));
+        let statement = update_one(&set, &sql::cancel_guard());
         let outcome = Shared(&self.writer)
             .cancel(&statement, id, external)
             .await?;

@@ -113,6 +113,7 @@ impl Server {
             .env("JOBCAST_MAX_STREAMS_PER_CLIENT", "1000000")
             .env("JOBCAST_MAX_STREAMS_PER_JOB", "1000000")
             .env("JOBCAST_CREATE_RATE", "1000000")
+            .env("JOBCAST_CREATE_BURST", "1000000")
             .env("JOBCAST_MAX_QUEUED_PER_TYPE", "100000000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

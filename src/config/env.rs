@@ -89,6 +89,7 @@ static VARIABLES: &[Var] = &[
     var!("JOBCAST_MAX_STREAMS_PER_CLIENT", limits.max_streams_per_client, whole_number, "16"),
     var!("JOBCAST_MAX_STREAMS_PER_JOB", limits.max_streams_per_job, whole_number, "64"),
     var!("JOBCAST_CREATE_RATE", limits.create_rate, jobs_per_second, "0.5"),
+    var!("JOBCAST_CREATE_BURST", limits.create_burst, whole_number, "2000"),
     var!("JOBCAST_HEADER_READ_TIMEOUT", limits.header_read_timeout, duration, "3s"),
     var!("JOBCAST_MAX_QUEUED_PER_TYPE", limits.max_queued_per_type, whole_number, "1000"),
     var!("JOBCAST_TRUST_FORWARDED_FOR", limits.trust_forwarded_for, flag, "true"),

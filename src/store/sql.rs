@@ -213,21 +213,36 @@ pub(super) fn retry_set() -> String {
 /// The log line a retry leaves in the job's log.
 pub(super) const RETRY_NOTE: &str = "retried on request with a fresh attempt budget";
 
-/// The SET items of a claim (`$1` = now, `$2` = lease owner, `$3` = lease expiry, `$5` = the
-/// external worker's name, `$6` = its lease length in ms, both NULL for the runner).
-pub(super) fn claim_set() -> String {
+/// The inputs of a claim, as expressions: when, for whom, until when, and for an external
+/// worker its name and lease length in ms (both NULL for the runner).
+pub(super) struct ClaimInputs<'a> {
+    pub now: &'a str,
+    pub owner: &'a str,
+    pub expires: &'a str,
+    pub worker: &'a str,
+    pub lease_ms: &'a str,
+}
+
+/// The SET items of a claim.
+pub(super) fn claim_set(i: &ClaimInputs<'_>) -> String {
     format!(
-        "status = {running}, attempt = jobs.attempt + 1, started_at = $1, error = NULL, \
-         details = NULL, updated_at = $1, lease_owner = $2, lease_expires_at = $3, worker = $5, \
-         lease_ms = $6, version = jobs.version + 1, state_version = jobs.version + 1",
-        running = quoted(JobStatus::Running)
+        "status = {running}, attempt = jobs.attempt + 1, started_at = {now}, error = NULL, \
+         details = NULL, updated_at = {now}, lease_owner = {owner}, lease_expires_at = {expires}, \
+         worker = {worker}, lease_ms = {lease_ms}, \
+         version = jobs.version + 1, state_version = jobs.version + 1",
+        running = quoted(JobStatus::Running),
+        now = i.now,
+        owner = i.owner,
+        expires = i.expires,
+        worker = i.worker,
+        lease_ms = i.lease_ms,
     )
 }
 
-/// The jobs a claim may take (`$1` = now), before the type filter and the order.
-pub(super) fn claimable(table: &str) -> String {
+/// The jobs a claim made at `now` may take, before the type filter and the order.
+pub(super) fn claimable(table: &str, now: &str) -> String {
     format!(
-        "{} AND {table}.run_at <= $1",
+        "{} AND {table}.run_at <= {now}",
         status_allows(&format!("{table}.status"), Action::Claim)
     )
 }

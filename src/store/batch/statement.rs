@@ -93,26 +93,29 @@ impl Statement {
         self
     }
 
-    /// The text with every placeholder `$N` shifted to `$(N + offset)`, so several statements
-    /// can be sent as one with their values in one list. Statement texts carry `$` only in
-    /// placeholders: every value is bound, never written into the text.
-    pub(crate) fn renumbered(&self, offset: usize) -> String {
-        if offset == 0 {
-            return self.sql.clone();
-        }
-        let mut out = String::with_capacity(self.sql.len() + 16);
+    /// The text with anonymous placeholders (`?`) in place of `$1`, `$2`, ..., for a driver
+    /// that binds values in the order placeholders appear: SQLite looks each named placeholder
+    /// up by name, once per placeholder, which grows with the square of their number (seconds
+    /// for a statement of a few thousand values), while anonymous ones cost nothing to find.
+    /// `None` unless each of `$1` to `$n` appears once, in order: every statement built here
+    /// binds as it writes, so only a fixed text could break that.
+    pub(crate) fn positional(&self) -> Option<String> {
+        let mut out = String::with_capacity(self.sql.len());
         let mut rest = self.sql.as_str();
+        let mut expected = 1usize;
         while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..=at]);
+            out.push_str(&rest[..at]);
             rest = &rest[at + 1..];
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if let Ok(n) = rest[..digits].parse::<usize>() {
-                let _ = write!(out, "{}", n + offset);
-                rest = &rest[digits..];
+            if rest[..digits].parse::<usize>().ok()? != expected {
+                return None;
             }
+            out.push('?');
+            rest = &rest[digits..];
+            expected += 1;
         }
         out.push_str(rest);
-        out
+        (expected == self.args.len() + 1).then_some(out)
     }
 
     /// Appends `(..), (..)`: one parenthesised row per item, its parts written by `row`,
@@ -357,8 +360,22 @@ mod tests {
         assert_eq!(statement.sql, "INSERT INTO t VALUES ($1, $2), ($3, $4)");
         assert_eq!(statement.args.len(), 4);
         assert_eq!(
-            statement.renumbered(10),
-            "INSERT INTO t VALUES ($11, $12), ($13, $14)"
+            statement.positional().as_deref(),
+            Some("INSERT INTO t VALUES (?, ?), (?, ?)")
         );
+    }
+
+    #[test]
+    fn only_placeholders_in_binding_order_become_positional() {
+        let reused = Statement {
+            sql: "SELECT $1, $2, $1".to_owned(),
+            args: vec![Arg::from(1_i64), Arg::from(2_i64)],
+        };
+        assert_eq!(reused.positional(), None);
+        let unbound = Statement {
+            sql: "SELECT $1, $2".to_owned(),
+            args: vec![Arg::from(1_i64)],
+        };
+        assert_eq!(unbound.positional(), None);
     }
 }

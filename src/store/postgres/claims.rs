@@ -31,8 +31,14 @@ pub(super) fn claim(request: &ClaimRequest, now: Timestamp) -> Statement {
              ORDER BY {order} LIMIT $4) \
          UPDATE jobs SET {set}, {NEXT_CHANGE} \
          FROM due WHERE jobs.id = due.id RETURNING jobs.*, {NOTIFY}",
-        claimable = sql::claimable("jobs"),
-        set = sql::claim_set(),
+        claimable = sql::claimable("jobs", "$1"),
+        set = sql::claim_set(&sql::ClaimInputs {
+            now: "$1",
+            owner: "$2",
+            expires: "$3",
+            worker: "$5",
+            lease_ms: "$6",
+        }),
     ));
     statement.args = vec![
         now.as_millis().into(),

@@ -12,26 +12,28 @@ use crate::store::{sql, StoreError};
 /// For an `UPDATE jobs ... FROM picked WHERE jobs.id = picked.id` over several rows: `picked`
 /// gives each chosen job its own next change number, `seq`, in the order given. The window
 /// function makes SQLite compute the whole list, and with it the base, before any row changes.
+/// A table of a `WITH` list.
 fn pick_numbered(select_ids: &str, order: &str) -> String {
     format!(
-        "WITH picked (id, seq) AS MATERIALIZED (\
+        "picked (id, seq) AS MATERIALIZED (\
              SELECT id, (SELECT COALESCE(MAX(change_seq), 0) FROM jobs) \
                  + row_number() OVER (ORDER BY {order}) \
              FROM ({select_ids})) "
     )
 }
 
-/// The claim of up to `$4` due jobs of `types` types (`$7`, `$8`, ...), each job picked
-/// numbered on its own. Each type is looked up on its own, walking the queue index in claim
-/// order and stopping after `$4` rows; with `type IN (...)` SQLite would read every queued job
-/// of those types through the status index and sort them, on every claim.
+/// The claim of up to `lim` due jobs of `types` types, each job picked numbered on its own.
+/// The claim's inputs are the table `p`, bound in order (`$1` to `$6`, then each type), so each
+/// value appears once, in the order it is bound. Each type is looked up on its own, walking the
+/// queue index in claim order and stopping after `lim` rows; with `type IN (...)` SQLite would
+/// read every queued job of those types through the status index and sort them, on every claim.
 fn claim_statement(types: usize) -> String {
     let per_type = (0..types)
         .map(|i| {
             format!(
                 "SELECT * FROM (SELECT id, priority FROM jobs WHERE {} AND type = ${} \
-                 ORDER BY {order} LIMIT $4)",
-                sql::claimable("jobs"),
+                 ORDER BY {order} LIMIT (SELECT lim FROM p))",
+                sql::claimable("jobs", "(SELECT now FROM p)"),
                 i + 7,
                 order = sql::CLAIM_ORDER
             )
@@ -40,15 +42,23 @@ fn claim_statement(types: usize) -> String {
         .join(" UNION ALL ");
     let picked = pick_numbered(
         &format!(
-            "SELECT id, priority FROM ({per_type}) ORDER BY {order} LIMIT $4",
+            "SELECT id, priority FROM ({per_type}) ORDER BY {order} LIMIT (SELECT lim FROM p)",
             order = sql::CLAIM_ORDER
         ),
         sql::CLAIM_ORDER,
     );
+    let set = sql::claim_set(&sql::ClaimInputs {
+        now: "(SELECT now FROM p)",
+        owner: "(SELECT owner FROM p)",
+        expires: "(SELECT expires FROM p)",
+        worker: "(SELECT worker FROM p)",
+        lease_ms: "(SELECT lease_ms FROM p)",
+    });
     format!(
-        "{picked} UPDATE jobs SET {}, change_seq = picked.seq \
-         FROM picked WHERE jobs.id = picked.id RETURNING *",
-        sql::claim_set()
+        "WITH p (now, owner, expires, lim, worker, lease_ms) AS \
+             (SELECT $1, $2, $3, $4, $5, $6), {picked} \
+         UPDATE jobs SET {set}, change_seq = picked.seq \
+         FROM picked WHERE jobs.id = picked.id RETURNING *"
     )
 }
 
@@ -93,7 +103,7 @@ impl SqliteStore {
             "id",
         );
         let rows = sqlx::query(&format!(
-            "{picked} UPDATE jobs SET {}, change_seq = picked.seq \
+            "WITH {picked} UPDATE jobs SET {}, change_seq = picked.seq \
              FROM picked WHERE jobs.id = picked.id RETURNING *",
             sql::recover_set()
         ))

@@ -111,7 +111,8 @@ const KEEP_PREPARED_UP_TO: usize = 64 * 1024;
 
 /// Runs a batch's statements in one round trip: `BEGIN IMMEDIATE`, every statement, `COMMIT`,
 /// sent as one query with all their values (sqlx's SQLite driver runs the statements of a
-/// query in turn and numbers `$N` across them). Each round trip to the connection's thread
+/// query in turn, binding anonymous placeholders from one list in order; see
+/// [`Statement::positional`]). Each round trip to the connection's thread
 /// costs two thread wake-ups, far more than a small statement itself; the batch pays them
 /// once. On any error the transaction is rolled back and nothing of the batch is applied.
 struct OneTrip<'c>(&'c mut SqliteConnection);
@@ -125,7 +126,10 @@ impl Run for OneTrip<'_> {
         let mut sql = String::from("BEGIN IMMEDIATE; ");
         let mut args = Vec::new();
         for (statement, _) in statements {
-            sql.push_str(&statement.renumbered(args.len()));
+            let text = statement.positional().ok_or_else(|| {
+                StoreError::Corrupt(format!("a statement binds out of order: {}", statement.sql))
+            })?;
+            sql.push_str(&text);
             sql.push_str("; ");
             args.extend(statement.args.iter().cloned());
         }

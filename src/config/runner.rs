@@ -30,6 +30,10 @@ pub struct RunnerConfig {
     /// Longest retry delay.
     #[serde(with = "humantime_serde")]
     pub retry_max: Duration,
+    /// While jobs take less than this on average, keep up to one job per worker claimed ahead
+    /// (see `runner::claiming`); zero never does.
+    #[serde(with = "humantime_serde")]
+    pub claim_ahead: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -41,6 +45,7 @@ impl Default for RunnerConfig {
             grace_period: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
+            claim_ahead: Duration::from_millis(20),
         }
     }
 }

@@ -25,7 +25,7 @@ pub mod types;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
 use crate::store::{retry_transient, End, RetryPolicy, Store, StoreError, Writer};
 use crate::uploads::Uploads;
-use claiming::Claims;
+use claiming::{Claims, Ready};
 pub use handler::{handler_fn, JobContext, JobError, JobHandler, PayloadError};
 pub use types::{JobType, JobTypes};
 
@@ -59,6 +59,9 @@ pub struct RunnerHandle {
     busy: Arc<AtomicUsize>,
     /// Signalled when a handler returns, so its worker claims its next job.
     freed: Arc<Notify>,
+    /// How long handlers took lately, a moving average in microseconds (`u64::MAX` before
+    /// the first): whether to claim ahead.
+    run_time_us: Arc<AtomicU64>,
 }
 
 /// A worker kept busy by one attempt; freed (and the runner woken to claim) when dropped.
@@ -168,6 +171,7 @@ impl Runner {
                 started: Arc::default(),
                 busy: Arc::default(),
                 freed: Arc::default(),
+                run_time_us: Arc::new(AtomicU64::new(u64::MAX)),
             },
         }
     }
@@ -189,42 +193,69 @@ impl Runner {
             .started
             .store(true, std::sync::atomic::Ordering::Relaxed);
 
-        let mut claims = Claims::new(self.store.clone(), self.owner.clone(), self.config.lease);
+        let mut claims = Claims::new(
+            self.store.clone(),
+            self.owner.clone(),
+            self.config.lease,
+            self.handle.running.clone(),
+        );
+        let workers = self.config.workers;
+        // After jobs claimed ahead had to go back (a long job held the workers), no more are
+        // claimed ahead until a handler returns.
+        let mut ahead_held = false;
         loop {
             while tasks.try_join_next().is_some() {}
-            // A worker is free once its handler returned, before its end is written: the end
-            // goes into the store's next batch together with this claim.
+            // A worker is free once its handler returned, before its end is written: it starts
+            // a job claimed ahead, or asks for one, whose claim goes into the store's next
+            // batch together with that end.
+            while self.handle.busy.load(Ordering::Relaxed) < workers {
+                let Some(ready) = claims.take_ready() else {
+                    break;
+                };
+                self.spawn(&mut tasks, ready, interrupt.clone());
+            }
             let busy = self.handle.busy.load(Ordering::Relaxed) + claims.reserved();
-            let free = self.config.workers.saturating_sub(busy);
-            if free > 0 && !in_process.is_empty() {
-                claims.ask(&self.types, &in_process, free, |t| {
+            let free = workers.saturating_sub(busy);
+            let ahead = if self.jobs_are_short() && !ahead_held {
+                workers
+            } else {
+                0
+            };
+            if !in_process.is_empty() {
+                claims.ask(&self.types, &in_process, free, ahead, |t| {
                     self.handle.running.running_of_type(t)
                 });
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                claimed = claims.next(), if !claims.is_empty() => {
-                    for job in claimed.jobs {
-                        self.spawn(&mut tasks, job, interrupt.clone());
+                ready = claims.next(), if !claims.is_empty() => {
+                    for ready in ready {
+                        self.spawn(&mut tasks, ready, interrupt.clone());
                     }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = self.handle.freed.notified() => {}
+                _ = self.handle.freed.notified() => ahead_held = false,
                 _ = self.handle.wake.notified() => claims.news(),
                 _ = tick.tick() => {
                     claims.news();
-                    self.maintain(!tasks.is_empty()).await
+                    for stale in claims.stale(self.config.poll_interval) {
+                        ahead_held = true;
+                        self.put_back(stale).await;
+                    }
+                    self.maintain(!tasks.is_empty() || claims.has_ready()).await
                 }
             }
         }
 
-        // Claims already sent may still hand over jobs: they go back to the queue unstarted.
+        // Jobs claimed and not started, and those of claims still under way, go back to the
+        // queue unstarted.
         while !claims.is_empty() {
-            for job in claims.next().await.jobs {
-                if let Err(error) = self.store.requeue(job.id, &self.owner).await {
-                    tracing::warn!(job_id = %job.id, %error, "could not put back a job claimed while stopping");
-                }
+            for ready in claims.next().await {
+                self.put_back(ready).await;
             }
+        }
+        while let Some(ready) = claims.take_ready() {
+            self.put_back(ready).await;
         }
 
         // Shutdown: no more claims; running jobs get the grace period.
@@ -241,6 +272,27 @@ impl Runner {
             }
         }
         tracing::info!("runner stopped");
+    }
+
+    /// Whether the jobs run here lately were short enough to claim ahead (see `claiming`).
+    fn jobs_are_short(&self) -> bool {
+        let average = self.handle.run_time_us.load(Ordering::Relaxed);
+        !self.config.claim_ahead.is_zero()
+            && Duration::from_micros(average) < self.config.claim_ahead
+    }
+
+    /// Puts a job claimed and never started back in the queue, its attempt not counted; or
+    /// ends it cancelled if its cancel was asked for meanwhile.
+    async fn put_back(&self, ready: Ready) {
+        let id = ready.job.id;
+        let written = if ready.cancel.is_cancelled() {
+            self.store.finish_cancelled(id, &self.owner).await
+        } else {
+            self.store.requeue(id, &self.owner).await
+        };
+        if let Err(error) = written {
+            tracing::warn!(job_id = %id, %error, "could not put back a job claimed and not started");
+        }
     }
 
     /// Periodic upkeep: renew our leases while attempts are under way (and pick up cancels
@@ -279,7 +331,12 @@ impl Runner {
         }
     }
 
-    fn spawn(&self, tasks: &mut JoinSet<()>, job: Job, interrupt: CancellationToken) {
+    fn spawn(&self, tasks: &mut JoinSet<()>, ready: Ready, interrupt: CancellationToken) {
+        let Ready {
+            job,
+            cancel,
+            registered,
+        } = ready;
         let Some(handler) = self
             .types
             .get(&job.job_type)
@@ -292,17 +349,18 @@ impl Runner {
         let timeout = job
             .timeout
             .or_else(|| self.types.get(&job.job_type).and_then(|t| t.config.timeout));
-        let cancel = CancellationToken::new();
         let input_file = job.upload_id.as_deref().map(|id| self.uploads.path(id));
+        self.store.metrics().attempt_started(&job);
         self.handle.busy.fetch_add(1, Ordering::Relaxed);
         let worker = Worker {
             _slot: Slot {
                 busy: self.handle.busy.clone(),
                 freed: self.handle.freed.clone(),
             },
-            _registered: self.handle.running.register(&job, cancel.clone()),
+            _registered: registered,
         };
         let attempt = Attempt {
+            run_time_us: self.handle.run_time_us.clone(),
             input_file,
             store: self.store.clone(),
             owner: self.owner.clone(),
@@ -328,6 +386,8 @@ struct Attempt {
     config: RunnerConfig,
     /// Given back when the handler returns, before the end is written.
     worker: Option<Worker>,
+    /// Where the handler's run time goes (see [`RunnerHandle::run_time_us`]).
+    run_time_us: Arc<AtomicU64>,
     /// The uploaded file the job works on, if any.
     input_file: Option<std::path::PathBuf>,
     job: Arc<Job>,
@@ -352,30 +412,14 @@ impl Attempt {
         .with_input_file(self.input_file.clone());
         let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let mut work = std::pin::pin!(with_timeout(timeout, work));
-        let outcome = tokio::select! {
-            result = &mut work => match result {
-                Some(Ok(Ok(value))) => Outcome::Completed(value),
-                Some(Ok(Err(error))) => Outcome::Failed(error),
-                Some(Err(_panic)) => Outcome::Failed(JobError::new("the job's handler panicked")),
-                None => Outcome::Failed(JobError::new(format!(
-                    "timed out after {}",
-                    humantime::format_duration(timeout.unwrap_or_default())
-                ))),
-            },
-            _ = cancel.cancelled() => {
-                // Handlers that stop cleanly (a command's SIGTERM, then SIGKILL) get their
-                // grace; shutdown's interrupt still cuts it short.
-                let grace = handler.cancel_grace();
-                if !grace.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::timeout(grace, &mut work) => {}
-                        _ = interrupt.cancelled() => {}
-                    }
-                }
-                Outcome::Cancelled
-            }
-            _ = interrupt.cancelled() => Outcome::Interrupted,
+        let started = Instant::now();
+        let outcome = if cancel.is_cancelled() {
+            // Cancelled while it waited, claimed ahead: it never starts.
+            Outcome::Cancelled
+        } else {
+            run_to_end(work.as_mut(), &*handler, timeout, &cancel, &interrupt).await
         };
+        average_into(&self.run_time_us, started.elapsed());
         if let Err(error) = self.record(outcome).await {
             match error {
                 // The lease was lost (expired and taken over, or cancelled externally): someone
@@ -483,6 +527,56 @@ pub fn retry_delay(config: &RunnerConfig, attempt: i64) -> Duration {
     full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
 }
 
+/// Waits for an attempt's handler to end, time out, be cancelled or be interrupted.
+async fn run_to_end<F>(
+    mut work: std::pin::Pin<&mut F>,
+    handler: &dyn JobHandler,
+    timeout: Option<Duration>,
+    cancel: &CancellationToken,
+    interrupt: &CancellationToken,
+) -> Outcome
+where
+    F: Future<Output = Option<std::thread::Result<Result<Value, JobError>>>>,
+{
+    tokio::select! {
+        result = &mut work => match result {
+            Some(Ok(Ok(value))) => Outcome::Completed(value),
+            Some(Ok(Err(error))) => Outcome::Failed(error),
+            Some(Err(_panic)) => Outcome::Failed(JobError::new("the job's handler panicked")),
+            None => Outcome::Failed(JobError::new(format!(
+                "timed out after {}",
+                humantime::format_duration(timeout.unwrap_or_default())
+            ))),
+        },
+        _ = cancel.cancelled() => {
+            // Handlers that stop cleanly (a command's SIGTERM, then SIGKILL) get their
+            // grace; shutdown's interrupt still cuts it short.
+            let grace = handler.cancel_grace();
+            if !grace.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::timeout(grace, &mut work) => {}
+                    _ = interrupt.cancelled() => {}
+                }
+            }
+            Outcome::Cancelled
+        }
+        _ = interrupt.cancelled() => Outcome::Interrupted,
+    }
+}
+
+/// Folds `took` into the moving average `average` (in microseconds; `u64::MAX` before the
+/// first), each new run weighing an eighth.
+fn average_into(average: &AtomicU64, took: Duration) {
+    let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX / 2);
+    let _ = average.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        Some(if old == u64::MAX {
+            took
+        } else {
+            old - old / 8 + took / 8
+        })
+    });
+}
+
 /// Runs `work` with an optional time limit; `None` when the limit passed.
 async fn with_timeout<F: std::future::Future>(
     limit: Option<Duration>,
@@ -491,5 +585,23 @@ async fn with_timeout<F: std::future::Future>(
     match limit {
         Some(limit) => tokio::time::timeout(limit, work).await.ok(),
         None => Some(work.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_time_average_starts_at_the_first_run_and_moves_an_eighth_per_run() {
+        let average = AtomicU64::new(u64::MAX);
+        average_into(&average, Duration::from_micros(800));
+        assert_eq!(average.load(Ordering::Relaxed), 800);
+        average_into(&average, Duration::from_micros(1600));
+        assert_eq!(average.load(Ordering::Relaxed), 900);
+        for _ in 0..100 {
+            average_into(&average, Duration::from_secs(5));
+        }
+        assert!(Duration::from_micros(average.load(Ordering::Relaxed)) > Duration::from_secs(4));
     }
 }

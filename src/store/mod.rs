@@ -319,6 +319,18 @@ impl Store {
         Ok(jobs)
     }
 
+    /// [`Store::claim`] without recording the attempts: the runner records each when it starts
+    /// it (a job it claimed ahead may go back to the queue unstarted).
+    pub(crate) async fn claim_unrecorded(
+        &self,
+        types: &[String],
+        claimant: &Claimant<'_>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.writes.claim(types, claimant, lease, limit).await
+    }
+
     /// [`Backend::recover_expired`], recording each attempt's end.
     pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
         let jobs = self.backend.recover_expired().await?;

@@ -222,3 +222,101 @@ async fn a_job_interrupted_on_its_last_attempt_fails_with_a_reason() {
         "{job}"
     );
 }
+
+/// Quick jobs first, so the runner sees short jobs and claims ahead.
+async fn run_quick_jobs(app: &TestApp, n: usize) {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(app.create_demo(1, 0).await);
+    }
+    for id in ids {
+        app.wait_for_status(&id, &["completed"], Duration::from_secs(10))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_claimed_ahead_behind_a_long_one_goes_back_to_the_queue_and_runs_once_after_it() {
+    let app = spawn_app_with(|c| {
+        c.runner.workers = 1;
+        c.runner.claim_ahead = Duration::from_secs(1);
+        c.runner.poll_interval = Duration::from_millis(100);
+    })
+    .await;
+    run_quick_jobs(&app, 5).await;
+    let long = app.create_demo(2, 600).await;
+    let quick = app.create_demo(1, 0).await;
+    let stream = app.stream(&quick, None).await;
+    let log = tokio::spawn(SseLog::read(stream, Duration::from_secs(10)));
+    app.wait_for_status(&long, &["running"], Duration::from_secs(5))
+        .await;
+    // Claimed ahead with the long one, then back in the queue while the worker is busy.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, long_now) = app.get(&format!("/api/jobs/{long}")).await;
+    assert_eq!(long_now["status"], "running", "the long job still runs");
+    let quick_now = app.job(&quick).await;
+    assert_eq!(quick_now["status"], "queued", "{quick_now}");
+    assert_eq!(
+        quick_now["attempt"], 0,
+        "its unstarted attempt is not counted"
+    );
+
+    let quick_done = app
+        .wait_for_status(&quick, &["completed"], Duration::from_secs(10))
+        .await;
+    let long_done = app.job(&long).await;
+    assert_eq!(quick_done["attempt"], 1, "run once");
+    assert!(
+        quick_done["started_at"].as_str() >= long_done["finished_at"].as_str(),
+        "started after the long job ended: {quick_done} / {long_done}"
+    );
+    let statuses: Vec<String> = log
+        .await
+        .unwrap()
+        .events()
+        .iter()
+        .filter_map(|frame| frame.data()["status"].as_str().map(str::to_owned))
+        .collect();
+    let claimed_ahead = statuses.iter().position(|s| s == "running");
+    let put_back = claimed_ahead.and_then(|c| statuses[c..].iter().position(|s| s == "queued"));
+    assert!(
+        put_back.is_some(),
+        "its stream saw it claimed ahead, then put back: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_claimed_ahead_and_cancelled_before_it_starts_never_runs() {
+    let app = spawn_app_with(|c| {
+        c.runner.workers = 1;
+        c.runner.claim_ahead = Duration::from_secs(1);
+        // Not put back before the cancel: the cancel finds it claimed ahead.
+        c.runner.poll_interval = Duration::from_secs(30);
+    })
+    .await;
+    run_quick_jobs(&app, 5).await;
+    let long = app.create_demo(2, 500).await;
+    let quick = app.create_demo(1, 0).await;
+    app.wait_for_status(&long, &["running"], Duration::from_secs(5))
+        .await;
+    let claimed = app
+        .wait_for_status(&quick, &["running"], Duration::from_secs(5))
+        .await;
+    assert_eq!(app.job(&long).await["status"], "running", "{claimed}");
+    let (status, _) = app
+        .post_json(&format!("/api/jobs/{quick}/cancel"), &json!({}))
+        .await;
+    assert!(status.is_success(), "{status}");
+    let cancelled = app
+        .wait_for_status(&quick, &["cancelled"], Duration::from_secs(10))
+        .await;
+    assert_eq!(cancelled["error"], "cancelled");
+    let (_, logs) = app.get(&format!("/api/jobs/{quick}/logs")).await;
+    assert_eq!(
+        logs["logs"].as_array().map(Vec::len),
+        Some(0),
+        "its handler never ran: {logs}"
+    );
+    app.wait_for_status(&long, &["completed"], Duration::from_secs(10))
+        .await;
+}

@@ -39,6 +39,20 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()>,
 {
+    run_two(backend, name, |store, other: Store| async move {
+        other.close().await;
+        test(store).await
+    })
+    .await
+}
+
+/// Runs `test` against two stores opened on one fresh database on `backend`, as two processes
+/// would open it: each with its own connections and its own batch writer.
+pub async fn run_two<F, Fut>(backend: Backend, name: &str, test: F)
+where
+    F: FnOnce(Store, Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("a temporary folder");
@@ -46,8 +60,12 @@ where
             let store = Store::connect(&url)
                 .await
                 .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
-            within_time_limit(name, test(store.clone())).await;
+            let other = Store::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot open {url} again: {e}"));
+            within_time_limit(name, test(store.clone(), other.clone())).await;
             store.close().await;
+            other.close().await;
         }
         Backend::Postgres => {
             let Some(server) = postgres_server(name) else {
@@ -57,8 +75,12 @@ where
             let store = Store::connect(&database.url)
                 .await
                 .unwrap_or_else(|e| panic!("cannot open {}: {e}", database.url));
-            within_time_limit(name, test(store.clone())).await;
+            let other = Store::connect(&database.url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot open {} again: {e}", database.url));
+            within_time_limit(name, test(store.clone(), other.clone())).await;
             store.close().await;
+            other.close().await;
             database.drop_in_background();
         }
     }

@@ -197,6 +197,23 @@ conformance!(multi_thread a_reader_paging_through_changes_sees_every_jobs_last_c
 async fn a_reader_paging_through_changes_sees_every_jobs_last_change_while_writers_commit(
     store: Store,
 ) {
+    reader_sees_every_last_change(store.clone(), vec![store]).await;
+}
+
+// Each store batches its writes in transactions of its own (PostgreSQL: each takes the change
+// lock once per batch); a reader on either never misses a change of the other's.
+conformance!(two_stores a_reader_sees_every_change_of_two_stores_batching_writes_at_once);
+async fn a_reader_sees_every_change_of_two_stores_batching_writes_at_once(
+    store: Store,
+    other: Store,
+) {
+    reader_sees_every_last_change(store.clone(), vec![store, other]).await;
+}
+
+/// Eight writers, spread over `writers` (stores on one database), write while a reader on
+/// `store` pages through the changes, a few at a time: it sees every job's last change and
+/// never a number at or below its mark.
+async fn reader_sees_every_last_change(store: Store, writers: Vec<Store>) {
     const WRITERS: usize = 8;
     const WRITES: usize = 60;
     const PAGE: i64 = 3;
@@ -249,7 +266,8 @@ async fn a_reader_paging_through_changes_sees_every_jobs_last_change_while_write
     // Writers of every kind: progress, log lines, new jobs.
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (store, mine) = (store.clone(), [jobs[2 * w], jobs[2 * w + 1]]);
+            let store = writers[w % writers.len()].clone();
+            let mine = [jobs[2 * w], jobs[2 * w + 1]];
             tokio::spawn(async move {
                 let mut made = Vec::new();
                 for n in 0..WRITES {

@@ -34,6 +34,31 @@
 /// name (`#[ignore = "why"]`) apply to both halves; `postgres: #[ignore = "why"]` after it
 /// to the PostgreSQL half only, `sqlite: ...` to the SQLite half only.
 macro_rules! conformance {
+    // `conformance!(two_stores name)`: `async fn name(store: Store, other: Store)`, two stores
+    // on one database, as two processes would have (multi-threaded).
+    (two_stores $name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::backends::run_two(
+                    $crate::backends::Backend::Sqlite,
+                    concat!(module_path!(), "::sqlite"),
+                    super::$name,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::backends::run_two(
+                    $crate::backends::Backend::Postgres,
+                    concat!(module_path!(), "::postgres"),
+                    super::$name,
+                )
+                .await;
+            }
+        }
+    };
     ($(#[$both:meta])* multi_thread $name:ident $(; sqlite: #[$sqlite:meta])? $(; postgres: #[$postgres:meta])?) => {
         conformance!(@expand [flavor = "multi_thread", worker_threads = 2] $name [$($both)*] [$($sqlite)?] [$($postgres)?]);
     };

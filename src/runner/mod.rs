@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RunnerConfig;
 use crate::job::{Job, JobId, LogLevel, Timestamp};
-use crate::store::{retry_transient, End, RetryPolicy, Store, StoreError, Writer};
+use crate::store::{retry_transient, End, RetryPolicy, Store, StoreError, Times, Writer};
 use crate::uploads::Uploads;
 use claiming::{Claims, Ready};
 pub use handler::{handler_fn, JobContext, JobError, JobHandler, PayloadError};
@@ -238,11 +238,12 @@ impl Runner {
                 _ = self.handle.wake.notified() => claims.news(),
                 _ = tick.tick() => {
                     claims.news();
+                    self.maintain(!tasks.is_empty() || claims.has_ready()).await;
                     for stale in claims.stale(self.config.poll_interval) {
                         ahead_held = true;
-                        self.put_back(stale).await;
+                        // Not waited for: the loop goes on renewing leases meanwhile.
+                        tasks.spawn(self.put_back(stale));
                     }
-                    self.maintain(!tasks.is_empty() || claims.has_ready()).await
                 }
             }
         }
@@ -283,15 +284,18 @@ impl Runner {
 
     /// Puts a job claimed and never started back in the queue, its attempt not counted; or
     /// ends it cancelled if its cancel was asked for meanwhile.
-    async fn put_back(&self, ready: Ready) {
-        let id = ready.job.id;
-        let written = if ready.cancel.is_cancelled() {
-            self.store.finish_cancelled(id, &self.owner).await
-        } else {
-            self.store.requeue(id, &self.owner).await
-        };
-        if let Err(error) = written {
-            tracing::warn!(job_id = %id, %error, "could not put back a job claimed and not started");
+    fn put_back(&self, ready: Ready) -> impl Future<Output = ()> + Send + 'static {
+        let (store, owner) = (self.store.clone(), self.owner.clone());
+        async move {
+            let id = ready.job.id;
+            let written = if ready.cancel.is_cancelled() {
+                store.finish_cancelled(id, &owner).await
+            } else {
+                store.requeue(id, &owner).await
+            };
+            if let Err(error) = written {
+                tracing::warn!(job_id = %id, %error, "could not put back a job claimed and not started");
+            }
         }
     }
 
@@ -413,6 +417,7 @@ impl Attempt {
         let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let mut work = std::pin::pin!(with_timeout(timeout, work));
         let started = Instant::now();
+        let started_at = Timestamp::now();
         let outcome = if cancel.is_cancelled() {
             // Cancelled while it waited, claimed ahead: it never starts.
             Outcome::Cancelled
@@ -420,7 +425,11 @@ impl Attempt {
             run_to_end(work.as_mut(), &*handler, timeout, &cancel, &interrupt).await
         };
         average_into(&self.run_time_us, started.elapsed());
-        if let Err(error) = self.record(outcome).await {
+        let times = Times {
+            started: Some(started_at),
+            ended: Some(Timestamp::now()),
+        };
+        if let Err(error) = self.record(outcome, times).await {
             match error {
                 // The lease was lost (expired and taken over, or cancelled externally): someone
                 // else owns the job's fate now.
@@ -441,7 +450,7 @@ impl Attempt {
     /// The end is sent to the store's batch writer and the worker freed at once; this task
     /// waits for the commit, and tries again while the database is unreachable (see
     /// [`Attempt::persist`]).
-    async fn record(&mut self, outcome: Outcome) -> Result<(), StoreError> {
+    async fn record(&mut self, outcome: Outcome, times: Times) -> Result<(), StoreError> {
         let id = self.job.id;
         let lease = Writer::Lease(&self.owner);
         let store = &self.store;
@@ -481,7 +490,7 @@ impl Attempt {
             Outcome::Cancelled => End::Cancelled,
             Outcome::Interrupted => End::Requeue,
         };
-        let sent = store.send_end(id, lease, end.clone()).await;
+        let sent = store.send_end(id, lease, end.clone(), times).await;
         // The worker takes its next job now; its claim rides in the batch with this end.
         drop(self.worker.take());
         let first = match sent {
@@ -490,7 +499,8 @@ impl Attempt {
         };
         match first {
             Err(error) if error.is_transient() => {
-                self.persist(|| store.end(id, lease, end.clone())).await?;
+                self.persist(|| store.end(id, lease, end.clone(), times))
+                    .await?;
             }
             other => {
                 other?;

@@ -45,7 +45,7 @@ use serde_json::Value;
 use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress};
 use crate::metrics::Metrics;
 
-pub(crate) use self::batch::End;
+pub(crate) use self::batch::{End, Times};
 use self::batch::{Sent, Writes};
 
 /// The end of an attempt, sent and not yet committed (see [`Store::send_end`]).
@@ -243,7 +243,8 @@ impl Store {
         writer: Writer<'_>,
         result: Option<&Value>,
     ) -> Result<Job, StoreError> {
-        self.end(id, writer, End::Complete(result.cloned())).await
+        self.end(id, writer, End::Complete(result.cloned()), Times::default())
+            .await
     }
 
     /// Records a failed attempt: with `retry` and attempts left, queued again for
@@ -262,28 +263,34 @@ impl Store {
             details: details.cloned(),
             retry,
         };
-        self.end(id, writer, end).await
+        self.end(id, writer, end, Times::default()).await
     }
 
     /// The runner holding the lease stopped a job whose cancel was requested: `cancelled`.
     pub async fn finish_cancelled(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.end(id, Writer::Lease(owner), End::Cancelled).await
+        self.end(id, Writer::Lease(owner), End::Cancelled, Times::default())
+            .await
     }
 
     /// Puts a job the lease holder could not finish (a shutdown) back in the queue; the
     /// interrupted attempt is not counted.
     pub async fn requeue(&self, id: JobId, owner: &str) -> Result<Job, StoreError> {
-        self.end(id, Writer::Lease(owner), End::Requeue).await
+        self.end(id, Writer::Lease(owner), End::Requeue, Times::default())
+            .await
     }
 
-    /// Ends an attempt as `end` says and waits for it to commit.
+    /// Ends an attempt as `end` says, at `times` (unset: now), and waits for it to commit.
     pub(crate) async fn end(
         &self,
         id: JobId,
         writer: Writer<'_>,
         end: End,
+        times: Times,
     ) -> Result<Job, StoreError> {
-        self.send_end(id, writer, end).await?.committed().await
+        self.send_end(id, writer, end, times)
+            .await?
+            .committed()
+            .await
     }
 
     /// Sends the end of an attempt to the group-commit writer and returns at once: the
@@ -293,10 +300,11 @@ impl Store {
         id: JobId,
         writer: Writer<'_>,
         end: End,
+        times: Times,
     ) -> Result<SentEnd, StoreError> {
         let counts = !matches!(end, End::Requeue);
         Ok(SentEnd {
-            sent: self.writes.end(id, writer, end).await?,
+            sent: self.writes.end(id, writer, end, times).await?,
             metrics: counts.then(|| self.metrics.clone()),
         })
     }

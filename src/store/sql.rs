@@ -118,11 +118,12 @@ pub(super) fn end_version(lines: &str) -> String {
     )
 }
 
-/// The SET items that complete a job with `result`.
-pub(super) fn complete_set(now: &str, result: &str) -> String {
+/// The SET items that complete a job with `result` at `now`, its attempt having started at
+/// `started` (NULL: when it was claimed).
+pub(super) fn complete_set(now: &str, started: &str, result: &str) -> String {
     format!(
         "status = {completed}, progress = 100, result = {result}, error = NULL, details = NULL, \
-         started_at = COALESCE(jobs.started_at, {now}), {attempt_counted}, \
+         started_at = COALESCE({started}, jobs.started_at, {now}), {attempt_counted}, \
          finished_at = {now}, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
         completed = quoted(JobStatus::Completed),
         attempt_counted = ATTEMPT_COUNTED,
@@ -133,9 +134,16 @@ pub(super) fn complete_set(now: &str, result: &str) -> String {
 /// one attempt.
 const ATTEMPT_COUNTED: &str = "attempt = CASE WHEN jobs.attempt > 1 THEN jobs.attempt ELSE 1 END";
 
-/// The SET items of a failed attempt with `error` and `details`, to be tried again at
-/// `retry_at` (NULL for never): queued again while attempts remain, else failed.
-pub(super) fn fail_set(now: &str, error: &str, details: &str, retry_at: &str) -> String {
+/// The SET items of an attempt started at `started` (NULL: when it was claimed) that failed at
+/// `now` with `error` and `details`, to be tried again at `retry_at` (NULL for never): queued
+/// again while attempts remain, else failed.
+pub(super) fn fail_set(
+    now: &str,
+    started: &str,
+    error: &str,
+    details: &str,
+    retry_at: &str,
+) -> String {
     let (queued, failed) = (quoted(JobStatus::Queued), quoted(JobStatus::Failed));
     let retry_at = format!("CAST({retry_at} AS BIGINT)");
     format!(
@@ -144,7 +152,7 @@ pub(super) fn fail_set(now: &str, error: &str, details: &str, retry_at: &str) ->
          finished_at = CASE WHEN {retry_at} IS NOT NULL \
              AND jobs.attempt < jobs.max_attempts THEN NULL ELSE {now} END, \
          run_at = COALESCE({retry_at}, jobs.run_at), \
-         started_at = COALESCE(jobs.started_at, {now}), {ATTEMPT_COUNTED}, \
+         started_at = COALESCE({started}, jobs.started_at, {now}), {ATTEMPT_COUNTED}, \
          error = {error}, details = {details}, updated_at = {now}, lease_owner = NULL, \
          lease_expires_at = NULL"
     )

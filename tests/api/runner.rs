@@ -266,8 +266,13 @@ async fn a_job_claimed_ahead_behind_a_long_one_goes_back_to_the_queue_and_runs_o
         .await;
     let long_done = app.job(&long).await;
     assert_eq!(quick_done["attempt"], 1, "run once");
+    let time = |job: &serde_json::Value, field: &str| {
+        jobcast::job::Timestamp::parse_rfc3339(job[field].as_str().unwrap())
+            .unwrap()
+            .as_millis()
+    };
     assert!(
-        quick_done["started_at"].as_str() >= long_done["finished_at"].as_str(),
+        time(&quick_done, "started_at") >= time(&long_done, "finished_at"),
         "started after the long job ended: {quick_done} / {long_done}"
     );
     let statuses: Vec<String> = log

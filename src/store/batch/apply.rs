@@ -28,6 +28,10 @@ const ROWS_PER_STATEMENT: usize = 256;
 const NOW: &str = "(SELECT now FROM c)";
 /// A row's author, from the `u` table.
 const OWNER: &str = "u.owner";
+/// When an attempt ended, and when it started (NULL: when it was claimed), from the `u` table
+/// of the ends: the runner's own times, so they order as its work did.
+const AT: &str = "CAST(u.at AS BIGINT)";
+const STARTED: &str = "CAST(u.started AS BIGINT)";
 
 /// A claim: up to `limit` due jobs of `types` for `owner` (and an external `worker`).
 #[derive(Debug, Clone)]
@@ -74,7 +78,7 @@ pub(crate) async fn apply(
     keep_log_lines: i64,
 ) -> Result<Results, StoreError> {
     let plan = Plan::new(d, batch, keep_log_lines);
-    let outputs = run.script(&plan.statements).await?;
+    let outputs = run.script(&plan.statements, plan.independent()).await?;
     plan.answer(run, outputs).await
 }
 
@@ -108,8 +112,6 @@ struct Plan<'b> {
     end_progress: HashMap<usize, Progress>,
     /// By end, how many lines were inserted for it (and are reserved by it).
     end_lines: HashMap<usize, i64>,
-    /// Deletes of log lines past the retention limit, run after the ends.
-    trims: Vec<Statement>,
 }
 
 /// The jobs whose end can carry their other writes in the batch: ended once, by a lease
@@ -138,7 +140,7 @@ fn merged(batch: &Batch) -> HashMap<JobId, usize> {
             batch
                 .logs
                 .iter()
-                .map(|(id, author, _, _, reply)| (id, author, reply.is_closed())),
+                .map(|(id, author, _, reply)| (id, author, reply.is_closed())),
         );
     for (id, author, unawaited) in writes {
         if let Some(&i) = merged.get(id) {
@@ -161,17 +163,41 @@ impl<'b> Plan<'b> {
             merged: merged(batch),
             end_progress: HashMap::new(),
             end_lines: HashMap::new(),
-            trims: Vec::new(),
         };
         plan.creates();
         plan.progress();
         plan.logs(keep);
         plan.ends();
-        for trim in std::mem::take(&mut plan.trims) {
-            plan.add(trim, Rows::None, Part::Silent);
-        }
         plan.claims();
         plan
+    }
+
+    /// How many of the statements, from the first, may run as one: all but the claims when no
+    /// job's row is changed by two statements (a report, a reservation of lines, an end), else
+    /// none. Each reads the database as it was before the batch then: the lines inserted read
+    /// the row their reservation changes, and nothing else.
+    fn independent(&self) -> usize {
+        let mut changes: HashMap<JobId, usize> = HashMap::new();
+        for part in &self.parts {
+            let jobs: Vec<JobId> = match part {
+                Part::Progress(rows) => rows.iter().map(|(id, _)| *id).collect(),
+                Part::Lines(groups) => groups.iter().map(|(id, _)| *id).collect(),
+                Part::Ends(round) => round.iter().map(|&i| self.batch.ends[i].0).collect(),
+                Part::Creates(_) | Part::Claim(_) | Part::Silent => Vec::new(),
+            };
+            for id in jobs {
+                *changes.entry(id).or_default() += 1;
+            }
+        }
+        if changes.values().any(|&n| n > 1) {
+            return 0;
+        }
+        let claims = self
+            .parts
+            .iter()
+            .filter(|part| matches!(part, Part::Claim(_)))
+            .count();
+        self.statements.len() - claims
     }
 
     fn add(&mut self, statement: Statement, rows: Rows, part: Part) {
@@ -324,6 +350,26 @@ impl<'b> Plan<'b> {
             sql::quoted(JobStatus::Queued)
         );
         for round in rounds(groups, |group| group.0) {
+            // Past the retention limit, each new line pushes out the oldest: an indexed range
+            // per job, empty until the job has that many lines. Counted from the job's row as
+            // it is plus the lines this round adds, where the writer's guard lets them in, so
+            // it may run first, and with the statements after it as one.
+            let mut trim = self.with_values("id, owner, n");
+            trim.values(&round, |row, (id, author, group)| {
+                row.bind(id.to_string())
+                    .bind(author.owner().map(d.text))
+                    .bind(group.len() as i64);
+            });
+            trim.push(
+                ") DELETE FROM job_logs WHERE (job_id, seq) IN (SELECT l.job_id, l.seq \
+                 FROM u JOIN jobs ON jobs.id = u.id \
+                 JOIN job_logs l ON l.job_id = jobs.id AND l.seq <= jobs.log_seq + u.n - ",
+            )
+            .bind(keep)
+            .push(" WHERE jobs.log_seq + u.n > ")
+            .bind(keep)
+            .push(format!(" AND {})", sql::writer_guard(OWNER)));
+            self.add(trim, Rows::None, Part::Silent);
             for chunk in round
                 .iter()
                 .flat_map(|(id, author, group)| {
@@ -335,20 +381,21 @@ impl<'b> Plan<'b> {
                 .collect::<Vec<_>>()
                 .chunks(ROWS_PER_STATEMENT)
             {
-                let mut insert = self.with_values("id, owner, k, n, level, message");
+                let mut insert = self.with_values("id, owner, k, n, ts, level, message");
                 insert.values(chunk, |row, &(id, author, k, n, i)| {
-                    let (_, _, level, message, _) = &lines[i];
+                    let line = &lines[i].2;
                     row.bind(id.to_string())
                         .bind(author.owner().map(d.text))
                         .bind(k)
                         .bind(n)
-                        .bind(level.as_str())
-                        .bind((d.text)(message));
+                        .bind(line.ts.as_millis())
+                        .bind(line.level.as_str())
+                        .bind((d.text)(&line.message));
                 });
                 insert.push(format!(
                     ") INSERT INTO {columns} \
-                     SELECT u.id, jobs.log_seq + u.k, jobs.version + u.k + {starts}, {NOW}, \
-                         u.level, u.message \
+                     SELECT u.id, jobs.log_seq + u.k, jobs.version + u.k + {starts}, \
+                         CAST(u.ts AS BIGINT), u.level, u.message \
                      FROM u JOIN jobs ON jobs.id = u.id WHERE {guard} AND u.k > u.n - ",
                     columns = sql::INSERT_LOG_COLUMNS,
                     guard = sql::writer_guard(OWNER),
@@ -363,26 +410,12 @@ impl<'b> Plan<'b> {
             for (id, _, group) in ended {
                 self.end_lines.insert(self.merged[id], group.len() as i64);
             }
-            let mut trim = Statement::new(
-                "DELETE FROM job_logs WHERE (job_id, seq) IN (SELECT l.job_id, l.seq \
-                 FROM jobs j JOIN job_logs l ON l.job_id = j.id AND l.seq <= j.log_seq - ",
-            );
-            trim.bind(keep)
-                .push(" WHERE j.log_seq > ")
-                .bind(keep)
-                .push(" AND j.id IN (");
-            trim.list(round.iter().map(|(id, ..)| Arg::from(id.to_string())))
-                .push("))");
-            // Past the retention limit, each new line pushes out the oldest: an indexed range
-            // per job, empty until the job has that many lines; after the ends, which reserve
-            // some of them.
-            self.trims.push(trim);
             if reserved.is_empty() {
                 continue;
             }
             let awaited = reserved
                 .iter()
-                .any(|(.., group)| group.iter().any(|&i| !lines[i].4.is_closed()));
+                .any(|(.., group)| group.iter().any(|&i| !lines[i].3.is_closed()));
             let mut reserve = self.with_values("ord, id, owner, n");
             reserve.values(
                 (1_i64..).zip(&reserved),
@@ -421,15 +454,17 @@ impl<'b> Plan<'b> {
             // A job ended twice in one batch: the first wins, the later ones find it ended.
             for round in rounds(of_kind, |&i| ends[i].0) {
                 let mut statement = self.with_values(&format!(
-                    "ord, id, owner{}, progress, message, current, total, stage, n",
+                    "ord, id, owner, at, started{}, progress, message, current, total, stage, n",
                     kind.columns()
                 ));
                 let (merged, lines) = (&self.end_progress, &self.end_lines);
                 statement.values((1_i64..).zip(&round), |row, (ord, &i)| {
-                    let (id, author, end, _) = &ends[i];
+                    let (id, author, end, times, _) = &ends[i];
                     row.bind(ord)
                         .bind(id.to_string())
-                        .bind(author.owner().map(d.text));
+                        .bind(author.owner().map(d.text))
+                        .bind(times.ended.unwrap_or(self.now).as_millis())
+                        .bind(times.started.map(|t| t.as_millis()));
                     match end {
                         End::Complete(result) => {
                             row.bind(result.as_ref().map(|r| r.to_string()));
@@ -548,13 +583,13 @@ impl<'b> Plan<'b> {
                         };
                         let n = group.len() as i64;
                         for (k, i) in (1..).zip(group) {
-                            let (_, _, level, message, _) = &batch.logs[i];
+                            let line = &batch.logs[i].2;
                             logs[i] = Some(Ok(LogLine {
                                 seq: last_seq - n + k,
                                 version: last_version - n + k,
-                                ts: self.now,
-                                level: *level,
-                                message: (self.d.text)(message),
+                                ts: line.ts,
+                                level: line.level,
+                                message: (self.d.text)(&line.message),
                             }));
                         }
                     }
@@ -720,10 +755,10 @@ impl EndKind {
 
     fn set(self) -> String {
         match self {
-            EndKind::Complete => sql::complete_set(NOW, "u.result"),
-            EndKind::Fail => sql::fail_set(NOW, "u.error", "u.details", "u.retry_at"),
-            EndKind::Cancelled => sql::cancelled_set(NOW),
-            EndKind::Requeue => sql::requeue_set(NOW),
+            EndKind::Complete => sql::complete_set(AT, STARTED, "u.result"),
+            EndKind::Fail => sql::fail_set(AT, STARTED, "u.error", "u.details", "u.retry_at"),
+            EndKind::Cancelled => sql::cancelled_set(AT),
+            EndKind::Requeue => sql::requeue_set(AT),
         }
     }
 

@@ -74,6 +74,35 @@ impl Author {
     }
 }
 
+/// A log line as its writer said it, and when.
+#[derive(Debug, Clone)]
+pub(crate) struct Line {
+    pub(crate) level: LogLevel,
+    pub(crate) message: String,
+    /// When it was written (queued, for a runner's line): so a line never bears a time after
+    /// the end of the attempt that wrote it.
+    pub(crate) ts: Timestamp,
+}
+
+impl Line {
+    fn now(level: LogLevel, message: String) -> Line {
+        Line {
+            level,
+            message,
+            ts: Timestamp::now(),
+        }
+    }
+}
+
+/// When an attempt ran, as its runner saw it: its end's `finished_at` (and `updated_at`), and
+/// its `started_at` when it started later than it was claimed (a job claimed ahead). Unset,
+/// the batch's time and the claim's.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Times {
+    pub(crate) started: Option<Timestamp>,
+    pub(crate) ended: Option<Timestamp>,
+}
+
 /// How an attempt ended, as written by its end.
 #[derive(Debug, Clone)]
 pub(crate) enum End {
@@ -101,8 +130,8 @@ pub(crate) enum Write {
     /// Jobs inserted together (one for a plain create, many for a bulk one).
     Create(Vec<NewJob>, Reply<Vec<(Job, bool)>>),
     Progress(JobId, Author, Progress, Reply<Job>),
-    Log(JobId, Author, LogLevel, String, Reply<LogLine>),
-    End(JobId, Author, End, Reply<Job>),
+    Log(JobId, Author, Line, Reply<LogLine>),
+    End(JobId, Author, End, Times, Reply<Job>),
     Claim(ClaimRequest, Reply<Vec<Job>>),
     /// Answered once every write queued before it has been applied.
     Flush(Reply<()>),
@@ -143,8 +172,8 @@ pub(crate) trait Transactions: Send + Sync + 'static {
 pub(crate) struct Batch {
     creates: Vec<Creates>,
     progress: Vec<(JobId, Author, Progress, Reply<Job>)>,
-    logs: Vec<(JobId, Author, LogLevel, String, Reply<LogLine>)>,
-    ends: Vec<(JobId, Author, End, Reply<Job>)>,
+    logs: Vec<(JobId, Author, Line, Reply<LogLine>)>,
+    ends: Vec<(JobId, Author, End, Times, Reply<Job>)>,
     claims: Vec<(ClaimRequest, Reply<Vec<Job>>)>,
     flushes: Vec<Reply<()>>,
 }
@@ -158,10 +187,10 @@ impl Batch {
                 Write::Progress(id, author, p, reply) => {
                     batch.progress.push((id, author, p, reply))
                 }
-                Write::Log(id, author, level, message, reply) => {
-                    batch.logs.push((id, author, level, message, reply))
+                Write::Log(id, author, line, reply) => batch.logs.push((id, author, line, reply)),
+                Write::End(id, author, end, times, reply) => {
+                    batch.ends.push((id, author, end, times, reply))
                 }
-                Write::End(id, author, end, reply) => batch.ends.push((id, author, end, reply)),
                 Write::Claim(request, reply) => batch.claims.push((request, reply)),
                 Write::Flush(reply) => batch.flushes.push(reply),
             }
@@ -193,8 +222,8 @@ impl Batch {
         }
         send(self.creates.into_iter().map(|w| w.1), results.creates);
         send(self.progress.into_iter().map(|w| w.3), results.progress);
-        send(self.logs.into_iter().map(|w| w.4), results.logs);
-        send(self.ends.into_iter().map(|w| w.3), results.ends);
+        send(self.logs.into_iter().map(|w| w.3), results.logs);
+        send(self.ends.into_iter().map(|w| w.4), results.ends);
         send(self.claims.into_iter().map(|w| w.1), results.claims);
     }
 
@@ -222,10 +251,10 @@ impl Batch {
                 let _ = reply.send(Err(failed()));
             }
         }
-        for (id, author, level, message, reply) in self.logs {
+        for (id, author, line, reply) in self.logs {
             if reply.is_closed() {
                 match transient {
-                    true => kept.push(Write::Log(id, author, level, message, reply)),
+                    true => kept.push(Write::Log(id, author, line, reply)),
                     false => dropped += 1,
                 }
             } else {
@@ -331,9 +360,8 @@ impl Writes {
         level: LogLevel,
         message: &str,
     ) -> Result<LogLine, StoreError> {
-        let (author, message) = (Author::from(writer), message.to_owned());
-        self.send(|reply| Write::Log(id, author, level, message, reply))
-            .await
+        let (author, line) = (Author::from(writer), Line::now(level, message.to_owned()));
+        self.send(|reply| Write::Log(id, author, line, reply)).await
     }
 
     pub(crate) async fn queue_progress(
@@ -357,7 +385,7 @@ impl Writes {
     ) -> Result<(), StoreError> {
         let (reply, _) = oneshot::channel();
         let author = Author::Lease(owner.to_owned());
-        self.queue(Write::Log(id, author, level, message, reply))
+        self.queue(Write::Log(id, author, Line::now(level, message), reply))
             .await
     }
 
@@ -371,9 +399,10 @@ impl Writes {
         id: JobId,
         writer: Writer<'_>,
         end: End,
+        times: Times,
     ) -> Result<Sent<Job>, StoreError> {
         let author = Author::from(writer);
-        self.submit(|reply| Write::End(id, author, end, reply))
+        self.submit(|reply| Write::End(id, author, end, times, reply))
             .await
     }
 

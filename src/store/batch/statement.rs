@@ -159,17 +159,52 @@ impl Statement {
         self
     }
 
-    /// Appends `a, b, ...`: a list of values, padded with NULLs like [`Statement::values`].
-    pub(crate) fn list(&mut self, items: impl IntoIterator<Item = Arg>) -> &mut Self {
-        let mut count = 0usize;
-        for item in items {
-            self.push(if count == 0 { "" } else { ", " }).bind(item);
-            count += 1;
+    /// The text with every placeholder `$N` shifted to `$(N + offset)`. Statement texts carry
+    /// `$` only in placeholders: every value is bound, never written into the text.
+    fn renumbered(&self, offset: usize) -> String {
+        let mut out = String::with_capacity(self.sql.len() + 16);
+        let mut rest = self.sql.as_str();
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if let Ok(n) = rest[..digits].parse::<usize>() {
+                let _ = write!(out, "{}", n + offset);
+                rest = &rest[digits..];
+            }
         }
-        for _ in count..count.next_power_of_two() {
-            self.push(", ").bind(Arg::Text(None));
+        out.push_str(rest);
+        out
+    }
+
+    /// `parts` as one statement (PostgreSQL's data-modifying `WITH`): each part a table `sK`
+    /// of its own, the rows of those that return rows (whole jobs, every one in the same
+    /// shape) with the part's number in `part`. All parts see the database as it was before
+    /// the statement, so each must change rows no other part changes or reads.
+    pub(crate) fn fused(parts: &[(Statement, Rows)]) -> Statement {
+        let mut fused = Statement::new("WITH ");
+        for (k, (part, _)) in parts.iter().enumerate() {
+            let text = part.renumbered(fused.args.len());
+            let _ = write!(
+                fused.sql,
+                "{}s{k} AS ({text})",
+                if k == 0 { "" } else { ", " }
+            );
+            fused.args.extend(part.args.iter().cloned());
         }
-        self
+        let selects: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, rows))| *rows != Rows::None)
+            .map(|(k, _)| format!("SELECT CAST({k} AS BIGINT) AS part, s{k}.* FROM s{k}"))
+            .collect();
+        fused.push(" ");
+        if selects.is_empty() {
+            fused.push("SELECT CAST(0 AS BIGINT) AS part WHERE FALSE");
+        } else {
+            fused.push(selects.join(" UNION ALL "));
+        }
+        fused
     }
 
     /// The bytes of text bound to this statement.
@@ -226,9 +261,14 @@ pub(crate) enum Output {
 /// Runs the batch's statements, on one connection inside one transaction.
 #[async_trait::async_trait]
 pub(crate) trait Run: Send {
-    /// Runs `statements` in order, each one's rows decoded as it says.
-    async fn script(&mut self, statements: &[(Statement, Rows)])
-        -> Result<Vec<Output>, StoreError>;
+    /// Runs `statements` in order, each one's rows decoded as it says. The first `independent`
+    /// of them change rows none of the others among them changes, so a backend may run them as
+    /// one statement ([`Statement::fused`]).
+    async fn script(
+        &mut self,
+        statements: &[(Statement, Rows)],
+        independent: usize,
+    ) -> Result<Vec<Output>, StoreError>;
     /// A statement that returns whole jobs.
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError>;
     /// The status of one job, read after a guarded write left it out.
@@ -318,6 +358,7 @@ where
     async fn script(
         &mut self,
         statements: &[(Statement, Rows)],
+        _independent: usize,
     ) -> Result<Vec<Output>, StoreError> {
         let mut outputs = Vec::with_capacity(statements.len());
         for (statement, rows) in statements {

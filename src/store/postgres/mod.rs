@@ -23,12 +23,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::Postgres;
+use sqlx::postgres::{PgConnection, PgPool, PgRow};
+use sqlx::{Postgres, Row};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::batch::{self, Batch, Dialect, On, Statement, Transactions, Writes};
+use super::batch::{self, Batch, Dialect, On, Output, Rows, Run, Statement, Transactions, Writes};
 use super::rows::job_from_row;
 use super::shared::{Prune, Shared};
 use super::sql;
@@ -96,8 +96,9 @@ pub(super) static DIALECT: Dialect = Dialect {
 };
 
 const RETURNING_JOBS: &str = concat!("RETURNING jobs.*, ", notify!());
-const RETURNING_RESERVED: &str =
-    concat!("RETURNING jobs.id, jobs.log_seq, jobs.version, ", notify!());
+/// Whole jobs, as every other returning statement: the parts of a fused batch that return rows
+/// return them in one shape.
+const RETURNING_RESERVED: &str = RETURNING_JOBS;
 
 fn with_now(statement: &mut Statement, now: Timestamp) {
     statement
@@ -116,7 +117,7 @@ impl Transactions for Batches {
     async fn transaction(&self, work: &Batch, keep: i64) -> Result<batch::Results, StoreError> {
         let mut tx = self.pool.begin().await?;
         let xid: i64 = sqlx::query_scalar(LOCK_BATCH).fetch_one(&mut *tx).await?;
-        let results = batch::apply(&mut On::<Postgres>(&mut *tx), &DIALECT, work, keep).await?;
+        let results = batch::apply(&mut Fused(&mut tx), &DIALECT, work, keep).await?;
         let Err(error) = tx.commit().await else {
             return Ok(results);
         };
@@ -139,6 +140,51 @@ impl Transactions for Batches {
 
     fn is_closed(&self) -> bool {
         self.pool.is_closed()
+    }
+}
+
+/// Runs a batch's independent statements as one ([`Statement::fused`]): one round trip where
+/// there would be one per statement; the others one at a time.
+struct Fused<'c>(&'c mut PgConnection);
+
+#[async_trait::async_trait]
+impl Run for Fused<'_> {
+    async fn script(
+        &mut self,
+        statements: &[(Statement, Rows)],
+        independent: usize,
+    ) -> Result<Vec<Output>, StoreError> {
+        if independent < 2 {
+            return On::<Postgres>(self.0).script(statements, 0).await;
+        }
+        let (together, rest) = statements.split_at(independent);
+        let fused = Statement::fused(together);
+        let found = batch::bind_all(sqlx::query(&fused.sql), &fused.args)
+            .fetch_all(&mut *self.0)
+            .await?;
+        let mut parts: Vec<Vec<PgRow>> = together.iter().map(|_| Vec::new()).collect();
+        for row in found {
+            let part = usize::try_from(row.try_get::<i64, _>("part")?).unwrap_or(usize::MAX);
+            parts
+                .get_mut(part)
+                .ok_or_else(|| StoreError::Corrupt(format!("a row of batch part {part}")))?
+                .push(row);
+        }
+        let mut outputs = together
+            .iter()
+            .zip(parts)
+            .map(|((_, rows), found)| batch::decode(*rows, &found))
+            .collect::<Result<Vec<_>, _>>()?;
+        outputs.extend(On::<Postgres>(self.0).script(rest, 0).await?);
+        Ok(outputs)
+    }
+
+    async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError> {
+        On::<Postgres>(self.0).jobs(statement).await
+    }
+
+    async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
+        On::<Postgres>(self.0).status_of(id).await
     }
 }
 

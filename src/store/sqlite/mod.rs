@@ -119,9 +119,11 @@ struct OneTrip<'c>(&'c mut SqliteConnection);
 
 #[async_trait::async_trait]
 impl Run for OneTrip<'_> {
+    /// Sends every statement at once, whether or not they are independent.
     async fn script(
         &mut self,
         statements: &[(Statement, Rows)],
+        _independent: usize,
     ) -> Result<Vec<Output>, StoreError> {
         let mut sql = String::from("BEGIN IMMEDIATE; ");
         let mut args = Vec::new();

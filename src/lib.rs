@@ -15,7 +15,8 @@
 //! - [`config`]: typed settings from `config/default.toml`, a `--config` file and `JOBCAST_*`
 //!   environment variables (one table), one file per section, checked in one place.
 //! - [`store`]: the storage boundary, written as a contract ([`store::Backend`]) with one
-//!   implementation per database (`store/sqlite/`, `store/postgres/`), the SQL both share
+//!   implementation per database (`store/sqlite/`, `store/postgres/`), the group-commit writer
+//!   every job write and claim goes through (`store/batch/`), the SQL both share
 //!   (`store/sql.rs`), and one conformance suite (`tests/conformance/`). Only this module
 //!   speaks SQL.
 //! - [`runner`]: claims and runs jobs in-process (leases, retries, timeouts, cancellation); the

@@ -1,6 +1,6 @@
 //! PostgreSQL behind the [`Backend`] contract, for one or several jobcast processes sharing a
 //! database: one connection pool; the group-commit writer (`store/batch/`) with this module's
-//! [`Dialect`] and transactions; claims with `FOR UPDATE SKIP LOCKED`.
+//! `Dialect` and transactions; claims with `FOR UPDATE SKIP LOCKED`.
 //!
 //! What differs from SQLite, and why:
 //!

@@ -1,7 +1,7 @@
 //! SQLite behind the [`Backend`] contract: one file, one node. WAL, `synchronous=NORMAL`, a busy
 //! timeout and foreign keys; one writer connection, through which every write is serialised
 //! (the hot ones grouped into batches by the group-commit writer, `store/batch/`, which this
-//! module feeds with its [`Dialect`] and its transactions), and a small pool of readers, so a
+//! module feeds with its `Dialect` and its transactions), and a small pool of readers, so a
 //! slow reader never holds up a writer and writers never see "database is locked". Opening it
 //! is in `connect.rs`, the claim statement and leases in `claims.rs`; pruning, freed pages and
 //! backups in `retention.rs`.

@@ -1,0 +1,120 @@
+//! Control on SQLite: pausing job types and bulk actions, the writes that differ from
+//! PostgreSQL's only in how they number changes (`MAX + 1` under the one writer) and in having
+//! no other process to tell. The reads and the schedule's plain writes are shared
+//! (`store/shared.rs`).
+
+use sqlx::Row;
+
+use super::claims::pick_numbered;
+use super::SqliteStore;
+use crate::job::{Job, JobStatus, Timestamp};
+use crate::store::batch::{bind_all, Statement};
+use crate::store::rows::job_from_row;
+use crate::store::{sql, BulkAction, BulkStep, JobFilter, StoreError};
+
+impl SqliteStore {
+    pub(super) async fn pause(
+        &self,
+        job_type: &str,
+        at: Timestamp,
+    ) -> Result<Timestamp, StoreError> {
+        let row = sqlx::query(&sql::pause_type("WHERE TRUE"))
+            .bind(job_type)
+            .bind(at.as_millis())
+            .fetch_one(&self.writer)
+            .await?;
+        self.committed();
+        Ok(Timestamp::from_millis(row.try_get("paused_at")?))
+    }
+
+    pub(super) async fn resume(&self, job_type: &str) -> Result<bool, StoreError> {
+        let gone = sqlx::query("DELETE FROM paused_types WHERE type = $1")
+            .bind(job_type)
+            .execute(&self.writer)
+            .await?;
+        self.committed();
+        Ok(gone.rows_affected() > 0)
+    }
+
+    /// One step of a bulk action in one transaction on the writer: for a retry the jobs' notes
+    /// are inserted first, numbered from their rows as they are (the next seq, the version two
+    /// above: the retry takes the one between), then the jobs are changed, each numbered on its
+    /// own.
+    pub(super) async fn bulk(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        status: JobStatus,
+        after: Option<crate::job::JobId>,
+        limit: usize,
+    ) -> Result<BulkStep, StoreError> {
+        if !action.action().allows(status) || limit == 0 {
+            return Ok(BulkStep::default());
+        }
+        let now = Timestamp::now();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let guard = sql::status_allows("jobs.status", action.action());
+        let picked = |statement: &mut Statement| {
+            statement.push("SELECT jobs.id FROM jobs WHERE ");
+            sql::matching(statement, filter, status, after, str::to_owned);
+            statement.push(" ORDER BY jobs.id LIMIT ").bind(limit);
+        };
+        let mut tx = self.writer.begin().await?;
+        let rows = if action == BulkAction::RequestCancel {
+            let mut update = Statement::new(format!(
+                "UPDATE jobs SET {} WHERE jobs.id IN (",
+                sql::bulk_set(action, "NULL")
+            ));
+            picked(&mut update);
+            update.push(format!(") AND {guard} RETURNING *"));
+            bind_all(sqlx::query(&update.sql), &update.args)
+                .fetch_all(&mut *tx)
+                .await?
+        } else {
+            if action == BulkAction::Retry {
+                let mut notes = Statement::new("INSERT INTO ");
+                notes
+                    .push(sql::INSERT_LOG_COLUMNS)
+                    .push(" SELECT jobs.id, jobs.log_seq + 1, jobs.version + 2, ")
+                    .bind(now.as_millis())
+                    .push(", 'info', ")
+                    .bind(sql::RETRY_NOTE)
+                    .push(" FROM jobs WHERE jobs.id IN (");
+                picked(&mut notes);
+                notes.push(")");
+                bind_all(sqlx::query(&notes.sql), &notes.args)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut update = Statement::new("WITH c (now) AS (SELECT ");
+            update.bind(now.as_millis()).push("), ");
+            let mut ids = Statement::default();
+            ids.args = std::mem::take(&mut update.args);
+            picked(&mut ids);
+            update.args = std::mem::take(&mut ids.args);
+            update.push(pick_numbered(&ids.sql, "id")).push(format!(
+                "UPDATE jobs SET {set}, change_seq = picked.seq FROM picked \
+                 WHERE jobs.id = picked.id AND {guard} RETURNING *",
+                set = sql::bulk_set(action, "(SELECT now FROM c)"),
+            ));
+            bind_all(sqlx::query(&update.sql), &update.args)
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        tx.commit().await?;
+        let mut changed = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<Job>, _>>()?;
+        changed.sort_by_key(|job| job.id);
+        if changed.is_empty() || action == BulkAction::RequestCancel {
+            self.committed();
+        } else {
+            self.wrote();
+        }
+        Ok(BulkStep {
+            last: changed.last().map(|job| job.id),
+            changed,
+        })
+    }
+}

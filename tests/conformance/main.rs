@@ -74,6 +74,7 @@ mod fixtures;
 
 mod changes;
 mod claims;
+mod control;
 mod idempotency;
 mod leases;
 mod listing;

@@ -111,16 +111,24 @@ pub async fn pause_or_resume(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BulkBody {
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "present")]
     job_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     ids: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     created_before: Option<String>,
     #[serde(default)]
     dry_run: bool,
+}
+
+/// A field that may be left out but is never null: a filter of `"type": null` would be a
+/// filter that names nothing, so it is refused (422) rather than read as absent.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// What a bulk action did (or would do, with `dry_run`).

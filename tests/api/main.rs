@@ -12,6 +12,7 @@ mod browser;
 mod bulk;
 mod cli;
 mod command;
+mod control;
 mod cors;
 mod dashboard;
 mod events;

@@ -30,6 +30,7 @@ mod poller;
 mod process;
 mod retention;
 mod runner;
+mod schedules;
 mod store;
 mod stream;
 mod uploads;

@@ -96,7 +96,7 @@ pub struct Application {
     /// Old finished jobs are pruned in the background (None: `retention.enabled = false`).
     retention: Option<crate::retention::Retention>,
     /// How often this process reads the paused types again (other processes pause and resume
-    /// too): the runner's poll interval.
+    /// too, and streams show it): the stream poll interval.
     refresh_paused: std::time::Duration,
 }
 
@@ -293,7 +293,7 @@ impl Application {
                 .retention
                 .enabled
                 .then(|| crate::retention::Retention::from_config(&config)),
-            refresh_paused: config.runner.poll_interval,
+            refresh_paused: config.stream.poll_interval,
         })
     }
 

@@ -783,3 +783,40 @@ async fn a_schedules_key_prefix_is_not_for_jobs_made_over_the_api() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_pause_through_one_node_holds_on_another_and_its_resume_wakes_it() {
+    use crate::binary::{db_env, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let env = |more: &[(&'static str, &str)]| {
+        let mut env = db_env(dir.path());
+        env.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        env
+    };
+    // A runs nothing. B runs the jobs; on PostgreSQL it looks for work only every 20 s, so a
+    // job it claims sooner after the resume was woken by the other node's notification.
+    let a = Server::start(dir.path(), &env(&[("JOBCAST_WORKERS", "0")]));
+    let poll = if on_postgres() { "20s" } else { "100ms" };
+    let b = Server::start(
+        dir.path(),
+        &env(&[("JOBCAST_RUNNER_POLL_INTERVAL", poll), ("JOBCAST_LEASE", "60s")]),
+    );
+    let client = reqwest::Client::new();
+    let paused = client.post(a.url("/api/types/demo/pause")).send().await.unwrap();
+    assert_eq!(paused.status(), StatusCode::OK);
+    // Created through B, whose runner is woken by the create and claims nothing.
+    let job = b
+        .create(json!({"type": "demo", "payload": {"steps": 1, "step_ms": 0}}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    tokio::time::sleep(SEVERAL_POLLS).await;
+    assert_eq!(a.job(id).await["status"], "queued");
+    assert_eq!(b.job(id).await["paused"], true, "B knows of the pause made through A");
+
+    let resumed = Instant::now();
+    let answer = client.post(a.url("/api/types/demo/resume")).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    b.wait_until(id, Duration::from_secs(10), |j| j["status"] == "completed")
+        .await;
+    assert!(resumed.elapsed() < Duration::from_secs(5), "{:?}", resumed.elapsed());
+}

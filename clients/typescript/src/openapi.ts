@@ -928,7 +928,7 @@ export interface components {
              * @description Not run before this RFC 3339 time.
              */
             run_at?: string | null;
-            /** @description 1 to 1024 bytes. A repeat for the same type returns the existing job (200). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
+            /** @description 1 to 1024 bytes, not starting with `schedule:` (the schedules' own keys). A repeat for the same type returns the existing job (200). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
             idempotency_key?: string | null;
         } | {
             /** @enum {unknown} */

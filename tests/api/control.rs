@@ -799,10 +799,17 @@ async fn a_pause_through_one_node_holds_on_another_and_its_resume_wakes_it() {
     let poll = if on_postgres() { "20s" } else { "100ms" };
     let b = Server::start(
         dir.path(),
-        &env(&[("JOBCAST_RUNNER_POLL_INTERVAL", poll), ("JOBCAST_LEASE", "60s")]),
+        &env(&[
+            ("JOBCAST_RUNNER_POLL_INTERVAL", poll),
+            ("JOBCAST_LEASE", "60s"),
+        ]),
     );
     let client = reqwest::Client::new();
-    let paused = client.post(a.url("/api/types/demo/pause")).send().await.unwrap();
+    let paused = client
+        .post(a.url("/api/types/demo/pause"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(paused.status(), StatusCode::OK);
     // Created through B, whose runner is woken by the create and claims nothing.
     let job = b
@@ -811,12 +818,24 @@ async fn a_pause_through_one_node_holds_on_another_and_its_resume_wakes_it() {
     let id = job["id"].as_str().unwrap();
     tokio::time::sleep(SEVERAL_POLLS).await;
     assert_eq!(a.job(id).await["status"], "queued");
-    assert_eq!(b.job(id).await["paused"], true, "B knows of the pause made through A");
+    assert_eq!(
+        b.job(id).await["paused"],
+        true,
+        "B knows of the pause made through A"
+    );
 
     let resumed = Instant::now();
-    let answer = client.post(a.url("/api/types/demo/resume")).send().await.unwrap();
+    let answer = client
+        .post(a.url("/api/types/demo/resume"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     b.wait_until(id, Duration::from_secs(10), |j| j["status"] == "completed")
         .await;
-    assert!(resumed.elapsed() < Duration::from_secs(5), "{:?}", resumed.elapsed());
+    assert!(
+        resumed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        resumed.elapsed()
+    );
 }

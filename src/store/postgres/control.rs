@@ -63,7 +63,9 @@ impl PgStore {
             statement.push(format!("SELECT jobs.id FROM {from} WHERE "));
             sql::matching(statement, filter, status, after, pg_text);
             // A literal, as on SQLite: the planner sees how few rows a step takes.
-            statement.push(format!(" ORDER BY jobs.id LIMIT {limit} FOR UPDATE OF jobs"));
+            statement.push(format!(
+                " ORDER BY jobs.id LIMIT {limit} FOR UPDATE OF jobs"
+            ));
         };
         if action == BulkAction::RequestCancel {
             // As a single cancel request: no version, no change number, so no lock; rows are

@@ -54,8 +54,10 @@ impl SqliteStore {
         let now = Timestamp::now();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let guard = sql::status_allows("jobs.status", action.action());
+        // Through the status index, from `after` on: a step reads its own jobs, not every job of
+        // the filter's type (the type index's walk would pass over all its finished jobs).
         let picked = |statement: &mut Statement| {
-            statement.push("SELECT jobs.id FROM jobs WHERE ");
+            statement.push("SELECT jobs.id FROM jobs INDEXED BY jobs_status_id WHERE ");
             sql::matching(statement, filter, status, after, str::to_owned);
             // The step's size as a literal: told only "LIMIT ?", SQLite's planner cannot know
             // that `picked` is small, and walks every job to join it (seconds a step).

@@ -5,6 +5,7 @@
 //! cargo bench --bench jobcast                        # every scenario, full size (several minutes)
 //! cargo bench --bench jobcast -- --quick             # small sizes, for a smoke run
 //! cargo bench --bench jobcast -- fanout idle         # some scenarios only
+//! cargo bench --bench jobcast -- control             # types overview and bulk retry
 //! cargo bench --bench jobcast -- throughput --no-peer  # throughput without the BullMQ peer
 //! ```
 //!
@@ -1729,6 +1730,183 @@ impl Bench {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Control: the types overview and bulk retry
+
+/// Creates jobs one after another on each of `clients` connections until `stop`; every
+/// create's latency in nanoseconds.
+async fn create_steadily(
+    client: reqwest::Client,
+    url: String,
+    clients: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<u64> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+        tasks.spawn(async move {
+            let mut took = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let response = client
+                    .post(&url)
+                    .json(&json!({"type": "external"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+                took.push(started.elapsed().as_nanos() as u64);
+            }
+            took
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(took) = tasks.join_next().await {
+        all.extend(took.unwrap());
+    }
+    all
+}
+
+impl Bench {
+    /// The `control` scenario, on SQLite: `GET /api/types` with 1 000 000 jobs stored, and a
+    /// bulk retry of 100 000 failed jobs while 4 clients create jobs one after another.
+    async fn control(&mut self) {
+        let stored = self.scale(1_000_000, 100_000);
+        let db = self.db("control-types");
+        preload_control_jobs(&db, stored, 10_000, 0).await;
+        let url = sqlite_url(&db);
+        let server = Server::start(&url, &[("JOBCAST_WORKERS", "0")]);
+        let mut took = Vec::new();
+        for i in 0..220 {
+            let started = Instant::now();
+            let text = self.get_text(server.url("/api/types")).await;
+            if i >= 20 {
+                took.push(started.elapsed().as_nanos() as u64);
+            }
+            assert!(text.contains("\"counts\""), "{text}");
+        }
+        self.record(
+            format!("types overview, {stored} jobs stored"),
+            json!({"get_api_types": percentiles(took)}),
+        );
+        // The same counts the way the overview does not: one GROUP BY over every job.
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mut took = Vec::new();
+        for _ in 0..20 {
+            let started = Instant::now();
+            sqlx::query("SELECT type, status, COUNT(*) FROM jobs GROUP BY type, status")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            took.push(started.elapsed().as_nanos() as u64);
+        }
+        pool.close().await;
+        self.record(
+            format!("full count, {stored} jobs stored (for comparison)"),
+            json!({"group_by_over_jobs": percentiles(took)}),
+        );
+        drop(server);
+        remove_db(&db);
+
+        let failed = self.scale(100_000, 10_000);
+        let db = self.db("control-retry");
+        preload_control_jobs(&db, stored - failed, 0, failed).await;
+        let url = sqlite_url(&db);
+        let server = Server::start(&url, &[("JOBCAST_WORKERS", "0")]);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Creates alone first, for the baseline.
+        let baseline = tokio::spawn(create_steadily(
+            self.client.clone(),
+            server.url("/api/jobs"),
+            4,
+            stop.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, Ordering::Relaxed);
+        let baseline = baseline.await.unwrap();
+        stop.store(false, Ordering::Relaxed);
+        let during = tokio::spawn(create_steadily(
+            self.client.clone(),
+            server.url("/api/jobs"),
+            4,
+            stop.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let answer: Value = self
+            .client
+            .post(server.url("/api/jobs/retry"))
+            .json(&json!({"type": "demo", "status": "failed"}))
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        let during = during.await.unwrap();
+        assert_eq!(answer["affected"], failed, "{answer}");
+        let cpu = server.cpu_seconds();
+        self.record(
+            format!("bulk retry {failed} failed jobs, {stored} stored"),
+            json!({
+                "seconds": round3(seconds),
+                "jobs_per_second": round2(failed as f64 / seconds),
+                "creates_alone": percentiles(baseline),
+                "creates_during_retry": percentiles(during),
+                "server_cpu_seconds_total": round2(cpu),
+            }),
+        );
+        drop(server);
+        remove_db(&db);
+    }
+}
+
+/// Stores, straight into a fresh database (migrated by a short server run): `finished`
+/// completed `demo` jobs that finished over the last 7 days (retention keeps them), `queued`
+/// queued `external` jobs due over the last hour, and `failed` failed `demo` jobs.
+async fn preload_control_jobs(db: &Path, finished: usize, queued: usize, failed: usize) {
+    let url = sqlite_url(db);
+    drop(Server::start(&url, &[]));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for (n, first, status, kind, spread) in [
+        (finished, 0, "completed", "demo", 7 * 86_400_000_i64),
+        (queued, finished, "queued", "external", 3_600_000),
+        (failed, finished + queued, "failed", "demo", 3_600_000),
+    ] {
+        if n == 0 {
+            continue;
+        }
+        let done = if status == "queued" {
+            "NULL"
+        } else {
+            "?2 - (i * ?3 / ?1)"
+        };
+        sqlx::query(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+             INSERT INTO jobs (id, type, status, progress, payload, error, attempt, max_attempts, \
+                 run_at, created_at, started_at, finished_at, updated_at, change_seq) \
+             SELECT printf('00000000-0000-7000-8000-%012d', i + ?4), '{kind}', '{status}', 0, '{{}}', \
+                 CASE WHEN '{status}' = 'failed' THEN 'the outage' END, 1, 1, \
+                 ?2 - (i * ?3 / ?1), ?2 - (i * ?3 / ?1), ?2 - (i * ?3 / ?1), {done}, ?2, i + ?4 FROM n"
+        ))
+        .bind(n as i64)
+        .bind(now)
+        .bind(spread)
+        .bind(first as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+}
+
 /// Stores `n` finished jobs straight into a fresh database (migrated by a short server run).
 /// They finished just now: jobs stamped at time 0 would be older than retention's
 /// `keep_finished` (7 days by default), and the server would spend the measurement deleting
@@ -1825,6 +2003,9 @@ async fn main() {
     }
     if run("postgres") {
         bench.postgres().await;
+    }
+    if run("control") {
+        bench.control().await;
     }
 
     let report = json!({

@@ -51,6 +51,8 @@ pub enum StartError {
     Auth(String),
     #[error("invalid job types: {0}")]
     JobTypes(String),
+    #[error("invalid value for {0}")]
+    Schedules(String),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -93,6 +95,9 @@ pub struct Application {
     drain: std::time::Duration,
     /// Old finished jobs are pruned in the background (None: `retention.enabled = false`).
     retention: Option<crate::retention::Retention>,
+    /// How often this process reads the paused types again (other processes pause and resume
+    /// too, and streams show it): the stream poll interval.
+    refresh_paused: std::time::Duration,
 }
 
 /// Live facts about a running application, for tests and benchmarks.
@@ -235,6 +240,17 @@ impl Application {
         let poller = Poller::new(store.clone());
         let external = ExternalJobs::new(store.clone(), types.clone(), config.runner.clone());
         let (heartbeat, heartbeat_clock) = Heartbeat::new();
+        let job_queued = Arc::new(tokio::sync::Notify::new());
+        let schedules = {
+            let (runner, claims) = (runner.handle(), job_queued.clone());
+            crate::schedules::Schedules::new(&config.schedules, store.clone(), types.clone(), {
+                move || {
+                    runner.wake();
+                    claims.notify_waiters();
+                }
+            })
+            .map_err(StartError::Schedules)?
+        };
         let state = AppState {
             poller,
             store,
@@ -256,13 +272,14 @@ impl Application {
             draining: CancellationToken::new(),
             streams: StreamGauge::new(metrics.clone()),
             heartbeat,
-            job_queued: Arc::new(tokio::sync::Notify::new()),
+            job_queued,
             external,
             uploads,
             auth: Arc::new(auth),
             signer,
             limits: crate::http::limits::Limits::new(&config.limits),
             public_metrics: config.auth.public_metrics,
+            schedules,
         };
         Ok(Application {
             listener,
@@ -276,6 +293,7 @@ impl Application {
                 .retention
                 .enabled
                 .then(|| crate::retention::Retention::from_config(&config)),
+            refresh_paused: config.stream.poll_interval,
         })
     }
 
@@ -347,6 +365,12 @@ impl Application {
             self.heartbeat
                 .run(self.state.timings.heartbeat, shutdown.clone()),
         );
+        tokio::spawn(self.state.schedules.clone().run(shutdown.clone()));
+        tokio::spawn(control_upkeep(
+            store.clone(),
+            self.refresh_paused,
+            shutdown.clone(),
+        ));
         let poller = tokio::spawn(
             self.state
                 .poller
@@ -382,6 +406,35 @@ async fn wake_on_queued_elsewhere(
                 }
                 runner.wake();
                 claims.notify_waiters();
+            }
+        }
+    }
+}
+
+/// How far back the per-second finish counts are kept: the types overview looks an hour back.
+const KEEP_FINISHES: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
+/// Reads the paused types again every `every` (other processes pause and resume too, and
+/// streams show it), and once a minute forgets finish counts the overview no longer reads.
+async fn control_upkeep(store: Store, every: std::time::Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut forgot = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(error) = store.refresh_paused().await {
+            tracing::debug!(%error, "reading the paused types failed");
+        }
+        if forgot.elapsed() >= std::time::Duration::from_secs(60) {
+            forgot = tokio::time::Instant::now();
+            let before = crate::job::Timestamp::from_millis(
+                crate::job::Timestamp::now().as_millis() - KEEP_FINISHES.as_millis() as i64,
+            );
+            if let Err(error) = store.forget_finishes(before).await {
+                tracing::warn!(%error, "forgetting old finish counts failed");
             }
         }
     }

@@ -34,6 +34,8 @@ pub enum Permission {
     Read,
     Submit,
     Work,
+    /// Control over everyone's jobs: pausing types, schedules, bulk cancel and retry.
+    Admin,
 }
 
 impl Role {

@@ -22,6 +22,8 @@
 //! - [`runner`]: claims and runs jobs in-process (leases, retries, timeouts, cancellation); the
 //!   [`runner::JobHandler`] trait, the registry of job types and the built-in `demo` and command
 //!   types; and who may update a job that outside code runs ([`runner::external`]).
+//! - [`schedules`]: periodic jobs from `[[schedules]]`, made exactly once per tick however many
+//!   nodes run (a key per schedule and tick), their state in the database.
 //! - [`sse`]: the event-stream wire format, the per-job stream, the `/api/events` stream, and
 //!   the shared poller that tells every stream about changes with one query per tick.
 //! - [`retention`]: pruning old finished jobs in small batches, giving space back, and online
@@ -111,6 +113,7 @@ pub mod job;
 pub mod metrics;
 pub mod retention;
 pub mod runner;
+pub mod schedules;
 pub mod sse;
 pub mod store;
 pub mod telemetry;

@@ -53,6 +53,22 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScheduleLabels {
+    pub schedule: String,
+}
+
+/// What the database says about pauses and schedules, set at each scrape (shared by every
+/// node, so not to be added up across nodes).
+#[derive(Debug, Clone, Default)]
+pub struct ControlState {
+    /// Every declared type and whether it is paused.
+    pub types: Vec<(String, bool)>,
+    /// Every declared schedule: its name, whether it is paused, its last run and its run
+    /// count.
+    pub schedules: Vec<(String, bool, Option<Timestamp>, i64)>,
+}
+
 /// Every metric jobcast exports. Cheap to clone: all handles share their values.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -78,6 +94,10 @@ struct Inner {
     request_seconds: Family<RouteLabels, Histogram>,
     store_errors: Counter,
     store_commits: Counter,
+    type_paused: Family<TypeLabels, Gauge>,
+    schedule_paused: Family<ScheduleLabels, Gauge>,
+    schedule_runs: Family<ScheduleLabels, Gauge>,
+    schedule_last_run: Family<ScheduleLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The store's commit count at the last scrape, so the counter moves by the difference.
     commits_seen: std::sync::atomic::AtomicU64,
 }
@@ -195,6 +215,31 @@ impl Metrics {
             "Write transactions the store committed (a batch of writes, or one statement)",
             store_commits.clone(),
         );
+        let type_paused = Family::<TypeLabels, Gauge>::default();
+        registry.register(
+            "type_paused",
+            "1 while the job type is paused (no job of it is claimed), else 0",
+            type_paused.clone(),
+        );
+        let schedule_paused = Family::<ScheduleLabels, Gauge>::default();
+        registry.register(
+            "schedule_paused",
+            "1 while the schedule is paused, else 0",
+            schedule_paused.clone(),
+        );
+        let schedule_runs = Family::<ScheduleLabels, Gauge>::default();
+        registry.register(
+            "schedule_runs",
+            "Runs the schedule has made, triggers included, as the database records them",
+            schedule_runs.clone(),
+        );
+        let schedule_last_run =
+            Family::<ScheduleLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "schedule_last_run_timestamp_seconds",
+            "When the schedule last ran (its tick, or a trigger's time), Unix seconds",
+            schedule_last_run.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -214,6 +259,10 @@ impl Metrics {
                 request_seconds,
                 store_errors,
                 store_commits,
+                type_paused,
+                schedule_paused,
+                schedule_runs,
+                schedule_last_run,
                 commits_seen: std::sync::atomic::AtomicU64::new(0),
             }),
         }
@@ -242,6 +291,39 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
         out
+    }
+
+    /// Sets the pause and schedule gauges to `state` (read from the store at a scrape).
+    pub fn set_control(&self, state: &ControlState) {
+        let inner = &self.inner;
+        inner.type_paused.clear();
+        for (job_type, paused) in &state.types {
+            inner
+                .type_paused
+                .get_or_create(&TypeLabels {
+                    r#type: job_type.clone(),
+                })
+                .set(i64::from(*paused));
+        }
+        inner.schedule_paused.clear();
+        inner.schedule_runs.clear();
+        inner.schedule_last_run.clear();
+        for (name, paused, last_run, runs) in &state.schedules {
+            let labels = ScheduleLabels {
+                schedule: name.clone(),
+            };
+            inner
+                .schedule_paused
+                .get_or_create(&labels)
+                .set(i64::from(*paused));
+            inner.schedule_runs.get_or_create(&labels).set(*runs);
+            if let Some(at) = last_run {
+                inner
+                    .schedule_last_run
+                    .get_or_create(&labels)
+                    .set(at.as_millis() as f64 / 1000.0);
+            }
+        }
     }
 
     fn of_type(job: &Job) -> TypeLabels {

@@ -43,7 +43,8 @@ pub enum Command {
         #[arg(long)]
         insecure_open: bool,
     },
-    /// `submit`, `watch`, `jobs` and `cancel`, which talk to a running server.
+    /// `submit`, `watch`, `jobs`, `cancel`, `types`, `pause`, `resume` and `schedules`, which
+    /// talk to a running server.
     #[command(flatten)]
     Client(ClientCommand),
     /// Delete finished jobs and their log lines from the database (--config or
@@ -103,6 +104,25 @@ pub enum ClientCommand {
     },
     /// Cancel a job.
     Cancel { id: String },
+    /// The job types: kind, paused or not, jobs by status, the oldest queued job's wait and
+    /// the jobs finished in the last minute and hour.
+    Types,
+    /// Pause a job type (admin token): its queued jobs wait, claimed by nobody on any node,
+    /// until it is resumed; running jobs go on and new jobs are still accepted.
+    Pause {
+        /// The job type.
+        #[arg(value_name = "TYPE")]
+        job_type: String,
+    },
+    /// Resume a paused job type (admin token): its queued jobs are claimed at once.
+    Resume {
+        /// The job type.
+        #[arg(value_name = "TYPE")]
+        job_type: String,
+    },
+    /// The schedules (periodic jobs from [[schedules]] in the config): next and last run,
+    /// run count, paused or not.
+    Schedules,
 }
 
 // `jobcast prune` (no doc comment: clap would take it for the subcommand's about).

@@ -83,6 +83,18 @@ impl Client {
         .await
     }
 
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// `POST path` with an empty body.
+    pub async fn post(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.post(format!("{}{path}", self.base)))
+            .await
+    }
+
     pub async fn jobs(
         &self,
         status: Option<&str>,

@@ -1,5 +1,6 @@
-//! Running one client command to its end: `submit` (and `submit --watch`), `watch`, `jobs` and
-//! `cancel`, from the parsed arguments to an [`Outcome`].
+//! Running one client command to its end: `submit` (and `submit --watch`), `watch`, `jobs`,
+//! `cancel`, `types`, `pause`, `resume` and `schedules`, from the parsed arguments to an
+//! [`Outcome`].
 
 use serde_json::{json, Value};
 
@@ -48,8 +49,38 @@ impl Client {
                 render::print_status(&job);
                 Ok(Outcome::Ok)
             }
+            ClientCommand::Types => {
+                render::print_types(&self.get("/api/types").await?);
+                Ok(Outcome::Ok)
+            }
+            ClientCommand::Pause { job_type } => {
+                let path = format!("/api/types/{}/pause", segment(&job_type));
+                render::print_type_state(&self.post(&path).await?);
+                Ok(Outcome::Ok)
+            }
+            ClientCommand::Resume { job_type } => {
+                let path = format!("/api/types/{}/resume", segment(&job_type));
+                render::print_type_state(&self.post(&path).await?);
+                Ok(Outcome::Ok)
+            }
+            ClientCommand::Schedules => {
+                render::print_schedules(&self.get("/api/schedules").await?);
+                Ok(Outcome::Ok)
+            }
         }
     }
+}
+
+/// `text` as one path segment: every byte but unreserved characters percent-encoded.
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Reads `--payload` or `--payload-file` (neither: `{}`).

@@ -124,6 +124,99 @@ pub(super) fn print_jobs(page: &Value) {
     }
 }
 
+/// Prints the types overview as a table: counts by status, the oldest due queued job's wait,
+/// throughput.
+pub(super) fn print_types(types: &Value) {
+    println!(
+        "{:<20} {:<8} {:<7} {:>7} {:>7} {:>9} {:>7} {:>9} {:>9} {:>6} {:>6}",
+        "TYPE",
+        "KIND",
+        "STATE",
+        "QUEUED",
+        "RUNNING",
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "OLDEST",
+        "1M",
+        "1H"
+    );
+    for t in types.as_array().into_iter().flatten() {
+        let count = |status: &str| t["counts"][status].as_i64().unwrap_or(0);
+        let oldest = t["oldest_queued_age_ms"]
+            .as_i64()
+            .map(|ms| {
+                humantime::format_duration(std::time::Duration::from_secs(
+                    u64::try_from(ms / 1000).unwrap_or(0),
+                ))
+                .to_string()
+            })
+            .unwrap_or_else(|| "-".to_owned());
+        println!(
+            "{:<20} {:<8} {:<7} {:>7} {:>7} {:>9} {:>7} {:>9} {:>9} {:>6} {:>6}",
+            t["name"].as_str().unwrap_or(""),
+            t["kind"].as_str().unwrap_or(""),
+            if t["paused"] == true {
+                "paused"
+            } else {
+                "active"
+            },
+            count("queued"),
+            count("running"),
+            count("completed"),
+            count("failed"),
+            count("cancelled"),
+            oldest,
+            t["finished_last_minute"].as_i64().unwrap_or(0),
+            t["finished_last_hour"].as_i64().unwrap_or(0),
+        );
+    }
+}
+
+/// Prints a type after a pause or resume: "TYPE paused since ..." or "TYPE active".
+pub(super) fn print_type_state(t: &Value) {
+    let name = t["name"].as_str().unwrap_or("");
+    match t["paused_at"].as_str() {
+        Some(at) if t["paused"] == true => println!(
+            "{name} paused since {at} ({} queued)",
+            t["counts"]["queued"].as_i64().unwrap_or(0)
+        ),
+        _ => println!("{name} active"),
+    }
+}
+
+/// Prints the schedules as a table.
+pub(super) fn print_schedules(page: &Value) {
+    println!(
+        "{:<24} {:<16} {:<20} {:<7} {:<25} {:<25} {:>6}",
+        "NAME", "TYPE", "CRON", "STATE", "NEXT RUN", "LAST RUN", "RUNS"
+    );
+    for s in page["schedules"].as_array().into_iter().flatten() {
+        let cron = format!(
+            "{} {}",
+            s["cron"].as_str().unwrap_or(""),
+            match s["timezone"].as_str() {
+                Some("UTC") | None => String::new(),
+                Some(zone) => format!("({zone})"),
+            }
+        );
+        println!(
+            "{:<24} {:<16} {:<20} {:<7} {:<25} {:<25} {:>6}",
+            s["name"].as_str().unwrap_or(""),
+            s["type"].as_str().unwrap_or(""),
+            cron.trim(),
+            if s["paused"] == true {
+                "paused"
+            } else {
+                "active"
+            },
+            s["next_run_at"].as_str().unwrap_or("-"),
+            s["last_run_at"].as_str().unwrap_or("-"),
+            s["run_count"].as_i64().unwrap_or(0),
+        );
+    }
+}
+
 /// Prints a job's id and status, as `cancel` answers: "ID cancelled".
 pub(super) fn print_status(job: &Value) {
     println!(

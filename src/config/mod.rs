@@ -26,6 +26,7 @@ mod http;
 mod limits;
 mod retention;
 mod runner;
+mod schedules;
 mod stream;
 mod types;
 mod uploads;
@@ -36,6 +37,7 @@ pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use retention::RetentionConfig;
 pub use runner::RunnerConfig;
+pub use schedules::{Missed, ScheduleConfig};
 pub use stream::StreamConfig;
 pub use types::{JobKind, JobTypeConfig};
 pub use uploads::UploadsConfig;
@@ -69,6 +71,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Declared job types by name.
     pub job_types: BTreeMap<String, JobTypeConfig>,
+    /// Periodic jobs (`[[schedules]]`), none by default.
+    pub schedules: Vec<ScheduleConfig>,
 }
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             retention: RetentionConfig::default(),
             job_types: types::built_in(),
+            schedules: Vec::new(),
         }
     }
 }
@@ -189,7 +194,8 @@ impl Config {
         self.http.validate()?;
         self.limits.validate()?;
         self.retention.validate()?;
-        types::validate(&self.job_types)
+        types::validate(&self.job_types)?;
+        schedules::validate(&self.schedules)
     }
 }
 

@@ -7,8 +7,10 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::error::ApiError;
-use super::routes::{JobAction, Route};
-use super::{assets, jobs, limits, openapi, operations, uploads, workers, AppState};
+use super::routes::{Control, JobAction, Route};
+use super::{
+    assets, control, jobs, limits, openapi, operations, schedules, uploads, workers, AppState,
+};
 use crate::auth::{Denied, Permission};
 
 /// Dispatches one request; errors come back as values for the caller to render.
@@ -50,7 +52,16 @@ pub async fn dispatch(
         (&Method::GET, Route::Ready) => operations::ready(state).await,
         (&Method::GET, Route::Metrics) => operations::metrics(state).await,
         (&Method::GET, Route::OpenApi) => Ok(openapi::openapi(state)),
-        (&Method::GET, Route::Types) => jobs::types(state),
+        (&Method::GET, Route::Types) => control::types(state).await,
+        (&Method::POST, Route::TypeControl(name, action)) => {
+            control::pause_or_resume(state, name, action).await
+        }
+        (&Method::POST, Route::JobsControl(action)) => control::bulk(state, req, action).await,
+        (&Method::GET, Route::Schedules) => schedules::list(state).await,
+        (&Method::POST, Route::ScheduleControl(name, action)) => match action {
+            Control::Trigger => schedules::trigger(state, name).await,
+            _ => schedules::pause_or_resume(state, name, action == Control::Pause).await,
+        },
         (&Method::GET, Route::Asset(asset)) => Ok(assets::response(asset)),
         (&Method::GET, Route::Jobs) => jobs::list(state, query).await,
         (&Method::GET, Route::Events) => {
@@ -97,6 +108,10 @@ fn permission(state: &AppState, method: &Method, route: &Route<'_>) -> Option<Pe
     match (method, route) {
         (_, Route::Health | Route::Ready | Route::OpenApi | Route::Asset(_)) => None,
         (_, Route::Metrics) if state.public_metrics => None,
+        (
+            &Method::POST,
+            Route::JobsControl(_) | Route::TypeControl(..) | Route::ScheduleControl(..),
+        ) => Some(Permission::Admin),
         (&Method::POST, Route::Jobs | Route::JobsBulk | Route::Uploads) => Some(Permission::Submit),
         (&Method::POST, Route::JobAction(_, JobAction::Cancel | JobAction::Retry)) => {
             Some(Permission::Submit)

@@ -1,13 +1,15 @@
 //! The HTTP server: a plain hyper 1.x accept loop with graceful shutdown, request logging, CORS
 //! and JSON errors. The route table is [`routes`]; [`dispatch`] sends a request to its handler:
 //! the job handlers in [`jobs`] (a job's JSON is [`view`]'s), the worker claim in [`workers`],
-//! uploads, the dashboard's [`assets`], [`operations`] (health, readiness, metrics) and the API
-//! document ([`openapi`]).
+//! the types overview, pausing types and bulk cancel and retry in [`control`], the schedules
+//! in [`schedules`], uploads, the dashboard's [`assets`], [`operations`] (health, readiness,
+//! metrics) and the API document ([`openapi`]).
 //!
 //! Handlers reach the store and the runner only through their APIs, held in [`AppState`].
 
 pub mod assets;
 pub mod body;
+pub mod control;
 pub mod cors;
 pub mod dispatch;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod limits;
 pub mod openapi;
 pub mod operations;
 pub mod routes;
+pub mod schedules;
 pub mod uploads;
 pub mod view;
 pub mod workers;
@@ -87,6 +90,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// `/metrics` without a token even when tokens are on (`auth.public_metrics`).
     pub public_metrics: bool,
+    /// The declared schedules, and running one by hand.
+    pub schedules: crate::schedules::Schedules,
 }
 
 /// Accepts connections until `state.shutdown` fires, then lets open ones finish.

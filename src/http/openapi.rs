@@ -48,6 +48,14 @@ pub const DOCUMENT_TYPE_LISTS: &[(&str, TypeList)] = &[
         "/components/schemas/ClaimBody/properties/types/items/enum",
         TypeList::External,
     ),
+    (
+        "/components/schemas/BulkCancel/properties/type/enum",
+        TypeList::All,
+    ),
+    (
+        "/components/schemas/BulkRetry/properties/type/enum",
+        TypeList::All,
+    ),
 ];
 
 /// The `maxLength`s in the document that are `limits.max_log_line_bytes`.

@@ -51,6 +51,26 @@ pub async fn ready(state: &AppState) -> Result<Response<Body>, ApiError> {
 /// `GET /metrics`: Prometheus text format; job counts are read from the store now.
 pub async fn metrics(state: &AppState) -> Result<Response<Body>, ApiError> {
     let counts = state.store.count_by_type_and_status().await?;
+    let paused = state.store.refresh_paused().await?;
+    let schedules = state.schedules.states().await?;
+    state.metrics.set_control(&crate::metrics::ControlState {
+        types: state
+            .types
+            .names()
+            .map(|name| (name.to_owned(), paused.contains_key(name)))
+            .collect(),
+        schedules: schedules
+            .into_iter()
+            .map(|(schedule, stored)| {
+                (
+                    schedule.name().to_owned(),
+                    stored.paused,
+                    stored.last_run_at,
+                    stored.run_count,
+                )
+            })
+            .collect(),
+    });
     let text = state.metrics.render(&counts, state.store.commits());
     let mut response = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
     response.headers_mut().insert(

@@ -8,20 +8,28 @@
 
 use super::assets;
 
-/// Every route the router knows: its path template (`{id}` stands for one non-empty path
-/// segment, a job id) and the methods it answers besides `OPTIONS`, which every route answers
-/// (the CORS preflight, with `Allow`). The dashboard's files are routes too. Paths not listed
-/// here are 404; a listed path with another method is 405. Where a row of literal segments
-/// and a template both match (`/api/jobs/bulk`, `/api/jobs/{id}`), the literal one is the
-/// route, as OpenAPI has it.
+/// Every route the router knows: its path template (`{id}`, `{type}`, `{name}` each stand for
+/// one non-empty path segment: a job id, a job type, a schedule's name) and the methods it
+/// answers besides `OPTIONS`, which every route answers (the CORS preflight, with `Allow`). The
+/// dashboard's files are routes too. Paths not listed here are 404; a listed path with another
+/// method is 405. Where a row of literal segments and a template both match (`/api/jobs/bulk`,
+/// `/api/jobs/{id}`), the literal one is the route, as OpenAPI has it.
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/healthz", &["GET"]),
     ("/readyz", &["GET"]),
     ("/metrics", &["GET"]),
     ("/openapi.json", &["GET"]),
     ("/api/types", &["GET"]),
+    ("/api/types/{type}/pause", &["POST"]),
+    ("/api/types/{type}/resume", &["POST"]),
+    ("/api/schedules", &["GET"]),
+    ("/api/schedules/{name}/pause", &["POST"]),
+    ("/api/schedules/{name}/resume", &["POST"]),
+    ("/api/schedules/{name}/trigger", &["POST"]),
     ("/api/jobs", &["GET", "POST"]),
     ("/api/jobs/bulk", &["POST"]),
+    ("/api/jobs/cancel", &["POST"]),
+    ("/api/jobs/retry", &["POST"]),
     ("/api/jobs/{id}", &["GET"]),
     ("/api/jobs/{id}/stream", &["GET"]),
     ("/api/jobs/{id}/logs", &["GET", "POST"]),
@@ -56,6 +64,14 @@ pub(super) enum Route<'a> {
     Jobs,
     /// `POST /api/jobs/bulk`: a literal segment where a job id could be, and it wins.
     JobsBulk,
+    /// `POST /api/jobs/cancel` or `/retry`: every job matching a filter (literal, like bulk).
+    JobsControl(Control),
+    /// `POST /api/types/{type}/pause` or `/resume`.
+    TypeControl(&'a str, Control),
+    /// `GET /api/schedules`.
+    Schedules,
+    /// `POST /api/schedules/{name}/pause`, `/resume` or `/trigger`.
+    ScheduleControl(&'a str, Control),
     Events,
     /// A signed `/api/events` URL for a browser.
     EventsToken,
@@ -80,9 +96,19 @@ impl<'a> Route<'a> {
             ["metrics"] => Some(Route::Metrics),
             ["openapi.json"] => Some(Route::OpenApi),
             ["api", "types"] => Some(Route::Types),
+            ["api", "types", name, action] if !name.is_empty() => {
+                Control::of_types(action).map(|action| Route::TypeControl(name, action))
+            }
+            ["api", "schedules"] => Some(Route::Schedules),
+            ["api", "schedules", name, action] if !name.is_empty() => {
+                Control::of_schedules(action).map(|action| Route::ScheduleControl(name, action))
+            }
             ["api", "jobs"] => Some(Route::Jobs),
             // Before `{id}`: a literal path wins over a template, as in OpenAPI.
             ["api", "jobs", "bulk"] => Some(Route::JobsBulk),
+            ["api", "jobs", action] if Control::of_jobs(action).is_some() => {
+                Control::of_jobs(action).map(Route::JobsControl)
+            }
             ["api", "events"] => Some(Route::Events),
             ["api", "events", "token"] => Some(Route::EventsToken),
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
@@ -108,6 +134,14 @@ impl<'a> Route<'a> {
             Route::Types => "/api/types",
             Route::Jobs => "/api/jobs",
             Route::JobsBulk => "/api/jobs/bulk",
+            Route::JobsControl(Control::Retry) => "/api/jobs/retry",
+            Route::JobsControl(_) => "/api/jobs/cancel",
+            Route::TypeControl(_, Control::Resume) => "/api/types/{type}/resume",
+            Route::TypeControl(..) => "/api/types/{type}/pause",
+            Route::Schedules => "/api/schedules",
+            Route::ScheduleControl(_, Control::Resume) => "/api/schedules/{name}/resume",
+            Route::ScheduleControl(_, Control::Trigger) => "/api/schedules/{name}/trigger",
+            Route::ScheduleControl(..) => "/api/schedules/{name}/pause",
             Route::Events => "/api/events",
             Route::EventsToken => "/api/events/token",
             Route::Asset(asset) => asset.path(),
@@ -130,13 +164,18 @@ impl<'a> Route<'a> {
             | Route::Events
             | Route::EventsToken
             | Route::Types
+            | Route::Schedules
             | Route::Asset(_)
             | Route::Job(_)
             | Route::JobStream(_) => "GET, OPTIONS",
             Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
-            Route::JobsBulk | Route::JobAction(..) | Route::WorkerClaim | Route::Uploads => {
-                "POST, OPTIONS"
-            }
+            Route::JobsBulk
+            | Route::JobsControl(_)
+            | Route::TypeControl(..)
+            | Route::ScheduleControl(..)
+            | Route::JobAction(..)
+            | Route::WorkerClaim
+            | Route::Uploads => "POST, OPTIONS",
         }
     }
 }
@@ -189,6 +228,45 @@ impl JobAction {
     }
 }
 
+/// What the control routes do: to a type (pause, resume), to a schedule (pause, resume,
+/// trigger), or to every job matching a filter (cancel, retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Trigger,
+    Cancel,
+    Retry,
+}
+
+impl Control {
+    /// The last segment of `/api/types/{type}/...`.
+    fn of_types(segment: &str) -> Option<Self> {
+        match segment {
+            "pause" => Some(Control::Pause),
+            "resume" => Some(Control::Resume),
+            _ => None,
+        }
+    }
+
+    /// The last segment of `/api/schedules/{name}/...`.
+    fn of_schedules(segment: &str) -> Option<Self> {
+        match segment {
+            "trigger" => Some(Control::Trigger),
+            other => Self::of_types(other),
+        }
+    }
+
+    /// The last segment of `/api/jobs/...` that is not a job id.
+    fn of_jobs(segment: &str) -> Option<Self> {
+        match segment {
+            "cancel" => Some(Control::Cancel),
+            "retry" => Some(Control::Retry),
+            _ => None,
+        }
+    }
+}
+
 /// The template of the route `path` matches, or `"unmatched"` (for metrics labels).
 pub fn template(path: &str) -> &'static str {
     Route::parse(path).map_or("unmatched", |route| route.template())
@@ -225,22 +303,38 @@ mod tests {
         assert_eq!(Route::parse("/openapi.json"), Some(Route::OpenApi));
     }
 
-    /// A job id for the `{id}` of the templates.
+    /// A value for every placeholder of the templates (`{id}`, `{type}`, `{name}`).
     const ID: &str = "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f";
 
-    /// The id a parsed route carries, if its template has one.
+    /// Whether a template's segment is a placeholder.
+    fn is_placeholder(part: &str) -> bool {
+        part.starts_with('{') && part.ends_with('}')
+    }
+
+    /// A template with every placeholder filled with [`ID`].
+    fn filled(template: &str) -> String {
+        template
+            .split('/')
+            .map(|part| if is_placeholder(part) { ID } else { part })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The placeholder's value a parsed route carries, if its template has one.
     fn id_of<'a>(route: &Route<'a>) -> Option<&'a str> {
         match route {
             Route::Job(id)
             | Route::JobStream(id)
             | Route::JobLogs(id)
-            | Route::JobAction(id, _) => Some(id),
+            | Route::JobAction(id, _)
+            | Route::TypeControl(id, _)
+            | Route::ScheduleControl(id, _) => Some(id),
             _ => None,
         }
     }
 
-    /// The table's rows whose template matches `path` (`{id}`: any one non-empty segment),
-    /// those with the fewest `{id}`s only: a literal row wins over a template.
+    /// The table's rows whose template matches `path` (a placeholder: any one non-empty
+    /// segment), those with the fewest placeholders only: a literal row wins over a template.
     fn table_rows(path: &str) -> Vec<&'static str> {
         let Some(rest) = path.strip_prefix('/') else {
             return Vec::new();
@@ -253,7 +347,7 @@ mod tests {
                 let parts: Vec<&str> = template[1..].split('/').collect();
                 parts.len() == segments.len()
                     && parts.iter().zip(&segments).all(|(part, segment)| {
-                        if *part == "{id}" {
+                        if is_placeholder(part) {
                             !segment.is_empty()
                         } else {
                             part == segment
@@ -261,7 +355,7 @@ mod tests {
                     })
             })
             .collect();
-        let ids = |template: &str| template.matches("{id}").count();
+        let ids = |template: &str| template.split('/').filter(|p| is_placeholder(p)).count();
         let fewest = matching.iter().map(|t| ids(t)).min();
         matching
             .into_iter()
@@ -284,12 +378,12 @@ mod tests {
                 );
                 assert!(!methods[..j].contains(method), "{template}: {method} twice");
             }
-            let path = template.replace("{id}", ID);
+            let path = filled(template);
             let route = Route::parse(&path).unwrap_or_else(|| panic!("{path} does not parse"));
             assert_eq!(route.template(), *template, "{path} parses to {route:?}");
             assert_eq!(
                 id_of(&route),
-                template.contains("{id}").then_some(ID),
+                template.contains('{').then_some(ID),
                 "{path}"
             );
             assert_eq!(
@@ -340,7 +434,7 @@ mod tests {
         let mut words: Vec<&str> = vec!["", ID, "x", "API", "jobs.json", "index.html"];
         for (template, _) in ROUTES {
             for part in template[1..].split('/') {
-                if part != "{id}" && !words.contains(&part) {
+                if !is_placeholder(part) && !words.contains(&part) {
                     words.push(part);
                 }
             }
@@ -379,9 +473,9 @@ mod tests {
         }
         // ...and every row with one segment changed, one more, one fewer, or no leading slash.
         for (template, _) in ROUTES {
-            let row: Vec<String> = template[1..]
+            let row: Vec<String> = filled(&template[1..])
                 .split('/')
-                .map(|part| part.replace("{id}", ID))
+                .map(str::to_owned)
                 .collect();
             for i in 0..row.len() {
                 for word in &words {

@@ -52,6 +52,12 @@ pub struct JobView<'a> {
     /// The external worker holding the job, while one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     worker: Option<&'a str>,
+    /// The schedule that made the job, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<&'a str>,
+    /// Present (true) while the job is queued and its type is paused: nobody claims it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    paused: bool,
     stream_url: String,
 }
 
@@ -89,6 +95,11 @@ impl<'a> JobView<'a> {
                 .worker
                 .as_deref()
                 .filter(|_| job.status == JobStatus::Running && job.lease_owner.is_some()),
+            schedule: job
+                .idempotency_key
+                .as_deref()
+                .and_then(crate::job::schedule_of_key),
+            paused: false,
             stream_url: format!("/api/jobs/{}/stream", job.id),
         }
     }
@@ -98,6 +109,8 @@ impl<'a> JobView<'a> {
 /// `EventSource` can open it without a header, for as long as the job runs).
 pub fn view<'a>(state: &AppState, job: &'a Job) -> JobView<'a> {
     let mut view = JobView::new(job);
+    view.paused =
+        job.status == JobStatus::Queued && state.store.paused().contains_key(&job.job_type);
     if let Some(signer) = &state.signer {
         let token = signer.sign_job(&job.id.to_string());
         view.stream_url = format!("/api/jobs/{}/stream?token={token}", job.id);

@@ -58,7 +58,7 @@ impl FromStr for JobId {
 }
 
 /// Where a job is in its life; see the module docs for how each is entered and left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Queued,
@@ -158,6 +158,24 @@ impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_rfc3339())
     }
+}
+
+/// The start of the idempotency key of every job a schedule made (`schedule:NAME:TICK`, see
+/// `crate::schedules`); jobs created over the API may not use it.
+pub const SCHEDULE_KEY_PREFIX: &str = "schedule:";
+
+/// The name of the schedule that made a job, read from its idempotency key.
+pub fn schedule_of_key(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(SCHEDULE_KEY_PREFIX)?;
+    rest.split_once(':').map(|(name, _)| name)
+}
+
+/// The idempotency keys of schedule `name`'s jobs lie in `[low, high)` (';' follows ':').
+pub fn schedule_key_range(name: &str) -> (String, String) {
+    (
+        format!("{SCHEDULE_KEY_PREFIX}{name}:"),
+        format!("{SCHEDULE_KEY_PREFIX}{name};"),
+    )
 }
 
 /// One job as stored. The HTTP layer decides which fields a client sees.

@@ -7,6 +7,11 @@
 //! at which the status or progress last changed. Without `Last-Event-ID` a stream starts at the
 //! job's current state (a `progress` event, or the terminal event of a finished job).
 //!
+//! A queued job of a paused type says so: its `progress` events carry `"paused": true`. A pause
+//! or resume is not a change of the job (no version), so when one happens while the stream is
+//! open, the stream sends a `progress` event without an id: the client's resume point stays
+//! where it was. A client that reconnects to a paused job gets one such event too.
+//!
 //! Rules (see `docs/stream.md`): heartbeat comments every `heartbeat`; the body ends
 //! `close_delay` after the terminal event, at `max_duration`, or at shutdown; a dropped client
 //! drops the stream, and with it its timers and queries.
@@ -20,11 +25,13 @@ use serde_json::Value;
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::watch;
+
 use super::frame::{self, Event};
 use super::poller::{Snapshot, Subscription};
 use super::{Heartbeat, StreamGuard};
 use crate::job::{Job, JobId, JobStatus, LogLine};
-use crate::store::Store;
+use crate::store::{PausedTypes, Store};
 
 /// Timings of a stream; see `[stream]` in the config.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +56,9 @@ struct ProgressData<'a> {
     total: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stage: Option<&'a str>,
+    /// Queued, and its type is paused: nobody will claim it until the type is resumed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    paused: bool,
 }
 
 /// Data of a `completed` event.
@@ -76,9 +86,9 @@ fn event(name: &str, id: i64, data: &impl Serialize) -> Bytes {
         .unwrap_or_default()
 }
 
-/// The job's state as one event, tagged with `id`: `progress` while it is unfinished, else its
-/// terminal event.
-pub fn state_event(job: &Job, id: i64) -> Bytes {
+/// The job's state as one event, tagged with `id`: `progress` while it is unfinished (saying
+/// so when it is queued and `paused`), else its terminal event.
+pub fn state_event(job: &Job, id: i64, paused: bool) -> Bytes {
     match job.status {
         JobStatus::Completed => event(
             "completed",
@@ -108,9 +118,28 @@ pub fn state_event(job: &Job, id: i64) -> Bytes {
                 current: job.current,
                 total: job.total,
                 stage: job.stage.as_deref(),
+                paused: paused && job.status == JobStatus::Queued,
             },
         ),
     }
+}
+
+/// A queued job's `progress` event without an id: its type was paused or resumed, which is not
+/// a change of the job, so the client's resume point stays where it was.
+pub fn pause_notice(job: &Job, paused: bool) -> Bytes {
+    let data = ProgressData {
+        status: job.status,
+        progress: job.progress,
+        message: job.message.as_deref(),
+        current: job.current,
+        total: job.total,
+        stage: job.stage.as_deref(),
+        paused,
+    };
+    Event::json(&data)
+        .name("progress")
+        .map(|e| e.encode())
+        .unwrap_or_default()
 }
 
 /// A `log` event for one line.
@@ -124,8 +153,9 @@ pub fn already_seen_the_end(job: &Job, last_seen: Option<i64>) -> bool {
     matches!(last_seen, Some(v) if job.status.is_finished() && v >= job.state_version && v <= job.version)
 }
 
-/// The events that take a client from version `after` to `job`'s current version, in order.
-pub fn events_after(job: &Job, after: i64, logs: &[LogLine]) -> Vec<Bytes> {
+/// The events that take a client from version `after` to `job`'s current version, in order
+/// (`paused`: whether the job's type is paused).
+pub fn events_after(job: &Job, after: i64, logs: &[LogLine], paused: bool) -> Vec<Bytes> {
     let mut events: Vec<(i64, u8, Bytes)> = logs
         .iter()
         .filter(|line| line.version > after)
@@ -140,7 +170,7 @@ pub fn events_after(job: &Job, after: i64, logs: &[LogLine]) -> Vec<Bytes> {
         } else {
             job.state_version
         };
-        events.push((id, rank, state_event(job, id)));
+        events.push((id, rank, state_event(job, id, paused)));
     }
     events.sort_by_key(|(version, rank, _)| (*version, *rank));
     events.into_iter().map(|(_, _, bytes)| bytes).collect()
@@ -166,9 +196,19 @@ struct JobStream {
     shutdown: CancellationToken,
     deadline: Instant,
     heartbeat: Heartbeat,
+    /// The paused types as this process knows them.
+    paused: watch::Receiver<PausedTypes>,
+    /// The job as last sent, and whether the client was last told it is paused.
+    job: std::sync::Arc<Job>,
+    told_paused: bool,
 }
 
 impl JobStream {
+    /// Whether `job` is queued and its type paused, as this process knows now.
+    fn is_paused(&self, job: &Job) -> bool {
+        job.status == JobStatus::Queued && self.paused.borrow().contains_key(&job.job_type)
+    }
+
     /// The log lines after version `after` up to the snapshot's: from memory when the
     /// snapshot holds them all, else from the store.
     async fn logs_since(&self, snapshot: &Snapshot, after: i64) -> Result<Vec<LogLine>, ()> {
@@ -193,14 +233,22 @@ impl JobStream {
     async fn first(&mut self, snapshot: &Snapshot, last_seen: Option<i64>) -> Step {
         let job = &snapshot.job;
         let resume = last_seen.filter(|v| *v <= job.version);
-        let events = match resume {
-            None => vec![state_event(job, job.version)],
+        self.paused.mark_unchanged();
+        let paused = self.is_paused(job);
+        let mut events = match resume {
+            None => vec![state_event(job, job.version, paused)],
             Some(after) => match self.logs_since(snapshot, after).await {
-                Ok(logs) => events_after(job, after, &logs),
+                Ok(logs) => events_after(job, after, &logs, paused),
                 Err(()) => return Step::End,
             },
         };
+        if paused && resume.is_some_and(|after| job.state_version <= after) {
+            // The client saw the job's state already, but maybe not the pause.
+            events.push(pause_notice(job, true));
+        }
         self.seen = job.version;
+        self.job = job.clone();
+        self.told_paused = paused;
         if job.status.is_finished() {
             Step::Finish(events)
         } else {
@@ -221,6 +269,14 @@ impl JobStream {
                         return step;
                     }
                 }
+                Ok(()) = self.paused.changed() => {
+                    let job = self.job.clone();
+                    let paused = self.is_paused(&job);
+                    if job.status == JobStatus::Queued && paused != self.told_paused {
+                        self.told_paused = paused;
+                        return Step::Send(vec![pause_notice(&job, paused)]);
+                    }
+                }
             }
         }
     }
@@ -232,8 +288,17 @@ impl JobStream {
             return None;
         }
         let logs = self.logs_since(snapshot, self.seen).await.ok()?;
-        let events = events_after(job, self.seen, &logs);
+        let paused = self.is_paused(job);
+        let mut events = events_after(job, self.seen, &logs, paused);
+        if job.status == JobStatus::Queued
+            && paused != self.told_paused
+            && job.state_version <= self.seen
+        {
+            events.push(pause_notice(job, paused));
+        }
+        self.told_paused = paused;
         self.seen = job.version;
+        self.job = job.clone();
         Some(if job.status.is_finished() {
             Step::Finish(events)
         } else {
@@ -280,6 +345,9 @@ pub fn job_stream(
         let _guard = guard;
         let now = Instant::now();
         let mut stream = JobStream {
+            paused: store.watch_paused(),
+            job: snapshot.job.clone(),
+            told_paused: false,
             store,
             job_id: snapshot.job.id,
             subscription,
@@ -373,7 +441,7 @@ mod tests {
     #[test]
     fn news_comes_in_version_order_with_versions_as_ids() {
         let job = job(JobStatus::Running, 6, 5);
-        let out = text(&events_after(&job, 3, &[line(1, 4), line(2, 6)]));
+        let out = text(&events_after(&job, 3, &[line(1, 4), line(2, 6)], false));
         let ids: Vec<&str> = out.lines().filter(|l| l.starts_with("id: ")).collect();
         assert_eq!(ids, ["id: 4", "id: 5", "id: 6"]);
         assert!(out.contains("event: progress\nid: 5\ndata: {\"status\":\"running\",\"progress\":40.0,\"message\":\"step 4/10\",\"current\":4,\"total\":10}"));
@@ -382,8 +450,8 @@ mod tests {
     #[test]
     fn nothing_already_seen_is_sent_again() {
         let job = job(JobStatus::Running, 6, 5);
-        assert!(events_after(&job, 6, &[line(1, 4), line(2, 6)]).is_empty());
-        let out = text(&events_after(&job, 5, &[line(1, 4), line(2, 6)]));
+        assert!(events_after(&job, 6, &[line(1, 4), line(2, 6)], false).is_empty());
+        let out = text(&events_after(&job, 5, &[line(1, 4), line(2, 6)], false));
         assert_eq!(out.matches("event: ").count(), 1);
         assert!(out.contains("event: log\nid: 6"));
     }
@@ -391,7 +459,7 @@ mod tests {
     #[test]
     fn the_terminal_event_comes_last() {
         let job = job(JobStatus::Completed, 9, 9);
-        let out = text(&events_after(&job, 0, &[line(1, 8)]));
+        let out = text(&events_after(&job, 0, &[line(1, 8)], false));
         assert!(out.find("event: log").unwrap() < out.find("event: completed").unwrap());
         assert!(out.contains("event: completed\nid: 9\ndata: {\"status\":\"completed\",\"progress\":100.0,\"result\":{\"ok\":true}}"));
     }
@@ -399,7 +467,8 @@ mod tests {
     #[test]
     fn a_cancelled_job_ends_with_a_failed_event() {
         let out =
-            String::from_utf8(state_event(&job(JobStatus::Cancelled, 3, 3), 3).to_vec()).unwrap();
+            String::from_utf8(state_event(&job(JobStatus::Cancelled, 3, 3), 3, false).to_vec())
+                .unwrap();
         assert!(out.starts_with("event: failed\nid: 3\ndata: {\"status\":\"cancelled\""));
     }
 

@@ -31,8 +31,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{CancelOutcome, ListFilter, PruneRule, StoreError, Upload};
-use crate::job::{Job, JobId, LogLine, Timestamp};
+use super::{
+    BulkAction, BulkStep, CancelOutcome, JobFilter, ListFilter, PruneRule, ScheduleState,
+    StoreError, TypeStats, Upload,
+};
+use crate::job::{Job, JobId, JobStatus, LogLine, Timestamp};
 
 /// One job's change as a poller reads it: which job, its version after the change, and the
 /// change number.
@@ -56,8 +59,20 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     /// Queued jobs of `job_type`, for the queue-depth limit.
     async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError>;
 
-    /// `(type, status, count)` for every pair that has jobs, for the metrics.
+    /// `(type, status, count)` for every pair that has jobs, for the metrics. Costs the
+    /// unfinished jobs, not every job stored: finished ones are counted as they finish.
     async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+
+    /// Every job type that has jobs, or finished some in the last hour, as of `now`: its jobs by
+    /// status (the same counts as [`Backend::count_by_type_and_status`]), since when its
+    /// longest-waiting due queued job has waited, and how many of its jobs finished in the last
+    /// minute and the last hour (to the second). Costs the unfinished jobs and an hour of
+    /// per-second counts, not every job stored.
+    async fn type_stats(&self, now: Timestamp) -> Result<Vec<TypeStats>, StoreError>;
+
+    /// Forgets the per-second finish counts from before `before` ([`Backend::type_stats`] looks
+    /// an hour back); returns how many rows went.
+    async fn forget_finishes(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     // --- Changes: what the stream poller follows ----------------------------------------
 
@@ -111,6 +126,75 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     /// Sends a failed or cancelled job back to the queue with a fresh attempt budget and a log
     /// line saying so, in one transaction; earlier log lines stay.
     async fn retry(&self, id: JobId) -> Result<Job, StoreError>;
+
+    // --- Bulk actions -----------------------------------------------------------------------
+
+    /// How many jobs in `status` match `filter` now.
+    async fn count_matching(
+        &self,
+        filter: &JobFilter,
+        status: JobStatus,
+    ) -> Result<u64, StoreError>;
+
+    /// One bounded step of a bulk action: applies `action` to at most `limit` jobs in `status`
+    /// that match `filter`, with ids above `after`, lowest ids first, in one transaction, so
+    /// other writes wait for one step at most. Each job changed is changed exactly as the
+    /// single-job write would change it (a cancel as [`Backend::cancel`], a retry as
+    /// [`Backend::retry`], its log line included), guarded by the action's statuses, with a
+    /// version and a change number of its own ([`BulkAction::RequestCancel`] changes no
+    /// version, as a cancel request never does). A `status` the action does not apply from
+    /// matches nothing. Walking on with `after` = the step's `last` until it is `None` visits
+    /// every job that matched when the walk began, once.
+    async fn bulk_step(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        status: JobStatus,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<BulkStep, StoreError>;
+
+    // --- Paused types -----------------------------------------------------------------------
+
+    /// Pauses `job_type` (already paused: nothing changes, and its first pause time is kept)
+    /// and returns since when it is paused. From the moment this returns, no claim in any
+    /// process takes a queued job of the type ([`super::Store::claim`] leaves them out); jobs
+    /// already running go on, and new jobs of the type are created and wait. The pause is
+    /// stored: it holds across restarts and for every process on the database.
+    async fn pause_type(&self, job_type: &str, at: Timestamp) -> Result<Timestamp, StoreError>;
+
+    /// Ends the pause of `job_type`; whether it was paused. Its queued jobs are claimable at
+    /// once, and every process sharing the database is told, where the database can tell
+    /// ([`Backend::watch_queued`]).
+    async fn resume_type(&self, job_type: &str) -> Result<bool, StoreError>;
+
+    /// The paused types and since when, by name.
+    async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError>;
+
+    // --- Schedules --------------------------------------------------------------------------
+
+    /// The stored state of every schedule that has run or been paused, by name.
+    async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError>;
+
+    /// Pauses or resumes schedule `name` (made if unknown); its state after.
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        at: Timestamp,
+    ) -> Result<ScheduleState, StoreError>;
+
+    /// Records that schedule `name` ran at `at` and made `job`. For a tick (`manual` false),
+    /// only if no run at or after `at` is recorded: however many processes record the same
+    /// tick, at once or one after another, exactly one does (the answer says whether this
+    /// call did) and the run count grows by one. A manual run (`manual`) always counts.
+    async fn record_schedule_run(
+        &self,
+        name: &str,
+        at: Timestamp,
+        job: JobId,
+        manual: bool,
+    ) -> Result<bool, StoreError>;
 
     // --- Claims and leases ----------------------------------------------------------------
 

@@ -33,16 +33,19 @@ pub use error::{retry_transient, StoreError};
 pub use postgres::{is_postgres_url, PgStore};
 pub use sqlite::{database_file, SqliteStore};
 pub use types::{
-    CancelOutcome, Claimant, ListFilter, PoolOptions, PruneRule, RetryPolicy, Upload, Writer,
-    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    BulkAction, BulkStep, CancelOutcome, Claimant, JobFilter, ListFilter, PoolOptions, PruneRule,
+    RetryPolicy, ScheduleState, TypeStats, Upload, Writer, DEFAULT_ACQUIRE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
 };
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::watch;
 
-use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress};
+use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 use crate::metrics::Metrics;
 
 pub(crate) use self::batch::{End, Times};
@@ -94,7 +97,13 @@ pub struct Store {
     /// The same store as `backend` when it is SQLite, for what only SQLite has.
     sqlite: Option<SqliteStore>,
     metrics: Metrics,
+    /// The paused job types as this process last read them (see [`Store::refresh_paused`]):
+    /// what streams and the API show. Claims never read it: they check the database itself.
+    paused: Arc<watch::Sender<PausedTypes>>,
 }
+
+/// The paused job types by name, with when each was paused.
+pub type PausedTypes = Arc<BTreeMap<String, Timestamp>>;
 
 impl std::ops::Deref for Store {
     type Target = dyn Backend;
@@ -120,11 +129,13 @@ impl Store {
                 Some(sqlite),
             )
         };
+        let paused: PausedTypes = Arc::new(backend.paused_types().await?.into_iter().collect());
         Ok(Store {
             backend,
             writes,
             sqlite,
             metrics,
+            paused: Arc::new(watch::Sender::new(paused)),
         })
     }
 
@@ -159,6 +170,102 @@ impl Store {
             self.metrics.finished(job);
         }
         Ok(outcome)
+    }
+
+    // --- Paused types and bulk actions ----------------------------------------------------
+
+    /// [`Backend::pause_type`] now; this process's view of the paused types follows at once.
+    pub async fn pause_type(&self, job_type: &str) -> Result<Timestamp, StoreError> {
+        let at = self.backend.pause_type(job_type, Timestamp::now()).await?;
+        self.refresh_paused().await?;
+        Ok(at)
+    }
+
+    /// [`Backend::resume_type`]; this process's view of the paused types follows at once.
+    pub async fn resume_type(&self, job_type: &str) -> Result<bool, StoreError> {
+        let was = self.backend.resume_type(job_type).await?;
+        self.refresh_paused().await?;
+        Ok(was)
+    }
+
+    /// Reads the paused types again (other processes pause and resume too); receivers of
+    /// [`Store::watch_paused`] are told if they changed.
+    pub async fn refresh_paused(&self) -> Result<PausedTypes, StoreError> {
+        let now: BTreeMap<String, Timestamp> =
+            self.backend.paused_types().await?.into_iter().collect();
+        self.paused.send_if_modified(|known| {
+            let changed = **known != now;
+            if changed {
+                *known = Arc::new(now);
+            }
+            changed
+        });
+        Ok(self.paused.borrow().clone())
+    }
+
+    /// The paused types as this process last read them.
+    pub fn paused(&self) -> PausedTypes {
+        self.paused.borrow().clone()
+    }
+
+    /// Changes when this process learns that the paused types changed.
+    pub fn watch_paused(&self) -> watch::Receiver<PausedTypes> {
+        self.paused.subscribe()
+    }
+
+    /// Applies `action` to every job in one of `statuses` that matches `filter`, in steps of at
+    /// most `step` jobs ([`Backend::bulk_step`]), each its own short transaction, so other
+    /// writes never wait for more than one step. `each` sees every step's changed jobs (to stop
+    /// the ones running here, wake runners); jobs cancelled at once are recorded as ended.
+    /// Returns how many jobs changed.
+    pub async fn bulk(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        statuses: &[JobStatus],
+        step: usize,
+        mut each: impl FnMut(&[Job]),
+    ) -> Result<u64, StoreError> {
+        let step = step.max(1);
+        // A list of ids is walked a step's worth at a time, each bound on its own.
+        let chunks: Vec<JobFilter> = match &filter.ids {
+            Some(ids) => {
+                let mut ids = ids.clone();
+                ids.sort();
+                ids.dedup();
+                ids.chunks(step)
+                    .map(|chunk| JobFilter {
+                        ids: Some(chunk.to_vec()),
+                        ..filter.clone()
+                    })
+                    .collect()
+            }
+            None => vec![filter.clone()],
+        };
+        let mut changed = 0u64;
+        for status in statuses {
+            for chunk in &chunks {
+                let mut after = None;
+                loop {
+                    let done = self
+                        .backend
+                        .bulk_step(action, chunk, *status, after, step)
+                        .await?;
+                    if done.changed.is_empty() {
+                        break;
+                    }
+                    if matches!(action, BulkAction::Cancel | BulkAction::CancelExternal) {
+                        for job in &done.changed {
+                            self.metrics.finished(job);
+                        }
+                    }
+                    changed += done.changed.len() as u64;
+                    each(&done.changed);
+                    after = done.last;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     // --- Through the group-commit writer ------------------------------------------------

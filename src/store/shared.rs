@@ -3,11 +3,17 @@
 //! backend calls them with its pool, `Shared(&self.reader).get_job(id)`, and keeps to itself
 //! only what differs.
 
+use std::collections::BTreeMap;
+
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
+use super::batch::{bind_all, Statement};
 use super::rows::{job_from_row, log_from_row, parse_id, refusal};
-use super::{sql, CancelOutcome, Change, ListFilter, PruneRule, StoreError, Upload};
-use crate::job::{Job, JobId, LogLine, Timestamp};
+use super::{
+    sql, CancelOutcome, Change, JobFilter, ListFilter, PruneRule, ScheduleState, StoreError,
+    TypeStats, Upload,
+};
+use crate::job::{Job, JobId, JobStatus, LogLine, Timestamp};
 
 /// A query on `DB` with its arguments.
 pub(super) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
@@ -24,6 +30,7 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB> + Decode<'q, DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB> + Decode<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<f64>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB>,
     for<'q> f64: Type<DB> + Decode<'q, DB>,
     for<'q> bool: Type<DB> + Decode<'q, DB>,
@@ -60,15 +67,20 @@ where
         // Only the filters given become conditions, so each list's plan can use its index.
         let mut conditions = Vec::new();
         let mut texts = Vec::new();
+        let keys = filter
+            .schedule
+            .as_deref()
+            .map(crate::job::schedule_key_range);
         for (column, value) in [
-            ("status", filter.status.map(|s| s.as_str().to_owned())),
-            ("type", job_type),
+            ("status =", filter.status.map(|s| s.as_str().to_owned())),
+            ("type =", job_type),
+            ("idempotency_key >=", keys.as_ref().map(|k| k.0.clone())),
+            ("idempotency_key <", keys.map(|k| k.1)),
             ("id <", filter.before.map(|id| id.to_string())),
         ] {
             if let Some(value) = value {
                 texts.push(value);
-                let op = if column.ends_with('<') { "" } else { " =" };
-                conditions.push(format!(" AND {column}{op} ${}", texts.len()));
+                conditions.push(format!(" AND {column} ${}", texts.len()));
             }
         }
         let statement = format!(
@@ -93,7 +105,21 @@ where
     }
 
     pub async fn count_by_type_and_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(sql::COUNT_BY_TYPE_AND_STATUS)
+        Ok(self
+            .type_counts(Timestamp::now())
+            .await?
+            .into_iter()
+            .map(|(job_type, status, n, _)| (job_type, status, n))
+            .collect())
+    }
+
+    /// `(type, status, count, oldest due queued run_at)` (see [`sql::type_counts`]).
+    async fn type_counts(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(String, String, i64, Option<i64>)>, StoreError> {
+        let rows = sqlx::query(&sql::type_counts())
+            .bind(now.as_millis())
             .fetch_all(self.0)
             .await?;
         rows.iter()
@@ -102,9 +128,110 @@ where
                     row.try_get("type")?,
                     row.try_get("status")?,
                     row.try_get("n")?,
+                    row.try_get("oldest")?,
                 ))
             })
             .collect()
+    }
+
+    /// Every type that has jobs or finished some in the last hour, as of `now`.
+    pub async fn type_stats(&self, now: Timestamp) -> Result<Vec<TypeStats>, StoreError> {
+        let mut stats: BTreeMap<String, TypeStats> = BTreeMap::new();
+        for (job_type, status, n, oldest) in self.type_counts(now).await? {
+            let status: JobStatus = status.parse().map_err(StoreError::Corrupt)?;
+            let type_stats = of_type(&mut stats, job_type);
+            *type_stats.counts.entry(status).or_default() += n;
+            if let Some(oldest) = oldest {
+                type_stats.oldest_due = Some(Timestamp::from_millis(oldest));
+            }
+        }
+        let second = now.as_millis().div_euclid(1000);
+        let rows = sqlx::query(sql::FINISHED_SINCE)
+            .bind(second - 60)
+            .bind(second - 3600)
+            .fetch_all(self.0)
+            .await?;
+        for row in &rows {
+            let type_stats = of_type(&mut stats, row.try_get("type")?);
+            type_stats.finished_last_minute = row.try_get("minute")?;
+            type_stats.finished_last_hour = row.try_get("hour")?;
+        }
+        Ok(stats.into_values().collect())
+    }
+
+    /// Forgets per-second finish counts from before `before`.
+    pub async fn forget_finishes(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::FORGET_FINISHES)
+            .bind(before.as_millis().div_euclid(1000))
+            .execute(self.0)
+            .await?;
+        Ok(done.affected())
+    }
+
+    pub async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        let rows = sqlx::query(sql::PAUSED_TYPES).fetch_all(self.0).await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("type")?,
+                    Timestamp::from_millis(row.try_get("paused_at")?),
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {
+        let rows = sqlx::query(&sql::schedule_states())
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(schedule_from_row).collect()
+    }
+
+    pub async fn set_schedule_paused(
+        &self,
+        name: String,
+        paused: bool,
+        at: Timestamp,
+    ) -> Result<ScheduleState, StoreError> {
+        let row = sqlx::query(&sql::set_schedule_paused())
+            .bind(name)
+            .bind(paused)
+            .bind(at.as_millis())
+            .fetch_one(self.0)
+            .await?;
+        schedule_from_row(&row)
+    }
+
+    pub async fn record_schedule_run(
+        &self,
+        name: String,
+        at: Timestamp,
+        job: JobId,
+        manual: bool,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(&sql::record_schedule_run(manual))
+            .bind(name)
+            .bind(at.as_millis())
+            .bind(job.to_string())
+            .bind(Timestamp::now().as_millis())
+            .fetch_optional(self.0)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// How many jobs in `status` match `filter` (`text` fits strings for the database).
+    pub async fn count_matching(
+        &self,
+        filter: &JobFilter,
+        status: JobStatus,
+        text: fn(&str) -> String,
+    ) -> Result<u64, StoreError> {
+        let mut statement = Statement::new("SELECT COUNT(*) AS n FROM jobs WHERE ");
+        sql::matching(&mut statement, filter, status, None, text);
+        let row = bind_all(sqlx::query(&statement.sql), &statement.args)
+            .fetch_one(self.0)
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
     }
 
     pub async fn max_change_seq(&self) -> Result<i64, StoreError> {
@@ -342,15 +469,50 @@ where
     where
         for<'q> I: Encode<'q, DB> + Type<DB> + Send + 'q,
     {
-        let done = sqlx::query(&sql::delete_prunable_jobs(prune.ids, &prune.rule))
-            .bind(ids)
-            .bind(rule.per_type_json())
-            .bind(rule.finished_before.as_millis())
-            .bind(rule.only_type.clone())
-            .execute(self.0)
-            .await?;
+        let done = sqlx::query(&sql::delete_prunable_jobs(
+            prune.ids,
+            &prune.rule,
+            prune.lock,
+        ))
+        .bind(ids)
+        .bind(rule.per_type_json())
+        .bind(rule.finished_before.as_millis())
+        .bind(rule.only_type.clone())
+        .execute(self.0)
+        .await?;
         Ok(done.affected())
     }
+}
+
+/// The entry of `job_type` in `stats`, made empty if missing.
+fn of_type(stats: &mut BTreeMap<String, TypeStats>, job_type: String) -> &mut TypeStats {
+    stats.entry(job_type.clone()).or_insert_with(|| TypeStats {
+        job_type,
+        ..TypeStats::default()
+    })
+}
+
+/// A schedule's state from its row.
+fn schedule_from_row<R>(row: &R) -> Result<ScheduleState, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> bool: Decode<'a, R::Database> + Type<R::Database>,
+{
+    Ok(ScheduleState {
+        name: row.try_get("name")?,
+        paused: row.try_get("paused")?,
+        last_run_at: row
+            .try_get::<Option<i64>, _>("last_run_at")?
+            .map(Timestamp::from_millis),
+        last_job_id: row
+            .try_get::<Option<String>, _>("last_job_id")?
+            .map(|id| parse_id(&id))
+            .transpose()?,
+        run_count: row.try_get("run_count")?,
+    })
 }
 
 /// How a backend spells the parts of the prune statements that differ: which jobs may go (its
@@ -358,6 +520,10 @@ where
 pub(super) struct Prune {
     pub rule: String,
     pub ids: &'static str,
+    /// A `WITH` list that takes the lock the backend's writes of job statuses take (the
+    /// deletes change the finished counts, which only one writer at a time may touch), joined
+    /// as `change_lock`; `None` where the backend has one writer anyway.
+    pub lock: Option<&'static str>,
 }
 
 /// How many rows a statement changed (each driver's result has its own method for it).

@@ -208,11 +208,16 @@ pub(super) fn leased_guard(action: Action, owner: &str) -> String {
 /// attempt cleared, and one log line reserved for the note saying so (a version above the
 /// state change's).
 pub(super) fn retry_set() -> String {
+    retry_set_at("$1")
+}
+
+/// [`retry_set`] at the time `now`.
+pub(super) fn retry_set_at(now: &str) -> String {
     format!(
-        "status = {queued}, attempt = 0, run_at = $1, progress = 0, message = NULL, \
+        "status = {queued}, attempt = 0, run_at = {now}, progress = 0, message = NULL, \
          current = NULL, total = NULL, stage = NULL, result = NULL, error = NULL, \
          details = NULL, started_at = NULL, finished_at = NULL, cancel_requested = FALSE, \
-         lease_owner = NULL, lease_expires_at = NULL, worker = NULL, updated_at = $1, \
+         lease_owner = NULL, lease_expires_at = NULL, worker = NULL, updated_at = {now}, \
          log_seq = jobs.log_seq + 1, version = jobs.version + 2, state_version = jobs.version + 1",
         queued = quoted(JobStatus::Queued)
     )
@@ -253,6 +258,13 @@ pub(super) fn claimable(table: &str, now: &str) -> String {
         "{} AND {table}.run_at <= {now}",
         status_allows(&format!("{table}.status"), Action::Claim)
     )
+}
+
+/// True while the job type `type_expr` names is not paused: a claim leaves a paused type's
+/// queued jobs where they are. Each claim checks it once per type, not once per job (see the
+/// claim statements), so a paused type with a long queue costs a claim nothing.
+pub(super) fn not_paused(type_expr: &str) -> String {
+    format!("NOT EXISTS (SELECT 1 FROM paused_types WHERE paused_types.type = {type_expr})")
 }
 
 /// The order claims take jobs in: highest priority first, then oldest.
@@ -335,10 +347,15 @@ pub(super) fn delete_prunable_logs(ids: &str, prunable: &str) -> String {
     )
 }
 
-/// The jobs in `ids` that are still prunable and have no log lines left.
-pub(super) fn delete_prunable_jobs(ids: &str, prunable: &str) -> String {
+/// The jobs in `ids` that are still prunable and have no log lines left; with `lock` (a `WITH`
+/// list naming `change_lock`), taken first.
+pub(super) fn delete_prunable_jobs(ids: &str, prunable: &str, lock: Option<&str>) -> String {
+    let (with, using) = match lock {
+        Some(lock) => (lock, "USING change_lock "),
+        None => ("", ""),
+    };
     format!(
-        "DELETE FROM jobs AS j WHERE {ids} AND {prunable} \
+        "{with} DELETE FROM jobs AS j {using}WHERE {ids} AND {prunable} \
              AND NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id)"
     )
 }
@@ -351,8 +368,6 @@ pub(super) const BY_IDEMPOTENCY_KEY: &str =
 pub(super) const MAX_CHANGE_SEQ: &str = "SELECT COALESCE(MAX(change_seq), 0) AS seq FROM jobs";
 pub(super) const CHANGES_SINCE: &str = "SELECT id, version, change_seq FROM jobs \
      WHERE change_seq > $1 ORDER BY change_seq LIMIT $2";
-pub(super) const COUNT_BY_TYPE_AND_STATUS: &str =
-    "SELECT type, status, COUNT(*) AS n FROM jobs GROUP BY type, status";
 pub(super) const LOGS_AFTER_SEQ: &str =
     "SELECT * FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 pub(super) const LOGS_BETWEEN_VERSIONS: &str = "SELECT * FROM job_logs \
@@ -374,6 +389,141 @@ pub(super) const NEW_JOB_COLUMNS: &str = "id, type, status, payload, priority, m
 pub(super) const ON_KEY_TAKEN: &str =
     "ON CONFLICT (type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 pub(super) const INSERT_LOG_COLUMNS: &str = "job_logs (job_id, seq, version, ts, level, message)";
+
+/// Jobs by type and status, and each type's earliest due queued job (`oldest`, for `$1` = now):
+/// queued jobs counted from the queue index (which carries `run_at`), running ones from the
+/// status index, finished ones read from `job_counts`, which triggers keep (see the migration
+/// `control`). So a count costs the unfinished jobs, not every job stored.
+pub(super) fn type_counts() -> String {
+    let (queued, running) = (quoted(JobStatus::Queued), quoted(JobStatus::Running));
+    format!(
+        "SELECT type, {queued} AS status, COUNT(*) AS n, \
+             MIN(CASE WHEN run_at <= $1 THEN run_at END) AS oldest \
+         FROM jobs WHERE status = {queued} GROUP BY type \
+         UNION ALL SELECT type, {running} AS status, COUNT(*) AS n, CAST(NULL AS BIGINT) AS oldest \
+         FROM jobs WHERE status = {running} GROUP BY type \
+         UNION ALL SELECT type, status, n, CAST(NULL AS BIGINT) AS oldest \
+         FROM job_counts WHERE n <> 0"
+    )
+}
+
+/// Jobs finished per type since second `$1` (`minute`) and since second `$2` (`hour`), from the
+/// per-second counts the triggers keep.
+pub(super) const FINISHED_SINCE: &str = "SELECT type, \
+     CAST(SUM(CASE WHEN at >= $1 THEN n ELSE 0 END) AS BIGINT) AS minute, \
+     CAST(SUM(n) AS BIGINT) AS hour FROM job_finishes WHERE at >= $2 GROUP BY type";
+/// Forgets per-second finish counts before second `$1`.
+pub(super) const FORGET_FINISHES: &str = "DELETE FROM job_finishes WHERE at < $1";
+
+pub(super) const PAUSED_TYPES: &str = "SELECT type, paused_at FROM paused_types ORDER BY type";
+
+/// Pauses type `$1` from `$2` on (a paused type keeps its first pause time), its row made
+/// `from` the backend's source (PostgreSQL's change lock); returns the pause time.
+pub(super) fn pause_type(from: &str) -> String {
+    format!(
+        "INSERT INTO paused_types (type, paused_at) SELECT $1, CAST($2 AS BIGINT) {from} \
+         ON CONFLICT (type) DO UPDATE SET paused_at = paused_types.paused_at RETURNING paused_at"
+    )
+}
+
+/// The columns of a schedule's state.
+const SCHEDULE_COLUMNS: &str = "name, paused, last_run_at, last_job_id, run_count";
+
+pub(super) fn schedule_states() -> String {
+    format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name")
+}
+
+/// Pauses (`$2` true) or resumes schedule `$1` at `$3`.
+pub(super) fn set_schedule_paused() -> String {
+    format!(
+        "INSERT INTO schedules (name, paused, run_count, updated_at) VALUES ($1, $2, 0, $3) \
+         ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, \
+             updated_at = excluded.updated_at \
+         RETURNING {SCHEDULE_COLUMNS}"
+    )
+}
+
+/// Records a run of schedule `$1` at `$2` that made job `$3` (at `$4`): a tick is recorded once,
+/// by whichever node comes first (a run at or after it already recorded leaves the row as it
+/// is, and nothing is returned); with `manual`, a trigger, every call counts.
+pub(super) fn record_schedule_run(manual: bool) -> String {
+    let newer = "(schedules.last_run_at IS NULL OR schedules.last_run_at < excluded.last_run_at)";
+    format!(
+        "INSERT INTO schedules (name, paused, last_run_at, last_job_id, run_count, updated_at) \
+         VALUES ($1, FALSE, $2, $3, 1, $4) \
+         ON CONFLICT (name) DO UPDATE SET \
+             last_run_at = CASE WHEN {newer} THEN excluded.last_run_at \
+                 ELSE schedules.last_run_at END, \
+             last_job_id = CASE WHEN {newer} THEN excluded.last_job_id \
+                 ELSE schedules.last_job_id END, \
+             run_count = schedules.run_count + 1, updated_at = excluded.updated_at \
+         {guard} RETURNING name",
+        guard = if manual {
+            String::new()
+        } else {
+            format!("WHERE {newer}")
+        },
+    )
+}
+
+/// Appends to `statement` the conditions of a bulk action's next step: jobs in `status` that
+/// match `filter`, with ids above `after`. Binds its values as it writes them (`text` fits
+/// strings for the database). Status is spelled as a literal, so the status index is walked
+/// in id order.
+pub(super) fn matching(
+    statement: &mut super::batch::Statement,
+    filter: &super::JobFilter,
+    status: JobStatus,
+    after: Option<crate::job::JobId>,
+    text: fn(&str) -> String,
+) {
+    statement.push(format!("jobs.status = {}", quoted(status)));
+    if let Some(types) = &filter.types {
+        statement.push(" AND jobs.type IN (");
+        if types.is_empty() {
+            statement.push("NULL");
+        }
+        for (i, job_type) in types.iter().enumerate() {
+            statement
+                .push(if i == 0 { "" } else { ", " })
+                .bind(text(job_type));
+        }
+        statement.push(")");
+    }
+    if let Some(before) = filter.created_before {
+        statement
+            .push(" AND jobs.created_at < ")
+            .bind(before.as_millis());
+    }
+    if let Some(ids) = &filter.ids {
+        statement.push(" AND jobs.id IN (");
+        if ids.is_empty() {
+            statement.push("NULL");
+        }
+        for (i, id) in ids.iter().enumerate() {
+            statement
+                .push(if i == 0 { "" } else { ", " })
+                .bind(id.to_string());
+        }
+        statement.push(")");
+    }
+    if let Some(after) = after {
+        statement.push(" AND jobs.id > ").bind(after.to_string());
+    }
+}
+
+/// The SET items of a bulk action (`now`: its time; a retry's note takes the line its SET
+/// items reserve), the version and change number left to the backend.
+pub(super) fn bulk_set(action: super::BulkAction, now: &str) -> String {
+    use super::BulkAction;
+    match action {
+        BulkAction::Cancel | BulkAction::CancelExternal => {
+            format!("{}, {}", cancelled_set(now), end_version("0"))
+        }
+        BulkAction::RequestCancel => "cancel_requested = TRUE".to_owned(),
+        BulkAction::Retry => retry_set_at(now),
+    }
+}
 
 /// The statuses that are counted as queued, for the queue-depth limit.
 pub(super) fn count_queued() -> String {

@@ -78,6 +78,9 @@ pub struct Upload {
 pub struct ListFilter {
     pub status: Option<JobStatus>,
     pub job_type: Option<String>,
+    /// Only jobs the schedule of this name made (by their idempotency keys; give its type
+    /// too, so the key index is used).
+    pub schedule: Option<String>,
     /// Only jobs older than this one (the previous page's last id).
     pub before: Option<JobId>,
     pub limit: i64,
@@ -126,5 +129,96 @@ impl PruneRule {
             .map(|(name, cutoff)| (name.clone(), serde_json::Value::from(cutoff.as_millis())))
             .collect();
         serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// Which jobs a bulk action (cancel, retry) is for: every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only jobs of these types; `None` for any type (an empty list matches no job).
+    pub types: Option<Vec<String>>,
+    /// Only these jobs.
+    pub ids: Option<Vec<JobId>>,
+    /// Only jobs created before this.
+    pub created_before: Option<Timestamp>,
+}
+
+/// What a bulk action does to each job it matches; which statuses it applies from comes from
+/// its [`crate::job::Action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    /// Cancel at once: queued jobs ([`crate::job::Action::Cancel`]).
+    Cancel,
+    /// Cancel at once unfinished jobs that outside code runs
+    /// ([`crate::job::Action::CancelExternal`]).
+    CancelExternal,
+    /// Ask the runner to stop running in-process jobs ([`crate::job::Action::RequestCancel`]):
+    /// no version change, the runner's stop is the change.
+    RequestCancel,
+    /// Queue failed or cancelled jobs again with a fresh attempt budget and a note in their log
+    /// ([`crate::job::Action::Retry`]), as [`super::Backend::retry`] does one.
+    Retry,
+}
+
+impl BulkAction {
+    /// The state machine's action this bulk action applies.
+    pub fn action(self) -> crate::job::Action {
+        use crate::job::Action;
+        match self {
+            BulkAction::Cancel => Action::Cancel,
+            BulkAction::CancelExternal => Action::CancelExternal,
+            BulkAction::RequestCancel => Action::RequestCancel,
+            BulkAction::Retry => Action::Retry,
+        }
+    }
+}
+
+/// One bounded step of a bulk action: the jobs it changed, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct BulkStep {
+    pub changed: Vec<Job>,
+    /// The highest id the step looked at: the next step starts after it. `None` when the step
+    /// found no job, and the action is done.
+    pub last: Option<JobId>,
+}
+
+/// One job type as the overview (`GET /api/types`) shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeStats {
+    pub job_type: String,
+    /// Jobs by status (statuses with none are left out).
+    pub counts: std::collections::BTreeMap<JobStatus, i64>,
+    /// The earliest `run_at` of the type's queued jobs that are due: since when the job that
+    /// has waited longest has been waiting.
+    pub oldest_due: Option<Timestamp>,
+    /// Jobs that finished (completed, failed or cancelled) in the last minute and the last
+    /// hour, to the second; a job retried and finished again counts each time.
+    pub finished_last_minute: i64,
+    pub finished_last_hour: i64,
+}
+
+/// What the database keeps about one schedule, shared by every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleState {
+    pub name: String,
+    pub paused: bool,
+    /// The tick of the last run (a manual trigger's time for a trigger).
+    pub last_run_at: Option<Timestamp>,
+    /// The job that run made.
+    pub last_job_id: Option<JobId>,
+    /// Runs made, triggers included.
+    pub run_count: i64,
+}
+
+impl ScheduleState {
+    /// A schedule that has never run nor been paused.
+    pub fn new(name: &str) -> Self {
+        ScheduleState {
+            name: name.to_owned(),
+            paused: false,
+            last_run_at: None,
+            last_job_id: None,
+            run_count: 0,
+        }
     }
 }

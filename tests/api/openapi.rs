@@ -266,6 +266,15 @@ async fn the_document_is_served_and_lists_exactly_the_routers_routes() {
             let id = parameters.iter().find(|p| p["in"] == "path").unwrap();
             assert_eq!(id["required"], true, "{path}");
             assert_eq!(deref(&doc, &id["schema"])["format"], "uuid", "{path}");
+        } else if let Some(name) = ["type", "name"]
+            .into_iter()
+            .find(|name| path.contains(&format!("{{{name}}}")))
+        {
+            // A job type's or a schedule's name: any text, 404 unless declared.
+            assert_eq!(in_path, [name], "{path}");
+            let param = parameters.iter().find(|p| p["in"] == "path").unwrap();
+            assert_eq!(param["required"], true, "{path}");
+            assert_eq!(deref(&doc, &param["schema"])["type"], "string", "{path}");
         } else {
             assert!(in_path.is_empty(), "{path}: {in_path:?}");
         }
@@ -708,9 +717,20 @@ fn each_stream_route_describes_every_event_it_sends() {
         for branch in deref(&doc, schema)["oneOf"].as_array().unwrap() {
             let branch = deref(&doc, branch);
             let name = &branch["properties"]["event"]["const"];
+            // Every event has an id but a job stream's pause notice, a `progress` event that
+            // changes nothing of the job (so the client's resume point stays).
+            let notice = branch["properties"].get("id").is_none();
+            assert!(
+                !notice || (template.contains("{id}") && name == "progress"),
+                "{template} {name} without an id"
+            );
             assert_eq!(
                 branch["required"],
-                json!(["event", "id", "data"]),
+                if notice {
+                    json!(["event", "data"])
+                } else {
+                    json!(["event", "id", "data"])
+                },
                 "{template} {name}"
             );
             assert_eq!(branch["additionalProperties"], false, "{template} {name}");
@@ -737,6 +757,7 @@ fn each_stream_route_describes_every_event_it_sends() {
             json!({"event": "progress", "id": "7", "data": "not json"}),
             json!({"event": "progress", "id": "7", "data": "{\"status\":\"completed\",\"progress\":1}"}),
             json!({"event": "progress", "id": "7"}),
+            json!({"event": "progress", "data": "{\"status\":\"running\",\"progress\":1}"}),
         ] {
             assert!(
                 validator.check(&wrong, schema).is_err(),
@@ -1217,7 +1238,7 @@ async fn request_bodies_are_exactly_what_the_handlers_take() {
             }
         }
     }
-    assert_eq!(checked, 7, "the operations with JSON bodies");
+    assert_eq!(checked, 9, "the operations with JSON bodies");
 
     // Uploads: a raw body and a form.
     let response = app
@@ -1456,6 +1477,7 @@ const KEYWORDS: &[&str] = &[
     "required",
     "properties",
     "additionalProperties",
+    "not",
     // With `contentMediaType: application/json`: a string holding JSON, checked against it.
     "contentSchema",
     // Annotations (and `contentSchema`'s partner).
@@ -1484,7 +1506,9 @@ fn known_keywords(schema: &Value, errors: &mut Vec<String>) {
                 .unwrap()
                 .iter()
                 .for_each(|s| known_keywords(s, errors)),
-            "items" | "additionalProperties" | "contentSchema" => known_keywords(inner, errors),
+            "items" | "additionalProperties" | "contentSchema" | "not" => {
+                known_keywords(inner, errors)
+            }
             _ => {}
         }
     }
@@ -1704,6 +1728,15 @@ impl<'a> Validator<'a> {
                                 ),
                             }
                         }
+                    }
+                }
+                // A value the inner schema accepts is refused (checked open: the inner schema
+                // picks out values, it does not close the object).
+                "not" => {
+                    let mut inner = Vec::new();
+                    self.validate(value, arg, at, false, &mut inner);
+                    if inner.is_empty() {
+                        fail(format!("matches {arg}, which is not allowed"));
                     }
                 }
                 "contentSchema" => {

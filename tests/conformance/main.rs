@@ -99,6 +99,7 @@ mod fixtures;
 
 mod changes;
 mod claims;
+mod control;
 mod idempotency;
 mod leases;
 mod listing;

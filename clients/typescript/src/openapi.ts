@@ -98,14 +98,146 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List the declared job types
-         * @description The job types declared in config, for forms: name, how they run, whether they take an uploaded file, and their default attempt budget.
+         * The job types: settings, paused or not, jobs by status, waiting and throughput
+         * @description Every declared job type: its kind and settings, whether it is paused, its jobs by status, how long the job that has waited longest has been due, and how many of its jobs finished in the last minute and hour. Cheap enough to poll every few seconds with a million jobs stored: queued and running jobs are counted from their indexes, finished ones from counters the database keeps as jobs finish (see docs/benchmarks.md).
          *
          *     Role: `read`, `submit` or `admin`.
          */
         get: operations["listJobTypes"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/types/{type}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a job type
+         * @description Pauses the type: from the answer on, no queued job of it is claimed by anyone (the runners of every node, `POST /api/workers/claim`), until it is resumed. Jobs already running go on; new jobs of the type are accepted and wait. The pause is kept in the database: it holds for every node and across restarts. A queued job's stream and JSON say `paused`. Pausing a paused type changes nothing (its `paused_at` stays).
+         *
+         *     Role: `admin`.
+         */
+        post: operations["pauseType"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/types/{type}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused job type
+         * @description Ends the type's pause: its queued jobs are claimed at once, by this node's runner and waiting workers and (with PostgreSQL) every other node's. Resuming a type that is not paused changes nothing.
+         *
+         *     Role: `admin`.
+         */
+        post: operations["resumeType"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the schedules
+         * @description Every schedule declared under `[[schedules]]` in the config, in its order, with its state: paused, its next tick, its last run and that run's job, and how many runs it has made. Each tick makes exactly one job, however many nodes run: its `idempotency_key` is `schedule:NAME:TICK` (the tick in RFC 3339), and it is listed by `GET /api/jobs?schedule=NAME`.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["listSchedules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedules/{name}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a schedule
+         * @description Its ticks make no job until it is resumed (on every node; kept in the database). Ticks that pass while paused are not made up.
+         *
+         *     Role: `admin`.
+         */
+        post: operations["pauseSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedules/{name}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a schedule
+         * @description Its next tick makes a job again.
+         *
+         *     Role: `admin`.
+         */
+        post: operations["resumeSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedules/{name}/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a schedule now
+         * @description Makes the schedule's job now, paused or not, and counts it as a run (its `idempotency_key` is `schedule:NAME:manual:UUID`). 201 with the schedule and the job, and the job's `Location`.
+         *
+         *     Role: `admin`.
+         */
+        post: operations["triggerSchedule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -160,6 +292,50 @@ export interface paths {
          *     Role: `submit` or `admin`.
          */
         post: operations["createJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel every job matching a filter
+         * @description Cancels, as `POST /api/jobs/{id}/cancel` does each one, every unfinished job that matches: queued jobs, and running jobs of `external` types, are `cancelled` at once; running in-process jobs are asked to stop (`stopping`) and their runners stop them. Finished jobs are left alone. Applied in steps of at most 500 jobs, each one short transaction, so other writes (creates, claims, progress) wait for one step at most; each changed job gets a version and a change number of its own, so its stream and `GET /api/events` see the change. A filter that matches nothing is 200 with `affected: 0`. The whole action runs to its end even if the client goes away.
+         *
+         *     Role: `admin`.
+         */
+        post: operations["cancelJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry every failed or cancelled job matching a filter
+         * @description Queues again, as `POST /api/jobs/{id}/retry` does each one, every `failed` or `cancelled` job that matches: same id, a fresh attempt budget, a line in its log. Other jobs are left alone. Applied in steps of at most 500 jobs, each one short transaction, so other writes (creates, claims, progress) wait for one step at most; each changed job gets a version and a change number of its own, so its stream and `GET /api/events` see the change. A filter that matches nothing is 200 with `affected: 0`. The whole action runs to its end even if the client goes away.
+         *
+         *     Role: `admin`.
+         */
+        post: operations["retryJobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -627,6 +803,13 @@ export interface components {
             worker?: string;
             /** @description Where its event stream is; with tokens on, it carries a signed `token`. */
             stream_url: string;
+            /** @description The schedule that made the job (its `idempotency_key` is `schedule:NAME:...`). */
+            schedule?: string;
+            /**
+             * @description Present (true) while the job is queued and its type is paused: nobody claims it until the type is resumed.
+             * @constant
+             */
+            paused?: true;
         };
         JobPage: {
             jobs: components["schemas"]["Job"][];
@@ -665,6 +848,7 @@ export interface components {
         LogPage: {
             logs: components["schemas"]["LogLine"][];
         };
+        /** @description A declared job type: its settings, whether it is paused, its jobs by status, how long its longest-waiting due job has waited, and how many of its jobs finished lately. */
         JobType: {
             name: string;
             /** @enum {string} */
@@ -672,6 +856,26 @@ export interface components {
             /** @description Jobs of this type work on an uploaded file. */
             file_input: boolean;
             max_attempts: number;
+            /** @description At most this many of its jobs run at once in one process; null for no limit. */
+            concurrency: number | null;
+            /** @description Paused: its queued jobs are claimed by nobody (neither a runner nor a worker, on any node) until it is resumed; running jobs go on and new jobs are accepted and wait. */
+            paused: boolean;
+            /** @description Since when it is paused; null when it is not. */
+            paused_at: components["schemas"]["Timestamp"] | null;
+            /** @description Its jobs by status, now. */
+            counts: {
+                queued: number;
+                running: number;
+                completed: number;
+                failed: number;
+                cancelled: number;
+            };
+            /** @description How long, in milliseconds, its queued job that has waited longest has been due (jobs whose `run_at` is still to come are not waiting); null when none is due. */
+            oldest_queued_age_ms: number | null;
+            /** @description Its jobs that finished (completed, failed or cancelled) in the last 60 seconds, to the second; a job retried and finished again counts each time. */
+            finished_last_minute: number;
+            /** @description The same over the last hour. */
+            finished_last_hour: number;
         };
         EventsUrl: {
             /** @description `/api/events` with the filter, and `token` when tokens are on. */
@@ -724,7 +928,7 @@ export interface components {
              * @description Not run before this RFC 3339 time.
              */
             run_at?: string | null;
-            /** @description 1 to 1024 bytes. A repeat for the same type returns the existing job (200). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
+            /** @description 1 to 1024 bytes, not starting with `schedule:` (the schedules' own keys). A repeat for the same type returns the existing job (200). Lengths here are in UTF-8 bytes, which JSON Schema cannot count: `maxLength` is that many characters, and text outside ASCII reaches the byte limit sooner. */
             idempotency_key?: string | null;
         } | {
             /** @enum {unknown} */
@@ -794,6 +998,11 @@ export interface components {
          *       "total": 10,
          *       "stage": "counting"
          *     }
+         * @example {
+         *       "status": "queued",
+         *       "progress": 0,
+         *       "paused": true
+         *     }
          */
         ProgressEvent: {
             /**
@@ -806,6 +1015,11 @@ export interface components {
             current?: number;
             total?: number;
             stage?: string;
+            /**
+             * @description Present (true) while the job is queued and its type is paused.
+             * @constant
+             */
+            paused?: true;
         };
         CompletedEvent: {
             /** @constant */
@@ -857,6 +1071,13 @@ export interface components {
             event: "progress";
             /** @description The job's `version` at that event: send it back as `Last-Event-ID` to resume after it. */
             id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "progress";
             /** @description JSON, on one line. */
             data: string;
             /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
@@ -936,6 +1157,111 @@ export interface components {
             /** @description Fail the attempt at this step, which is at most `steps` (a rule across two fields, which JSON Schema cannot state). */
             fail_at_step?: number | null;
         } | null;
+        /**
+         * @description A periodic job declared under `[[schedules]]` in the config, and its state, which every node shares.
+         * @example {
+         *       "name": "nightly-import",
+         *       "type": "import-traces",
+         *       "cron": "0 2 * * *",
+         *       "timezone": "Europe/Berlin",
+         *       "missed": "skip",
+         *       "payload": {
+         *         "path": "traces-1000.jsonl"
+         *       },
+         *       "paused": false,
+         *       "next_run_at": "2026-11-22T01:00:00.000Z",
+         *       "last_run_at": "2026-11-21T01:00:00.000Z",
+         *       "last_job_id": "0190f5a2-7c1e-7d3a-9b4e-2f6a8c0d1e2f",
+         *       "run_count": 12
+         *     }
+         */
+        Schedule: {
+            name: string;
+            /** @description The job type of the jobs it makes. */
+            type: string;
+            /** @description Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
+            cron: string;
+            /** @description The IANA time zone the expression is read in. */
+            timezone: string;
+            /**
+             * @description Ticks missed while no node ran: skipped, or the latest of them run once at start.
+             * @enum {string}
+             */
+            missed: "skip" | "run-once";
+            /** @description The payload of every job it makes. */
+            payload: unknown;
+            /** @description Paused: its ticks make no job (a trigger still does). */
+            paused: boolean;
+            /** @description Its next tick; null while paused. */
+            next_run_at: components["schemas"]["Timestamp"] | null;
+            /** @description The tick of its last run (a trigger's time for a trigger); null before the first. */
+            last_run_at: components["schemas"]["Timestamp"] | null;
+            /**
+             * Format: uuid
+             * @description The job its last run made.
+             */
+            last_job_id: string | null;
+            /** @description Runs made, triggers included. */
+            run_count: number;
+        };
+        ScheduleList: {
+            schedules: components["schemas"]["Schedule"][];
+        };
+        Triggered: {
+            schedule: components["schemas"]["Schedule"];
+            job: components["schemas"]["Job"];
+        };
+        /** @description Which jobs: every condition given must hold, and at least one of `type`, `status`, `ids` and `created_before` must be given (an empty filter is 400, so nobody acts on every job by accident). */
+        BulkCancel: {
+            /**
+             * @description Only jobs of this declared type; the served document lists this server's.
+             * @enum {string}
+             */
+            type?: "demo" | "external";
+            /**
+             * @description Only jobs in this status; without it, every status a cancel applies to (queued, running).
+             * @enum {string}
+             */
+            status?: "queued" | "running";
+            /** @description Only these jobs (1 to 10000 ids); ids of no job match nothing. */
+            ids?: string[];
+            /** @description Only jobs created before this time. */
+            created_before?: components["schemas"]["Timestamp"];
+            /**
+             * @description Only count the jobs it would change; change nothing.
+             * @default false
+             */
+            dry_run?: boolean;
+        } | unknown | unknown | unknown | unknown;
+        /** @description Which jobs: every condition given must hold, and at least one of `type`, `status`, `ids` and `created_before` must be given (an empty filter is 400, so nobody acts on every job by accident). */
+        BulkRetry: {
+            /**
+             * @description Only jobs of this declared type; the served document lists this server's.
+             * @enum {string}
+             */
+            type?: "demo" | "external";
+            /**
+             * @description Only jobs in this status; without it, every status a retry applies to (failed, cancelled).
+             * @enum {string}
+             */
+            status?: "failed" | "cancelled";
+            /** @description Only these jobs (1 to 10000 ids); ids of no job match nothing. */
+            ids?: string[];
+            /** @description Only jobs created before this time. */
+            created_before?: components["schemas"]["Timestamp"];
+            /**
+             * @description Only count the jobs it would change; change nothing.
+             * @default false
+             */
+            dry_run?: boolean;
+        } | unknown | unknown | unknown | unknown;
+        BulkResult: {
+            /** @description Jobs changed (or, with `dry_run`, that would be): cancelled or asked to stop, or queued again. */
+            affected: number;
+            /** @description A cancel only: of `affected`, running jobs whose runners were asked to stop them (within one runner poll interval; their streams then end with `cancelled`). */
+            stopping?: number;
+            dry_run: boolean;
+        };
     };
     responses: {
         /** @description The query string could not be read, e.g. a parameter given twice. (`error`: `bad_request`) */
@@ -1115,6 +1441,33 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description No such job type is declared. (`error`: `not_found`) */
+        NoSuchType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such schedule is declared. (`error`: `not_found`) */
+        NoSuchSchedule: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is not JSON, nests deeper than `limits.max_json_depth`, or names no jobs (an empty filter). (`error`: `malformed_json`, `json_too_deep`, `bad_request`) */
+        BadFilter: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         /** @description The job's id. Anything that is not a UUID is 404. */
@@ -1139,6 +1492,12 @@ export interface components {
         streamToken: string;
         /** @description The `lease_id` from `POST /api/workers/claim`; required on the updates of a claimed job. Each accepted update extends the lease. A value that cannot be a lease id (empty, over 64 bytes, or not printable ASCII) is 400. */
         lease: string;
+        /** @description A declared job type. Any other is 404. */
+        typeName: string;
+        /** @description A declared schedule's name. Any other is 404. */
+        scheduleName: string;
+        /** @description Only jobs the schedule of this name made (422 when no such schedule is declared). Empty means any. */
+        schedule: string;
     };
     requestBodies: never;
     headers: {
@@ -1298,13 +1657,39 @@ export interface operations {
                      *         "name": "demo",
                      *         "kind": "demo",
                      *         "file_input": false,
-                     *         "max_attempts": 1
+                     *         "max_attempts": 1,
+                     *         "concurrency": null,
+                     *         "paused": false,
+                     *         "paused_at": null,
+                     *         "counts": {
+                     *           "queued": 2,
+                     *           "running": 1,
+                     *           "completed": 120,
+                     *           "failed": 0,
+                     *           "cancelled": 0
+                     *         },
+                     *         "oldest_queued_age_ms": 1350,
+                     *         "finished_last_minute": 4,
+                     *         "finished_last_hour": 120
                      *       },
                      *       {
                      *         "name": "external",
                      *         "kind": "external",
                      *         "file_input": false,
-                     *         "max_attempts": 1
+                     *         "max_attempts": 1,
+                     *         "concurrency": null,
+                     *         "paused": true,
+                     *         "paused_at": "2026-11-21T09:58:00.000Z",
+                     *         "counts": {
+                     *           "queued": 35,
+                     *           "running": 0,
+                     *           "completed": 0,
+                     *           "failed": 0,
+                     *           "cancelled": 0
+                     *         },
+                     *         "oldest_queued_age_ms": 121500,
+                     *         "finished_last_minute": 0,
+                     *         "finished_last_hour": 0
                      *       }
                      *     ]
                      */
@@ -1315,6 +1700,185 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    pauseType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A declared job type. Any other is 404. */
+                type: components["parameters"]["typeName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The type, as `GET /api/types` shows it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobType"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoSuchType"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resumeType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A declared job type. Any other is 404. */
+                type: components["parameters"]["typeName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The type, as `GET /api/types` shows it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobType"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoSuchType"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    pauseSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A declared schedule's name. Any other is 404. */
+                name: components["parameters"]["scheduleName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule, with its state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoSuchSchedule"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resumeSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A declared schedule's name. Any other is 404. */
+                name: components["parameters"]["scheduleName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule, with its state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoSuchSchedule"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    triggerSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A declared schedule's name. Any other is 404. */
+                name: components["parameters"]["scheduleName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job was made. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Triggered"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoSuchSchedule"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listJobs: {
@@ -1324,6 +1888,8 @@ export interface operations {
                 status?: components["parameters"]["status"];
                 /** @description Only jobs of this type. Empty means any. */
                 type?: components["parameters"]["type"];
+                /** @description Only jobs the schedule of this name made (422 when no such schedule is declared). Empty means any. */
+                schedule?: components["parameters"]["schedule"];
                 /** @description Page size, 1 to 500; empty means the default; anything else is 422. */
                 limit?: components["parameters"]["listLimit"];
                 /** @description `next_cursor` of the previous page; empty means the first page; anything else is 422. */
@@ -1507,6 +2073,72 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["QueueFull"];
+        };
+    };
+    cancelJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkCancel"];
+            };
+        };
+        responses: {
+            /** @description What was done, or would be. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            400: components["responses"]["BadFilter"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retryJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRetry"];
+            };
+        };
+        responses: {
+            /** @description What was done, or would be. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            400: components["responses"]["BadFilter"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getJob: {

@@ -122,6 +122,15 @@ impl CreateJob {
                     format!("must be 1 to {MAX_SHORT_TEXT_BYTES} bytes"),
                 ));
             }
+            if key.starts_with(crate::job::SCHEDULE_KEY_PREFIX) {
+                return Err(ApiError::invalid(
+                    "idempotency_key",
+                    format!(
+                        "keys starting with {:?} are the schedules' own",
+                        crate::job::SCHEDULE_KEY_PREFIX
+                    ),
+                ));
+            }
         }
         let upload_id = match payload.get("upload_id") {
             None | Some(Value::Null) => None,

@@ -1,8 +1,7 @@
-//! Reading: one job, a page of jobs, a job's log lines, and the declared job types.
+//! Reading: one job, a page of jobs, and a job's log lines.
 
 use http::{Response, StatusCode};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{load, status_param};
 use crate::http::body::{self, Body};
@@ -28,9 +27,10 @@ struct ListQuery {
     job_type: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    schedule: Option<String>,
 }
 
-/// `GET /api/jobs?status=&type=&limit=&cursor=`
+/// `GET /api/jobs?status=&type=&schedule=&limit=&cursor=`
 pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let query: ListQuery = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
@@ -55,9 +55,30 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body
         ),
         None => None,
     };
+    let mut job_type = query.job_type.filter(|t| !t.is_empty());
+    let schedule = match query.schedule.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(name) => {
+            let schedule = state
+                .schedules
+                .get(name)
+                .ok_or_else(|| ApiError::invalid("schedule", format!("no schedule {name:?}")))?;
+            let of_schedule = &schedule.config.job_type;
+            if job_type.as_ref().is_some_and(|t| t != of_schedule) {
+                // No job of another type was made by this schedule.
+                return Ok(body::json(
+                    StatusCode::OK,
+                    &serde_json::json!({"jobs": [], "next_cursor": null}),
+                ));
+            }
+            job_type = Some(of_schedule.clone());
+            Some(name.to_owned())
+        }
+    };
     let filter = ListFilter {
         status,
-        job_type: query.job_type.filter(|t| !t.is_empty()),
+        job_type,
+        schedule,
         before,
         limit: limit + 1,
     };
@@ -109,22 +130,4 @@ pub async fn logs(
         StatusCode::OK,
         &serde_json::json!({"logs": lines}),
     ))
-}
-
-/// `GET /api/types`: the declared job types, for forms.
-pub fn types(state: &AppState) -> Result<Response<Body>, ApiError> {
-    let types: Vec<Value> = state
-        .types
-        .names()
-        .filter_map(|name| state.types.get(name).map(|t| (name, t)))
-        .map(|(name, t)| {
-            serde_json::json!({
-                "name": name,
-                "kind": format!("{:?}", t.config.kind).to_lowercase(),
-                "file_input": t.config.file_input,
-                "max_attempts": t.config.max_attempts,
-            })
-        })
-        .collect();
-    Ok(body::json(StatusCode::OK, &types))
 }

@@ -25,13 +25,15 @@ pub(super) fn claim(request: &ClaimRequest, now: Timestamp) -> Statement {
         "WITH due AS ( \
              SELECT picked.id FROM (VALUES {wanted}) AS wanted (type), LATERAL ( \
                  SELECT jobs.id, jobs.priority FROM jobs \
-                 WHERE {claimable} AND jobs.type = wanted.type \
+                 WHERE {claimable} AND jobs.type = wanted.type AND {not_paused} \
                  ORDER BY {order} LIMIT $4 \
                  FOR UPDATE OF jobs SKIP LOCKED) AS picked \
              ORDER BY {order} LIMIT $4) \
          UPDATE jobs SET {set}, {NEXT_CHANGE} \
          FROM due WHERE jobs.id = due.id RETURNING jobs.*, {NOTIFY}",
         claimable = sql::claimable("jobs", "$1"),
+        // Of the wanted type only, so checked once per type, not per job.
+        not_paused = sql::not_paused("wanted.type"),
         set = sql::claim_set(&sql::ClaimInputs {
             now: "$1",
             owner: "$2",

@@ -17,6 +17,7 @@
 
 mod claims;
 mod connect;
+mod control;
 mod listen;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -32,8 +33,11 @@ use super::batch::{self, Batch, Dialect, On, Output, Rows, Run, Statement, Trans
 use super::rows::job_from_row;
 use super::shared::{Prune, Shared};
 use super::sql;
-use super::{Backend, CancelOutcome, Change, ListFilter, PruneRule, StoreError, Upload};
-use crate::job::{Action, Job, JobId, LogLine, Timestamp};
+use super::{
+    Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter, PruneRule,
+    ScheduleState, StoreError, TypeStats, Upload,
+};
+use crate::job::{Action, Job, JobId, JobStatus, LogLine, Timestamp};
 
 /// Added to the RETURNING list of every statement that changes jobs: tells every listening
 /// process once the transaction commits, and only if some job changed (at most two
@@ -476,6 +480,80 @@ impl Backend for PgStore {
             .delete_prunable_jobs(&prune(), id_texts(ids), rule)
             .await
     }
+
+    // --- Control: the shared reads and writes, and this backend's own (`control.rs`) ---
+
+    async fn type_stats(&self, now: Timestamp) -> Result<Vec<TypeStats>, StoreError> {
+        Shared(&self.pool).type_stats(now).await
+    }
+
+    async fn forget_finishes(&self, before: Timestamp) -> Result<u64, StoreError> {
+        Shared(&self.pool).forget_finishes(before).await
+    }
+
+    async fn count_matching(
+        &self,
+        filter: &JobFilter,
+        status: JobStatus,
+    ) -> Result<u64, StoreError> {
+        Shared(&self.pool)
+            .count_matching(filter, status, pg_text)
+            .await
+    }
+
+    async fn bulk_step(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        status: JobStatus,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<BulkStep, StoreError> {
+        self.bulk(action, filter, status, after, limit).await
+    }
+
+    async fn pause_type(&self, job_type: &str, at: Timestamp) -> Result<Timestamp, StoreError> {
+        self.pause(job_type, at).await
+    }
+
+    async fn resume_type(&self, job_type: &str) -> Result<bool, StoreError> {
+        self.resume(job_type).await
+    }
+
+    async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        Shared(&self.pool).paused_types().await
+    }
+
+    async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {
+        Shared(&self.pool).schedule_states().await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        at: Timestamp,
+    ) -> Result<ScheduleState, StoreError> {
+        let state = Shared(&self.pool)
+            .set_schedule_paused(pg_text(name), paused, at)
+            .await?;
+        self.committed();
+        Ok(state)
+    }
+
+    async fn record_schedule_run(
+        &self,
+        name: &str,
+        at: Timestamp,
+        job: JobId,
+        manual: bool,
+    ) -> Result<bool, StoreError> {
+        let recorded = Shared(&self.pool)
+            .record_schedule_run(pg_text(name), at, job, manual)
+            .await?;
+        self.committed();
+        Ok(recorded)
+    }
 }
 
 /// `text` as PostgreSQL can store it. Its text type cannot hold U+0000 (SQLite's can), so a
@@ -498,6 +576,8 @@ fn prune() -> Prune {
             "COALESCE((CAST($2 AS jsonb) ->> j.type)::bigint, $3)",
         ),
         ids: "j.id = ANY($1)",
+        // Deletes change the finished counts (the migration `control`): under the change lock.
+        lock: Some(CHANGE_LOCK),
     }
 }
 

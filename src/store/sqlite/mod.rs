@@ -8,6 +8,7 @@
 
 mod claims;
 mod connect;
+mod control;
 mod retention;
 
 pub use connect::database_file;
@@ -27,8 +28,11 @@ use super::batch::{
 use super::rows::job_from_row;
 use super::shared::Shared;
 use super::sql;
-use super::{Backend, CancelOutcome, Change, ListFilter, PruneRule, StoreError, Upload};
-use crate::job::{Action, Job, JobId, LogLine, Timestamp};
+use super::{
+    Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter, PruneRule,
+    ScheduleState, StoreError, TypeStats, Upload,
+};
+use crate::job::{Action, Job, JobId, JobStatus, LogLine, Timestamp};
 
 /// The SET clause that gives the one job a statement changes the next change sequence number.
 /// Statements changing several rows number them with `base + ord` instead (see [`DIALECT`]):
@@ -413,5 +417,79 @@ impl Backend for SqliteStore {
         rule: &PruneRule,
     ) -> Result<u64, StoreError> {
         retention::delete_prunable_jobs(self, ids, rule).await
+    }
+
+    // --- Control: the shared reads and writes, and this backend's own (`control.rs`) ---
+
+    async fn type_stats(&self, now: Timestamp) -> Result<Vec<TypeStats>, StoreError> {
+        Shared(&self.reader).type_stats(now).await
+    }
+
+    async fn forget_finishes(&self, before: Timestamp) -> Result<u64, StoreError> {
+        Shared(&self.writer).forget_finishes(before).await
+    }
+
+    async fn count_matching(
+        &self,
+        filter: &JobFilter,
+        status: JobStatus,
+    ) -> Result<u64, StoreError> {
+        Shared(&self.reader)
+            .count_matching(filter, status, str::to_owned)
+            .await
+    }
+
+    async fn bulk_step(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        status: JobStatus,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<BulkStep, StoreError> {
+        self.bulk(action, filter, status, after, limit).await
+    }
+
+    async fn pause_type(&self, job_type: &str, at: Timestamp) -> Result<Timestamp, StoreError> {
+        self.pause(job_type, at).await
+    }
+
+    async fn resume_type(&self, job_type: &str) -> Result<bool, StoreError> {
+        self.resume(job_type).await
+    }
+
+    async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        Shared(&self.reader).paused_types().await
+    }
+
+    async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {
+        Shared(&self.reader).schedule_states().await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        at: Timestamp,
+    ) -> Result<ScheduleState, StoreError> {
+        let state = Shared(&self.writer)
+            .set_schedule_paused(str::to_owned(name), paused, at)
+            .await?;
+        self.committed();
+        Ok(state)
+    }
+
+    async fn record_schedule_run(
+        &self,
+        name: &str,
+        at: Timestamp,
+        job: JobId,
+        manual: bool,
+    ) -> Result<bool, StoreError> {
+        let recorded = Shared(&self.writer)
+            .record_schedule_run(str::to_owned(name), at, job, manual)
+            .await?;
+        self.committed();
+        Ok(recorded)
     }
 }

@@ -24,6 +24,7 @@ fn prune() -> Prune {
             "COALESCE((SELECT value FROM json_each($2) WHERE key = j.type), $3)",
         ),
         ids: "j.id IN (SELECT value FROM json_each($1))",
+        lock: None,
     }
 }
 

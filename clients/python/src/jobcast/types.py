@@ -40,6 +40,8 @@ class Job(_JobRequired, total=False):
     finished_at: str
     cancel_requested: bool
     worker: str
+    schedule: str
+    paused: bool
 
 
 class ClaimedJob(Job):
@@ -73,11 +75,31 @@ class Upload(_UploadRequired, total=False):
     filename: str
 
 
+class JobCounts(TypedDict):
+    """A job type's jobs by status."""
+
+    queued: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
 class JobType(TypedDict):
+    """A declared job type as `GET /api/types` shows it: settings, paused or not, jobs by status,
+    how long its longest-waiting due job has waited, and its throughput."""
+
     name: str
     kind: Literal["demo", "external", "command", "rust"]
     file_input: bool
     max_attempts: int
+    concurrency: Optional[int]
+    paused: bool
+    paused_at: Optional[str]
+    counts: JobCounts
+    oldest_queued_age_ms: Optional[int]
+    finished_last_minute: int
+    finished_last_hour: int
 
 
 class _ProgressEventRequired(TypedDict):
@@ -92,6 +114,7 @@ class ProgressEvent(_ProgressEventRequired, total=False):
     current: int
     total: int
     stage: str
+    paused: bool
 
 
 class CompletedEvent(TypedDict):

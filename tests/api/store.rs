@@ -379,3 +379,59 @@ async fn jobs_changed_by_one_statement_get_change_numbers_of_their_own() {
     assert_eq!(read, JOBS, "recovered jobs read back");
     store.close().await;
 }
+
+/// A runner renews its leases while its batches end its jobs; on PostgreSQL a batch locks its
+/// rows in no particular order, so a renewal that waited for a row a transaction holds could
+/// deadlock with it, and PostgreSQL breaks that only after a second, failing the renewal:
+/// short leases then expired under running jobs, which ran twice. A renewal skips the rows
+/// held and renews the rest. (SQLite has one writer: nothing is held while a renewal runs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_renewal_does_not_wait_for_a_row_another_transaction_holds() {
+    if !on_postgres() {
+        return;
+    }
+    const OWNER: &str = "runner-renewing";
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("jobcast.db"));
+    let store = Store::connect_with(&url, 4).await.unwrap();
+    let (held, free) = (create(&store).await, create(&store).await);
+    let claimant = jobcast::store::Claimant {
+        owner: OWNER,
+        worker: None,
+    };
+    let types = ["external".to_owned()];
+    let claimed = store
+        .claim(&types, &claimant, Duration::from_secs(30), 2)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let lease_of = |job: jobcast::job::Job| job.lease_expires_at.unwrap().as_millis();
+    let before = |id| {
+        let store = store.clone();
+        async move { lease_of(store.get_job(id).await.unwrap().unwrap()) }
+    };
+    let (held_before, free_before) = (before(held).await, before(free).await);
+
+    let blocker = Blocker::hold(&url, held).await;
+    let renewed = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.renew_leases(OWNER, Duration::from_secs(3600)),
+    )
+    .await
+    .expect("the renewal waited for the row held by another transaction");
+    assert_eq!(renewed.unwrap(), [], "no cancel was asked for");
+    blocker.release().await;
+    assert_eq!(before(held).await, held_before, "the held row was skipped");
+    assert!(
+        before(free).await > free_before + 3_000_000,
+        "the other lease was renewed"
+    );
+
+    // Once the row is free, the next renewal takes it too.
+    store
+        .renew_leases(OWNER, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(before(held).await > held_before + 3_000_000);
+    store.close().await;
+}

@@ -57,8 +57,12 @@ pub(super) fn claim(request: &ClaimRequest, now: Timestamp) -> Statement {
 }
 
 impl PgStore {
-    /// Rows are locked in id order, as [`PgStore::recover`] locks them, so the two
-    /// never deadlock.
+    /// Rows another transaction holds are skipped, not waited for: a batch holding the
+    /// change lock locks its rows in no particular order, and a renewal waiting on one of them
+    /// while holding others could close a cycle with it, which PostgreSQL breaks only after
+    /// `deadlock_timeout` (1 s by default), by failing the renewal, so short leases expired
+    /// under running jobs. A row skipped is being written by its batch (usually its end) and is
+    /// renewed at the next poll if it still runs; leases are several polls long.
     pub(super) async fn renew(
         &self,
         owner: &str,
@@ -66,7 +70,8 @@ impl PgStore {
     ) -> Result<Vec<JobId>, StoreError> {
         let rows = sqlx::query(&format!(
             "UPDATE jobs SET lease_expires_at = $1 \
-             WHERE id IN (SELECT id FROM jobs WHERE {mine} ORDER BY id FOR UPDATE) AND {mine} \
+             WHERE id IN (SELECT id FROM jobs WHERE {mine} ORDER BY id FOR UPDATE SKIP LOCKED) \
+             AND {mine} \
              RETURNING id, cancel_requested",
             mine = sql::leases_of_owner()
         ))

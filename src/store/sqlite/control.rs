@@ -92,8 +92,10 @@ impl SqliteStore {
             }
             let mut update = Statement::new("WITH c (now) AS (SELECT ");
             update.bind(now.as_millis()).push("), ");
-            let mut ids = Statement::default();
-            ids.args = std::mem::take(&mut update.args);
+            let mut ids = Statement {
+                args: std::mem::take(&mut update.args),
+                ..Statement::default()
+            };
             picked(&mut ids);
             update.args = std::mem::take(&mut ids.args);
             // Not `UPDATE ... FROM picked`: for that SQLite (3.46) walks every job of the

@@ -681,7 +681,7 @@ async fn hostile_control_requests_get_a_json_4xx_and_change_nothing() {
         )),
         admin_case(case(
             Method::POST,
-            &format!("/api/types/{}/pause", "x".repeat(5000)),
+            format!("/api/types/{}/pause", "x".repeat(5000)),
             404,
             "not_found",
         )),

@@ -33,28 +33,33 @@ test("the served jobcast.d.ts is self-contained and compiles alone", () => {
 test("each stream event's data is the schema the client pairs with its name", () => {
   const doc = JSON.parse(readFileSync(join(repo, "src", "http", "openapi.json"), "utf8"));
   const schemas = doc.components.schemas;
-  const byName = (schema) =>
-    Object.fromEntries(
-      schema.oneOf.map((branch) => {
-        const content = branch.properties.data.contentSchema;
-        const shape = content.$ref
-          ? content.$ref.split("/").at(-1)
-          : `${content.allOf[0].$ref.split("/").at(-1)}:${content.allOf[1].properties.status.enum.join("|")}`;
-        return [branch.properties.event.const, shape];
-      }),
-    );
-  // As in src/index.ts: JobStreamEventData and ChangeEventData.
+  // Each event name with the shapes of its branches: a schema, or a schema narrowed to some
+  // statuses ("JobEvent:queued|running").
+  const byName = (schema) => {
+    const names = {};
+    for (const branch of schema.oneOf) {
+      const content = branch.properties.data.contentSchema;
+      const status = content.allOf?.[1].properties.status;
+      const shape = content.$ref
+        ? content.$ref.split("/").at(-1)
+        : `${content.allOf[0].$ref.split("/").at(-1)}:${(status.enum ?? [status.const]).join("|")}`;
+      (names[branch.properties.event.const] ??= []).push(shape);
+    }
+    return names;
+  };
+  // As in src/index.ts: JobStreamEventData and ChangeEventData. The second progress branch is
+  // a queued job's pause notice (no id), still a ProgressEvent.
   assert.deepEqual(byName(schemas.JobStreamEvent), {
-    progress: "ProgressEvent",
-    log: "LogLine",
-    completed: "CompletedEvent",
-    failed: "FailedEvent",
+    progress: ["ProgressEvent", "ProgressEvent:queued"],
+    log: ["LogLine"],
+    completed: ["CompletedEvent"],
+    failed: ["FailedEvent"],
   });
   assert.deepEqual(byName(schemas.ChangeEvent), {
-    ready: "ReadyEvent",
-    progress: "JobEvent:queued|running",
-    completed: "JobEvent:completed",
-    failed: "JobEvent:failed|cancelled",
+    ready: ["ReadyEvent"],
+    progress: ["JobEvent:queued|running"],
+    completed: ["JobEvent:completed"],
+    failed: ["JobEvent:failed|cancelled"],
   });
   // And the two routes stream them.
   const item = (path) => doc.paths[path].get.responses["200"].content["text/event-stream"].itemSchema.$ref;

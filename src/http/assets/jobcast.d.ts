@@ -1499,7 +1499,7 @@ export interface components {
         typeName: string;
         /** @description A declared schedule's name. Any other is 404. */
         scheduleName: string;
-        /** @description Only jobs the schedule of this name made (422 when no such schedule is declared). Empty means any. */
+        /** @description Only jobs the schedule of this name made; a name no schedule has matches no job. Empty means any. */
         schedule: string;
     };
     requestBodies: never;
@@ -1891,7 +1891,7 @@ export interface operations {
                 status?: components["parameters"]["status"];
                 /** @description Only jobs of this type. Empty means any. */
                 type?: components["parameters"]["type"];
-                /** @description Only jobs the schedule of this name made (422 when no such schedule is declared). Empty means any. */
+                /** @description Only jobs the schedule of this name made; a name no schedule has matches no job. Empty means any. */
                 schedule?: components["parameters"]["schedule"];
                 /** @description Page size, 1 to 500; empty means the default; anything else is 422. */
                 limit?: components["parameters"]["listLimit"];

@@ -59,18 +59,17 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body
     let schedule = match query.schedule.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(name) => {
-            let schedule = state
-                .schedules
-                .get(name)
-                .ok_or_else(|| ApiError::invalid("schedule", format!("no schedule {name:?}")))?;
-            let of_schedule = &schedule.config.job_type;
-            if job_type.as_ref().is_some_and(|t| t != of_schedule) {
-                // No job of another type was made by this schedule.
+            // Jobs are found by their schedule's type; an undeclared schedule, like an unknown
+            // type, matches no job, and no job of another type was made by this schedule.
+            let of_schedule = state.schedules.get(name).map(|s| &s.config.job_type);
+            let Some(of_schedule) =
+                of_schedule.filter(|of| job_type.as_ref().is_none_or(|t| t == *of))
+            else {
                 return Ok(body::json(
                     StatusCode::OK,
                     &serde_json::json!({"jobs": [], "next_cursor": null}),
                 ));
-            }
+            };
             job_type = Some(of_schedule.clone());
             Some(name.to_owned())
         }

@@ -501,7 +501,11 @@ async fn bulk_filters_by_ids_and_creation_time_take_only_those() {
         .unwrap()
         .to_owned();
     let late = app.create_external().await;
-    assert!(created < cut_at);
+    // As times, not text: the fraction drops its trailing zeros (".94Z" is before ".942Z").
+    let at = |text: &str| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert!(at(&created) < at(&cut_at), "{created} {cut_at}");
     let (_, answer) = app
         .post_json(
             "/api/jobs/cancel",

@@ -118,13 +118,19 @@ pub(super) fn end_version(lines: &str) -> String {
     )
 }
 
-/// The SET items that complete a job with `result` at `now`, its attempt having started at
-/// `started` (NULL: when it was claimed).
+/// The SET items that complete a job with `result` at `now` (or, for a parent whose children
+/// are unfinished or were made in this run, make it `waiting`: see `batch/family.rs`), its
+/// attempt having started at `started` (NULL: when it was claimed).
 pub(super) fn complete_set(now: &str, started: &str, result: &str) -> String {
     format!(
-        "status = {completed}, progress = 100, result = {result}, error = NULL, details = NULL, \
+        "status = {completes_to}, \
+         progress = CASE WHEN {completes_to} = {completed} THEN 100 ELSE jobs.progress END, \
+         result = {result}, error = NULL, details = NULL, \
          started_at = COALESCE({started}, jobs.started_at, {now}), {attempt_counted}, \
-         finished_at = {now}, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
+         finished_at = CASE WHEN {completes_to} = {completed} THEN {now} ELSE NULL END, \
+         awaiting_children = FALSE, \
+         updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
+        completes_to = super::batch::completes_to(),
         completed = quoted(JobStatus::Completed),
         attempt_counted = ATTEMPT_COUNTED,
     )
@@ -361,6 +367,9 @@ pub(super) fn delete_prunable_jobs(ids: &str, prunable: &str, lock: Option<&str>
 }
 
 pub(super) const GET_JOB: &str = "SELECT * FROM jobs WHERE id = $1";
+/// The children of `$1` with ids above `$2` ('' for all), oldest first, at most `$3`.
+pub(super) const CHILDREN: &str =
+    "SELECT * FROM jobs WHERE parent_id = $1 AND id > $2 ORDER BY id LIMIT $3";
 /// A job's status alone: why a guarded write matched nothing.
 pub(super) const STATUS_OF: &str = "SELECT status FROM jobs WHERE id = $1";
 pub(super) const BY_IDEMPOTENCY_KEY: &str =
@@ -391,17 +400,20 @@ pub(super) const ON_KEY_TAKEN: &str =
 pub(super) const INSERT_LOG_COLUMNS: &str = "job_logs (job_id, seq, version, ts, level, message)";
 
 /// Jobs by type and status, and each type's earliest due queued job (`oldest`, for `$1` = now):
-/// queued jobs counted from the queue index (which carries `run_at`), running ones from the
-/// status index, finished ones read from `job_counts`, which triggers keep (see the migration
+/// queued jobs counted from the queue index (which carries `run_at`), running and waiting ones
+/// from the status index, finished ones read from `job_counts`, which triggers keep (see the migration
 /// `control`). So a count costs the unfinished jobs, not every job stored.
 pub(super) fn type_counts() -> String {
     let (queued, running) = (quoted(JobStatus::Queued), quoted(JobStatus::Running));
+    let waiting = quoted(JobStatus::Waiting);
     format!(
         "SELECT type, {queued} AS status, COUNT(*) AS n, \
              MIN(CASE WHEN run_at <= $1 THEN run_at END) AS oldest \
          FROM jobs WHERE status = {queued} GROUP BY type \
          UNION ALL SELECT type, {running} AS status, COUNT(*) AS n, CAST(NULL AS BIGINT) AS oldest \
          FROM jobs WHERE status = {running} GROUP BY type \
+         UNION ALL SELECT type, {waiting} AS status, COUNT(*) AS n, CAST(NULL AS BIGINT) AS oldest \
+         FROM jobs WHERE status = {waiting} GROUP BY type \
          UNION ALL SELECT type, status, n, CAST(NULL AS BIGINT) AS oldest \
          FROM job_counts WHERE n <> 0"
     )

@@ -15,14 +15,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement};
+use super::{family, Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement};
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, NewJob, Progress, Timestamp};
 use crate::store::rows::{duration_ms, refusal};
 use crate::store::{sql, StoreError};
 
 /// Rows per multi-row statement (each binds up to 11 values: far below either database's
 /// limit on placeholders).
-const ROWS_PER_STATEMENT: usize = 256;
+pub(super) const ROWS_PER_STATEMENT: usize = 256;
 
 /// The batch's time, as the shared clauses of `sql.rs` read it: from the `c` table.
 const NOW: &str = "(SELECT now FROM c)";
@@ -67,6 +67,7 @@ pub(crate) struct Results {
     pub(crate) logs: Vec<Result<LogLine, StoreError>>,
     pub(crate) ends: Vec<Result<Job, StoreError>>,
     pub(crate) claims: Vec<Result<Vec<Job>, StoreError>>,
+    pub(crate) spawns: Vec<Result<Vec<(Job, bool)>, StoreError>>,
 }
 
 /// Plans `batch`, runs it on `run` (inside the backend's transaction) and answers it.
@@ -78,8 +79,26 @@ pub(crate) async fn apply(
     keep_log_lines: i64,
 ) -> Result<Results, StoreError> {
     let plan = Plan::new(d, batch, keep_log_lines);
+    let now = plan.now;
     let outputs = run.script(&plan.statements, plan.independent()).await?;
-    plan.answer(run, outputs).await
+    let mut results = plan.answer(run, outputs).await?;
+    // Children made, then every family a change of this batch touched, settled: in the same
+    // transaction, so a child's end and its parent's wake-up commit together.
+    let mut seeds: Vec<JobId> = Vec::new();
+    for (request, _) in &batch.spawns {
+        let made = family::spawn(run, d, now, request).await?;
+        results.spawns.push(made);
+    }
+    for ended in results.ends.iter().flatten() {
+        seeds.extend(family::seeds([ended]));
+    }
+    for (ids, _) in &batch.settles {
+        seeds.extend(ids.iter().copied());
+    }
+    if !seeds.is_empty() {
+        family::settle(run, d, now, seeds).await?;
+    }
+    Ok(results)
 }
 
 /// What a planned statement is for: how its rows answer the batch's writes.
@@ -636,6 +655,7 @@ impl<'b> Plan<'b> {
             logs: unanswered(logs),
             ends: unanswered(ends),
             claims: unanswered(claims),
+            spawns: Vec::new(),
         })
     }
 }

@@ -97,6 +97,7 @@ pub(super) static DIALECT: Dialect = Dialect {
     returning_reserved: RETURNING_RESERVED,
     text: pg_text,
     claim: claims::claim,
+    next_change: NEXT_CHANGE,
 };
 
 const RETURNING_JOBS: &str = concat!("RETURNING jobs.*, ", notify!());
@@ -376,6 +377,15 @@ impl Backend for PgStore {
     async fn close(&self) {
         self.stop_listening.cancel();
         self.pool.close().await;
+    }
+
+    async fn children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        Shared(&self.pool).children(parent, after, limit).await
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -57,6 +57,7 @@ pub(super) static DIALECT: Dialect = Dialect {
     returning_reserved: "RETURNING id, log_seq, version",
     text: str::to_owned,
     claim: claims::claim,
+    next_change: NEXT_CHANGE,
 };
 
 fn with_now(statement: &mut Statement, now: Timestamp) {
@@ -308,6 +309,15 @@ impl Backend for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    async fn children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        Shared(&self.reader).children(parent, after, limit).await
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -1,0 +1,299 @@
+//! Parent and child jobs through the real server (issue 18): a command job that splits its
+//! work into children run by several workers and merges their results; external parents that
+//! make children over `POST /api/jobs/{id}/children`; the policies, the cancel cascade, cursor
+//! paging, and hostile input on the new routes.
+
+use std::time::Duration;
+
+use jobcast::config::JobTypeConfig;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// The `part` child: logs its number once and returns it.
+const PART: &str = r#"read payload
+n=$(printf '%s' "$payload" | sed 's/.*"n":\([0-9]*\).*/\1/')
+echo "part $n"
+echo "{\"progress\": 50}"
+echo "{\"result\": $n}""#;
+
+/// The `split` parent: on its first run makes `$PARTS` children; on the run after they ended
+/// (its stdin's second line lists their outcomes) returns their sum and how many completed.
+const SPLIT: &str = r#"read payload
+if read children; then
+  sum=$(printf '%s' "$children" | grep -o '"result":[0-9]*' | cut -d: -f2 | awk '{s+=$1} END {print s+0}')
+  done=$(printf '%s' "$children" | grep -o '"status":"completed"' | wc -l)
+  echo "{\"result\": {\"sum\": $sum, \"completed\": $done}}"
+else
+  i=0
+  while [ $i -lt $PARTS ]; do
+    echo "{\"child\": {\"type\": \"part\", \"payload\": {\"n\": $i}}}"
+    i=$((i + 1))
+  done
+  echo "made $PARTS parts"
+fi"#;
+
+async fn family_app(parts: usize, workers: usize) -> TestApp {
+    spawn_app_with(move |c| {
+        c.runner.workers = workers;
+        let mut split = JobTypeConfig::command("sh", &["-c", SPLIT]);
+        split.env.insert("PARTS".to_owned(), parts.to_string());
+        let part = JobTypeConfig::command("sh", &["-c", PART]);
+        c.job_types.insert("split".to_owned(), split);
+        c.job_types.insert("part".to_owned(), part);
+    })
+    .await
+}
+
+/// Every child of `id`, through the paged listing, `limit` at a time.
+async fn all_children(app: &TestApp, id: &str, limit: usize) -> Vec<Value> {
+    let mut children = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = app
+            .get(&format!(
+                "/api/jobs/{id}/children?limit={limit}&cursor={cursor}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["children"].as_array().unwrap();
+        assert!(items.len() <= limit);
+        children.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => return children,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_family_of_fifty_children_across_four_workers_completes_with_the_merged_result() {
+    let app = family_app(50, 4).await;
+    let parent = app.create(json!({"type": "split"})).await;
+    let id = parent["id"].as_str().unwrap();
+    let done = app
+        .wait_for_status(id, &["completed", "failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"], json!({"sum": 1225, "completed": 50}));
+    assert_eq!(done["children"], 50);
+    assert_eq!(done["progress"], 100.0);
+
+    let children = all_children(&app, id, 7).await;
+    assert_eq!(children.len(), 50, "paging neither skips nor repeats");
+    let mut ids: Vec<&str> = children.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let listed = ids.clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 50);
+    assert_eq!(listed, ids, "oldest first");
+    let mut numbers: Vec<i64> = Vec::new();
+    for child in &children {
+        assert_eq!(child["status"], "completed");
+        assert_eq!(child["parent_id"], id);
+        assert_eq!(child["attempt"], 1, "each child ran once");
+        numbers.push(child["result"].as_i64().unwrap());
+        let (_, logs) = app
+            .get(&format!("/api/jobs/{}/logs", child["id"].as_str().unwrap()))
+            .await;
+        let lines: Vec<&str> = logs["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap())
+            .filter(|m| m.starts_with("part "))
+            .collect();
+        assert_eq!(lines.len(), 1, "one log line per child: {lines:?}");
+    }
+    numbers.sort();
+    assert_eq!(numbers, (0..50).collect::<Vec<i64>>());
+}
+
+/// An external parent (driven by outside code, no lease) and its external children.
+async fn external_family(app: &TestApp, n: usize, policy: &str) -> (String, Vec<String>) {
+    let parent = app.create_external().await;
+    let children: Vec<Value> = (0..n)
+        .map(|i| json!({"type": "external", "payload": {"part": i}}))
+        .collect();
+    let (status, made) = app
+        .post_json(
+            &format!("/api/jobs/{parent}/children"),
+            &json!({"children": children, "policy": policy}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let ids = made["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["created"], true);
+            assert_eq!(c["job"]["parent_id"], parent.as_str());
+            c["job"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let (status, job) = app
+        .post_json(&format!("/api/jobs/{parent}/complete"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "waiting", "{job}");
+    (parent, ids)
+}
+
+#[tokio::test]
+async fn a_failed_child_fails_a_fail_fast_parent_and_cancels_its_siblings() {
+    let app = spawn_app().await;
+    let (parent, children) = external_family(&app, 3, "fail_fast").await;
+    let (status, _) = app
+        .post_json(&format!("/api/jobs/{}/complete", children[0]), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.job(&parent).await["status"], "waiting");
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{}/fail", children[1]),
+            &json!({"error": "bad part"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let failed = app.job(&parent).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["error"].as_str().unwrap().contains(&children[1]));
+    assert_eq!(app.job(&children[0]).await["status"], "completed");
+    assert_eq!(app.job(&children[2]).await["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_wait_for_all_parent_is_queued_again_once_every_child_has_ended() {
+    let app = spawn_app().await;
+    let (parent, children) = external_family(&app, 2, "wait_for_all").await;
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{}/fail", children[0]),
+            &json!({"error": "bad part"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.job(&parent).await["status"], "waiting");
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{}/complete", children[1]),
+            &json!({"result": 7}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.job(&parent).await["status"], "queued");
+    let outcomes = all_children(&app, &parent, 50).await;
+    let statuses: Vec<&str> = outcomes
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "completed"]);
+}
+
+#[tokio::test]
+async fn cancelling_a_waiting_parent_cancels_its_children() {
+    let app = spawn_app().await;
+    let (parent, children) = external_family(&app, 3, "fail_fast").await;
+    let (status, job) = app
+        .post_json(&format!("/api/jobs/{parent}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(app.job(&parent).await["status"], "cancelled");
+    for child in &children {
+        assert_eq!(app.job(child).await["status"], "cancelled");
+    }
+}
+
+#[tokio::test]
+async fn hostile_input_on_the_children_routes_gets_a_json_4xx_and_changes_nothing() {
+    let app = spawn_app_with(|c| c.runner.max_children = 2).await;
+    let parent = app.create_external().await;
+    let path = format!("/api/jobs/{parent}/children");
+    let one = json!({"type": "external"});
+    let cases: Vec<(&str, String, StatusCode)> = vec![
+        ("not json", "{".to_owned(), StatusCode::BAD_REQUEST),
+        (
+            "an array",
+            "[]".to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "no children",
+            json!({"children": []}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "an unknown type",
+            json!({"children": [one, {"type": "nope"}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a bad policy",
+            json!({"children": [one], "policy": "sometimes"}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "an unknown field",
+            json!({"children": [one], "parent": "x"}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "past the children limit",
+            json!({"children": [one, one, one]}).to_string(),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "a child that is not an object",
+            json!({"children": [1]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (what, body, expected) in cases {
+        let (status, answer) = app.post_raw(&path, body).await;
+        assert_eq!(status, expected, "{what}: {answer}");
+        assert!(answer["error"].is_string(), "{what}: {answer}");
+    }
+    let (status, answer) = app
+        .post_json(
+            &format!("/api/jobs/{}/children", uuid::Uuid::now_v7()),
+            &json!({"children": [one]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let (status, answer) = app
+        .post_json("/api/jobs/not-an-id/children", &json!({"children": [one]}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let response = app
+        .client
+        .post(app.url(&path))
+        .header("Jobcast-Lease", "not-the-lease")
+        .json(&json!({"children": [one]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    for query in ["cursor=nope", "limit=0", "limit=501", "limit=x", "bogus=1"] {
+        let (status, answer) = app.get(&format!("{path}?{query}")).await;
+        assert!(status.is_client_error(), "{query}: {status} {answer}");
+        assert!(answer["error"].is_string(), "{query}: {answer}");
+    }
+
+    // Nothing was made, and the parent is as it was.
+    assert_eq!(all_children(&app, &parent, 50).await.len(), 0);
+    let job = app.job(&parent).await;
+    assert_eq!(job["status"], "queued");
+    assert_eq!(job["version"], 1);
+    assert!(job.get("children").is_none(), "{job}");
+    assert_eq!(app.count_jobs().await, 1);
+
+    // A finished job makes none.
+    let (status, _) = app
+        .post_json(&format!("/api/jobs/{parent}/complete"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = app.post_json(&path, &json!({"children": [one]})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+}

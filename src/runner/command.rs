@@ -1,8 +1,9 @@
 //! `command` job types: a program run once per attempt, in any language.
 //!
 //! The protocol, as the program sees it:
-//! - stdin: the job's payload as one line of JSON; for a job that has made children, a second
-//!   line `{"children": [{"id", "type", "status", "result", "error"}, ...]}` (their outcomes,
+//! - stdin: the job's payload as one line of JSON; on the run after a job waited for its
+//!   children (`JobContext::finished_children`), a second line
+//!   `{"children": [{"id", "type", "status", "result", "error"}, ...]}` (their outcomes,
 //!   oldest first); then end of input;
 //! - environment: `JOBCAST_JOB_ID`, `JOBCAST_ATTEMPT`, plus the type's `env`;
 //! - stdout: each line that is a JSON object is a message: `{"progress": 45.5, "message",
@@ -339,10 +340,8 @@ async fn run(spec: Arc<CommandHandler>, ctx: JobContext) -> Result<Value, JobErr
     if let Some(mut stdin) = running.child.stdin.take() {
         let mut input = serde_json::to_vec(ctx.payload()).unwrap_or_default();
         input.push(b'\n');
-        if ctx.has_children() {
-            let outcomes: Vec<Value> = ctx
-                .children()
-                .await?
+        if let Some(children) = ctx.finished_children().await? {
+            let outcomes: Vec<Value> = children
                 .iter()
                 .map(|c| {
                     json!({"id": c.id, "type": c.job_type, "status": c.status,

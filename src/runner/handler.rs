@@ -345,6 +345,13 @@ impl JobContext {
                 })?;
             }
             let n = family.asked.fetch_add(1, Ordering::Relaxed);
+            // A child may work on its parent's upload (named in its payload as the parent's
+            // is); no other, which would need checking first.
+            let upload_id = self
+                .job
+                .upload_id
+                .clone()
+                .filter(|parent| new_upload_id(&child.payload) == Some(parent.as_str()));
             new.push(NewJob {
                 job_type: child.job_type,
                 payload: child.payload,
@@ -357,7 +364,7 @@ impl JobContext {
                         .key
                         .unwrap_or_else(|| format!("child:{}:{n}", self.job.id)),
                 ),
-                upload_id: None,
+                upload_id,
             });
         }
         let policy = *family.policy.lock().unwrap_or_else(|e| e.into_inner());
@@ -374,6 +381,22 @@ impl JobContext {
         Ok(made.into_iter().map(|(job, _)| job.id).collect())
     }
 
+    /// The outcomes of this job's children, oldest first, when this run is the one after it
+    /// waited for them: it has made children, the run that made them returned (a run cut off
+    /// while making them leaves that to the next, which asks for them again), and every one
+    /// has ended. `None` otherwise: the run that makes (or, after a crash or a retry, makes
+    /// again) the children.
+    pub async fn finished_children(&self) -> Result<Option<Vec<Job>>, JobError> {
+        if self.job.children == 0 || self.job.awaiting_children {
+            return Ok(None);
+        }
+        let children = self.children().await?;
+        Ok(children
+            .iter()
+            .all(|child| child.status.is_finished())
+            .then_some(children))
+    }
+
     /// This job's children as they are now, oldest first: after they have all ended (the run
     /// after the job waited for them), their results and errors.
     pub async fn children(&self) -> Result<Vec<Job>, JobError> {
@@ -388,6 +411,11 @@ impl JobContext {
             all.extend(page);
         }
     }
+}
+
+/// The `upload_id` a payload names, if any.
+fn new_upload_id(payload: &Value) -> Option<&str> {
+    payload.get("upload_id").and_then(Value::as_str)
 }
 
 /// A [`JobHandler`] made from an async function: `handler_fn(|ctx| async move { ... })`.

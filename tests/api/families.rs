@@ -9,11 +9,13 @@ use jobcast::config::JobTypeConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::binary::{db_env, send_signal, Server};
 use crate::helpers::*;
 
 /// The `part` child: logs its number once and returns it.
 const PART: &str = r#"read payload
 n=$(printf '%s' "$payload" | sed 's/.*"n":\([0-9]*\).*/\1/')
+sleep "${SLOW_PART:-0}"
 echo "part $n"
 echo "{\"progress\": 50}"
 echo "{\"result\": $n}""#;
@@ -29,6 +31,7 @@ else
   i=0
   while [ $i -lt $PARTS ]; do
     echo "{\"child\": {\"type\": \"part\", \"payload\": {\"n\": $i}}}"
+    sleep "${SLOW_SPLIT:-0}"
     i=$((i + 1))
   done
   echo "made $PARTS parts"
@@ -296,4 +299,99 @@ async fn hostile_input_on_the_children_routes_gets_a_json_4xx_and_changes_nothin
     assert_eq!(status, StatusCode::OK);
     let (status, answer) = app.post_json(&path, &json!({"children": [one]})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+}
+
+/// A config file for the binary: `split` making `parts` children of type `part`, slowed down
+/// so a kill lands where a test wants it.
+fn family_config(
+    dir: &std::path::Path,
+    parts: usize,
+    slow_split: &str,
+    slow_part: &str,
+) -> std::path::PathBuf {
+    let config = format!(
+        "[runner]\nworkers = 2\n\n\
+         [job_types.split]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''{SPLIT}''']\n\
+         max_attempts = 3\nenv = {{ PARTS = \"{parts}\", SLOW_SPLIT = \"{slow_split}\" }}\n\n\
+         [job_types.part]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''{PART}''']\n\
+         max_attempts = 3\nenv = {{ SLOW_PART = \"{slow_part}\" }}\n"
+    );
+    let path = dir.join("families.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// The family of `id` finished after a restart: completed, each of its `parts` children made
+/// once and counted once in the merged result.
+async fn assert_family_completed(server: &Server, id: &str, parts: i64) {
+    let done = server
+        .wait_until(id, Duration::from_secs(60), |j| {
+            ["completed", "failed", "cancelled"].contains(&j["status"].as_str().unwrap_or(""))
+        })
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["children"], parts, "no child made twice: {done}");
+    assert_eq!(
+        done["result"],
+        json!({"sum": parts * (parts - 1) / 2, "completed": parts}),
+        "each child counted once"
+    );
+    let page: Value = reqwest::get(server.url(&format!("/api/jobs/{id}/children?limit=500")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut numbers: Vec<i64> = page["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "completed", "{c}");
+            c["result"].as_i64().unwrap()
+        })
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (0..parts).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn kill_9_while_the_parent_waits_and_its_children_run_and_the_family_still_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = db_env(dir.path());
+    let config = family_config(dir.path(), 6, "0", "0.5");
+    let server = Server::start_with_config(dir.path(), &config, &env);
+    let parent = server.create(json!({"type": "split"})).await;
+    let id = parent["id"].as_str().unwrap().to_owned();
+    server
+        .wait_until(&id, Duration::from_secs(20), |j| j["status"] == "waiting")
+        .await;
+    send_signal("-KILL", &server.pid());
+    drop(server);
+
+    // Another process: the children's leases expire, they run again, and the last one's end
+    // queues the parent, which this process has never seen run.
+    let server = Server::start_with_config(dir.path(), &config, &env);
+    assert_family_completed(&server, &id, 6).await;
+}
+
+#[tokio::test]
+async fn kill_9_while_the_parent_makes_its_children_makes_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = db_env(dir.path());
+    let config = family_config(dir.path(), 6, "0.3", "0");
+    let server = Server::start_with_config(dir.path(), &config, &env);
+    let parent = server.create(json!({"type": "split"})).await;
+    let id = parent["id"].as_str().unwrap().to_owned();
+    server
+        .wait_until(&id, Duration::from_secs(20), |j| {
+            j["status"] == "running" && j["children"].as_i64().unwrap_or(0) >= 2
+        })
+        .await;
+    send_signal("-KILL", &server.pid());
+    drop(server);
+
+    // The parent's next attempt asks for the same children again: it gets those it made.
+    let server = Server::start_with_config(dir.path(), &config, &env);
+    assert_family_completed(&server, &id, 6).await;
 }

@@ -533,6 +533,17 @@ impl Store {
     /// waiting parents whose children all ended are queued, fail-fast parents with a failed
     /// child fail, and the unfinished children of failed or cancelled parents are cancelled.
     pub async fn settle(&self, ids: Vec<JobId>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.writes.settle(ids).await
+    }
+
+    /// Settles every family that may need it: waiting parents, and failed or cancelled parents
+    /// with unfinished children. On SQLite a family's settling commits just after the change
+    /// that caused it (`batch/family.rs`), so a process killed in between leaves it for this
+    /// sweep, which the application runs when it starts.
+    pub async fn settle_all(&self) -> Result<(), StoreError> {
+        self.writes.settle(Vec::new()).await
     }
 }

@@ -68,6 +68,8 @@ pub(crate) struct Results {
     pub(crate) ends: Vec<Result<Job, StoreError>>,
     pub(crate) claims: Vec<Result<Vec<Job>, StoreError>>,
     pub(crate) spawns: Vec<Result<Vec<(Job, bool)>, StoreError>>,
+    /// Why the family step failed after the batch committed (SQLite): the settles' answer.
+    pub(crate) family_failed: Option<String>,
 }
 
 /// Plans `batch`, runs it on `run` (inside the backend's transaction) and answers it.
@@ -82,21 +84,58 @@ pub(crate) async fn apply(
     let now = plan.now;
     let outputs = run.script(&plan.statements, plan.independent()).await?;
     let mut results = plan.answer(run, outputs).await?;
-    // Children made, then every family a change of this batch touched, settled: in the same
-    // transaction, so a child's end and its parent's wake-up commit together.
+    // Children made, then every family a change of this batch touched, settled: on PostgreSQL
+    // in the batch's transaction, so a child's end and its parent's wake-up commit together;
+    // on SQLite in one right after it on the same connection (see `family.rs`).
     let mut seeds: Vec<JobId> = Vec::new();
-    for (request, _) in &batch.spawns {
-        let made = family::spawn(run, d, now, request).await?;
-        results.spawns.push(made);
-    }
     for ended in results.ends.iter().flatten() {
         seeds.extend(family::seeds([ended]));
     }
+    let mut sweep = false;
     for (ids, _) in &batch.settles {
         seeds.extend(ids.iter().copied());
+        sweep |= ids.is_empty();
     }
-    if !seeds.is_empty() {
+    if batch.spawns.is_empty() && seeds.is_empty() && !sweep {
+        return Ok(results);
+    }
+    let own = run.reopen().await?;
+    let step = async {
+        let mut made = Vec::with_capacity(batch.spawns.len());
+        for (request, _) in &batch.spawns {
+            made.push(family::spawn(run, d, now, request).await?);
+        }
+        if sweep {
+            seeds.extend(family::unsettled(run).await?);
+        }
         family::settle(run, d, now, seeds).await?;
+        if own {
+            run.commit().await?;
+        }
+        Ok::<_, StoreError>(made)
+    }
+    .await;
+    match step {
+        Ok(made) => results.spawns = made,
+        // The batch's own writes are committed (SQLite): they keep their answers, and only the
+        // family step's writes are refused. Families left unsettled are settled by the next
+        // sweep (`Store::settle_all`).
+        Err(error) if own => {
+            run.rollback().await;
+            tracing::error!(error = ?error, "making children or settling families failed");
+            results.spawns = batch
+                .spawns
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Batch {
+                        message: error.to_string(),
+                        transient: error.is_transient(),
+                    })
+                })
+                .collect();
+            results.family_failed = Some(error.to_string());
+        }
+        Err(error) => return Err(error),
     }
     Ok(results)
 }
@@ -656,6 +695,7 @@ impl<'b> Plan<'b> {
             ends: unanswered(ends),
             claims: unanswered(claims),
             spawns: Vec::new(),
+            family_failed: None,
         })
     }
 }

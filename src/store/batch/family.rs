@@ -3,10 +3,15 @@
 //! a waiting parent queued again once its last child ended, failed when a child failed under
 //! the fail-fast policy, the unfinished children of a failed or cancelled parent cancelled.
 //!
-//! Both run after the batch's planned statements, in the same transaction, one row per
-//! statement (each changed row takes the next change number, [`Dialect::next_change`]). A
-//! family's state lives in its rows, not in messages: settling is driven by what the rows say,
-//! so it holds whichever process ended the child, and after any crash before the commit.
+//! Both run after the batch's planned statements, one row per statement (each changed row
+//! takes the next change number, [`Dialect::next_change`]): on PostgreSQL in the batch's
+//! transaction; on SQLite, whose batch commits in the same round trip as its statements, in a
+//! transaction of its own right after, on the one writer connection. A family's state lives
+//! in its rows, not in messages: settling is driven by what the rows say, so it holds
+//! whichever process ended the child. The one window SQLite leaves (its process killed
+//! between the two commits: a child ended, its parent not yet woken) is closed by the sweep
+//! ([`unsettled`]) the application runs when it starts; SQLite has one process, so that is
+//! the process that would have settled it.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -378,6 +383,27 @@ async fn cancel_children(
         cancelled.extend(run.jobs(&update).await?);
     }
     Ok(cancelled)
+}
+
+/// Every job a sweep settles: waiting parents, and failed or cancelled parents that still have
+/// unfinished children.
+pub(crate) async fn unsettled(run: &mut dyn Run) -> Result<Vec<JobId>, StoreError> {
+    let statement = Statement::new(format!(
+        "SELECT * FROM jobs WHERE status = {waiting} \
+         UNION ALL SELECT * FROM jobs p WHERE p.status IN ({failed}, {cancelled}) \
+             AND p.children > 0 AND EXISTS (SELECT 1 FROM jobs kid \
+                 WHERE kid.parent_id = p.id AND kid.status IN ({unfinished}))",
+        waiting = sql::quoted(JobStatus::Waiting),
+        failed = sql::quoted(JobStatus::Failed),
+        cancelled = sql::quoted(JobStatus::Cancelled),
+        unfinished = unfinished_list(),
+    ));
+    Ok(run
+        .jobs(&statement)
+        .await?
+        .iter()
+        .map(|job| job.id)
+        .collect())
 }
 
 async fn job(run: &mut dyn Run, id: JobId) -> Result<Option<Job>, StoreError> {

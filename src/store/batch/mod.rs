@@ -143,7 +143,8 @@ pub(crate) enum Write {
     Flush(Reply<()>),
     /// Children made for a parent, atomically with the check on it (`family.rs`).
     Spawn(SpawnRequest, Reply<Vec<(Job, bool)>>),
-    /// Families to settle after changes made outside the writer (a cancel, lease recovery).
+    /// Families to settle after changes made outside the writer (a cancel, lease recovery);
+    /// none named: every family that may need it (a sweep).
     Settle(Vec<JobId>, Reply<()>),
 }
 
@@ -245,7 +246,13 @@ impl Batch {
         send(self.claims.into_iter().map(|w| w.1), results.claims);
         send(self.spawns.into_iter().map(|w| w.1), results.spawns);
         for (_, reply) in self.settles {
-            let _ = reply.send(Ok(()));
+            let _ = reply.send(match &results.family_failed {
+                None => Ok(()),
+                Some(message) => Err(StoreError::Batch {
+                    message: message.clone(),
+                    transient: false,
+                }),
+            });
         }
     }
 
@@ -428,10 +435,8 @@ impl Writes {
         self.send(|reply| Write::Spawn(request, reply)).await
     }
 
+    /// Settles the families of `ids`; with none, every family that may need it (a sweep).
     pub(crate) async fn settle(&self, ids: Vec<JobId>) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
         self.send(|reply| Write::Settle(ids, reply)).await
     }
 

@@ -273,6 +273,19 @@ pub(crate) trait Run: Send {
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError>;
     /// The status of one job, read after a guarded write left it out.
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError>;
+    /// Where [`Run::script`] committed the batch's transaction itself (SQLite sends `BEGIN`,
+    /// the statements and `COMMIT` in one trip), begins another for the writes that follow
+    /// (children made, families settled: `family.rs`) and says so; elsewhere the batch's
+    /// transaction is still open and nothing is done.
+    async fn reopen(&mut self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    /// Commits the transaction [`Run::reopen`] began.
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Rolls back the transaction [`Run::reopen`] began.
+    async fn rollback(&mut self) {}
 }
 
 /// A connection of either database, for [`Run`]: one round trip per statement.

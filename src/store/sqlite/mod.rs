@@ -161,6 +161,23 @@ impl Run for OneTrip<'_> {
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
         On::<Sqlite>(self.0).status_of(id).await
     }
+
+    /// The script committed: the family step gets a transaction of its own, on the same
+    /// writer connection, right after (see `batch/family.rs` for what a crash between them
+    /// leaves, and the sweep that settles it).
+    async fn reopen(&mut self) -> Result<bool, StoreError> {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *self.0).await?;
+        Ok(true)
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        sqlx::query("COMMIT").execute(&mut *self.0).await?;
+        Ok(())
+    }
+
+    async fn rollback(&mut self) {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *self.0).await;
+    }
 }
 
 async fn one_trip(

@@ -42,7 +42,9 @@ async fn family_app(parts: usize, workers: usize) -> TestApp {
         c.runner.workers = workers;
         let mut split = JobTypeConfig::command("sh", &["-c", SPLIT]);
         split.env.insert("PARTS".to_owned(), parts.to_string());
-        let part = JobTypeConfig::command("sh", &["-c", PART]);
+        // Slow enough that the family takes several of `follow`'s reconnections.
+        let mut part = JobTypeConfig::command("sh", &["-c", PART]);
+        part.env.insert("SLOW_PART".to_owned(), "0.05".to_owned());
         c.job_types.insert("split".to_owned(), split);
         c.job_types.insert("part".to_owned(), part);
     })
@@ -70,11 +72,82 @@ async fn all_children(app: &TestApp, id: &str, limit: usize) -> Vec<Value> {
     }
 }
 
+/// Follows a job's stream to its terminal event, hanging up every 150 ms and reconnecting
+/// with `Last-Event-ID` (and whenever the server ends it: `stream.max_duration` is short in
+/// tests); returns every event, and the ids each reconnection resumed from.
+async fn follow(
+    app: &TestApp,
+    id: &str,
+    within: Duration,
+) -> (Vec<(String, i64, Value)>, Vec<i64>) {
+    let deadline = std::time::Instant::now() + within;
+    let (mut events, mut resumed_from) = (Vec::new(), Vec::new());
+    let mut last: Option<i64> = None;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no end within {within:?}: {events:?}"
+        );
+        if let Some(last) = last {
+            resumed_from.push(last);
+        }
+        let log = app
+            .read_stream(
+                id,
+                last.map(|l| l.to_string()).as_deref(),
+                Duration::from_millis(150),
+            )
+            .await;
+        for frame in log.events() {
+            let (Some(name), Some(event_id)) = (frame.name(), frame.id()) else {
+                continue;
+            };
+            events.push((name.to_owned(), event_id, frame.data()));
+            last = Some(event_id);
+            if name == "completed" || name == "failed" {
+                return (events, resumed_from);
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_family_of_fifty_children_across_four_workers_completes_with_the_merged_result() {
     let app = family_app(50, 4).await;
     let parent = app.create(json!({"type": "split"})).await;
     let id = parent["id"].as_str().unwrap();
+    let (events, resumed_from) = follow(&app, id, Duration::from_secs(60)).await;
+    // The parent's one bar: its progress events carry the family's, which never goes back,
+    // across every reconnection, and no event comes twice.
+    let ids: Vec<i64> = events.iter().map(|e| e.1).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids only grow: {ids:?}"
+    );
+    let progress: Vec<f64> = events
+        .iter()
+        .filter(|e| e.0 == "progress" || e.0 == "completed")
+        .map(|e| e.2["progress"].as_f64().unwrap())
+        .collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back: {progress:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.2["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("of 50 children ended"))),
+        "the family's counts: {events:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.2["progress"].as_f64()),
+        ("completed", Some(100.0))
+    );
+    assert!(
+        !resumed_from.is_empty(),
+        "the stream was resumed at least once: {events:?}"
+    );
     let done = app
         .wait_for_status(id, &["completed", "failed"], Duration::from_secs(60))
         .await;

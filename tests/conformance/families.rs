@@ -436,3 +436,64 @@ async fn a_child_whose_lease_expired_for_good_fails_its_fail_fast_parent(store: 
     );
     assert_eq!(get(&store, parent.id).await.status, JobStatus::Failed);
 }
+
+conformance!(a_waiting_parents_progress_is_its_familys_weighted_by_the_childrens_totals);
+async fn a_waiting_parents_progress_is_its_familys_weighted_by_the_childrens_totals(store: Store) {
+    let (parent, _, kids) = family(&store, 3, ChildPolicy::FailFast).await;
+    complete_parent(&store, &parent).await;
+    let running = claim_children(&store, &kids, 3).await;
+    let total = |n: i64, progress: f64| Progress {
+        progress,
+        total: Some(n),
+        ..Progress::default()
+    };
+    let lease = Writer::Lease(OTHER);
+    store
+        .report_progress(running[0].id, lease, &total(100, 50.0))
+        .await
+        .unwrap();
+    store
+        .report_progress(running[1].id, lease, &total(300, 10.0))
+        .await
+        .unwrap();
+    store
+        .report_progress(running[2].id, lease, &total(600, 0.0))
+        .await
+        .unwrap();
+    let before = get(&store, parent.id).await;
+    complete_child(&store, running[1].id, json!(1)).await;
+    let rolled = get(&store, parent.id).await;
+    // (100 × 50 + 300 × 100 + 600 × 0) / 1000
+    assert_eq!(rolled.progress, 35.0);
+    assert_eq!((rolled.current, rolled.total), (Some(1), Some(3)));
+    assert!(
+        rolled
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("1 of 3 children ended: 1 completed, 0 failed, 2 running, 0 queued"),
+        "{:?}",
+        rolled.message
+    );
+    assert!(rolled.version > before.version, "a change of its own");
+
+    // Later ends move the bar on, never back, and the last one ends it at 100.
+    store
+        .report_progress(
+            running[2].id,
+            lease,
+            &Progress {
+                progress: 0.0,
+                ..Progress::default()
+            },
+        )
+        .await
+        .unwrap();
+    complete_child(&store, running[0].id, json!(0)).await;
+    let equal = get(&store, parent.id).await;
+    assert!(equal.progress >= rolled.progress, "{}", equal.progress);
+    complete_child(&store, running[2].id, json!(2)).await;
+    let woken = get(&store, parent.id).await;
+    assert_eq!(woken.status, JobStatus::Queued);
+    assert_eq!(woken.progress, 100.0);
+}

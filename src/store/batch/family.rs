@@ -15,7 +15,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use super::{Author, Dialect, Run, Statement};
+use super::{Arg, Author, Dialect, Run, Statement};
 use crate::job::{ChildPolicy, Job, JobId, JobStatus, NewJob, Timestamp};
 use crate::store::rows::duration_ms;
 use crate::store::{sql, StoreError};
@@ -291,6 +291,9 @@ async fn settle_waiting(
         statement.args = vec![parent.id.to_string().into()];
         run.jobs(&statement).await?.pop()
     };
+    if failed.is_none() || parent.child_policy == ChildPolicy::WaitForAll {
+        roll_up(run, d, now, parent).await?;
+    }
     let set = match failed {
         Some(child) if parent.child_policy == ChildPolicy::FailFast => {
             let error = format!(
@@ -337,6 +340,111 @@ async fn settle_waiting(
         d.returning
     ));
     Ok(run.jobs(&update).await?.pop())
+}
+
+/// Sets a waiting parent's progress to its family's: the children's progress, each weighted by
+/// its `total` when every one reports a total, equally otherwise (a finished child counts as
+/// 100), never below what it was; `current` and `total` are the children ended and made, and
+/// the message counts them by status. Written only when it changed.
+async fn roll_up(
+    run: &mut dyn Run,
+    d: &Dialect,
+    now: Timestamp,
+    parent: &Job,
+) -> Result<(), StoreError> {
+    let finished = format!(
+        "{}, {}, {}",
+        sql::quoted(JobStatus::Completed),
+        sql::quoted(JobStatus::Failed),
+        sql::quoted(JobStatus::Cancelled)
+    );
+    let real = |expression: String| format!("CAST({expression} AS DOUBLE PRECISION)");
+    let count = |condition: String| real(format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"));
+    let done_progress = format!("CASE WHEN status IN ({finished}) THEN 100.0 ELSE progress END");
+    let mut statement = Statement::new(format!(
+        "SELECT {n} AS n, {queued} AS queued, {running} AS running, {completed} AS completed, \
+             {failed} AS failed, {untotalled} AS untotalled, {plain} AS plain, \
+             {weight} AS weight, {weighted} AS weighted \
+         FROM jobs WHERE parent_id = $1",
+        n = real("COUNT(*)".to_owned()),
+        queued = count(format!("status = {}", sql::quoted(JobStatus::Queued))),
+        running = count(format!(
+            "status IN ({}, {})",
+            sql::quoted(JobStatus::Running),
+            sql::quoted(JobStatus::Waiting)
+        )),
+        completed = count(format!("status = {}", sql::quoted(JobStatus::Completed))),
+        failed = count(format!(
+            "status IN ({}, {})",
+            sql::quoted(JobStatus::Failed),
+            sql::quoted(JobStatus::Cancelled)
+        )),
+        untotalled = count("total IS NULL OR total <= 0".to_owned()),
+        plain = real(format!("SUM({done_progress})")),
+        weight = real("SUM(CASE WHEN total > 0 THEN total ELSE 0 END)".to_owned()),
+        weighted = real(format!(
+            "SUM(CASE WHEN total > 0 THEN total * ({done_progress}) ELSE 0 END)"
+        )),
+    ));
+    statement.args = vec![parent.id.to_string().into()];
+    let columns = [
+        "n",
+        "queued",
+        "running",
+        "completed",
+        "failed",
+        "untotalled",
+        "plain",
+        "weight",
+        "weighted",
+    ];
+    let Some(v) = run.numbers(&statement, &columns).await? else {
+        return Ok(());
+    };
+    let [n, queued, running, completed, failed, untotalled, plain, weight, weighted] = v[..] else {
+        return Ok(());
+    };
+    if n < 1.0 {
+        return Ok(());
+    }
+    let family = if untotalled == 0.0 && weight > 0.0 {
+        weighted / weight
+    } else {
+        plain / n
+    };
+    let progress = family.clamp(0.0, 100.0).max(parent.progress);
+    let ended = (completed + failed) as i64;
+    let message = format!(
+        "{ended} of {n} children ended: {completed} completed, {failed} failed, \
+         {running} running, {queued} queued",
+        n = n as i64,
+        completed = completed as i64,
+        failed = failed as i64,
+        running = running as i64,
+        queued = queued as i64,
+    );
+    if progress == parent.progress && parent.message.as_deref() == Some(message.as_str()) {
+        return Ok(());
+    }
+    let mut update = Statement::new(format!(
+        "UPDATE jobs SET progress = $1, message = $2, current = $3, total = $4, stage = $5, \
+         updated_at = $6, version = jobs.version + 1, state_version = jobs.version + 1, {change} \
+         WHERE jobs.id = $7 AND jobs.status = {waiting} {returning}",
+        change = d.next_change,
+        waiting = sql::quoted(JobStatus::Waiting),
+        returning = d.returning,
+    ));
+    update.args = vec![
+        Arg::Real(Some(progress)),
+        (d.text)(&message).into(),
+        ended.into(),
+        (n as i64).into(),
+        "children".into(),
+        now.as_millis().into(),
+        parent.id.to_string().into(),
+    ];
+    run.jobs(&update).await?;
+    Ok(())
 }
 
 /// Cancels the unfinished children of a failed or cancelled parent: queued and waiting ones,

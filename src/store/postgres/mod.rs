@@ -191,6 +191,14 @@ impl Run for Fused<'_> {
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
         On::<Postgres>(self.0).status_of(id).await
     }
+
+    async fn numbers(
+        &mut self,
+        statement: &Statement,
+        columns: &[&str],
+    ) -> Result<Option<Vec<f64>>, StoreError> {
+        On::<Postgres>(self.0).numbers(statement, columns).await
+    }
 }
 
 impl Batches {

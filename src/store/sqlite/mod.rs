@@ -162,6 +162,14 @@ impl Run for OneTrip<'_> {
         On::<Sqlite>(self.0).status_of(id).await
     }
 
+    async fn numbers(
+        &mut self,
+        statement: &Statement,
+        columns: &[&str],
+    ) -> Result<Option<Vec<f64>>, StoreError> {
+        On::<Sqlite>(self.0).numbers(statement, columns).await
+    }
+
     /// The script committed: the family step gets a transaction of its own, on the same
     /// writer connection, right after (see `batch/family.rs` for what a crash between them
     /// leaves, and the sweep that settles it).

@@ -317,11 +317,22 @@ pub(super) fn leases_of_owner() -> String {
 /// (a per-type cutoff from `$2`, else `$3`) and `$4` (only this type, or NULL). Finished jobs
 /// only; the job changed last is never pruned, so the newest change number never goes back
 /// (a poller with nothing to watch puts its mark there).
+///
+/// Families go together, and never leave an orphan: a parent only once its children are gone,
+/// and a child only once its parent is gone or may be pruned too (finished, past its type's
+/// cutoff). So a family's children go first, then (in the next batch) the parent, and the API
+/// never shows a child whose parent is gone.
 pub(super) fn prunable(status: &str, cutoff: &str) -> String {
+    let parent_cutoff = cutoff.replace("j.type", "fam.type");
     format!(
         "{} AND j.finished_at < {cutoff} AND (CAST($4 AS TEXT) IS NULL OR j.type = $4) \
-         AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)",
-        status_allows(status, Action::Prune)
+         AND j.change_seq < (SELECT MAX(change_seq) FROM jobs) \
+         AND (j.children = 0 OR NOT EXISTS (SELECT 1 FROM jobs kid WHERE kid.parent_id = j.id)) \
+         AND (j.parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs fam \
+             WHERE fam.id = j.parent_id \
+                 AND NOT ({fam_finished} AND fam.finished_at < {parent_cutoff})))",
+        status_allows(status, Action::Prune),
+        fam_finished = status_allows("fam.status", Action::Prune),
     )
 }
 

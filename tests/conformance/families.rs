@@ -497,3 +497,59 @@ async fn a_waiting_parents_progress_is_its_familys_weighted_by_the_childrens_tot
     assert_eq!(woken.status, JobStatus::Queued);
     assert_eq!(woken.progress, 100.0);
 }
+
+conformance!(retention_prunes_a_family_children_first_and_never_a_child_of_a_kept_parent);
+async fn retention_prunes_a_family_children_first_and_never_a_child_of_a_kept_parent(store: Store) {
+    let everything = PruneRule {
+        finished_before: Timestamp::from_millis(Timestamp::now().as_millis() + 3_600_000),
+        per_type: Default::default(),
+        only_type: None,
+    };
+    let (parent, _, kids) = family(&store, 2, ChildPolicy::FailFast).await;
+    complete_parent(&store, &parent).await;
+    let running = claim_children(&store, &kids, 2).await;
+    complete_child(&store, running[0].id, json!(0)).await;
+    // One child ended, its parent waits: that child is kept, so it is never an orphan.
+    create_of(&store, "bystander").await;
+    let prunable = store.prunable_jobs(&everything, 100).await.unwrap();
+    assert!(!prunable.contains(&running[0].id), "{prunable:?}");
+
+    complete_child(&store, running[1].id, json!(1)).await;
+    let again = claim_job(&store, &get(&store, parent.id).await, OWNER, LEASE).await;
+    store
+        .complete(again.id, Writer::Lease(OWNER), Some(&json!("merged")))
+        .await
+        .unwrap();
+    create_of(&store, "bystander").await;
+
+    // The whole family is due: the children go first, the parent after them.
+    let first = store.prunable_jobs(&everything, 100).await.unwrap();
+    assert_eq!(
+        {
+            let mut ids = first.clone();
+            ids.sort();
+            ids
+        },
+        ids(&running),
+        "the children, not yet their parent"
+    );
+    assert_eq!(
+        store
+            .delete_prunable_jobs(&first, &everything)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store.get_job(running[0].id).await.unwrap().is_none());
+    assert_eq!(get(&store, parent.id).await.status, JobStatus::Completed);
+    let second = store.prunable_jobs(&everything, 100).await.unwrap();
+    assert_eq!(second, [parent.id]);
+    assert_eq!(
+        store
+            .delete_prunable_jobs(&second, &everything)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.get_job(parent.id).await.unwrap().is_none());
+}

@@ -256,7 +256,8 @@ impl Store {
     /// Applies `action` to every job in one of `statuses` that matches `filter`, in steps of at
     /// most `step` jobs ([`Backend::bulk_step`]), each its own short transaction, so other
     /// writes never wait for more than one step. `each` sees every step's changed jobs (to stop
-    /// the ones running here, wake runners); jobs cancelled at once are recorded as ended.
+    /// the ones running here, wake runners); jobs cancelled at once are recorded as ended, and
+    /// their families settled (a cancelled parent's unfinished children are cancelled).
     /// Returns how many jobs changed.
     pub async fn bulk(
         &self,
@@ -298,6 +299,8 @@ impl Store {
                         for job in &done.changed {
                             self.metrics.finished(job);
                         }
+                        // A cancelled parent's children are cancelled too.
+                        self.settle(batch::family_seeds(&done.changed)).await?;
                     }
                     changed += done.changed.len() as u64;
                     each(&done.changed);

@@ -468,3 +468,28 @@ async fn kill_9_while_the_parent_makes_its_children_makes_none_twice() {
     let server = Server::start_with_config(dir.path(), &config, &env);
     assert_family_completed(&server, &id, 6).await;
 }
+
+#[tokio::test]
+async fn a_bulk_cancel_of_a_parent_cancels_its_children() {
+    let app = spawn_app().await;
+    let parent = app.create_external().await;
+    let (status, made) = app
+        .post_json(
+            &format!("/api/jobs/{parent}/children"),
+            &json!({"children": [{"type": "external"}, {"type": "external"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (status, answer) = app
+        .post_json(
+            "/api/jobs/cancel",
+            &json!({"ids": [parent], "status": "queued"}),
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    assert_eq!(app.job(&parent).await["status"], "cancelled");
+    for child in made["children"].as_array().unwrap() {
+        let id = child["job"]["id"].as_str().unwrap();
+        assert_eq!(app.job(id).await["status"], "cancelled", "{id}");
+    }
+}

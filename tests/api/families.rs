@@ -351,7 +351,13 @@ async fn hostile_input_on_the_children_routes_gets_a_json_4xx_and_changes_nothin
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    for query in ["cursor=nope", "limit=0", "limit=501", "limit=x", "bogus=1"] {
+    for query in [
+        "cursor=nope",
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "limit=1&limit=2",
+    ] {
         let (status, answer) = app.get(&format!("{path}?{query}")).await;
         assert!(status.is_client_error(), "{query}: {status} {answer}");
         assert!(answer["error"].is_string(), "{query}: {answer}");

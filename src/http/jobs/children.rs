@@ -26,8 +26,9 @@ const ENVELOPE_DEPTH: usize = 2;
 const PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
 
+/// Query parameters it does not know are ignored, as on every route (proxies and pages add
+/// their own).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ListQuery {
     cursor: Option<String>,
     limit: Option<String>,

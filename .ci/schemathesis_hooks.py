@@ -86,7 +86,7 @@ def _multipart_is_the_form(case, body):
 
 
 # The server's declared job types (config/default.toml, which .ci/schemathesis.sh runs it with).
-DECLARED_TYPES = {"demo", "external", "import-traces"}
+DECLARED_TYPES = {"demo", "external", "import-traces", "import-traces-part"}
 
 
 def _stops_the_work(case):
@@ -129,8 +129,9 @@ def filter_case(context, case):
         return False
     if not isinstance(body, dict):
         return True
-    # A bulk create's jobs are each what a single create takes, under the same rules.
-    jobs = body.get("jobs")
+    # A bulk create's jobs, and the children a job makes, are each what a single create
+    # takes, under the same rules.
+    jobs = body.get("jobs", body.get("children"))
     if isinstance(jobs, list):
         return all(_job_follows_the_rules(job) for job in jobs if isinstance(job, dict))
     return _job_follows_the_rules(body)

@@ -9,11 +9,20 @@ end_time_unix_nano, status ("ok" | "error" | "unset"), attributes (object, optio
 Prints progress by bytes read about every 1 %, a warning per malformed line (capped), and the
 result {"traces", "spans", "error_spans", "skipped_lines"}. Standard library only: its lines
 to jobcast go through `jobcast.command` (clients/python), found beside the examples in a checkout.
+
+A file larger than $IMPORT_SPLIT_ABOVE bytes (default 8 MiB; 0 never splits) is split into
+chunks of $IMPORT_CHUNK_LINES lines (default 20000), imported in parallel as child jobs of type
+$IMPORT_PART_TYPE (default import-traces-part, this same program) whose payload names the
+chunk's bytes. Each part writes its trace ids to a work file under $IMPORT_WORK_DIR (default
+the system's temporary folder); when every part has ended, the parent runs again and merges
+their counts and trace ids, so the result equals a single-job import's.
 """
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 
 try:
     from jobcast import command
@@ -84,15 +93,98 @@ def check(span):
     return None
 
 
+def work_root():
+    return os.path.realpath(os.environ.get("IMPORT_WORK_DIR") or tempfile.gettempdir())
+
+
+def work_dir(parent_id):
+    return os.path.join(work_root(), f"jobcast-import-{parent_id}")
+
+
+def in_work_root(path):
+    """`path`, refused unless it lies inside the work folder (payloads come from clients too)."""
+    real = os.path.realpath(path)
+    if os.path.commonpath([work_root(), real]) != work_root() or real == work_root():
+        fail(f"refused: {path!r} is outside the work folder")
+    return real
+
+
+def chunks(path, lines_per_chunk):
+    """(first line number, start byte, end byte) of each chunk of `lines_per_chunk` lines."""
+    start, first, count, offset = 0, 1, 0, 0
+    with open(path, "rb") as lines:
+        for raw in lines:
+            offset += len(raw)
+            count += 1
+            if count == lines_per_chunk:
+                yield first, start, offset
+                first, start, count = first + count, offset, 0
+    if count:
+        yield first, start, offset
+
+
+def split(payload, path, size):
+    """Makes one child per chunk; this run ends, and the job waits for them."""
+    lines_per_chunk = int(os.environ.get("IMPORT_CHUNK_LINES") or 20000)
+    part_type = os.environ.get("IMPORT_PART_TYPE") or "import-traces-part"
+    work = work_dir(command.job_id() or "local")
+    os.makedirs(work, exist_ok=True)
+    made = 0
+    command.progress(0, f"splitting {os.path.basename(path)}", stage="split")
+    for index, (first, start, end) in enumerate(chunks(path, lines_per_chunk)):
+        part = dict(payload) if isinstance(payload, dict) else {}
+        part["chunk"] = {"index": index, "first_line": first, "start": start, "end": end,
+                         "work": work}
+        command.child(part_type, part)
+        made += 1
+    command.log(f"split {size} bytes into {made} parts of {lines_per_chunk} lines", "info")
+
+
+def merge(children):
+    """The parts' counts added up, their trace ids counted once."""
+    failed = [c for c in children if c["status"] != "completed"]
+    if failed:
+        fail(f"{len(failed)} of {len(children)} parts did not complete: {failed[0].get('error')}")
+    traces, totals = set(), {"spans": 0, "error_spans": 0, "skipped_lines": 0}
+    work = None
+    for child in children:
+        part = child["result"]
+        for key in totals:
+            totals[key] += part[key]
+        ids_file = in_work_root(part["trace_ids"])
+        work = os.path.dirname(ids_file)
+        with open(ids_file) as ids:
+            traces.update(line.strip() for line in ids if line.strip())
+    if work:
+        shutil.rmtree(work, ignore_errors=True)
+    command.log(f"imported {totals['spans']} spans in {len(traces)} traces from "
+                f"{len(children)} parts", "success")
+    command.result({"traces": len(traces), **totals})
+
+
 def main():
     payload = command.payload()
     path = resolve_input(payload)
+    children = command.children()
+    if children is not None:
+        return merge(children)
+    chunk = payload.get("chunk") if isinstance(payload, dict) else None
     size = os.path.getsize(path) or 1
+    split_above = int(os.environ.get("IMPORT_SPLIT_ABOVE") or 8 * 1024 * 1024)
+    if chunk is None and 0 < split_above < size:
+        return split(payload, path, size)
+    first_line, start, end = 1, 0, size
+    if chunk is not None:
+        first_line, start, end = chunk["first_line"], chunk["start"], chunk["end"]
+        size = max(end - start, 1)
     traces, spans, error_spans, skipped, warned = set(), 0, 0, 0, 0
     read, next_report = 0, 0.0
     command.progress(0, f"reading {os.path.basename(path)}", stage="import")
     with open(path, "rb") as lines:
-        for number, raw in enumerate(lines, start=1):
+        lines.seek(start)
+        for number, raw in enumerate(lines, start=first_line):
+            if start + read >= end:
+                break
             read += len(raw)
             text = raw.decode("utf-8", errors="replace").strip()
             if text:
@@ -118,8 +210,15 @@ def main():
     if skipped > warned:
         command.log(f"{skipped - warned} more malformed lines skipped", "warning")
     command.log(f"imported {spans} spans in {len(traces)} traces", "success")
-    command.result({"traces": len(traces), "spans": spans, "error_spans": error_spans,
-                    "skipped_lines": skipped})
+    counts = {"spans": spans, "error_spans": error_spans, "skipped_lines": skipped}
+    if chunk is not None:
+        # A part: its trace ids go to a work file, for the parent to count each trace once.
+        ids = os.path.join(in_work_root(chunk["work"]), f"{int(chunk['index'])}.ids")
+        with open(ids, "w") as out:
+            out.write("\n".join(sorted(traces)))
+        command.result({"trace_ids": ids, **counts})
+    else:
+        command.result({"traces": len(traces), **counts})
 
 
 main()

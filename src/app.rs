@@ -194,6 +194,11 @@ impl Application {
         )
         .await?;
         store.keep_log_lines(config.limits.max_log_lines_per_job);
+        // Families a killed process left unsettled (see `Store::settle_all`); a failure is not
+        // fatal: the next child's end settles its family anyway.
+        if let Err(error) = store.settle_all().await {
+            tracing::warn!(error = %crate::telemetry::error_chain(&error), "could not settle families");
+        }
         let signer = if auth.is_open() {
             None
         } else {

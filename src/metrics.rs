@@ -356,7 +356,7 @@ impl Metrics {
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
             JobStatus::Cancelled => "cancelled",
-            JobStatus::Queued | JobStatus::Running => return,
+            JobStatus::Queued | JobStatus::Running | JobStatus::Waiting => return,
         };
         self.inner
             .finished

@@ -81,6 +81,8 @@ static VARIABLES: &[Var] = &[
     var!("JOBCAST_RETRY_BASE", runner.retry_base, duration, "250ms"),
     var!("JOBCAST_RETRY_MAX", runner.retry_max, duration, "1m"),
     var!("JOBCAST_CLAIM_AHEAD", runner.claim_ahead, duration, "5ms"),
+    var!("JOBCAST_MAX_CHILD_DEPTH", runner.max_child_depth, whole_number, "2"),
+    var!("JOBCAST_MAX_CHILDREN", runner.max_children, whole_number, "500"),
     // [auth]: the file's tokens are hashes; these plain ones have no file key.
     var!("JOBCAST_AUTH_TOKENS", auth.plain_tokens, token_pairs, "admin:0123456789abcdef").secret(),
     var!("JOBCAST_AUTH_SECRET", auth.secret, some_text, "0123456789abcdef").secret(),

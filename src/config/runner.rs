@@ -34,6 +34,11 @@ pub struct RunnerConfig {
     /// (see `runner::claiming`); zero never does.
     #[serde(with = "humantime_serde")]
     pub claim_ahead: Duration,
+    /// How deep families go: a top-level job is at depth 0, its children at 1; no child may
+    /// be made deeper than this.
+    pub max_child_depth: i64,
+    /// Children one parent may make in all.
+    pub max_children: i64,
 }
 
 impl Default for RunnerConfig {
@@ -46,13 +51,15 @@ impl Default for RunnerConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
             claim_ahead: Duration::from_millis(20),
+            max_child_depth: 3,
+            max_children: 10_000,
         }
     }
 }
 
 impl RunnerConfig {
     /// A zero lease would expire as it is taken, a zero poll interval would spin, and a zero
-    /// retry base stays zero however often it is doubled. A zero grace period is fine: jobs
+    /// retry base stays zero however often it is doubled. Families need at least one level. A zero grace period is fine: jobs
     /// go back to the queue at once on shutdown.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         above_zero(&[
@@ -60,6 +67,20 @@ impl RunnerConfig {
             ("runner.poll_interval", self.poll_interval),
             ("runner.retry_base", self.retry_base),
         ])?;
+        if !(1..=32).contains(&self.max_child_depth) {
+            return Err(invalid(
+                "runner.max_child_depth",
+                self.max_child_depth,
+                "must be from 1 to 32",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_children) {
+            return Err(invalid(
+                "runner.max_children",
+                self.max_children,
+                "must be from 1 to 1000000",
+            ));
+        }
         if self.workers > 1024 {
             return Err(invalid(
                 "runner.workers",

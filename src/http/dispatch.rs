@@ -83,6 +83,10 @@ pub async fn dispatch(
         }
         (&Method::GET, Route::JobLogs(id)) => jobs::logs(state, jobs::parse_id(id)?, query).await,
         (&Method::POST, Route::JobLogs(id)) => jobs::add_log(state, jobs::parse_id(id)?, req).await,
+        (&Method::GET, Route::JobChildren(id)) => {
+            jobs::children(state, jobs::parse_id(id)?, query).await
+        }
+        (&Method::POST, Route::JobChildren(id)) => jobs::spawn_children(state, id, req).await,
         (&Method::POST, Route::JobAction(id, action)) => {
             let id = jobs::parse_id(id)?;
             match action {
@@ -116,9 +120,10 @@ fn permission(state: &AppState, method: &Method, route: &Route<'_>) -> Option<Pe
         (&Method::POST, Route::JobAction(_, JobAction::Cancel | JobAction::Retry)) => {
             Some(Permission::Submit)
         }
-        (&Method::POST, Route::WorkerClaim | Route::JobAction(..) | Route::JobLogs(_)) => {
-            Some(Permission::Work)
-        }
+        (
+            &Method::POST,
+            Route::WorkerClaim | Route::JobAction(..) | Route::JobLogs(_) | Route::JobChildren(_),
+        ) => Some(Permission::Work),
         _ => Some(Permission::Read),
     }
 }

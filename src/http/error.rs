@@ -169,6 +169,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { status, .. } => {
                 ApiError::Conflict(format!("the job is {status}"))
             }
+            StoreError::Family(message) => ApiError::Conflict(message),
             // Only a database that is away (or a node going away) is worth a retry; any other
             // failure would fail again, and a client told 503 would retry it forever.
             error if error.is_transient() => ApiError::Unavailable(Box::new(error)),

@@ -67,8 +67,10 @@ pub const DOCUMENT_LOG_LINE_LIMITS: &[&str] = &[
 
 /// The `maxItems` in the document that are the most jobs one bulk create may hold
 /// ([`super::jobs::max_bulk_jobs`]).
-pub const DOCUMENT_BULK_LIMITS: &[&str] =
-    &["/components/schemas/BulkCreate/properties/jobs/maxItems"];
+pub const DOCUMENT_BULK_LIMITS: &[&str] = &[
+    "/components/schemas/BulkCreate/properties/jobs/maxItems",
+    "/components/schemas/SpawnChildren/properties/children/maxItems",
+];
 
 /// The names of the declared types in `list`.
 pub fn type_list(types: &crate::runner::JobTypes, list: TypeList) -> Vec<&str> {

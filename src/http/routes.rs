@@ -33,6 +33,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/jobs/{id}", &["GET"]),
     ("/api/jobs/{id}/stream", &["GET"]),
     ("/api/jobs/{id}/logs", &["GET", "POST"]),
+    ("/api/jobs/{id}/children", &["GET", "POST"]),
     ("/api/jobs/{id}/cancel", &["POST"]),
     ("/api/jobs/{id}/retry", &["POST"]),
     ("/api/jobs/{id}/progress", &["POST"]),
@@ -81,6 +82,8 @@ pub(super) enum Route<'a> {
     Job(&'a str),
     JobStream(&'a str),
     JobLogs(&'a str),
+    /// `GET` lists a job's children, `POST` makes some.
+    JobChildren(&'a str),
     /// `POST /api/jobs/{id}/{action}`.
     JobAction(&'a str, JobAction),
     WorkerClaim,
@@ -114,6 +117,7 @@ impl<'a> Route<'a> {
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["api", "jobs", id, "stream"] if !id.is_empty() => Some(Route::JobStream(id)),
             ["api", "jobs", id, "logs"] if !id.is_empty() => Some(Route::JobLogs(id)),
+            ["api", "jobs", id, "children"] if !id.is_empty() => Some(Route::JobChildren(id)),
             ["api", "jobs", id, action] if !id.is_empty() => {
                 JobAction::from_segment(action).map(|action| Route::JobAction(id, action))
             }
@@ -148,6 +152,7 @@ impl<'a> Route<'a> {
             Route::Job(_) => "/api/jobs/{id}",
             Route::JobStream(_) => "/api/jobs/{id}/stream",
             Route::JobLogs(_) => "/api/jobs/{id}/logs",
+            Route::JobChildren(_) => "/api/jobs/{id}/children",
             Route::JobAction(_, action) => action.template(),
             Route::WorkerClaim => "/api/workers/claim",
             Route::Uploads => "/api/uploads",
@@ -168,7 +173,7 @@ impl<'a> Route<'a> {
             | Route::Asset(_)
             | Route::Job(_)
             | Route::JobStream(_) => "GET, OPTIONS",
-            Route::Jobs | Route::JobLogs(_) => "GET, POST, OPTIONS",
+            Route::Jobs | Route::JobLogs(_) | Route::JobChildren(_) => "GET, POST, OPTIONS",
             Route::JobsBulk
             | Route::JobsControl(_)
             | Route::TypeControl(..)
@@ -326,6 +331,7 @@ mod tests {
             Route::Job(id)
             | Route::JobStream(id)
             | Route::JobLogs(id)
+            | Route::JobChildren(id)
             | Route::JobAction(id, _)
             | Route::TypeControl(id, _)
             | Route::ScheduleControl(id, _) => Some(id),

@@ -58,7 +58,17 @@ pub struct JobView<'a> {
     /// Present (true) while the job is queued and its type is paused: nobody claims it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     paused: bool,
+    /// The job that made this one, for a child.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: Option<JobId>,
+    /// How many children this job has made, for a parent.
+    #[serde(skip_serializing_if = "is_zero")]
+    children: i64,
     stream_url: String,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl<'a> JobView<'a> {
@@ -91,6 +101,8 @@ impl<'a> JobView<'a> {
             updated_at: job.updated_at,
             version: job.version,
             cancel_requested: job.cancel_requested && !job.status.is_finished(),
+            parent_id: job.parent_id,
+            children: job.children,
             worker: job
                 .worker
                 .as_deref()

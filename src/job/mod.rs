@@ -8,7 +8,11 @@
 //!   attempts left, and when a shutdown puts an unfinished job back. Left when a worker claims it
 //!   (or, for `external` jobs, on their first update) or when it is cancelled.
 //! - `running`: a worker holds a lease on it (in-process types) or outside code reports on it
-//!   (`external`). Left for `completed`, `failed`, `cancelled`, or back to `queued`.
+//!   (`external`). Left for `completed`, `failed`, `cancelled`, `waiting`, or back to `queued`.
+//! - `waiting`: a parent whose run ended while children it made in that run were unfinished;
+//!   it holds no worker slot and no lease. Left for `queued` when its last child ends (its next
+//!   run reads the children's outcomes), for `failed` when a child fails under the fail-fast
+//!   policy, or for `cancelled`.
 //! - `completed`, `failed`, `cancelled`: finished; nothing changes them but a retry (of a failed
 //!   or cancelled job), which queues the job again with a fresh attempt budget.
 
@@ -63,15 +67,17 @@ impl FromStr for JobId {
 pub enum JobStatus {
     Queued,
     Running,
+    Waiting,
     Completed,
     Failed,
     Cancelled,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
+    pub const ALL: [JobStatus; 6] = [
         JobStatus::Queued,
         JobStatus::Running,
+        JobStatus::Waiting,
         JobStatus::Completed,
         JobStatus::Failed,
         JobStatus::Cancelled,
@@ -81,6 +87,7 @@ impl JobStatus {
         match self {
             JobStatus::Queued => "queued",
             JobStatus::Running => "running",
+            JobStatus::Waiting => "waiting",
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
             JobStatus::Cancelled => "cancelled",
@@ -223,6 +230,36 @@ pub struct Job {
     pub worker: Option<String>,
     /// The upload the job works on, if its payload named one.
     pub upload_id: Option<String>,
+    /// The job that made this one, for a child job.
+    pub parent_id: Option<JobId>,
+    /// 0 for a top-level job, the parent's depth + 1 for a child.
+    pub depth: i64,
+    /// How many children this job has made (0: not a parent).
+    pub children: i64,
+    /// What a failed child does to this parent.
+    pub child_policy: ChildPolicy,
+    /// It made children in its current run: its handler's return makes it `waiting`.
+    pub awaiting_children: bool,
+}
+
+/// What a parent does when one of its children fails for good.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildPolicy {
+    /// The parent fails at once and its unfinished children are cancelled.
+    #[default]
+    FailFast,
+    /// The parent waits for every child and its next run decides.
+    WaitForAll,
+}
+
+impl ChildPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildPolicy::FailFast => "fail_fast",
+            ChildPolicy::WaitForAll => "wait_for_all",
+        }
+    }
 }
 
 /// What a client may ask for when it creates a job, after validation.

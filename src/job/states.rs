@@ -34,10 +34,13 @@ pub enum Action {
     Recover,
     /// Retention deletes a finished job.
     Prune,
+    /// A waiting parent's children moved on: queued again once none is unfinished, or failed
+    /// when one failed and the parent's policy is fail-fast.
+    Settle,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Claim,
         Action::ReportExternal,
         Action::ReportLeased,
@@ -49,14 +52,18 @@ impl Action {
         Action::Requeue,
         Action::Recover,
         Action::Prune,
+        Action::Settle,
     ];
 
     /// The statuses a job may be in for this action to apply.
     pub const fn allowed_from(self) -> &'static [JobStatus] {
         use JobStatus::*;
         match self {
-            Action::Claim | Action::Cancel => &[Queued],
-            Action::ReportExternal | Action::CancelExternal => &[Queued, Running],
+            Action::Claim => &[Queued],
+            Action::Cancel => &[Queued, Waiting],
+            Action::ReportExternal => &[Queued, Running],
+            Action::CancelExternal => &[Queued, Running, Waiting],
+            Action::Settle => &[Waiting],
             Action::ReportLeased
             | Action::RequestCancel
             | Action::FinishCancelled
@@ -72,8 +79,9 @@ impl Action {
         use JobStatus::*;
         match self {
             Action::Claim | Action::ReportExternal | Action::ReportLeased => {
-                &[Running, Completed, Failed, Queued]
+                &[Running, Waiting, Completed, Failed, Queued]
             }
+            Action::Settle => &[Queued, Failed],
             Action::Cancel | Action::CancelExternal | Action::FinishCancelled => &[Cancelled],
             Action::RequestCancel => &[Running],
             Action::Retry | Action::Requeue => &[Queued],
@@ -92,26 +100,27 @@ impl Action {
 mod tests {
     use super::*;
 
-    /// Every pair of status and action, spelled out: `Q R C F X` for queued, running,
-    /// completed, failed, cancelled; `y` where the action applies. A change to the state
+    /// Every pair of status and action, spelled out: `Q R W C F X` for queued, running,
+    /// waiting, completed, failed, cancelled; `y` where the action applies. A change to the state
     /// machine must change this table too.
     #[test]
     fn each_action_applies_from_exactly_the_statuses_of_the_table() {
         use Action::*;
         #[rustfmt::skip]
-        let table: [(Action, [char; 5]); 11] = [
-            //                  Q    R    C    F    X
-            (Claim,           ['y', '.', '.', '.', '.']),
-            (ReportExternal,  ['y', 'y', '.', '.', '.']),
-            (ReportLeased,    ['.', 'y', '.', '.', '.']),
-            (Cancel,          ['y', '.', '.', '.', '.']),
-            (CancelExternal,  ['y', 'y', '.', '.', '.']),
-            (RequestCancel,   ['.', 'y', '.', '.', '.']),
-            (FinishCancelled, ['.', 'y', '.', '.', '.']),
-            (Retry,           ['.', '.', '.', 'y', 'y']),
-            (Requeue,         ['.', 'y', '.', '.', '.']),
-            (Recover,         ['.', 'y', '.', '.', '.']),
-            (Prune,           ['.', '.', 'y', 'y', 'y']),
+        let table: [(Action, [char; 6]); 12] = [
+            //                  Q    R    W    C    F    X
+            (Claim,           ['y', '.', '.', '.', '.', '.']),
+            (ReportExternal,  ['y', 'y', '.', '.', '.', '.']),
+            (ReportLeased,    ['.', 'y', '.', '.', '.', '.']),
+            (Cancel,          ['y', '.', 'y', '.', '.', '.']),
+            (CancelExternal,  ['y', 'y', 'y', '.', '.', '.']),
+            (RequestCancel,   ['.', 'y', '.', '.', '.', '.']),
+            (FinishCancelled, ['.', 'y', '.', '.', '.', '.']),
+            (Retry,           ['.', '.', '.', '.', 'y', 'y']),
+            (Requeue,         ['.', 'y', '.', '.', '.', '.']),
+            (Recover,         ['.', 'y', '.', '.', '.', '.']),
+            (Prune,           ['.', '.', '.', 'y', 'y', 'y']),
+            (Settle,          ['.', '.', 'y', '.', '.', '.']),
         ];
         assert_eq!(
             table.iter().map(|(a, _)| *a).collect::<Vec<_>>(),

@@ -1,10 +1,15 @@
 //! `command` job types: a program run once per attempt, in any language.
 //!
 //! The protocol, as the program sees it:
-//! - stdin: the job's payload as one line of JSON, then end of input;
+//! - stdin: the job's payload as one line of JSON; on the run after a job waited for its
+//!   children (`JobContext::finished_children`), a second line
+//!   `{"children": [{"id", "type", "status", "result", "error"}, ...]}` (their outcomes,
+//!   oldest first); then end of input;
 //! - environment: `JOBCAST_JOB_ID`, `JOBCAST_ATTEMPT`, plus the type's `env`;
 //! - stdout: each line that is a JSON object is a message: `{"progress": 45.5, "message",
-//!   "current", "total", "stage"}`, `{"log": "text", "level": "info"}`, `{"result": ...}`;
+//!   "current", "total", "stage"}`, `{"log": "text", "level": "info"}`, `{"result": ...}`,
+//!   `{"child": {"type", "payload", "key"}}` (makes a child job, see `JobContext::spawn_child`;
+//!   with `"child_policy": "wait_for_all"` beside it, the job waits for every child);
 //!   any other line is an `info` log line;
 //! - stderr: each line is a `warning` log line; the last ones go in a failure's `details`;
 //! - exit 0 completes the job with the last `result` (or null); anything else fails the
@@ -31,9 +36,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
 
-use super::handler::{BoxFuture, JobContext, JobError, JobHandler};
+use super::handler::{BoxFuture, ChildSpec, JobContext, JobError, JobHandler};
 use crate::config::JobTypeConfig;
-use crate::job::{LogLevel, Progress};
+use crate::job::{ChildPolicy, LogLevel, Progress};
 
 /// Longest output line read; longer ones are dropped with a warning.
 const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -164,6 +169,19 @@ struct Message {
     level: Option<LogLevel>,
     #[serde(default, deserialize_with = "present")]
     result: Option<Value>,
+    child: Option<ChildLine>,
+    child_policy: Option<ChildPolicy>,
+}
+
+/// A child job asked for on stdout.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChildLine {
+    #[serde(rename = "type")]
+    job_type: String,
+    #[serde(default)]
+    payload: Value,
+    key: Option<String>,
 }
 
 /// Tells `{"result": null}` (a result of null) from a missing `result`.
@@ -201,6 +219,19 @@ impl Output {
             return self.log(LogLevel::Info, line).await;
         };
         let mut understood = false;
+        if let Some(policy) = message.child_policy {
+            self.ctx.set_child_policy(policy);
+            understood = true;
+        }
+        if let Some(child) = message.child {
+            let spec = ChildSpec {
+                job_type: child.job_type,
+                payload: child.payload,
+                key: child.key,
+            };
+            self.ctx.spawn_children(vec![spec]).await?;
+            understood = true;
+        }
         if let Some(value) = message.result {
             self.result = Some(value);
             understood = true;
@@ -309,6 +340,18 @@ async fn run(spec: Arc<CommandHandler>, ctx: JobContext) -> Result<Value, JobErr
     if let Some(mut stdin) = running.child.stdin.take() {
         let mut input = serde_json::to_vec(ctx.payload()).unwrap_or_default();
         input.push(b'\n');
+        if let Some(children) = ctx.finished_children().await? {
+            let outcomes: Vec<Value> = children
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": c.job_type, "status": c.status,
+                           "result": c.result, "error": c.error})
+                })
+                .collect();
+            let line = json!({ "children": outcomes });
+            input.extend(serde_json::to_vec(&line).unwrap_or_default());
+            input.push(b'\n');
+        }
         tokio::spawn(async move {
             let _ = stdin.write_all(&input).await;
         });

@@ -98,6 +98,24 @@ impl ExternalJobs {
         written.map_err(|error| refused_write(error, lease))
     }
 
+    /// Makes `children` of the job under `policy`, as [`Store::spawn_children`] does, within
+    /// the limits of `runner.max_child_depth` and `runner.max_children`.
+    pub async fn spawn_children(
+        &self,
+        id: JobId,
+        lease: Option<&str>,
+        children: Vec<crate::job::NewJob>,
+        policy: crate::job::ChildPolicy,
+    ) -> Result<Vec<(Job, bool)>, UpdateRefused> {
+        self.check(id, lease).await?;
+        let limits = super::family_limits(&self.retries);
+        let written = self
+            .store
+            .spawn_children(id, writer(lease), children, policy, limits)
+            .await;
+        written.map_err(|error| refused_write(error, lease))
+    }
+
     /// Completes the job with `result`.
     pub async fn complete(
         &self,

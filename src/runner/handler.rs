@@ -10,8 +10,10 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::job::{Job, JobId, LogLevel, Progress};
-use crate::store::{Store, StoreError};
+use crate::job::{ChildPolicy, Job, JobId, LogLevel, NewJob, Progress};
+use crate::store::{FamilyLimits, Store, StoreError, Writer};
+
+use super::types::JobTypes;
 
 /// A boxed future, so handlers can be stored as trait objects.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -96,6 +98,7 @@ impl From<StoreError> for JobError {
             StoreError::Conflict { status, .. } => {
                 JobError::new(format!("the job can no longer be updated: it is {status}"))
             }
+            StoreError::Family(message) => JobError::permanent(message),
             other => JobError::new(format!("could not record the job's progress: {other}")),
         }
     }
@@ -114,6 +117,50 @@ pub struct JobContext {
     /// The last progress percentage reported, for reports that change other fields only.
     last_progress: Arc<AtomicU64>,
     input_file: Option<std::path::PathBuf>,
+    /// What making children needs; `None` where children cannot be made.
+    family: Option<Arc<Family>>,
+}
+
+/// What a job needs to make children: the declared types (a child's type must be one, and
+/// gives its attempts and checks its payload), the limits, the policy, and how many children
+/// this run has asked for (each child's idempotency key, so a retried run that asks again in
+/// the same order gets the same children).
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub(crate) types: Arc<JobTypes>,
+    pub(crate) limits: FamilyLimits,
+    policy: std::sync::Mutex<ChildPolicy>,
+    asked: AtomicU64,
+}
+
+impl Family {
+    pub(crate) fn new(types: Arc<JobTypes>, limits: FamilyLimits) -> Self {
+        Family {
+            types,
+            limits,
+            policy: std::sync::Mutex::new(ChildPolicy::default()),
+            asked: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A child job a handler asks for: its type and payload, and optionally its own idempotency
+/// key (by default the parent's id and the child's place among those this run asked for).
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    pub job_type: String,
+    pub payload: Value,
+    pub key: Option<String>,
+}
+
+impl ChildSpec {
+    pub fn new(job_type: impl Into<String>, payload: Value) -> Self {
+        ChildSpec {
+            job_type: job_type.into(),
+            payload,
+            key: None,
+        }
+    }
 }
 
 impl JobContext {
@@ -130,7 +177,13 @@ impl JobContext {
             cancel,
             last_progress: Arc::new(AtomicU64::new(0f64.to_bits())),
             input_file: None,
+            family: None,
         }
+    }
+
+    pub(crate) fn with_family(mut self, family: Family) -> Self {
+        self.family = Some(Arc::new(family));
+        self
     }
 
     pub(crate) fn with_input_file(mut self, path: Option<std::path::PathBuf>) -> Self {
@@ -155,6 +208,11 @@ impl JobContext {
     pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
         serde_json::from_value(self.job.payload.clone())
             .map_err(|e| JobError::permanent(format!("bad payload: {e}")))
+    }
+
+    /// Whether this job has made children (on an earlier run or this one).
+    pub fn has_children(&self) -> bool {
+        self.job.children > 0
     }
 
     /// 1 for the first attempt.
@@ -240,6 +298,124 @@ impl JobContext {
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
+
+    // --- Families -------------------------------------------------------------------------
+
+    /// What a failed child does to this job from its next child on: fail it at once and cancel
+    /// the rest ([`ChildPolicy::FailFast`], the default), or let it run again when all have
+    /// ended and decide ([`ChildPolicy::WaitForAll`]).
+    pub fn set_child_policy(&self, policy: ChildPolicy) {
+        if let Some(family) = &self.family {
+            *family.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
+        }
+    }
+
+    /// Makes a child job of `job_type` (a declared type) with `payload`; see
+    /// [`JobContext::spawn_children`].
+    pub async fn spawn_child(&self, job_type: &str, payload: Value) -> Result<JobId, JobError> {
+        let made = self
+            .spawn_children(vec![ChildSpec::new(job_type, payload)])
+            .await?;
+        made.into_iter()
+            .next()
+            .ok_or_else(|| JobError::new("no child was made"))
+    }
+
+    /// Makes child jobs, all or none, in one transaction with the check that this job still
+    /// runs under this runner's lease. Each is an ordinary queued job of its type (its
+    /// attempts, its own stream) naming this job as its parent. When this handler returns,
+    /// the job waits (holding no worker) until every child has ended, then runs again: its
+    /// next run reads their outcomes with [`JobContext::children`]. Children this run asked
+    /// for in the same order on an earlier attempt are the same jobs, not new ones. A type that
+    /// is not declared, a payload its handler refuses, or a family limit reached is a
+    /// permanent failure.
+    pub async fn spawn_children(&self, children: Vec<ChildSpec>) -> Result<Vec<JobId>, JobError> {
+        let family = self
+            .family
+            .as_ref()
+            .ok_or_else(|| JobError::permanent("this job cannot make children"))?;
+        let mut new = Vec::with_capacity(children.len());
+        for child in children {
+            let job_type = family.types.get(&child.job_type).ok_or_else(|| {
+                JobError::permanent(format!("unknown child job type {:?}", child.job_type))
+            })?;
+            if let Some(handler) = &job_type.handler {
+                handler.validate(&child.payload).map_err(|e| {
+                    JobError::permanent(format!("child {}: {}", e.field, e.message))
+                })?;
+            }
+            let n = family.asked.fetch_add(1, Ordering::Relaxed);
+            // A child may work on its parent's upload (named in its payload as the parent's
+            // is); no other, which would need checking first.
+            let upload_id = self
+                .job
+                .upload_id
+                .clone()
+                .filter(|parent| new_upload_id(&child.payload) == Some(parent.as_str()));
+            new.push(NewJob {
+                job_type: child.job_type,
+                payload: child.payload,
+                priority: self.job.priority,
+                max_attempts: job_type.config.max_attempts,
+                timeout: None,
+                run_at: None,
+                idempotency_key: Some(
+                    child
+                        .key
+                        .unwrap_or_else(|| format!("child:{}:{n}", self.job.id)),
+                ),
+                upload_id,
+            });
+        }
+        let policy = *family.policy.lock().unwrap_or_else(|e| e.into_inner());
+        let made = self
+            .store
+            .spawn_children(
+                self.job.id,
+                Writer::Lease(&self.owner),
+                new,
+                policy,
+                family.limits,
+            )
+            .await?;
+        Ok(made.into_iter().map(|(job, _)| job.id).collect())
+    }
+
+    /// The outcomes of this job's children, oldest first, when this run is the one after it
+    /// waited for them: it has made children, the run that made them returned (a run cut off
+    /// while making them leaves that to the next, which asks for them again), and every one
+    /// has ended. `None` otherwise: the run that makes (or, after a crash or a retry, makes
+    /// again) the children.
+    pub async fn finished_children(&self) -> Result<Option<Vec<Job>>, JobError> {
+        if self.job.children == 0 || self.job.awaiting_children {
+            return Ok(None);
+        }
+        let children = self.children().await?;
+        Ok(children
+            .iter()
+            .all(|child| child.status.is_finished())
+            .then_some(children))
+    }
+
+    /// This job's children as they are now, oldest first: after they have all ended (the run
+    /// after the job waited for them), their results and errors.
+    pub async fn children(&self) -> Result<Vec<Job>, JobError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.children(self.job.id, after, 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(all);
+            };
+            after = Some(last.id);
+            all.extend(page);
+        }
+    }
+}
+
+/// The `upload_id` a payload names, if any.
+fn new_upload_id(payload: &Value) -> Option<&str> {
+    payload.get("upload_id").and_then(Value::as_str)
 }
 
 /// A [`JobHandler`] made from an async function: `handler_fn(|ctx| async move { ... })`.

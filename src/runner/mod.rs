@@ -42,7 +42,15 @@ use crate::job::{Job, JobId, LogLevel, Timestamp};
 use crate::store::{retry_transient, End, RetryPolicy, Store, StoreError, Times, Writer};
 use crate::uploads::Uploads;
 use claiming::{Claims, Ready};
-pub use handler::{handler_fn, JobContext, JobError, JobHandler, PayloadError};
+pub use handler::{handler_fn, ChildSpec, JobContext, JobError, JobHandler, PayloadError};
+
+/// The family limits `config` sets (`runner.max_child_depth`, `runner.max_children`).
+pub fn family_limits(config: &RunnerConfig) -> crate::store::FamilyLimits {
+    crate::store::FamilyLimits {
+        max_depth: config.max_child_depth,
+        max_children: config.max_children,
+    }
+}
 pub use types::{JobType, JobTypes};
 
 /// Tells a running [`Runner`] about news from the API: a new job, or a cancel.
@@ -369,6 +377,7 @@ impl Runner {
             store: self.store.clone(),
             owner: self.owner.clone(),
             config: self.config.clone(),
+            types: self.types.clone(),
             worker: Some(worker),
             job: Arc::new(job),
         };
@@ -388,6 +397,8 @@ struct Attempt {
     store: Store,
     owner: Arc<str>,
     config: RunnerConfig,
+    /// The declared types, for the children a job makes.
+    types: Arc<JobTypes>,
     /// Given back when the handler returns, before the end is written.
     worker: Option<Worker>,
     /// Where the handler's run time goes (see [`RunnerHandle::run_time_us`]).
@@ -413,7 +424,11 @@ impl Attempt {
             self.owner.clone(),
             cancel.clone(),
         )
-        .with_input_file(self.input_file.clone());
+        .with_input_file(self.input_file.clone())
+        .with_family(handler::Family::new(
+            self.types.clone(),
+            family_limits(&self.config),
+        ));
         let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let mut work = std::pin::pin!(with_timeout(timeout, work));
         let started = Instant::now();

@@ -68,7 +68,7 @@ fn job_event(job: &Job, seq: i64) -> Bytes {
     let name = match job.status {
         JobStatus::Completed => "completed",
         JobStatus::Failed | JobStatus::Cancelled => "failed",
-        JobStatus::Queued | JobStatus::Running => "progress",
+        JobStatus::Queued | JobStatus::Running | JobStatus::Waiting => "progress",
     };
     let data = JobEvent {
         job_id: job.id,

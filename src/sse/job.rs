@@ -108,7 +108,7 @@ pub fn state_event(job: &Job, id: i64, paused: bool) -> Bytes {
                 details: job.details.as_ref(),
             },
         ),
-        JobStatus::Queued | JobStatus::Running => event(
+        JobStatus::Queued | JobStatus::Running | JobStatus::Waiting => event(
             "progress",
             id,
             &ProgressData {
@@ -418,6 +418,11 @@ mod tests {
             cancel_requested: false,
             worker: None,
             upload_id: None,
+            parent_id: None,
+            depth: 0,
+            children: 0,
+            child_policy: Default::default(),
+            awaiting_children: false,
         }
     }
 

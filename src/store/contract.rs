@@ -56,6 +56,15 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     /// id of the previous page never skips or repeats a job, however many are created meanwhile.
     async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError>;
 
+    /// The children of `parent` with ids above `after`, oldest first, at most `limit`: paging
+    /// with `after` = the last id of the previous page never skips or repeats a child.
+    async fn children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError>;
+
     /// Queued jobs of `job_type`, for the queue-depth limit.
     async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError>;
 

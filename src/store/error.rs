@@ -10,6 +10,9 @@ use crate::job::{JobId, JobStatus};
 pub enum StoreError {
     #[error("job not found")]
     NotFound,
+    /// A family's limit or rule refused the children asked for; the message says which.
+    #[error("{0}")]
+    Family(String),
     /// The job exists but is not in a state that allows the change.
     #[error("job is {status}")]
     Conflict { job_id: JobId, status: JobStatus },

@@ -45,9 +45,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
+use crate::job::{
+    Action, ChildPolicy, Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp,
+};
 use crate::metrics::Metrics;
 
+pub use self::batch::FamilyLimits;
 pub(crate) use self::batch::{End, Times};
 use self::batch::{Sent, Writes};
 
@@ -71,6 +74,10 @@ impl SentEnd {
 
 /// Records an ended attempt: a retry when the job went back to the queue, else its end.
 fn attempt_ended(metrics: &Metrics, job: &Job) {
+    if job.status == JobStatus::Waiting {
+        // Not an end: the parent runs again once its children have ended.
+        return;
+    }
     if job.status == JobStatus::Queued {
         metrics.retried(job);
     } else {
@@ -163,13 +170,46 @@ impl Store {
         &self.metrics
     }
 
-    /// [`Backend::cancel`], recording a job cancelled at once.
+    /// [`Backend::cancel`], recording a job cancelled at once; a cancelled parent's unfinished
+    /// children are cancelled too (and their children), and a cancelled child's parent settled.
     pub async fn cancel(&self, id: JobId, external: bool) -> Result<CancelOutcome, StoreError> {
         let outcome = self.backend.cancel(id, external).await?;
         if let CancelOutcome::Cancelled(job) = &outcome {
             self.metrics.finished(job);
+            self.settle(batch::family_seeds([job])).await?;
         }
         Ok(outcome)
+    }
+
+    /// [`Backend::retry`]; for a parent, its failed and cancelled children are retried first
+    /// (completed ones are kept, not run again), so its next run finds them under way.
+    pub async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
+        if let Some(job) = self.backend.get_job(id).await? {
+            if job.children > 0 && Action::Retry.allows(job.status) {
+                let filter = JobFilter {
+                    ids: Some(self.child_ids(id).await?),
+                    ..JobFilter::default()
+                };
+                let statuses = [JobStatus::Failed, JobStatus::Cancelled];
+                self.bulk(BulkAction::Retry, &filter, &statuses, 256, |_| {})
+                    .await?;
+            }
+        }
+        self.backend.retry(id).await
+    }
+
+    /// Every child of `parent`, by id.
+    async fn child_ids(&self, parent: JobId) -> Result<Vec<JobId>, StoreError> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.backend.children(parent, after, 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(ids);
+            };
+            after = Some(last.id);
+            ids.extend(page.iter().map(|job| job.id));
+        }
     }
 
     // --- Paused types and bulk actions ----------------------------------------------------
@@ -216,7 +256,8 @@ impl Store {
     /// Applies `action` to every job in one of `statuses` that matches `filter`, in steps of at
     /// most `step` jobs ([`Backend::bulk_step`]), each its own short transaction, so other
     /// writes never wait for more than one step. `each` sees every step's changed jobs (to stop
-    /// the ones running here, wake runners); jobs cancelled at once are recorded as ended.
+    /// the ones running here, wake runners); jobs cancelled at once are recorded as ended, and
+    /// their families settled (a cancelled parent's unfinished children are cancelled).
     /// Returns how many jobs changed.
     pub async fn bulk(
         &self,
@@ -258,6 +299,8 @@ impl Store {
                         for job in &done.changed {
                             self.metrics.finished(job);
                         }
+                        // A cancelled parent's children are cancelled too.
+                        self.settle(batch::family_seeds(&done.changed)).await?;
                     }
                     changed += done.changed.len() as u64;
                     each(&done.changed);
@@ -446,12 +489,64 @@ impl Store {
         self.writes.claim(types, claimant, lease, limit).await
     }
 
-    /// [`Backend::recover_expired`], recording each attempt's end.
+    /// [`Backend::recover_expired`], recording each attempt's end; the families of the jobs
+    /// it ended are settled (a child that failed for good may fail or wake its parent).
     pub async fn recover_expired(&self) -> Result<Vec<Job>, StoreError> {
         let jobs = self.backend.recover_expired().await?;
         for job in &jobs {
             attempt_ended(&self.metrics, job);
         }
+        self.settle(batch::family_seeds(&jobs)).await?;
         Ok(jobs)
+    }
+
+    // --- Families -----------------------------------------------------------------------
+
+    /// Makes `children` of `parent` as `writer` (who must be allowed to report on it: its
+    /// lease holder, or outside code for an unclaimed external job), in one transaction with
+    /// that check: all or none, each a queued job naming its parent, one level deeper. From
+    /// then on the parent's return makes it `waiting` until every child has ended, then it is
+    /// queued again. A child whose idempotency key was already used for this parent is
+    /// answered as it is (`false`), not made again: a retried parent making its children again
+    /// gets the same ones. `policy` is the parent's from now on: what a failed child does. Refused with `NotFound`, `Conflict` (the writer may not report), or
+    /// [`StoreError::Family`] (a limit of `limits`, or a key another parent's child has).
+    pub async fn spawn_children(
+        &self,
+        parent: JobId,
+        writer: Writer<'_>,
+        children: Vec<NewJob>,
+        policy: ChildPolicy,
+        limits: FamilyLimits,
+    ) -> Result<Vec<(Job, bool)>, StoreError> {
+        if children.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writes
+            .spawn(batch::SpawnRequest {
+                parent,
+                author: writer.into(),
+                children,
+                policy,
+                limits,
+            })
+            .await
+    }
+
+    /// Settles the families of `ids` after a change made outside the group-commit writer:
+    /// waiting parents whose children all ended are queued, fail-fast parents with a failed
+    /// child fail, and the unfinished children of failed or cancelled parents are cancelled.
+    pub async fn settle(&self, ids: Vec<JobId>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.writes.settle(ids).await
+    }
+
+    /// Settles every family that may need it: waiting parents, and failed or cancelled parents
+    /// with unfinished children. On SQLite a family's settling commits just after the change
+    /// that caused it (`batch/family.rs`), so a process killed in between leaves it for this
+    /// sweep, which the application runs when it starts.
+    pub async fn settle_all(&self) -> Result<(), StoreError> {
+        self.writes.settle(Vec::new()).await
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::StoreError;
-use crate::job::{Job, JobId, LogLine, Timestamp};
+use crate::job::{ChildPolicy, Job, JobId, LogLine, Timestamp};
 
 pub(super) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -74,6 +74,18 @@ where
         cancel_requested: row.try_get("cancel_requested")?,
         worker: row.try_get("worker")?,
         upload_id: row.try_get("upload_id")?,
+        parent_id: row
+            .try_get::<Option<String>, _>("parent_id")?
+            .map(|id| parse_id(&id))
+            .transpose()?,
+        depth: row.try_get("depth")?,
+        children: row.try_get("children")?,
+        child_policy: if row.try_get::<bool, _>("fail_fast")? {
+            ChildPolicy::FailFast
+        } else {
+            ChildPolicy::WaitForAll
+        },
+        awaiting_children: row.try_get("awaiting_children")?,
     })
 }
 

@@ -46,6 +46,21 @@ where
         row.as_ref().map(job_from_row).transpose()
     }
 
+    pub async fn children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(sql::CHILDREN)
+            .bind(parent.to_string())
+            .bind(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind(limit)
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     /// After a guarded write matched nothing: was the job missing, or in a status that
     /// refused it?
     pub async fn why_not(&self, id: JobId) -> StoreError {

@@ -118,13 +118,19 @@ pub(super) fn end_version(lines: &str) -> String {
     )
 }
 
-/// The SET items that complete a job with `result` at `now`, its attempt having started at
-/// `started` (NULL: when it was claimed).
+/// The SET items that complete a job with `result` at `now` (or, for a parent whose children
+/// are unfinished or were made in this run, make it `waiting`: see `batch/family.rs`), its
+/// attempt having started at `started` (NULL: when it was claimed).
 pub(super) fn complete_set(now: &str, started: &str, result: &str) -> String {
     format!(
-        "status = {completed}, progress = 100, result = {result}, error = NULL, details = NULL, \
+        "status = {completes_to}, \
+         progress = CASE WHEN {completes_to} = {completed} THEN 100 ELSE jobs.progress END, \
+         result = {result}, error = NULL, details = NULL, \
          started_at = COALESCE({started}, jobs.started_at, {now}), {attempt_counted}, \
-         finished_at = {now}, updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
+         finished_at = CASE WHEN {completes_to} = {completed} THEN {now} ELSE NULL END, \
+         awaiting_children = FALSE, \
+         updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
+        completes_to = super::batch::completes_to(),
         completed = quoted(JobStatus::Completed),
         attempt_counted = ATTEMPT_COUNTED,
     )
@@ -311,11 +317,22 @@ pub(super) fn leases_of_owner() -> String {
 /// (a per-type cutoff from `$2`, else `$3`) and `$4` (only this type, or NULL). Finished jobs
 /// only; the job changed last is never pruned, so the newest change number never goes back
 /// (a poller with nothing to watch puts its mark there).
+///
+/// Families go together, and never leave an orphan: a parent only once its children are gone,
+/// and a child only once its parent is gone or may be pruned too (finished, past its type's
+/// cutoff). So a family's children go first, then (in the next batch) the parent, and the API
+/// never shows a child whose parent is gone.
 pub(super) fn prunable(status: &str, cutoff: &str) -> String {
+    let parent_cutoff = cutoff.replace("j.type", "fam.type");
     format!(
         "{} AND j.finished_at < {cutoff} AND (CAST($4 AS TEXT) IS NULL OR j.type = $4) \
-         AND j.change_seq < (SELECT MAX(change_seq) FROM jobs)",
-        status_allows(status, Action::Prune)
+         AND j.change_seq < (SELECT MAX(change_seq) FROM jobs) \
+         AND (j.children = 0 OR NOT EXISTS (SELECT 1 FROM jobs kid WHERE kid.parent_id = j.id)) \
+         AND (j.parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs fam \
+             WHERE fam.id = j.parent_id \
+                 AND NOT ({fam_finished} AND fam.finished_at < {parent_cutoff})))",
+        status_allows(status, Action::Prune),
+        fam_finished = status_allows("fam.status", Action::Prune),
     )
 }
 
@@ -361,6 +378,9 @@ pub(super) fn delete_prunable_jobs(ids: &str, prunable: &str, lock: Option<&str>
 }
 
 pub(super) const GET_JOB: &str = "SELECT * FROM jobs WHERE id = $1";
+/// The children of `$1` with ids above `$2` ('' for all), oldest first, at most `$3`.
+pub(super) const CHILDREN: &str =
+    "SELECT * FROM jobs WHERE parent_id = $1 AND id > $2 ORDER BY id LIMIT $3";
 /// A job's status alone: why a guarded write matched nothing.
 pub(super) const STATUS_OF: &str = "SELECT status FROM jobs WHERE id = $1";
 pub(super) const BY_IDEMPOTENCY_KEY: &str =
@@ -391,17 +411,20 @@ pub(super) const ON_KEY_TAKEN: &str =
 pub(super) const INSERT_LOG_COLUMNS: &str = "job_logs (job_id, seq, version, ts, level, message)";
 
 /// Jobs by type and status, and each type's earliest due queued job (`oldest`, for `$1` = now):
-/// queued jobs counted from the queue index (which carries `run_at`), running ones from the
-/// status index, finished ones read from `job_counts`, which triggers keep (see the migration
+/// queued jobs counted from the queue index (which carries `run_at`), running and waiting ones
+/// from the status index, finished ones read from `job_counts`, which triggers keep (see the migration
 /// `control`). So a count costs the unfinished jobs, not every job stored.
 pub(super) fn type_counts() -> String {
     let (queued, running) = (quoted(JobStatus::Queued), quoted(JobStatus::Running));
+    let waiting = quoted(JobStatus::Waiting);
     format!(
         "SELECT type, {queued} AS status, COUNT(*) AS n, \
              MIN(CASE WHEN run_at <= $1 THEN run_at END) AS oldest \
          FROM jobs WHERE status = {queued} GROUP BY type \
          UNION ALL SELECT type, {running} AS status, COUNT(*) AS n, CAST(NULL AS BIGINT) AS oldest \
          FROM jobs WHERE status = {running} GROUP BY type \
+         UNION ALL SELECT type, {waiting} AS status, COUNT(*) AS n, CAST(NULL AS BIGINT) AS oldest \
+         FROM jobs WHERE status = {waiting} GROUP BY type \
          UNION ALL SELECT type, status, n, CAST(NULL AS BIGINT) AS oldest \
          FROM job_counts WHERE n <> 0"
     )

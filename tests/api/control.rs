@@ -236,7 +236,7 @@ async fn the_overview_counts_each_types_jobs_and_throughput() {
     let demo = type_view(&app, "demo").await;
     assert_eq!(
         demo["counts"],
-        json!({"queued": 0, "running": 0, "completed": 1, "failed": 1, "cancelled": 0})
+        json!({"queued": 0, "running": 0, "waiting": 0, "completed": 1, "failed": 1, "cancelled": 0})
     );
     assert_eq!(
         (

@@ -180,3 +180,107 @@ async fn the_python_import_command_imports_the_sample_with_the_right_counts() {
     let stderr = refused["details"]["stderr"].to_string();
     assert!(stderr.contains("outside the import folder"), "{refused}");
 }
+
+/// A parent that makes `n` children of type `square` on its first run and sums their results
+/// on the run after it waited for them.
+async fn sum_of_squares(ctx: JobContext) -> Result<Value, JobError> {
+    if let Some(children) = ctx.finished_children().await? {
+        let sum: i64 = children
+            .iter()
+            .map(|child| child.result.as_ref().and_then(Value::as_i64).unwrap_or(0))
+            .sum();
+        return Ok(json!({"sum": sum, "children": children.len()}));
+    }
+    if ctx.payload()["wait_for_all"] == true {
+        ctx.set_child_policy(jobcast::job::ChildPolicy::WaitForAll);
+    }
+    let n = ctx.payload()["n"].as_i64().unwrap_or(3);
+    for i in 1..=n {
+        ctx.spawn_child("square", json!({"i": i})).await?;
+    }
+    Ok(json!("split"))
+}
+
+async fn square(ctx: JobContext) -> Result<Value, JobError> {
+    let i = ctx.payload()["i"].as_i64().unwrap_or(0);
+    if i == 13 {
+        return Err(JobError::permanent("unlucky"));
+    }
+    Ok(json!(i * i))
+}
+
+async fn spawn_family_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("jobcast.db");
+    let config = test_config(&db_path);
+    let app = Application::builder(config)
+        .handler("sum", handler_fn(sum_of_squares))
+        .handler("square", handler_fn(square))
+        .build()
+        .await
+        .unwrap();
+    from_application(app, dir, db_path)
+}
+
+#[tokio::test]
+async fn a_rust_handler_makes_children_waits_for_them_and_merges_their_results() {
+    let app = spawn_family_app().await;
+    let id = app
+        .create(json!({"type": "sum", "payload": {"n": 10}}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = app
+        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(20))
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["result"], json!({"sum": 385, "children": 10}));
+    assert_eq!(job["children"], 10);
+
+    // A failed child: fail-fast fails the parent; wait-for-all lets it merge what there is.
+    let id = app
+        .create(json!({"type": "sum", "payload": {"n": 13}}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = app
+        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(20))
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("unlucky"), "{job}");
+    let id = app
+        .create(json!({"type": "sum", "payload": {"n": 13, "wait_for_all": true}}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = app
+        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(20))
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["result"], json!({"sum": 650, "children": 13}));
+}
+
+#[tokio::test]
+async fn a_child_of_an_unknown_type_fails_the_parent_and_makes_nothing() {
+    let handler = handler_fn(|ctx: JobContext| async move {
+        ctx.spawn_child("nope", json!({})).await?;
+        Ok(json!("made"))
+    });
+    let app = spawn_with_handler("bad-parent", handler, |_| {}).await;
+    let id = app.create(json!({"type": "bad-parent"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = app
+        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(10))
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown child job type"));
+    assert!(job.get("children").is_none());
+}

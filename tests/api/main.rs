@@ -16,6 +16,7 @@ mod control;
 mod cors;
 mod dashboard;
 mod events;
+mod families;
 mod hostile;
 mod injection;
 mod jobs;

@@ -591,6 +591,7 @@ async fn the_get_routes_answer_as_documented() {
     for (template, query) in [
         ("/api/jobs/{id}", ""),
         ("/api/jobs/{id}/logs", "?after=1&limit=10"),
+        ("/api/jobs/{id}/children", "?limit=10&cursor="),
         ("/api/jobs", "?cursor="),
     ] {
         let path = format!("{}{query}", concrete(template, &id));
@@ -1238,7 +1239,7 @@ async fn request_bodies_are_exactly_what_the_handlers_take() {
             }
         }
     }
-    assert_eq!(checked, 9, "the operations with JSON bodies");
+    assert_eq!(checked, 10, "the operations with JSON bodies");
 
     // Uploads: a raw body and a form.
     let response = app

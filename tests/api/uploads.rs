@@ -189,3 +189,56 @@ async fn uploads_no_job_refers_to_are_removed_after_a_while_and_used_ones_stay()
     }
     assert_eq!(files_in_uploads(&app), [used]);
 }
+
+#[tokio::test]
+async fn a_split_import_of_an_upload_counts_what_a_single_job_import_counts() {
+    let work = tempfile::tempdir().unwrap();
+    let work_dir = work.path().to_str().unwrap().to_owned();
+    let command = |split_above: &str| {
+        let mut job_type = JobTypeConfig::command("python3", &["examples/import_traces.py"]);
+        job_type.max_attempts = 1;
+        job_type
+            .env
+            .insert("IMPORT_SPLIT_ABOVE".into(), split_above.into());
+        job_type
+            .env
+            .insert("IMPORT_CHUNK_LINES".into(), "100".into());
+        job_type
+            .env
+            .insert("IMPORT_WORK_DIR".into(), work_dir.clone());
+        job_type
+    };
+    let (parent, part) = (command("1000"), command("0"));
+    let app = spawn_app_with(move |c| {
+        c.runner.workers = 4;
+        c.job_types.insert("import-traces".into(), parent);
+        c.job_types.insert("import-traces-part".into(), part);
+    })
+    .await;
+    let sample = std::fs::read("examples/data/traces-1000.jsonl").unwrap();
+    let (_, upload) = upload_raw(&app, sample, "application/x-ndjson").await;
+    let upload_id = upload["upload_id"].as_str().unwrap();
+    let job = app
+        .create(json!({"type": "import-traces", "payload": {"upload_id": upload_id}}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    let job = app
+        .wait_for_status(id, &["completed", "failed"], Duration::from_secs(60))
+        .await;
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string("examples/data/traces-1000.expected.json").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(job["result"], expected, "{job}");
+    // 1025 lines in chunks of 100: 11 parts, each its own completed job.
+    assert_eq!(job["children"], 11, "{job}");
+    let (_, page) = app.get(&format!("/api/jobs/{id}/children?limit=100")).await;
+    let parts = page["children"].as_array().unwrap();
+    assert_eq!(parts.len(), 11);
+    assert!(parts.iter().all(|p| p["status"] == "completed"), "{page}");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "the parts' work files are gone"
+    );
+}

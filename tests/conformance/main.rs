@@ -100,6 +100,7 @@ mod fixtures;
 mod changes;
 mod claims;
 mod control;
+mod families;
 mod idempotency;
 mod leases;
 mod listing;

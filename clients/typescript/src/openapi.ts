@@ -418,6 +418,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{id}/children": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a job's children
+         * @description The jobs this job made (see "Parent and child jobs" in the README), oldest first, a page at a time: pass `next_cursor` as `cursor` for the next page; paging never skips or repeats a child. Each child is an ordinary job with its own stream; after the parent has waited for them, their `result` and `error` are what its next run reads.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["listJobChildren"];
+        put?: never;
+        /**
+         * Make child jobs of a job
+         * @description Makes child jobs of the job, all or none, in one transaction with the check that the caller may report on it: the worker holding its lease (`Jobcast-Lease`), or outside code for an unclaimed `external` job. Each child is what `POST /api/jobs` takes (checked the same way; the first wrong one makes the request 422 with `field` named from the top, `children[3].type`, and nothing is made), an ordinary queued job of its type naming this job as `parent_id`. When the job is then completed it becomes `waiting` (no worker, no lease) until every child has ended, then `queued` again for a run that reads their outcomes (`GET /api/jobs/{id}/children`). A child whose `idempotency_key` already names a child of this job answers that child with `created: false`. Family limits: `runner.max_child_depth` and `runner.max_children` (409 `conflict` naming the limit, nothing made). 201 when at least one child was made, 200 when all existed.
+         *
+         *     Role: `worker` or `admin`.
+         */
+        post: operations["spawnJobChildren"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{id}/cancel": {
         parameters: {
             query?: never;
@@ -745,10 +773,10 @@ export interface components {
             index?: number;
         };
         /**
-         * @description `queued` → `running` → `completed`, `failed` or `cancelled` (finished; never change again). A failed attempt with attempts left, an expired lease or a retry queues the job again.
+         * @description `queued` → `running` → `completed`, `failed` or `cancelled` (finished; never change again). A failed attempt with attempts left, an expired lease or a retry queues the job again. `waiting`: a parent whose run ended while children it made were unfinished; it holds no worker and is queued again when its last child ends (or fails when a child fails and its policy is `fail_fast`).
          * @enum {string}
          */
-        JobStatus: "queued" | "running" | "completed" | "failed" | "cancelled";
+        JobStatus: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
         /** @enum {string} */
         LogLevel: "info" | "warning" | "error" | "success";
         /**
@@ -810,6 +838,13 @@ export interface components {
              * @constant
              */
             paused?: true;
+            /**
+             * Format: uuid
+             * @description The job that made this one, for a child job (see `GET /api/jobs/{id}/children`).
+             */
+            parent_id?: string;
+            /** @description How many children this job has made, for a parent; absent for a job that made none. */
+            children?: number;
         };
         JobPage: {
             jobs: components["schemas"]["Job"][];
@@ -866,6 +901,7 @@ export interface components {
             counts: {
                 queued: number;
                 running: number;
+                waiting: number;
                 completed: number;
                 failed: number;
                 cancelled: number;
@@ -1009,7 +1045,7 @@ export interface components {
              * @description The job is unfinished.
              * @enum {string}
              */
-            status: "queued" | "running";
+            status: "queued" | "running" | "waiting";
             progress: number;
             message?: string;
             current?: number;
@@ -1262,6 +1298,28 @@ export interface components {
             stopping?: number;
             dry_run: boolean;
         };
+        ChildPage: {
+            children: components["schemas"]["Job"][];
+            /**
+             * Format: uuid
+             * @description Pass as `cursor` for the next page; null on the last page.
+             */
+            next_cursor: string | null;
+        };
+        /** @description Children to make for the job, all or none. */
+        SpawnChildren: {
+            /** @description Each what `POST /api/jobs` takes. At most as many as `POST /api/jobs/bulk` takes; the served document gives this server's number. */
+            children: components["schemas"]["CreateJob"][];
+            /**
+             * @description What a child that fails for good does to the job from now on: `fail_fast` fails it and cancels its unfinished children; `wait_for_all` lets it run again once every child has ended, to decide. Null or absent: `fail_fast`.
+             * @default fail_fast
+             */
+            policy?: ("fail_fast" | "wait_for_all") | null;
+        };
+        SpawnedChildren: {
+            /** @description Every child sent, in the order sent; `created: false` for one whose `idempotency_key` already named a child of this job. */
+            children: components["schemas"]["BulkCreatedJob"][];
+        };
     };
     responses: {
         /** @description The query string could not be read, e.g. a parameter given twice. (`error`: `bad_request`) */
@@ -1473,7 +1531,7 @@ export interface components {
         /** @description The job's id. Anything that is not a UUID is 404. */
         id: string;
         /** @description Only jobs in this status (on `/api/events`: after the change). Empty means any; anything else is 422. */
-        status: "queued" | "running" | "completed" | "failed" | "cancelled" | "";
+        status: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled" | "";
         /** @description Only jobs of this type. Empty means any. */
         type: string;
         /** @description Page size, 1 to 500; empty means the default; anything else is 422. */
@@ -1664,6 +1722,7 @@ export interface operations {
                      *         "counts": {
                      *           "queued": 2,
                      *           "running": 1,
+                     *           "waiting": 0,
                      *           "completed": 120,
                      *           "failed": 0,
                      *           "cancelled": 0
@@ -1683,6 +1742,7 @@ export interface operations {
                      *         "counts": {
                      *           "queued": 35,
                      *           "running": 0,
+                     *           "waiting": 0,
                      *           "completed": 0,
                      *           "failed": 0,
                      *           "cancelled": 0
@@ -2312,6 +2372,101 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["UpdateConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listJobChildren: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page; empty means the first page; anything else is 422. */
+                cursor?: components["parameters"]["cursor"];
+                /** @description Page size, 1 to 500; empty means the default; anything else is 422. */
+                limit?: components["parameters"]["listLimit"];
+            };
+            header?: never;
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of children. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChildPage"];
+                };
+            };
+            400: components["responses"]["BadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    spawnJobChildren: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `lease_id` from `POST /api/workers/claim`; required on the updates of a claimed job. Each accepted update extends the lease. A value that cannot be a lease id (empty, over 64 bytes, or not printable ASCII) is 400. */
+                "Jobcast-Lease"?: components["parameters"]["lease"];
+            };
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpawnChildren"];
+            };
+        };
+        responses: {
+            /** @description Every child already existed by its `idempotency_key`: those children, each with `created: false`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpawnedChildren"];
+                };
+            };
+            /** @description At least one child was made. Every child sent, in the order sent. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpawnedChildren"];
+                };
+            };
+            400: components["responses"]["BadJsonOrLease"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            /** @description The job is finished, is not the caller's to report on (in-process, or claimed and the lease is missing or lost), or a family limit refused the children; nothing was made. (`error`: `conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["InvalidField"];
             431: components["responses"]["HeadersTooLarge"];

@@ -141,7 +141,7 @@ pub async fn create_bulk(
 
 /// One job of the request, checked as `POST /api/jobs` checks its body (`sent`: the size of
 /// the whole request, which bounds the payload's).
-fn new_job(state: &AppState, job: Value, sent: usize) -> Result<NewJob, ApiError> {
+pub(super) fn new_job(state: &AppState, job: Value, sent: usize) -> Result<NewJob, ApiError> {
     let job: CreateJob = body::from_value(job)?;
     check_json_size(
         "payload",

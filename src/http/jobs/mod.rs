@@ -3,6 +3,7 @@
 //!
 //! - `create`: `POST /api/jobs` and what a new job may ask for.
 //! - `bulk`: `POST /api/jobs/bulk`, many such jobs stored together or not at all.
+//! - `children`: a job's children, listed and made (`/api/jobs/{id}/children`).
 //! - `queries`: reading jobs and their log lines.
 //! - `control`: cancel and retry.
 //! - `updates`: the progress, log, complete and fail calls of outside code and workers,
@@ -12,6 +13,7 @@
 //! What they share is here: path ids, reading a job, and the size checks on fields.
 
 mod bulk;
+mod children;
 mod control;
 mod create;
 mod queries;
@@ -19,6 +21,7 @@ mod streams;
 mod updates;
 
 pub use bulk::{create_bulk, max_jobs as max_bulk_jobs};
+pub use children::{children, spawn as spawn_children};
 pub use control::{cancel, retry};
 pub use create::create;
 pub use queries::{get, list, logs};

@@ -20,7 +20,7 @@ use crate::job::{whole_number, JobId, JobStatus, LogLevel, Progress};
 pub const LEASE_HEADER: &str = "jobcast-lease";
 
 /// The lease an update carries in `Jobcast-Lease`, if any.
-fn lease_of(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
+pub(super) fn lease_of(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
     match req.headers().get(LEASE_HEADER) {
         None => Ok(None),
         Some(value) => value

@@ -15,14 +15,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement};
+use super::{family, Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement};
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, NewJob, Progress, Timestamp};
 use crate::store::rows::{duration_ms, refusal};
 use crate::store::{sql, StoreError};
 
 /// Rows per multi-row statement (each binds up to 11 values: far below either database's
 /// limit on placeholders).
-const ROWS_PER_STATEMENT: usize = 256;
+pub(super) const ROWS_PER_STATEMENT: usize = 256;
 
 /// The batch's time, as the shared clauses of `sql.rs` read it: from the `c` table.
 const NOW: &str = "(SELECT now FROM c)";
@@ -67,6 +67,9 @@ pub(crate) struct Results {
     pub(crate) logs: Vec<Result<LogLine, StoreError>>,
     pub(crate) ends: Vec<Result<Job, StoreError>>,
     pub(crate) claims: Vec<Result<Vec<Job>, StoreError>>,
+    pub(crate) spawns: Vec<Result<Vec<(Job, bool)>, StoreError>>,
+    /// Why the family step failed after the batch committed (SQLite): the settles' answer.
+    pub(crate) family_failed: Option<String>,
 }
 
 /// Plans `batch`, runs it on `run` (inside the backend's transaction) and answers it.
@@ -78,8 +81,63 @@ pub(crate) async fn apply(
     keep_log_lines: i64,
 ) -> Result<Results, StoreError> {
     let plan = Plan::new(d, batch, keep_log_lines);
+    let now = plan.now;
     let outputs = run.script(&plan.statements, plan.independent()).await?;
-    plan.answer(run, outputs).await
+    let mut results = plan.answer(run, outputs).await?;
+    // Children made, then every family a change of this batch touched, settled: on PostgreSQL
+    // in the batch's transaction, so a child's end and its parent's wake-up commit together;
+    // on SQLite in one right after it on the same connection (see `family.rs`).
+    let mut seeds: Vec<JobId> = Vec::new();
+    for ended in results.ends.iter().flatten() {
+        seeds.extend(family::seeds([ended]));
+    }
+    let mut sweep = false;
+    for (ids, _) in &batch.settles {
+        seeds.extend(ids.iter().copied());
+        sweep |= ids.is_empty();
+    }
+    if batch.spawns.is_empty() && seeds.is_empty() && !sweep {
+        return Ok(results);
+    }
+    let own = run.reopen().await?;
+    let step = async {
+        let mut made = Vec::with_capacity(batch.spawns.len());
+        for (request, _) in &batch.spawns {
+            made.push(family::spawn(run, d, now, request).await?);
+        }
+        if sweep {
+            seeds.extend(family::unsettled(run).await?);
+        }
+        family::settle(run, d, now, seeds).await?;
+        if own {
+            run.commit().await?;
+        }
+        Ok::<_, StoreError>(made)
+    }
+    .await;
+    match step {
+        Ok(made) => results.spawns = made,
+        // The batch's own writes are committed (SQLite): they keep their answers, and only the
+        // family step's writes are refused. Families left unsettled are settled by the next
+        // sweep (`Store::settle_all`).
+        Err(error) if own => {
+            run.rollback().await;
+            tracing::error!(error = ?error, "making children or settling families failed");
+            results.spawns = batch
+                .spawns
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Batch {
+                        message: error.to_string(),
+                        transient: error.is_transient(),
+                    })
+                })
+                .collect();
+            results.family_failed = Some(error.to_string());
+        }
+        Err(error) => return Err(error),
+    }
+    Ok(results)
 }
 
 /// What a planned statement is for: how its rows answer the batch's writes.
@@ -636,6 +694,8 @@ impl<'b> Plan<'b> {
             logs: unanswered(logs),
             ends: unanswered(ends),
             claims: unanswered(claims),
+            spawns: Vec::new(),
+            family_failed: None,
         })
     }
 }

@@ -14,7 +14,7 @@
 //!   has no answer: it is applied in order, before the job's end).
 //! - Writes pending at one moment come from different callers, so any order among them is one
 //!   they could have happened in; kinds are applied in a fixed order (creates, progress, log
-//!   lines, ends, claims), and one caller's writes to a job keep their order: it queues its
+//!   lines, ends, claims, then children made and families settled: `family.rs`), and one caller's writes to a job keep their order: it queues its
 //!   reports before it sends the end.
 //! - Reports for one job by one author in a batch are merged (the later wins field by field).
 //! - Batching comes from concurrency alone, with no timer: a lone write is not delayed. The
@@ -28,9 +28,12 @@
 //! commit the batch's transaction.
 
 mod apply;
+mod family;
 mod statement;
 
 pub(crate) use apply::{apply, ClaimRequest, Results};
+pub use family::FamilyLimits;
+pub(crate) use family::{completes_to, seeds as family_seeds, SpawnRequest};
 pub(crate) use statement::{bind_all, decode, Arg, On, Output, Rows, Run, Statement};
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -125,6 +128,9 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// Jobs created together, and where their answer goes.
 pub(crate) type Creates = (Vec<NewJob>, Reply<Vec<(Job, bool)>>);
 
+/// Children made for a parent, and where their answer goes.
+pub(crate) type Spawns = (SpawnRequest, Reply<Vec<(Job, bool)>>);
+
 /// One queued write and where its answer goes.
 pub(crate) enum Write {
     /// Jobs inserted together (one for a plain create, many for a bulk one).
@@ -135,6 +141,11 @@ pub(crate) enum Write {
     Claim(ClaimRequest, Reply<Vec<Job>>),
     /// Answered once every write queued before it has been applied.
     Flush(Reply<()>),
+    /// Children made for a parent, atomically with the check on it (`family.rs`).
+    Spawn(SpawnRequest, Reply<Vec<(Job, bool)>>),
+    /// Families to settle after changes made outside the writer (a cancel, lease recovery);
+    /// none named: every family that may need it (a sweep).
+    Settle(Vec<JobId>, Reply<()>),
 }
 
 /// What the batch's statements spell differently on each database.
@@ -153,6 +164,8 @@ pub(crate) struct Dialect {
     pub(crate) text: fn(&str) -> String,
     /// A claim's statement: the jobs picked, numbered and leased in one.
     pub(crate) claim: fn(&ClaimRequest, Timestamp) -> Statement,
+    /// The SET item that gives the one row a statement changes the next change number.
+    pub(crate) next_change: &'static str,
 }
 
 /// How a backend runs a batch: one transaction, committed only if every statement ran.
@@ -176,6 +189,8 @@ pub(crate) struct Batch {
     ends: Vec<(JobId, Author, End, Times, Reply<Job>)>,
     claims: Vec<(ClaimRequest, Reply<Vec<Job>>)>,
     flushes: Vec<Reply<()>>,
+    spawns: Vec<Spawns>,
+    settles: Vec<(Vec<JobId>, Reply<()>)>,
 }
 
 impl Batch {
@@ -193,6 +208,8 @@ impl Batch {
                 }
                 Write::Claim(request, reply) => batch.claims.push((request, reply)),
                 Write::Flush(reply) => batch.flushes.push(reply),
+                Write::Spawn(request, reply) => batch.spawns.push((request, reply)),
+                Write::Settle(ids, reply) => batch.settles.push((ids, reply)),
             }
         }
         batch
@@ -204,7 +221,9 @@ impl Batch {
             && self.progress.is_empty()
             && self.logs.is_empty()
             && self.ends.is_empty()
-            && self.claims.is_empty())
+            && self.claims.is_empty()
+            && self.spawns.is_empty()
+            && self.settles.is_empty())
     }
 
     /// Sends each caller its answer, once the transaction has committed.
@@ -225,6 +244,16 @@ impl Batch {
         send(self.logs.into_iter().map(|w| w.3), results.logs);
         send(self.ends.into_iter().map(|w| w.4), results.ends);
         send(self.claims.into_iter().map(|w| w.1), results.claims);
+        send(self.spawns.into_iter().map(|w| w.1), results.spawns);
+        for (_, reply) in self.settles {
+            let _ = reply.send(match &results.family_failed {
+                None => Ok(()),
+                Some(message) => Err(StoreError::Batch {
+                    message: message.clone(),
+                    transient: false,
+                }),
+            });
+        }
     }
 
     /// The batch failed: awaited writes get the error; with a transient one, the queued reports
@@ -265,6 +294,12 @@ impl Batch {
             let _ = reply.send(Err(failed()));
         }
         for (_, reply) in self.claims {
+            let _ = reply.send(Err(failed()));
+        }
+        for (_, reply) in self.spawns {
+            let _ = reply.send(Err(failed()));
+        }
+        for (_, reply) in self.settles {
             let _ = reply.send(Err(failed()));
         }
         for reply in self.flushes {
@@ -391,6 +426,18 @@ impl Writes {
 
     pub(crate) async fn flush(&self) -> Result<(), StoreError> {
         self.send(Write::Flush).await
+    }
+
+    pub(crate) async fn spawn(
+        &self,
+        request: SpawnRequest,
+    ) -> Result<Vec<(Job, bool)>, StoreError> {
+        self.send(|reply| Write::Spawn(request, reply)).await
+    }
+
+    /// Settles the families of `ids`; with none, every family that may need it (a sweep).
+    pub(crate) async fn settle(&self, ids: Vec<JobId>) -> Result<(), StoreError> {
+        self.send(|reply| Write::Settle(ids, reply)).await
     }
 
     /// Sends the end of an attempt without waiting for it to commit.

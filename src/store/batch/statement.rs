@@ -273,6 +273,26 @@ pub(crate) trait Run: Send {
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError>;
     /// The status of one job, read after a guarded write left it out.
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError>;
+    /// One row of numbers: the first row `statement` returns, `columns` read as floats (the
+    /// statement casts them), or `None` without rows.
+    async fn numbers(
+        &mut self,
+        statement: &Statement,
+        columns: &[&str],
+    ) -> Result<Option<Vec<f64>>, StoreError>;
+    /// Where [`Run::script`] committed the batch's transaction itself (SQLite sends `BEGIN`,
+    /// the statements and `COMMIT` in one trip), begins another for the writes that follow
+    /// (children made, families settled: `family.rs`) and says so; elsewhere the batch's
+    /// transaction is still open and nothing is done.
+    async fn reopen(&mut self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    /// Commits the transaction [`Run::reopen`] began.
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Rolls back the transaction [`Run::reopen`] began.
+    async fn rollback(&mut self) {}
 }
 
 /// A connection of either database, for [`Run`]: one round trip per statement.
@@ -377,6 +397,24 @@ where
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError> {
         let rows = query::<DB>(statement).fetch_all(&mut *self.0).await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn numbers(
+        &mut self,
+        statement: &Statement,
+        columns: &[&str],
+    ) -> Result<Option<Vec<f64>>, StoreError> {
+        let Some(row) = query::<DB>(statement).fetch_optional(&mut *self.0).await? else {
+            return Ok(None);
+        };
+        let values = columns
+            .iter()
+            .map(|column| {
+                row.try_get::<Option<f64>, _>(*column)
+                    .map(|v| v.unwrap_or(0.0))
+            })
+            .collect::<Result<Vec<f64>, _>>()?;
+        Ok(Some(values))
     }
 
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {

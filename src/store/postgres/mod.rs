@@ -97,6 +97,7 @@ pub(super) static DIALECT: Dialect = Dialect {
     returning_reserved: RETURNING_RESERVED,
     text: pg_text,
     claim: claims::claim,
+    next_change: NEXT_CHANGE,
 };
 
 const RETURNING_JOBS: &str = concat!("RETURNING jobs.*, ", notify!());
@@ -189,6 +190,14 @@ impl Run for Fused<'_> {
 
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
         On::<Postgres>(self.0).status_of(id).await
+    }
+
+    async fn numbers(
+        &mut self,
+        statement: &Statement,
+        columns: &[&str],
+    ) -> Result<Option<Vec<f64>>, StoreError> {
+        On::<Postgres>(self.0).numbers(statement, columns).await
     }
 }
 
@@ -376,6 +385,15 @@ impl Backend for PgStore {
     async fn close(&self) {
         self.stop_listening.cancel();
         self.pool.close().await;
+    }
+
+    async fn children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        Shared(&self.pool).children(parent, after, limit).await
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {

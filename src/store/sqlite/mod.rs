@@ -57,6 +57,7 @@ pub(super) static DIALECT: Dialect = Dialect {
     returning_reserved: "RETURNING id, log_seq, version",
     text: str::to_owned,
     claim: claims::claim,
+    next_change: NEXT_CHANGE,
 };
 
 fn with_now(statement: &mut Statement, now: Timestamp) {
@@ -159,6 +160,31 @@ impl Run for OneTrip<'_> {
 
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
         On::<Sqlite>(self.0).status_of(id).await
+    }
+
+    async fn numbers(
+        &mut self,
+        statement: &Statement,
+        columns: &[&str],
+    ) -> Result<Option<Vec<f64>>, StoreError> {
+        On::<Sqlite>(self.0).numbers(statement, columns).await
+    }
+
+    /// The script committed: the family step gets a transaction of its own, on the same
+    /// writer connection, right after (see `batch/family.rs` for what a crash between them
+    /// leaves, and the sweep that settles it).
+    async fn reopen(&mut self) -> Result<bool, StoreError> {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *self.0).await?;
+        Ok(true)
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        sqlx::query("COMMIT").execute(&mut *self.0).await?;
+        Ok(())
+    }
+
+    async fn rollback(&mut self) {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *self.0).await;
     }
 }
 
@@ -308,6 +334,15 @@ impl Backend for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    async fn children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        Shared(&self.reader).children(parent, after, limit).await
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -7,6 +7,13 @@ reports by printing JSON lines on stdout (see the README's "Command job types").
     command.progress(45.5, "parsing", current=450, total=1000, stage="parse")
     command.log("skipped line 7", "warning")
     command.result({"rows": 1000})          # then exit 0: the job completes with it
+
+A job can split its work into child jobs (see the README's "Parent and child jobs"):
+
+    if command.children() is None:          # the first run: make the parts
+        command.child("import-traces-part", {"chunk": 0})
+    else:                                   # the run after every part has ended
+        command.result(merge(command.children()))
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from .types import LogLevel
 
 _UNREAD = object()
 _payload: Any = _UNREAD
+_children: Any = _UNREAD
 
 
 def emit(message: Any, out: Optional[TextIO] = None) -> None:
@@ -35,6 +43,32 @@ def payload() -> Any:
         line = sys.stdin.readline()
         _payload = json.loads(line) if line.strip() else None
     return _payload
+
+
+def children() -> Optional[list[dict[str, Any]]]:
+    """The outcomes of the children this job made (`id`, `type`, `status`, `result`, `error`),
+    oldest first: stdin's second line, which jobcast writes for a job that has made children
+    (on its run after they all ended). None for a job that has made none."""
+    global _children
+    payload()
+    if _children is _UNREAD:
+        line = sys.stdin.readline()
+        _children = json.loads(line)["children"] if line.strip() else None
+    return _children  # type: ignore[no-any-return]
+
+
+def child(job_type: str, payload: Any, key: Optional[str] = None) -> None:
+    """Makes a child job of `job_type` (a declared type) with `payload`. When this program
+    exits 0, the job waits for its children and then runs again (see `children`)."""
+    line: dict[str, Any] = {"type": job_type, "payload": payload}
+    if key is not None:
+        line["key"] = key
+    emit({"child": line})
+
+
+def child_policy(policy: str) -> None:
+    """`fail_fast` (the default: a failed child fails this job) or `wait_for_all`."""
+    emit({"child_policy": policy})
 
 
 def input_file() -> Optional[str]:

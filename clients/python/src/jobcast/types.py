@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List, Literal, Optional, TypedDict
 
-JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "waiting", "completed", "failed", "cancelled"]
 LogLevel = Literal["info", "warning", "error", "success"]
 
 
@@ -42,6 +42,8 @@ class Job(_JobRequired, total=False):
     worker: str
     schedule: str
     paused: bool
+    parent_id: str
+    children: int
 
 
 class ClaimedJob(Job):
@@ -80,6 +82,7 @@ class JobCounts(TypedDict):
 
     queued: int
     running: int
+    waiting: int
     completed: int
     failed: int
     cancelled: int
@@ -103,7 +106,7 @@ class JobType(TypedDict):
 
 
 class _ProgressEventRequired(TypedDict):
-    status: Literal["queued", "running"]
+    status: Literal["queued", "running", "waiting"]
     progress: float
 
 

@@ -1,0 +1,521 @@
+//! Parent and child jobs in the batch's transaction: children made atomically with the check
+//! on their parent ([`spawn`]), and the consequences of a family member's change ([`settle`]):
+//! a waiting parent queued again once its last child ended, failed when a child failed under
+//! the fail-fast policy, the unfinished children of a failed or cancelled parent cancelled.
+//!
+//! Both run after the batch's planned statements, one row per statement (each changed row
+//! takes the next change number, [`Dialect::next_change`]): on PostgreSQL in the batch's
+//! transaction; on SQLite, whose batch commits in the same round trip as its statements, in a
+//! transaction of its own right after, on the one writer connection. A family's state lives
+//! in its rows, not in messages: settling is driven by what the rows say, so it holds
+//! whichever process ended the child. The one window SQLite leaves (its process killed
+//! between the two commits: a child ended, its parent not yet woken) is closed by the sweep
+//! ([`unsettled`]) the application runs when it starts; SQLite has one process, so that is
+//! the process that would have settled it.
+
+use std::collections::{HashSet, VecDeque};
+
+use super::{Arg, Author, Dialect, Run, Statement};
+use crate::job::{ChildPolicy, Job, JobId, JobStatus, NewJob, Timestamp};
+use crate::store::rows::duration_ms;
+use crate::store::{sql, StoreError};
+
+/// How far families may grow: set by the caller (the configuration's `[families]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyLimits {
+    /// A top-level job is at depth 0; a child may be made at most at this depth.
+    pub max_depth: i64,
+    /// Children one parent may make in all.
+    pub max_children: i64,
+}
+
+impl Default for FamilyLimits {
+    fn default() -> Self {
+        FamilyLimits {
+            max_depth: 3,
+            max_children: 10_000,
+        }
+    }
+}
+
+/// Children to make for `parent`, as `author` (who must be allowed to report on it).
+#[derive(Debug, Clone)]
+pub(crate) struct SpawnRequest {
+    pub(crate) parent: JobId,
+    pub(crate) author: Author,
+    pub(crate) children: Vec<NewJob>,
+    /// The parent's policy from now on.
+    pub(crate) policy: ChildPolicy,
+    pub(crate) limits: FamilyLimits,
+}
+
+/// The statuses of a job that has not ended.
+const UNFINISHED: [JobStatus; 3] = [JobStatus::Queued, JobStatus::Running, JobStatus::Waiting];
+
+fn unfinished_list() -> String {
+    let list: Vec<String> = UNFINISHED.iter().map(|s| sql::quoted(*s)).collect();
+    list.join(", ")
+}
+
+/// The expression of a completing job's next status: `waiting` when it made children in this
+/// run or has unfinished ones, else `completed` (for [`sql::complete_set`]).
+pub(crate) fn completes_to() -> String {
+    format!(
+        "CASE WHEN jobs.awaiting_children OR (jobs.children > 0 AND EXISTS (SELECT 1 FROM jobs \
+             kid WHERE kid.parent_id = jobs.id AND kid.status IN ({unfinished}))) \
+         THEN {waiting} ELSE {completed} END",
+        unfinished = unfinished_list(),
+        waiting = sql::quoted(JobStatus::Waiting),
+        completed = sql::quoted(JobStatus::Completed),
+    )
+}
+
+/// Makes the children of each request, in order. A refused request (its parent missing, not
+/// the author's to report on, or a limit reached) changes nothing and answers why.
+pub(crate) async fn spawn(
+    run: &mut dyn Run,
+    d: &Dialect,
+    now: Timestamp,
+    request: &SpawnRequest,
+) -> Result<Result<Vec<(Job, bool)>, StoreError>, StoreError> {
+    let Some(parent) = job(run, request.parent).await? else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    let allowed = match &request.author {
+        Author::External => {
+            parent.lease_owner.is_none() && crate::job::Action::ReportExternal.allows(parent.status)
+        }
+        Author::Lease(owner) => {
+            parent.status == JobStatus::Running && parent.lease_owner.as_deref() == Some(owner)
+        }
+    };
+    if !allowed {
+        return Ok(Err(StoreError::Conflict {
+            job_id: parent.id,
+            status: parent.status,
+        }));
+    }
+    if parent.depth + 1 > request.limits.max_depth {
+        return Ok(Err(StoreError::Family(format!(
+            "children may be made at most {} levels deep; this job is at depth {}",
+            request.limits.max_depth, parent.depth
+        ))));
+    }
+    // Children already made under their idempotency key (a retried parent making them again)
+    // are answered as they are, not made twice.
+    let mut answers: Vec<Option<(Job, bool)>> = Vec::with_capacity(request.children.len());
+    let mut new = Vec::new();
+    for child in &request.children {
+        let existing = match &child.idempotency_key {
+            Some(key) => {
+                let mut statement = Statement::new(sql::BY_IDEMPOTENCY_KEY);
+                statement.args = vec![(d.text)(&child.job_type).into(), (d.text)(key).into()];
+                run.jobs(&statement).await?.pop()
+            }
+            None => None,
+        };
+        match existing {
+            Some(job) if job.parent_id == Some(parent.id) => answers.push(Some((job, false))),
+            Some(_) => {
+                return Ok(Err(StoreError::Family(
+                    "a child's idempotency key is taken by a job of another parent".to_owned(),
+                )))
+            }
+            None => {
+                answers.push(None);
+                new.push(child);
+            }
+        }
+    }
+    let count = i64::try_from(new.len()).unwrap_or(i64::MAX);
+    if parent.children.saturating_add(count) > request.limits.max_children {
+        return Ok(Err(StoreError::Family(format!(
+            "a job may make at most {} children; this one has made {} and asked for {count} more",
+            request.limits.max_children, parent.children
+        ))));
+    }
+    let mut update = Statement::new(format!(
+        "UPDATE jobs SET children = jobs.children + {count}, awaiting_children = TRUE, \
+         fail_fast = {fail_fast}, version = jobs.version + 1, updated_at = ",
+        fail_fast = if request.policy == ChildPolicy::FailFast {
+            "TRUE"
+        } else {
+            "FALSE"
+        },
+    ));
+    update
+        .bind(now.as_millis())
+        .push(format!(", {} WHERE jobs.id = ", d.next_change))
+        .bind(parent.id.to_string())
+        .push(" AND ")
+        .push(sql::writer_guard("$3"))
+        .push(" ")
+        .push(d.returning);
+    update.args.push(request.author.owner().map(d.text).into());
+    if run.jobs(&update).await?.is_empty() {
+        return Ok(Err(StoreError::Conflict {
+            job_id: parent.id,
+            status: parent.status,
+        }));
+    }
+    let mut made = insert_children(run, d, now, &parent, &new)
+        .await?
+        .into_iter();
+    Ok(Ok(answers
+        .into_iter()
+        .map(|answer| answer.or_else(|| made.next().map(|job| (job, true))))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            StoreError::Corrupt("a child was not inserted".to_owned())
+        })?))
+}
+
+/// Inserts `children` of `parent` (none of whose keys is taken), in order.
+async fn insert_children(
+    run: &mut dyn Run,
+    d: &Dialect,
+    now: Timestamp,
+    parent: &Job,
+    children: &[&NewJob],
+) -> Result<Vec<Job>, StoreError> {
+    let mut made = Vec::with_capacity(children.len());
+    for chunk in children.chunks(super::apply::ROWS_PER_STATEMENT) {
+        let ids: Vec<JobId> = chunk.iter().map(|_| JobId::new()).collect();
+        let mut statement = Statement::default();
+        (d.with_now)(&mut statement, now);
+        statement.push(
+            ", u (ord, id, type, payload, priority, max_attempts, timeout_ms, idempotency_key, \
+             run_at, upload_id) AS (VALUES ",
+        );
+        statement.values(
+            (1_i64..).zip(chunk.iter().zip(&ids)),
+            |row, (ord, (new, id))| {
+                row.bind(ord)
+                    .bind(id.to_string())
+                    .bind((d.text)(&new.job_type))
+                    .bind(new.payload.to_string())
+                    .bind(new.priority)
+                    .bind(new.max_attempts)
+                    .bind(new.timeout.map(duration_ms))
+                    .bind(new.idempotency_key.as_deref().map(d.text))
+                    .bind(new.run_at.unwrap_or(now).as_millis())
+                    .bind(new.upload_id.as_deref().map(d.text));
+            },
+        );
+        statement.push(format!(
+            ") INSERT INTO jobs ({columns}, parent_id, depth) \
+             SELECT u.id, u.type, {queued}, u.payload, u.priority, u.max_attempts, \
+                 u.timeout_ms, u.idempotency_key, u.run_at, (SELECT now FROM c), \
+                 (SELECT now FROM c), {change}, u.upload_id, ",
+            columns = sql::NEW_JOB_COLUMNS,
+            queued = sql::quoted(JobStatus::Queued),
+            change = d.change,
+        ));
+        statement
+            .bind(parent.id.to_string())
+            .push(", ")
+            .bind(parent.depth + 1)
+            .push(format!(" FROM u WHERE u.id IS NOT NULL {}", d.returning));
+        let mut rows = run.jobs(&statement).await?;
+        rows.sort_by_key(|job| job.id);
+        made.extend(rows);
+    }
+    Ok(made)
+}
+
+/// The jobs a batch's changes may have moved on: each changed job's parent, and each changed
+/// job that is a parent itself (its children follow a failure or a cancel).
+pub(crate) fn seeds<'j>(changed: impl IntoIterator<Item = &'j Job>) -> Vec<JobId> {
+    let mut seeds = Vec::new();
+    for job in changed {
+        if let Some(parent) = job.parent_id {
+            seeds.push(parent);
+        }
+        if job.children > 0 {
+            seeds.push(job.id);
+        }
+    }
+    seeds
+}
+
+/// Settles the families of `seeds`, following every consequence (a cancelled child that is a
+/// parent cancels its own children; a failed parent may fail its parent) until nothing moves.
+pub(crate) async fn settle(
+    run: &mut dyn Run,
+    d: &Dialect,
+    now: Timestamp,
+    from: Vec<JobId>,
+) -> Result<(), StoreError> {
+    let mut queue: VecDeque<JobId> = from.into();
+    // A job is looked at again only after it changed, so this ends.
+    let mut settled: HashSet<JobId> = HashSet::new();
+    while let Some(id) = queue.pop_front() {
+        if !settled.insert(id) {
+            continue;
+        }
+        let Some(job) = job(run, id).await? else {
+            continue;
+        };
+        let changed = match job.status {
+            JobStatus::Waiting => settle_waiting(run, d, now, &job).await?,
+            JobStatus::Failed | JobStatus::Cancelled if job.children > 0 => {
+                for child in cancel_children(run, d, now, &job).await? {
+                    queue.extend(seeds([&child]));
+                    settled.remove(&child.id);
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(changed) = changed {
+            settled.remove(&changed.id);
+            queue.extend(seeds([&changed]));
+        }
+    }
+    Ok(())
+}
+
+/// A waiting parent: failed if a child failed and it fails fast, queued again once no child
+/// is unfinished; else as it is.
+async fn settle_waiting(
+    run: &mut dyn Run,
+    d: &Dialect,
+    now: Timestamp,
+    parent: &Job,
+) -> Result<Option<Job>, StoreError> {
+    let failed = {
+        let mut statement = Statement::new(format!(
+            "SELECT * FROM jobs WHERE parent_id = $1 AND status = {} ORDER BY id LIMIT 1",
+            sql::quoted(JobStatus::Failed)
+        ));
+        statement.args = vec![parent.id.to_string().into()];
+        run.jobs(&statement).await?.pop()
+    };
+    if failed.is_none() || parent.child_policy == ChildPolicy::WaitForAll {
+        roll_up(run, d, now, parent).await?;
+    }
+    let set = match failed {
+        Some(child) if parent.child_policy == ChildPolicy::FailFast => {
+            let error = format!(
+                "child {} failed: {}",
+                child.id,
+                child.error.as_deref().unwrap_or("no error given")
+            );
+            let mut set = Statement::new(format!(
+                "UPDATE jobs SET status = {failed}, error = ",
+                failed = sql::quoted(JobStatus::Failed)
+            ));
+            set.bind((d.text)(&error)).push(", finished_at = ");
+            set
+        }
+        _ => {
+            let mut unfinished = Statement::new(format!(
+                "SELECT * FROM jobs WHERE parent_id = $1 AND status IN ({}) LIMIT 1",
+                unfinished_list()
+            ));
+            unfinished.args = vec![parent.id.to_string().into()];
+            if !run.jobs(&unfinished).await?.is_empty() {
+                return Ok(None);
+            }
+            // Its next run reads the children's outcomes; the attempt that made them is not
+            // counted twice.
+            Statement::new(format!(
+                "UPDATE jobs SET status = {queued}, awaiting_children = FALSE, \
+                 attempt = CASE WHEN jobs.attempt > 0 THEN jobs.attempt - 1 ELSE 0 END, \
+                 finished_at = NULL, run_at = ",
+                queued = sql::quoted(JobStatus::Queued)
+            ))
+        }
+    };
+    let mut update = set;
+    let at = update.args.len() + 1;
+    update.bind(now.as_millis()).push(format!(
+        ", updated_at = ${at}, version = jobs.version + 1, state_version = jobs.version + 1, {} \
+         WHERE jobs.id = ",
+        d.next_change
+    ));
+    update.bind(parent.id.to_string()).push(format!(
+        " AND {} {}",
+        sql::status_allows("jobs.status", crate::job::Action::Settle),
+        d.returning
+    ));
+    Ok(run.jobs(&update).await?.pop())
+}
+
+/// Sets a waiting parent's progress to its family's: the children's progress, each weighted by
+/// its `total` when every one reports a total, equally otherwise (a finished child counts as
+/// 100), never below what it was; `current` and `total` are the children ended and made, and
+/// the message counts them by status. Written only when it changed.
+async fn roll_up(
+    run: &mut dyn Run,
+    d: &Dialect,
+    now: Timestamp,
+    parent: &Job,
+) -> Result<(), StoreError> {
+    let finished = format!(
+        "{}, {}, {}",
+        sql::quoted(JobStatus::Completed),
+        sql::quoted(JobStatus::Failed),
+        sql::quoted(JobStatus::Cancelled)
+    );
+    let real = |expression: String| format!("CAST({expression} AS DOUBLE PRECISION)");
+    let count = |condition: String| real(format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"));
+    let done_progress = format!("CASE WHEN status IN ({finished}) THEN 100.0 ELSE progress END");
+    let mut statement = Statement::new(format!(
+        "SELECT {n} AS n, {queued} AS queued, {running} AS running, {completed} AS completed, \
+             {failed} AS failed, {untotalled} AS untotalled, {plain} AS plain, \
+             {weight} AS weight, {weighted} AS weighted \
+         FROM jobs WHERE parent_id = $1",
+        n = real("COUNT(*)".to_owned()),
+        queued = count(format!("status = {}", sql::quoted(JobStatus::Queued))),
+        running = count(format!(
+            "status IN ({}, {})",
+            sql::quoted(JobStatus::Running),
+            sql::quoted(JobStatus::Waiting)
+        )),
+        completed = count(format!("status = {}", sql::quoted(JobStatus::Completed))),
+        failed = count(format!(
+            "status IN ({}, {})",
+            sql::quoted(JobStatus::Failed),
+            sql::quoted(JobStatus::Cancelled)
+        )),
+        untotalled = count("total IS NULL OR total <= 0".to_owned()),
+        plain = real(format!("SUM({done_progress})")),
+        weight = real("SUM(CASE WHEN total > 0 THEN total ELSE 0 END)".to_owned()),
+        weighted = real(format!(
+            "SUM(CASE WHEN total > 0 THEN total * ({done_progress}) ELSE 0 END)"
+        )),
+    ));
+    statement.args = vec![parent.id.to_string().into()];
+    let columns = [
+        "n",
+        "queued",
+        "running",
+        "completed",
+        "failed",
+        "untotalled",
+        "plain",
+        "weight",
+        "weighted",
+    ];
+    let Some(v) = run.numbers(&statement, &columns).await? else {
+        return Ok(());
+    };
+    let [n, queued, running, completed, failed, untotalled, plain, weight, weighted] = v[..] else {
+        return Ok(());
+    };
+    if n < 1.0 {
+        return Ok(());
+    }
+    let family = if untotalled == 0.0 && weight > 0.0 {
+        weighted / weight
+    } else {
+        plain / n
+    };
+    let progress = family.clamp(0.0, 100.0).max(parent.progress);
+    let ended = (completed + failed) as i64;
+    let message = format!(
+        "{ended} of {n} children ended: {completed} completed, {failed} failed, \
+         {running} running, {queued} queued",
+        n = n as i64,
+        completed = completed as i64,
+        failed = failed as i64,
+        running = running as i64,
+        queued = queued as i64,
+    );
+    if progress == parent.progress && parent.message.as_deref() == Some(message.as_str()) {
+        return Ok(());
+    }
+    let mut update = Statement::new(format!(
+        "UPDATE jobs SET progress = $1, message = $2, current = $3, total = $4, stage = $5, \
+         updated_at = $6, version = jobs.version + 1, state_version = jobs.version + 1, {change} \
+         WHERE jobs.id = $7 AND jobs.status = {waiting} {returning}",
+        change = d.next_change,
+        waiting = sql::quoted(JobStatus::Waiting),
+        returning = d.returning,
+    ));
+    update.args = vec![
+        Arg::Real(Some(progress)),
+        (d.text)(&message).into(),
+        ended.into(),
+        (n as i64).into(),
+        "children".into(),
+        now.as_millis().into(),
+        parent.id.to_string().into(),
+    ];
+    run.jobs(&update).await?;
+    Ok(())
+}
+
+/// Cancels the unfinished children of a failed or cancelled parent: queued and waiting ones,
+/// and running external ones, at once (each its own version and change number); running ones
+/// a runner holds are asked to stop, as a cancel request asks (no version). Returns those
+/// cancelled at once.
+async fn cancel_children(
+    run: &mut dyn Run,
+    d: &Dialect,
+    now: Timestamp,
+    parent: &Job,
+) -> Result<Vec<Job>, StoreError> {
+    let mut request = Statement::new(format!(
+        "UPDATE jobs SET cancel_requested = TRUE WHERE parent_id = $1 AND status = {} \
+         AND lease_owner IS NOT NULL AND NOT cancel_requested {}",
+        sql::quoted(JobStatus::Running),
+        d.returning
+    ));
+    request.args = vec![parent.id.to_string().into()];
+    run.jobs(&request).await?;
+    let mut open = Statement::new(format!(
+        "SELECT * FROM jobs WHERE parent_id = $1 AND (status IN ({}, {}) \
+         OR (status = {} AND lease_owner IS NULL)) ORDER BY id",
+        sql::quoted(JobStatus::Queued),
+        sql::quoted(JobStatus::Waiting),
+        sql::quoted(JobStatus::Running),
+    ));
+    open.args = vec![parent.id.to_string().into()];
+    let mut cancelled = Vec::new();
+    for child in run.jobs(&open).await? {
+        let mut update = Statement::new(format!(
+            "UPDATE jobs SET {set}, version = jobs.version + 1, \
+             state_version = jobs.version + 1, {change} WHERE jobs.id = $2 \
+             AND jobs.status = $3 {returning}",
+            set = sql::cancelled_set("$1"),
+            change = d.next_change,
+            returning = d.returning,
+        ));
+        update.args = vec![
+            now.as_millis().into(),
+            child.id.to_string().into(),
+            child.status.as_str().into(),
+        ];
+        cancelled.extend(run.jobs(&update).await?);
+    }
+    Ok(cancelled)
+}
+
+/// Every job a sweep settles: waiting parents, and failed or cancelled parents that still have
+/// unfinished children.
+pub(crate) async fn unsettled(run: &mut dyn Run) -> Result<Vec<JobId>, StoreError> {
+    let statement = Statement::new(format!(
+        "SELECT * FROM jobs WHERE status = {waiting} \
+         UNION ALL SELECT * FROM jobs p WHERE p.status IN ({failed}, {cancelled}) \
+             AND p.children > 0 AND EXISTS (SELECT 1 FROM jobs kid \
+                 WHERE kid.parent_id = p.id AND kid.status IN ({unfinished}))",
+        waiting = sql::quoted(JobStatus::Waiting),
+        failed = sql::quoted(JobStatus::Failed),
+        cancelled = sql::quoted(JobStatus::Cancelled),
+        unfinished = unfinished_list(),
+    ));
+    Ok(run
+        .jobs(&statement)
+        .await?
+        .iter()
+        .map(|job| job.id)
+        .collect())
+}
+
+async fn job(run: &mut dyn Run, id: JobId) -> Result<Option<Job>, StoreError> {
+    let mut statement = Statement::new(sql::GET_JOB);
+    statement.args = vec![id.to_string().into()];
+    Ok(run.jobs(&statement).await?.pop())
+}

@@ -2981,7 +2981,7 @@ export interface JobStreamEventData {
 export interface ChangeEventData {
     ready: ReadyEventData;
     progress: JobEventData & {
-        status: "queued" | "running";
+        status: "queued" | "running" | "waiting";
     };
     completed: JobEventData & {
         status: "completed";

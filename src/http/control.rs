@@ -262,7 +262,8 @@ fn plan(state: &AppState, request: BulkBody, action: Control) -> Result<Vec<Part
     }
     let applies: &[JobStatus] = match action {
         Control::Retry => &[JobStatus::Failed, JobStatus::Cancelled],
-        _ => &[JobStatus::Queued, JobStatus::Running],
+        // A waiting parent is unfinished: cancelled at once, its children with it.
+        _ => &[JobStatus::Queued, JobStatus::Running, JobStatus::Waiting],
     };
     let statuses: Vec<JobStatus> = match &request.status {
         None => applies.to_vec(),

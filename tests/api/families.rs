@@ -283,6 +283,32 @@ async fn cancelling_a_waiting_parent_cancels_its_children() {
 }
 
 #[tokio::test]
+async fn a_bulk_cancel_takes_waiting_parents_and_their_children() {
+    let app = spawn_app().await;
+    let (parent, children) = external_family(&app, 3, "fail_fast").await;
+    assert_eq!(app.job(&parent).await["status"], "waiting");
+    let (status, answer) = app
+        .post_json(
+            "/api/jobs/cancel",
+            &json!({"status": "waiting", "dry_run": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["affected"], 1, "{answer}");
+    assert_eq!(app.job(&parent).await["status"], "waiting", "a dry run");
+    // Without a status, every one a cancel applies to: the waiting parent too.
+    let (status, answer) = app
+        .post_json("/api/jobs/cancel", &json!({"ids": [parent]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["affected"], 1, "{answer}");
+    assert_eq!(app.job(&parent).await["status"], "cancelled");
+    for child in &children {
+        assert_eq!(app.job(child).await["status"], "cancelled", "{child}");
+    }
+}
+
+#[tokio::test]
 async fn hostile_input_on_the_children_routes_gets_a_json_4xx_and_changes_nothing() {
     let app = spawn_app_with(|c| c.runner.max_children = 2).await;
     let parent = app.create_external().await;

@@ -58,7 +58,7 @@ export interface JobStreamEventData {
 /** The data of each event of `/api/events`, by event name (checked the same way). */
 export interface ChangeEventData {
   ready: ReadyEventData;
-  progress: JobEventData & { status: "queued" | "running" };
+  progress: JobEventData & { status: "queued" | "running" | "waiting" };
   completed: JobEventData & { status: "completed" };
   failed: JobEventData & { status: "failed" | "cancelled" };
 }

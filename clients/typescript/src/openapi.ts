@@ -1255,10 +1255,10 @@ export interface components {
              */
             type?: "demo" | "external";
             /**
-             * @description Only jobs in this status; without it, every status a cancel applies to (queued, running).
+             * @description Only jobs in this status; without it, every status a cancel applies to (queued, running, and waiting: a parent waiting for its children, cancelled with them).
              * @enum {string}
              */
-            status?: "queued" | "running";
+            status?: "queued" | "running" | "waiting";
             /** @description Only these jobs (1 to 10000 ids); ids of no job match nothing. */
             ids?: string[];
             /** @description Only jobs created before this time. */

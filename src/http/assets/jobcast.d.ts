@@ -1258,10 +1258,10 @@ export interface components {
              */
             type?: "demo" | "external";
             /**
-             * @description Only jobs in this status; without it, every status a cancel applies to (queued, running).
+             * @description Only jobs in this status; without it, every status a cancel applies to (queued, running, and waiting: a parent waiting for its children, cancelled with them).
              * @enum {string}
              */
-            status?: "queued" | "running";
+            status?: "queued" | "running" | "waiting";
             /** @description Only these jobs (1 to 10000 ids); ids of no job match nothing. */
             ids?: string[];
             /** @description Only jobs created before this time. */
@@ -2981,7 +2981,7 @@ export interface JobStreamEventData {
 export interface ChangeEventData {
     ready: ReadyEventData;
     progress: JobEventData & {
-        status: "queued" | "running";
+        status: "queued" | "running" | "waiting";
     };
     completed: JobEventData & {
         status: "completed";

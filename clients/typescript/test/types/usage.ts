@@ -6,7 +6,7 @@ import { useJob, useUpload } from "jobcast/react";
 
 export async function follow(client: Client, id: string): Promise<LogLine[]> {
   const job: Job = await client.getJob(id);
-  const status: "queued" | "running" | "completed" | "failed" | "cancelled" = job.status;
+  const status: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled" = job.status;
   void status;
   const lines: LogLine[] = [];
   for await (const event of client.jobEvents(job)) {

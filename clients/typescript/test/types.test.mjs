@@ -57,7 +57,7 @@ test("each stream event's data is the schema the client pairs with its name", ()
   });
   assert.deepEqual(byName(schemas.ChangeEvent), {
     ready: ["ReadyEvent"],
-    progress: ["JobEvent:queued|running"],
+    progress: ["JobEvent:queued|running|waiting"],
     completed: ["JobEvent:completed"],
     failed: ["JobEvent:failed|cancelled"],
   });

@@ -435,3 +435,77 @@ async fn a_lease_renewal_does_not_wait_for_a_row_another_transaction_holds() {
     assert!(before(held).await > held_before + 3_000_000);
     store.close().await;
 }
+
+/// On SQLite a family settles in a transaction right after the change that called for it, so a
+/// process killed in between leaves, for example, a failed parent with a child still queued;
+/// the sweep the application runs at start-up (`Store::settle_all`) settles it. The state is
+/// made here by hand, as the kill would leave it, on either backend.
+#[tokio::test]
+async fn the_start_up_sweep_settles_a_family_a_kill_left_unsettled() {
+    use sqlx::{ConnectOptions, Connection};
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("jobcast.db"));
+    let store = Store::connect_with(&url, 4).await.unwrap();
+    let parent = create(&store).await;
+    let new = |n: i64| NewJob {
+        job_type: "external".to_owned(),
+        payload: json!({"part": n}),
+        priority: 0,
+        max_attempts: 1,
+        timeout: None,
+        run_at: None,
+        idempotency_key: None,
+        upload_id: None,
+    };
+    let children = store
+        .spawn_children(
+            parent,
+            Writer::External,
+            vec![new(0), new(1)],
+            jobcast::job::ChildPolicy::FailFast,
+            jobcast::store::FamilyLimits::default(),
+        )
+        .await
+        .unwrap();
+    let child = children[0].0.id;
+    // What a kill between the parent's end and its family's settling leaves: the parent
+    // failed, its children still queued.
+    let sql = "UPDATE jobs SET status = 'failed', error = 'killed', finished_at = 1 WHERE id = $1";
+    if url.starts_with("sqlite:") {
+        let mut conn = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .bind(parent.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sql)
+            .bind(parent.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    assert_eq!(
+        store.get_job(child).await.unwrap().unwrap().status,
+        jobcast::job::JobStatus::Queued
+    );
+
+    store.settle_all().await.unwrap();
+    for (child, _) in &children {
+        let child = store.get_job(child.id).await.unwrap().unwrap();
+        assert_eq!(
+            child.status,
+            jobcast::job::JobStatus::Cancelled,
+            "a failed parent's unfinished child is cancelled by the sweep"
+        );
+    }
+    store.close().await;
+}

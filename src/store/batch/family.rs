@@ -494,13 +494,14 @@ async fn cancel_children(
 }
 
 /// Every job a sweep settles: waiting parents, and failed or cancelled parents that still have
-/// unfinished children.
+/// unfinished children, found from those children (unfinished jobs are few; finished ones may
+/// be millions), so a start-up's sweep costs what the unfinished jobs cost.
 pub(crate) async fn unsettled(run: &mut dyn Run) -> Result<Vec<JobId>, StoreError> {
     let statement = Statement::new(format!(
         "SELECT * FROM jobs WHERE status = {waiting} \
          UNION ALL SELECT * FROM jobs p WHERE p.status IN ({failed}, {cancelled}) \
-             AND p.children > 0 AND EXISTS (SELECT 1 FROM jobs kid \
-                 WHERE kid.parent_id = p.id AND kid.status IN ({unfinished}))",
+             AND p.id IN (SELECT kid.parent_id FROM jobs kid \
+                 WHERE kid.status IN ({unfinished}) AND kid.parent_id IS NOT NULL)",
         waiting = sql::quoted(JobStatus::Waiting),
         failed = sql::quoted(JobStatus::Failed),
         cancelled = sql::quoted(JobStatus::Cancelled),

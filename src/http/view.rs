@@ -64,6 +64,9 @@ pub struct JobView<'a> {
     /// How many children this job has made, for a parent.
     #[serde(skip_serializing_if = "is_zero")]
     children: i64,
+    /// A parent's children by status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<crate::job::FamilyCounts>,
     stream_url: String,
 }
 
@@ -103,6 +106,7 @@ impl<'a> JobView<'a> {
             cancel_requested: job.cancel_requested && !job.status.is_finished(),
             parent_id: job.parent_id,
             children: job.children,
+            family: job.family,
             worker: job
                 .worker
                 .as_deref()

@@ -240,6 +240,24 @@ pub struct Job {
     pub child_policy: ChildPolicy,
     /// It made children in its current run: its handler's return makes it `waiting`.
     pub awaiting_children: bool,
+    /// A parent's children by status, as they last changed.
+    pub family: Option<FamilyCounts>,
+    /// For a child: its parent's version at which this child's status or progress last changed
+    /// (its latest `child` event's id on the parent's stream).
+    pub family_version: i64,
+    /// For a child: its own version up to which its parent has heard of it (above it: news
+    /// for the parent's record and stream).
+    pub echoed_version: i64,
+}
+
+/// A parent's children counted by status (a waiting grandchild-maker counts as running).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
 }
 
 /// What a parent does when one of its children fails for good.
@@ -344,6 +362,10 @@ pub struct LogLine {
     /// The job's version once this line was added; the stream's event id.
     #[serde(skip)]
     pub version: i64,
+    /// On a parent's log: the child that wrote this line (copied onto the parent's log, so the
+    /// parent's stream is the family's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<JobId>,
 }
 
 /// Whole numbers in JSON request bodies, read as JSON (and JSON Schema's `integer`) counts them:

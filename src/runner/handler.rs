@@ -276,7 +276,7 @@ impl JobContext {
         self.last_progress
             .store(progress.progress.to_bits(), Ordering::Relaxed);
         self.store
-            .queue_progress(self.job.id, &self.owner, progress)
+            .queue_progress(self.job.id, &self.owner, progress, self.job.parent_id)
             .await?;
         Ok(())
     }
@@ -284,7 +284,13 @@ impl JobContext {
     /// Adds a log line to the job.
     pub async fn log(&self, level: LogLevel, message: impl AsRef<str>) -> Result<(), JobError> {
         self.store
-            .queue_log(self.job.id, &self.owner, level, message.as_ref().to_owned())
+            .queue_log(
+                self.job.id,
+                &self.owner,
+                level,
+                message.as_ref().to_owned(),
+                self.job.parent_id,
+            )
             .await?;
         Ok(())
     }

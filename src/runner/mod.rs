@@ -493,7 +493,9 @@ impl Attempt {
                     LogLevel::Error
                 };
                 // Through the queue: its writes are tried again, and never twice.
-                store.queue_log(id, &self.owner, level, line).await?;
+                store
+                    .queue_log(id, &self.owner, level, line, self.job.parent_id)
+                    .await?;
                 End::Fail {
                     error: error.error,
                     details: error.details,

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use super::frame::{self, Event};
 use super::poller::{Snapshot, Subscription};
 use super::{Heartbeat, StreamGuard};
-use crate::job::{Job, JobId, JobStatus, LogLine};
+use crate::job::{FamilyCounts, Job, JobId, JobStatus, LogLine};
 use crate::store::{PausedTypes, Store};
 
 /// Timings of a stream; see `[stream]` in the config.
@@ -59,6 +59,30 @@ struct ProgressData<'a> {
     /// Queued, and its type is paused: nobody will claim it until the type is resumed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     paused: bool,
+    /// A parent's children by status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<FamilyCounts>,
+}
+
+/// Data of a `child` event on a parent's stream: one child's status and progress as they
+/// last changed.
+#[derive(Debug, Serialize)]
+struct ChildData<'a> {
+    child_id: JobId,
+    #[serde(rename = "type")]
+    job_type: &'a str,
+    status: JobStatus,
+    progress: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }
 
 /// Data of a `completed` event.
@@ -119,6 +143,7 @@ pub fn state_event(job: &Job, id: i64, paused: bool) -> Bytes {
                 total: job.total,
                 stage: job.stage.as_deref(),
                 paused: paused && job.status == JobStatus::Queued,
+                family: job.family,
             },
         ),
     }
@@ -135,6 +160,7 @@ pub fn pause_notice(job: &Job, paused: bool) -> Bytes {
         total: job.total,
         stage: job.stage.as_deref(),
         paused,
+        family: job.family,
     };
     Event::json(&data)
         .name("progress")
@@ -142,9 +168,33 @@ pub fn pause_notice(job: &Job, paused: bool) -> Bytes {
         .unwrap_or_default()
 }
 
-/// A `log` event for one line.
+/// A `log` event for one line (a child's, on its parent's stream, names the child).
 pub fn log_event(line: &LogLine) -> Bytes {
     event("log", line.version, line)
+}
+
+/// A `child` event on a parent's stream, at the parent's version at which `child` last changed.
+pub fn child_event(child: &Job) -> Bytes {
+    let finished_badly = matches!(child.status, JobStatus::Failed | JobStatus::Cancelled);
+    event(
+        "child",
+        child.family_version,
+        &ChildData {
+            child_id: child.id,
+            job_type: &child.job_type,
+            status: child.status,
+            progress: if child.status == JobStatus::Completed {
+                100.0
+            } else {
+                child.progress
+            },
+            message: child.message.as_deref(),
+            current: child.current,
+            total: child.total,
+            stage: child.stage.as_deref(),
+            error: child.error.as_deref().filter(|_| finished_badly),
+        },
+    )
 }
 
 /// Whether a client that last saw version `last_seen` has already had everything, the terminal
@@ -153,13 +203,26 @@ pub fn already_seen_the_end(job: &Job, last_seen: Option<i64>) -> bool {
     matches!(last_seen, Some(v) if job.status.is_finished() && v >= job.state_version && v <= job.version)
 }
 
-/// The events that take a client from version `after` to `job`'s current version, in order
-/// (`paused`: whether the job's type is paused).
-pub fn events_after(job: &Job, after: i64, logs: &[LogLine], paused: bool) -> Vec<Bytes> {
+/// The events that take a client from version `after` to `job`'s current version, in order:
+/// its log lines, its `children`'s changes (for a parent) and its state (`paused`: whether the
+/// job's type is paused).
+pub fn events_after(
+    job: &Job,
+    after: i64,
+    logs: &[LogLine],
+    children: &[Job],
+    paused: bool,
+) -> Vec<Bytes> {
     let mut events: Vec<(i64, u8, Bytes)> = logs
         .iter()
         .filter(|line| line.version > after)
         .map(|line| (line.version, 1, log_event(line)))
+        .chain(
+            children
+                .iter()
+                .filter(|child| child.family_version > after)
+                .map(|child| (child.family_version, 1, child_event(child))),
+        )
         .collect();
     if job.state_version > after {
         // A terminal event goes last whatever its version; a progress event before a log line
@@ -228,6 +291,18 @@ impl JobStream {
         .map_err(|error| tracing::warn!(job_id = %self.job_id, %error, "stream could not read log lines"))
     }
 
+    /// The children of a parent that changed after version `after` up to the snapshot's.
+    async fn children_since(&self, snapshot: &Snapshot, after: i64) -> Result<Vec<Job>, ()> {
+        let job = &snapshot.job;
+        if job.children == 0 || job.version <= after {
+            return Ok(Vec::new());
+        }
+        // Boxed for the same reason as the log fallback: only parents' streams run it.
+        Box::pin(self.store.children_changed(job.id, after, job.version))
+            .await
+            .map_err(|error| tracing::warn!(job_id = %self.job_id, %error, "stream could not read children"))
+    }
+
     /// The first events: the current state for a new client, or what it missed for a
     /// reconnecting one.
     async fn first(&mut self, snapshot: &Snapshot, last_seen: Option<i64>) -> Step {
@@ -237,10 +312,15 @@ impl JobStream {
         let paused = self.is_paused(job);
         let mut events = match resume {
             None => vec![state_event(job, job.version, paused)],
-            Some(after) => match self.logs_since(snapshot, after).await {
-                Ok(logs) => events_after(job, after, &logs, paused),
-                Err(()) => return Step::End,
-            },
+            Some(after) => {
+                let (Ok(logs), Ok(children)) = (
+                    self.logs_since(snapshot, after).await,
+                    self.children_since(snapshot, after).await,
+                ) else {
+                    return Step::End;
+                };
+                events_after(job, after, &logs, &children, paused)
+            }
         };
         if paused && resume.is_some_and(|after| job.state_version <= after) {
             // The client saw the job's state already, but maybe not the pause.
@@ -288,8 +368,9 @@ impl JobStream {
             return None;
         }
         let logs = self.logs_since(snapshot, self.seen).await.ok()?;
+        let children = self.children_since(snapshot, self.seen).await.ok()?;
         let paused = self.is_paused(job);
-        let mut events = events_after(job, self.seen, &logs, paused);
+        let mut events = events_after(job, self.seen, &logs, &children, paused);
         if job.status == JobStatus::Queued
             && paused != self.told_paused
             && job.state_version <= self.seen
@@ -423,6 +504,9 @@ mod tests {
             children: 0,
             child_policy: Default::default(),
             awaiting_children: false,
+            family: None,
+            family_version: 0,
+            echoed_version: 0,
         }
     }
 
@@ -433,6 +517,7 @@ mod tests {
             level: LogLevel::Info,
             message: format!("line {seq}"),
             version,
+            child_id: None,
         }
     }
 
@@ -446,7 +531,13 @@ mod tests {
     #[test]
     fn news_comes_in_version_order_with_versions_as_ids() {
         let job = job(JobStatus::Running, 6, 5);
-        let out = text(&events_after(&job, 3, &[line(1, 4), line(2, 6)], false));
+        let out = text(&events_after(
+            &job,
+            3,
+            &[line(1, 4), line(2, 6)],
+            &[],
+            false,
+        ));
         let ids: Vec<&str> = out.lines().filter(|l| l.starts_with("id: ")).collect();
         assert_eq!(ids, ["id: 4", "id: 5", "id: 6"]);
         assert!(out.contains("event: progress\nid: 5\ndata: {\"status\":\"running\",\"progress\":40.0,\"message\":\"step 4/10\",\"current\":4,\"total\":10}"));
@@ -455,8 +546,14 @@ mod tests {
     #[test]
     fn nothing_already_seen_is_sent_again() {
         let job = job(JobStatus::Running, 6, 5);
-        assert!(events_after(&job, 6, &[line(1, 4), line(2, 6)], false).is_empty());
-        let out = text(&events_after(&job, 5, &[line(1, 4), line(2, 6)], false));
+        assert!(events_after(&job, 6, &[line(1, 4), line(2, 6)], &[], false).is_empty());
+        let out = text(&events_after(
+            &job,
+            5,
+            &[line(1, 4), line(2, 6)],
+            &[],
+            false,
+        ));
         assert_eq!(out.matches("event: ").count(), 1);
         assert!(out.contains("event: log\nid: 6"));
     }
@@ -464,9 +561,69 @@ mod tests {
     #[test]
     fn the_terminal_event_comes_last() {
         let job = job(JobStatus::Completed, 9, 9);
-        let out = text(&events_after(&job, 0, &[line(1, 8)], false));
+        let out = text(&events_after(&job, 0, &[line(1, 8)], &[], false));
         assert!(out.find("event: log").unwrap() < out.find("event: completed").unwrap());
         assert!(out.contains("event: completed\nid: 9\ndata: {\"status\":\"completed\",\"progress\":100.0,\"result\":{\"ok\":true}}"));
+    }
+
+    #[test]
+    fn a_parents_stream_weaves_its_childrens_lines_and_changes_in_by_its_own_versions() {
+        let parent = Job {
+            children: 2,
+            family: Some(FamilyCounts {
+                running: 1,
+                completed: 1,
+                ..FamilyCounts::default()
+            }),
+            ..job(JobStatus::Waiting, 9, 9)
+        };
+        let child_line = LogLine {
+            child_id: Some(JobId::new()),
+            ..line(3, 5)
+        };
+        let done = Job {
+            family_version: 6,
+            progress: 100.0,
+            ..job(JobStatus::Completed, 4, 4)
+        };
+        let halfway = Job {
+            family_version: 8,
+            ..job(JobStatus::Running, 3, 3)
+        };
+        let out = text(&events_after(
+            &parent,
+            5,
+            &[line(2, 4), child_line],
+            &[done.clone(), halfway],
+            false,
+        ));
+        let names: Vec<&str> = out.lines().filter(|l| l.starts_with("event: ")).collect();
+        assert_eq!(names, ["event: child", "event: child", "event: progress"]);
+        let ids: Vec<&str> = out.lines().filter(|l| l.starts_with("id: ")).collect();
+        assert_eq!(ids, ["id: 6", "id: 8", "id: 9"]);
+        assert!(out.contains(&format!(
+            "event: child\nid: 6\ndata: {{\"child_id\":\"{}\",\"type\":\"demo\",\"status\":\"completed\",\"progress\":100.0",
+            done.id
+        )));
+        assert!(out.contains(
+            "\"family\":{\"queued\":0,\"running\":1,\"completed\":1,\"failed\":0,\"cancelled\":0}"
+        ));
+        // From further back, the child's line comes, tagged.
+        let all = text(&events_after(
+            &parent,
+            0,
+            &[
+                line(2, 4),
+                LogLine {
+                    child_id: Some(done.id),
+                    ..line(3, 5)
+                },
+            ],
+            &[],
+            false,
+        ));
+        assert!(all.contains("event: log\nid: 5\ndata: {\"seq\":3,"));
+        assert!(all.contains(&format!("\"child_id\":\"{}\"", done.id)));
     }
 
     #[test]

@@ -433,6 +433,7 @@ mod tests {
             level: LogLevel::Info,
             message: String::new(),
             version,
+            child_id: None,
         }
     }
 

@@ -65,6 +65,17 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
         limit: i64,
     ) -> Result<Vec<Job>, StoreError>;
 
+    /// The children of `parent` whose status or progress changed after the parent's version
+    /// `after` up to and including `upto` (their `family_version`), in that order. With the
+    /// parent's row at `upto` and its log lines (the children's copied among them), that is
+    /// everything of the family a stream that had seen `after` is missing.
+    async fn children_changed(
+        &self,
+        parent: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<Job>, StoreError>;
+
     /// Queued jobs of `job_type`, for the queue-depth limit.
     async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError>;
 

@@ -186,16 +186,21 @@ impl Store {
     pub async fn retry(&self, id: JobId) -> Result<Job, StoreError> {
         if let Some(job) = self.backend.get_job(id).await? {
             if job.children > 0 && Action::Retry.allows(job.status) {
-                let filter = JobFilter {
-                    ids: Some(self.child_ids(id).await?),
-                    ..JobFilter::default()
-                };
-                let statuses = [JobStatus::Failed, JobStatus::Cancelled];
-                self.bulk(BulkAction::Retry, &filter, &statuses, 256, |_| {})
-                    .await?;
+                self.retry_children(id).await?;
             }
         }
         self.backend.retry(id).await
+    }
+
+    /// Retries the failed and cancelled children of `parent` (and theirs).
+    async fn retry_children(&self, parent: JobId) -> Result<u64, StoreError> {
+        let filter = JobFilter {
+            ids: Some(self.child_ids(parent).await?),
+            ..JobFilter::default()
+        };
+        let statuses = [JobStatus::Failed, JobStatus::Cancelled];
+        self.bulk(BulkAction::Retry, &filter, &statuses, 256, |_| {})
+            .await
     }
 
     /// Every child of `parent`, by id.
@@ -302,6 +307,13 @@ impl Store {
                         // A cancelled parent's children are cancelled too.
                         self.settle(batch::family_seeds(&done.changed)).await?;
                     }
+                    if action == BulkAction::Retry {
+                        // A retried parent's failed and cancelled children are retried with it,
+                        // as a single retry does, before anyone is woken for it.
+                        for parent in done.changed.iter().filter(|job| job.children > 0) {
+                            Box::pin(self.retry_children(parent.id)).await?;
+                        }
+                    }
                     changed += done.changed.len() as u64;
                     each(&done.changed);
                     after = done.last;
@@ -364,19 +376,26 @@ impl Store {
         id: JobId,
         owner: &str,
         progress: Progress,
+        parent: Option<JobId>,
     ) -> Result<(), StoreError> {
-        self.writes.queue_progress(id, owner, progress).await
+        self.writes
+            .queue_progress(id, owner, progress, parent)
+            .await
     }
 
-    /// Queues a log line like [`Store::queue_progress`]; lines keep their order.
+    /// Queues a log line like [`Store::queue_progress`]; lines keep their order. A child's
+    /// `parent` hears of both (its stream is the family's).
     pub async fn queue_log(
         &self,
         id: JobId,
         owner: &str,
         level: LogLevel,
         message: String,
+        parent: Option<JobId>,
     ) -> Result<(), StoreError> {
-        self.writes.queue_log(id, owner, level, message).await
+        self.writes
+            .queue_log(id, owner, level, message, parent)
+            .await
     }
 
     /// Returns once every write queued before the call has been applied (or refused).

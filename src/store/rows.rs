@@ -86,6 +86,12 @@ where
             ChildPolicy::WaitForAll
         },
         awaiting_children: row.try_get("awaiting_children")?,
+        family: parse_json("family", row.try_get("family")?)?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("family: {e}")))?,
+        family_version: row.try_get("family_version")?,
+        echoed_version: row.try_get("echoed_version")?,
     })
 }
 
@@ -103,6 +109,10 @@ where
         ts: Timestamp::from_millis(row.try_get("ts")?),
         level: level.parse().map_err(StoreError::Corrupt)?,
         message: row.try_get("message")?,
+        child_id: row
+            .try_get::<Option<String>, _>("child_id")?
+            .map(|id| parse_id(&id))
+            .transpose()?,
     })
 }
 

@@ -46,6 +46,21 @@ where
         row.as_ref().map(job_from_row).transpose()
     }
 
+    pub async fn children_changed(
+        &self,
+        parent: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(sql::CHILDREN_CHANGED)
+            .bind(parent.to_string())
+            .bind(after)
+            .bind(upto)
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     pub async fn children(
         &self,
         parent: JobId,

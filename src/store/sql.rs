@@ -64,7 +64,8 @@ pub(super) fn extend_worker_lease(now: &str, owner: &str) -> String {
     )
 }
 
-/// The SET items of a progress report; fields given as NULL keep their value.
+/// The SET items of a progress report; fields given as NULL keep their value. A parent's
+/// progress (its family's, rolled up as its children move) does not go back.
 pub(super) struct ProgressInputs<'a> {
     pub now: &'a str,
     pub owner: &'a str,
@@ -77,7 +78,9 @@ pub(super) struct ProgressInputs<'a> {
 
 pub(super) fn progress_set(i: &ProgressInputs<'_>) -> String {
     format!(
-        "{start}, progress = {progress}, message = COALESCE({message}, jobs.message), \
+        "{start}, progress = CASE WHEN jobs.children > 0 AND jobs.progress > {progress} \
+             THEN jobs.progress ELSE {progress} END, \
+         message = COALESCE({message}, jobs.message), \
          current = COALESCE({current}, jobs.current), total = COALESCE({total}, jobs.total), \
          stage = COALESCE({stage}, jobs.stage), updated_at = {now}, {lease}, \
          version = jobs.version + 1, state_version = jobs.version + 1",
@@ -381,6 +384,11 @@ pub(super) const GET_JOB: &str = "SELECT * FROM jobs WHERE id = $1";
 /// The children of `$1` with ids above `$2` ('' for all), oldest first, at most `$3`.
 pub(super) const CHILDREN: &str =
     "SELECT * FROM jobs WHERE parent_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+/// The children of `$1` whose status or progress changed after the parent's version `$2` up to
+/// `$3` (their `family_version`), in that order: the `child` events of the parent's stream.
+pub(super) const CHILDREN_CHANGED: &str = "SELECT * FROM jobs WHERE parent_id = $1 \
+     AND parent_id IS NOT NULL AND family_version > $2 AND family_version <= $3 \
+     ORDER BY family_version";
 /// A job's status alone: why a guarded write matched nothing.
 pub(super) const STATUS_OF: &str = "SELECT status FROM jobs WHERE id = $1";
 pub(super) const BY_IDEMPOTENCY_KEY: &str =

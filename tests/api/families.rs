@@ -12,12 +12,12 @@ use serde_json::{json, Value};
 use crate::binary::{db_env, send_signal, Server};
 use crate::helpers::*;
 
-/// The `part` child: logs its number once and returns it.
+/// The `part` child: logs its number once, reports half way, and returns its number.
 const PART: &str = r#"read payload
 n=$(printf '%s' "$payload" | sed 's/.*"n":\([0-9]*\).*/\1/')
-sleep "${SLOW_PART:-0}"
 echo "part $n"
 echo "{\"progress\": 50}"
+sleep "${SLOW_PART:-0}"
 echo "{\"result\": $n}""#;
 
 /// The `split` parent: on its first run makes `$PARTS` children; on the run after they ended
@@ -139,6 +139,66 @@ async fn a_family_of_fifty_children_across_four_workers_completes_with_the_merge
             .is_some_and(|m| m.contains("of 50 children ended"))),
         "the family's counts: {events:?}"
     );
+    // The bar moves as the children report, not only as they end: with 50 equal children, a
+    // child's end moves it by 2, a child's report of 50 % by 1.
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.fract() == 0.0 && (*p as i64) % 2 == 1),
+        "the children's own reports move the parent's bar: {progress:?}"
+    );
+    // The counts come as fields, and end with every child completed.
+    let counts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.0 == "progress")
+        .filter_map(|e| e.2.get("family"))
+        .collect();
+    assert_eq!(
+        counts.last().copied(),
+        Some(&json!({"queued": 0, "running": 0, "completed": 50, "failed": 0, "cancelled": 0})),
+        "{counts:?}"
+    );
+    // Every child's log line exactly once on the parent's stream, tagged with the child, across
+    // every reconnection; and each child's changes as `child` events, ending completed.
+    let mut lines: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| {
+            e.0 == "log"
+                && e.2["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("part "))
+        })
+        .map(|e| {
+            (
+                e.2["child_id"]
+                    .as_str()
+                    .expect("a child's line names it")
+                    .to_owned(),
+                e.2["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    lines.sort();
+    let mut numbers: Vec<String> = lines.iter().map(|l| l.1.clone()).collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!((lines.len(), numbers.len()), (50, 50), "{lines:?}");
+    let mut last_child_status = std::collections::HashMap::new();
+    for e in events.iter().filter(|e| e.0 == "child") {
+        let child = e.2["child_id"].as_str().unwrap().to_owned();
+        last_child_status.insert(child, e.2["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(last_child_status.len(), 50, "a child event for each child");
+    assert!(
+        last_child_status.values().all(|s| s == "completed"),
+        "{last_child_status:?}"
+    );
+    for (child, _) in &lines {
+        assert!(
+            last_child_status.contains_key(child),
+            "a line of a child of this parent"
+        );
+    }
     let last = events.last().unwrap();
     assert_eq!(
         (last.0.as_str(), last.2["progress"].as_f64()),

@@ -600,6 +600,47 @@ async fn the_get_routes_answer_as_documented() {
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
     }
 
+    // A parent's stream, the family's: `child` events, children's lines, the counts.
+    let parent = app.create_external().await;
+    let (status, made) = app
+        .post_json(
+            &format!("/api/jobs/{parent}/children"),
+            &json!({"children": [{"type": "external"}, {"type": "external"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let child = made["children"][0]["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{child}/logs"),
+            &json!({"level": "info", "message": "part read"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post_json(&format!("/api/jobs/{child}/complete"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = app.stream(&parent, Some("0")).await;
+    let events = stream_events(&doc, "/api/jobs/{id}/stream", response).await;
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert!(
+        names.contains(&"child") && names.contains(&"log"),
+        "{events:?}"
+    );
+    let response = app
+        .client
+        .get(app.url(&format!("/api/jobs/{parent}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = check_answer(&doc, "/api/jobs/{id}", "GET", response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["family"]["completed"], 1, "{body}");
+
     let response = app.stream(&id, None).await;
     let events = stream_events(&doc, "/api/jobs/{id}/stream", response).await;
     assert_eq!(events.last().unwrap().0, "completed", "{events:?}");
@@ -702,13 +743,14 @@ async fn stream_events(
 #[test]
 fn each_stream_route_describes_every_event_it_sends() {
     let doc = document();
-    for (template, sent) in [
+    let routes: [(&str, &[&str]); 2] = [
         (
             "/api/jobs/{id}/stream",
-            ["progress", "log", "completed", "failed"],
+            &["progress", "log", "child", "completed", "failed"],
         ),
-        ("/api/events", ["ready", "progress", "completed", "failed"]),
-    ] {
+        ("/api/events", &["ready", "progress", "completed", "failed"]),
+    ];
+    for (template, sent) in routes {
         let ok = deref(&doc, &doc["paths"][template]["get"]["responses"]["200"]);
         let media = &ok["content"]["text/event-stream"];
         assert!(media.get("schema").is_none(), "{template}: {media}");

@@ -278,11 +278,17 @@ async fn queued_progress_and_lines_all_land_in_order_before_the_end() {
             ..Progress::default()
         };
         store
-            .queue_progress(id, "runner-1", progress)
+            .queue_progress(id, "runner-1", progress, None)
             .await
             .unwrap();
         store
-            .queue_log(id, "runner-1", jobcast::LogLevel::Info, format!("line {n}"))
+            .queue_log(
+                id,
+                "runner-1",
+                jobcast::LogLevel::Info,
+                format!("line {n}"),
+                None,
+            )
             .await
             .unwrap();
     }

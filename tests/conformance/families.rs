@@ -3,7 +3,7 @@
 //! policies, cancels that cascade, retries that keep completed children, and the limits.
 
 use jobcast::job::ChildPolicy;
-use jobcast::store::FamilyLimits;
+use jobcast::store::{BulkAction, FamilyLimits, JobFilter};
 
 use crate::fixtures::*;
 
@@ -367,8 +367,14 @@ async fn retrying_a_failed_parent_reruns_failed_children_and_keeps_completed_one
 
     let retried = store.retry(parent.id).await.unwrap();
     assert_eq!(retried.status, JobStatus::Queued);
+    // Unchanged but for its parent's record of having heard of it.
+    let after = get(&store, kept.id).await;
     assert_eq!(
-        get(&store, kept.id).await,
+        Job {
+            family_version: kept.family_version,
+            echoed_version: kept.echoed_version,
+            ..after
+        },
         kept,
         "a completed child is not run again"
     );
@@ -552,4 +558,121 @@ async fn retention_prunes_a_family_children_first_and_never_a_child_of_a_kept_pa
         1
     );
     assert!(store.get_job(parent.id).await.unwrap().is_none());
+}
+
+conformance!(a_childs_lines_and_changes_reach_its_parent_at_versions_of_the_parents_own);
+async fn a_childs_lines_and_changes_reach_its_parent_at_versions_of_the_parents_own(store: Store) {
+    let (parent, _, kids) = family(&store, 2, ChildPolicy::WaitForAll).await;
+    let waiting = complete_parent(&store, &parent).await;
+    assert_eq!(waiting.status, JobStatus::Waiting);
+    let running = claim_children(&store, &kids, 2).await;
+    let lease = Writer::Lease(OTHER);
+    let before = get(&store, parent.id).await;
+    store
+        .append_log(running[0].id, lease, LogLevel::Info, "part 0 read")
+        .await
+        .unwrap();
+    store
+        .report_progress(
+            running[1].id,
+            lease,
+            &Progress {
+                progress: 40.0,
+                ..Progress::default()
+            },
+        )
+        .await
+        .unwrap();
+    complete_child(&store, running[0].id, json!(0)).await;
+    let after = get(&store, parent.id).await;
+
+    // The child's line is on the parent's log, tagged with the child, at a version of the
+    // parent's own, as are the children's changes (their `family_version`).
+    let lines = store
+        .logs_between_versions(parent.id, before.version, after.version)
+        .await
+        .unwrap();
+    let copied: Vec<_> = lines.iter().filter(|l| l.child_id.is_some()).collect();
+    assert_eq!(copied.len(), 1, "{lines:?}");
+    assert_eq!(copied[0].child_id, Some(running[0].id));
+    assert_eq!(copied[0].message, "part 0 read");
+    assert!(copied[0].version > before.version && copied[0].version <= after.version);
+    let changed = store
+        .children_changed(parent.id, before.version, after.version)
+        .await
+        .unwrap();
+    let ids: Vec<JobId> = changed.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids.len(),
+        2,
+        "each child once, at its latest change: {changed:?}"
+    );
+    assert!(ids.contains(&running[0].id) && ids.contains(&running[1].id));
+    let versions: Vec<i64> = changed.iter().map(|c| c.family_version).collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "in order: {versions:?}"
+    );
+    assert!(versions
+        .iter()
+        .all(|v| *v > copied[0].version.min(before.version)));
+    let done = changed.iter().find(|c| c.id == running[0].id).unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(
+        done.family_version > copied[0].version,
+        "a child's end after its lines"
+    );
+    // Nothing is told twice: the same range read again later is the same, and nothing after.
+    assert!(store
+        .children_changed(parent.id, after.version, after.version + 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The family's counts and its progress: one child at 100, one at 40.
+    let family = after.family.expect("a parent's counts");
+    assert_eq!((family.completed, family.running), (1, 1));
+    assert_eq!(after.progress, 70.0);
+    assert!(after.state_version > before.state_version);
+}
+
+conformance!(a_bulk_retry_of_a_failed_parent_reruns_its_failed_children_as_a_single_retry_does);
+async fn a_bulk_retry_of_a_failed_parent_reruns_its_failed_children_as_a_single_retry_does(
+    store: Store,
+) {
+    let (parent, children, kids) = family(&store, 3, ChildPolicy::FailFast).await;
+    complete_parent(&store, &parent).await;
+    let running = claim_children(&store, &kids, 2).await;
+    let kept = complete_child(&store, running[0].id, json!("kept")).await;
+    fail_child(&store, running[1].id).await;
+    assert_eq!(get(&store, parent.id).await.status, JobStatus::Failed);
+
+    let filter = JobFilter {
+        ids: Some(vec![parent.id]),
+        ..JobFilter::default()
+    };
+    let changed = store
+        .bulk(
+            BulkAction::Retry,
+            &filter,
+            &[JobStatus::Failed],
+            500,
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert!(changed >= 1);
+    assert_eq!(get(&store, parent.id).await.status, JobStatus::Queued);
+    assert_eq!(
+        get(&store, kept.id).await.status,
+        JobStatus::Completed,
+        "kept"
+    );
+    for child in children.iter().filter(|c| c.id != kept.id) {
+        assert_eq!(
+            get(&store, child.id).await.status,
+            JobStatus::Queued,
+            "a failed or cancelled child runs again"
+        );
+    }
 }

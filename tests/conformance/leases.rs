@@ -311,11 +311,11 @@ conformance!(queued_writes_under_a_lease_that_is_not_the_writers_are_dropped);
 async fn queued_writes_under_a_lease_that_is_not_the_writers_are_dropped(store: Store) {
     let job = running_job(&store, OWNER, LEASE).await;
     store
-        .queue_progress(job.id, OTHER, report(70.0, "not mine"))
+        .queue_progress(job.id, OTHER, report(70.0, "not mine"), None)
         .await
         .expect("queueing does not wait for the write");
     store
-        .queue_log(job.id, OTHER, LogLevel::Error, "not mine".to_owned())
+        .queue_log(job.id, OTHER, LogLevel::Error, "not mine".to_owned(), None)
         .await
         .expect("queueing does not wait for the write");
     store.flush().await.unwrap();

@@ -158,7 +158,7 @@ async fn keep_log_lines_keeps_the_newest_lines_of_each_job(store: Store) {
     // Queued lines are trimmed the same way.
     for n in 3..=10 {
         store
-            .queue_log(b.id, OWNER, LogLevel::Info, format!("b{n}"))
+            .queue_log(b.id, OWNER, LogLevel::Info, format!("b{n}"), None)
             .await
             .unwrap();
     }
@@ -193,11 +193,12 @@ async fn queued_progress_and_lines_are_applied_in_order_by_a_flush(store: Store)
                     total: (n == 1).then_some(40),
                     current: Some(i64::from(n)),
                 },
+                None,
             )
             .await
             .unwrap();
         store
-            .queue_log(job.id, OWNER, LogLevel::Info, format!("line {n}"))
+            .queue_log(job.id, OWNER, LogLevel::Info, format!("line {n}"), None)
             .await
             .unwrap();
     }
@@ -232,11 +233,16 @@ async fn a_jobs_end_comes_after_its_queued_progress_and_lines(store: Store) {
     let job = running_job(&store, OWNER, LEASE).await;
     for n in 1..=25 {
         store
-            .queue_progress(job.id, OWNER, report(f64::from(n), &format!("step {n}")))
+            .queue_progress(
+                job.id,
+                OWNER,
+                report(f64::from(n), &format!("step {n}")),
+                None,
+            )
             .await
             .unwrap();
         store
-            .queue_log(job.id, OWNER, LogLevel::Info, format!("line {n}"))
+            .queue_log(job.id, OWNER, LogLevel::Info, format!("line {n}"), None)
             .await
             .unwrap();
     }
@@ -263,7 +269,13 @@ async fn a_jobs_end_comes_after_its_queued_progress_and_lines(store: Store) {
     // them): after a flush, their end still comes after the lines.
     let job = running_job(&store, OWNER, LEASE).await;
     store
-        .queue_log(job.id, OWNER, LogLevel::Error, "about to fail".to_owned())
+        .queue_log(
+            job.id,
+            OWNER,
+            LogLevel::Error,
+            "about to fail".to_owned(),
+            None,
+        )
         .await
         .unwrap();
     store.flush().await.unwrap();
@@ -282,11 +294,16 @@ async fn every_end_of_a_job_comes_after_its_queued_progress_and_lines(store: Sto
         let job = running_job(&store, OWNER, LEASE).await;
         for n in 1..=10 {
             store
-                .queue_progress(job.id, OWNER, report(f64::from(n), &format!("step {n}")))
+                .queue_progress(
+                    job.id,
+                    OWNER,
+                    report(f64::from(n), &format!("step {n}")),
+                    None,
+                )
                 .await
                 .unwrap();
             store
-                .queue_log(job.id, OWNER, LogLevel::Info, format!("line {n}"))
+                .queue_log(job.id, OWNER, LogLevel::Info, format!("line {n}"), None)
                 .await
                 .unwrap();
         }

@@ -31,6 +31,10 @@ export type ErrorCode = ErrorBody["error"];
 export type ProgressEventData = Schemas["ProgressEvent"];
 export type CompletedEventData = Schemas["CompletedEvent"];
 export type FailedEventData = Schemas["FailedEvent"];
+/** A child's change, on its parent's stream. */
+export type ChildEventData = Schemas["ChildEvent"];
+/** A parent's children by status. */
+export type FamilyCounts = Schemas["FamilyCounts"];
 /** A job's state after a change, as `/api/events` carries it. */
 export type JobEventData = Schemas["JobEvent"];
 export type ReadyEventData = Schemas["ReadyEvent"];
@@ -51,6 +55,7 @@ export type ProgressUpdate = Schemas["ProgressBody"];
 export interface JobStreamEventData {
   progress: ProgressEventData;
   log: LogLine;
+  child: ChildEventData;
   completed: CompletedEventData;
   failed: FailedEventData;
 }
@@ -91,6 +96,9 @@ export interface JobState {
   error: string | null;
   details: unknown;
   logs: LogLine[];
+  /** For a parent: its children by status, and each child's latest change seen, by id. */
+  family: FamilyCounts | null;
+  children: Record<string, ChildEventData>;
   /** The id of the last event seen (the job's version then). */
   version: number | null;
 }
@@ -199,7 +207,10 @@ export interface StreamHandlers {
   onOpen?(): void;
   onEvent?(event: JobStreamEvent, state: JobState): void;
   onProgress?(state: JobState): void;
+  /** A line of the job's log; on a parent's stream, also its children's (with `child_id`). */
   onLog?(line: LogLine, state: JobState): void;
+  /** On a parent's stream: one of its children changed status or progress. */
+  onChild?(child: ChildEventData, state: JobState): void;
   onCompleted?(result: unknown, state: JobState): void;
   onFailed?(error: string, details: unknown, state: JobState): void;
   /**
@@ -762,7 +773,7 @@ export class Client {
       onRetry: options.onRetry,
       idleTimeoutMs: options.idleTimeoutMs ?? 90_000,
       parse(raw) {
-        if (!["progress", "log", "completed", "failed"].includes(raw.event)) return undefined;
+        if (!["progress", "log", "child", "completed", "failed"].includes(raw.event)) return undefined;
         return { event: raw.event, id: Number(raw.id), data: JSON.parse(raw.data) } as JobStreamEvent;
       },
       terminal: (event) => event.event === "completed" || event.event === "failed",
@@ -813,6 +824,7 @@ export class Client {
           call("onEvent", event, snapshot(state));
           if (event.event === "progress") call("onProgress", snapshot(state));
           else if (event.event === "log") call("onLog", event.data, snapshot(state));
+          else if (event.event === "child") call("onChild", event.data, snapshot(state));
           else if (event.event === "completed") {
             closed = true;
             call("onCompleted", event.data.result, snapshot(state));
@@ -893,12 +905,14 @@ function initialState(job: Partial<Job> | undefined): JobState {
     error: job?.error ?? null,
     details: job?.details ?? null,
     logs: [],
+    family: job?.family ?? null,
+    children: {},
     version: job?.version ?? null,
   };
 }
 
 function snapshot(state: JobState): JobState {
-  return { ...state, logs: state.logs.slice() };
+  return { ...state, logs: state.logs.slice(), children: { ...state.children } };
 }
 
 /** Folds one event into a job state (what `streamJob` and the React hook keep). */
@@ -913,6 +927,7 @@ export function applyEvent(state: JobState, event: JobStreamEvent): JobState {
       state.current = data.current ?? null;
       state.total = data.total ?? null;
       state.stage = data.stage ?? null;
+      state.family = data.family ?? state.family;
       // A retried job starts again: what its last attempt ended with no longer holds.
       state.result = null;
       state.error = null;
@@ -921,6 +936,9 @@ export function applyEvent(state: JobState, event: JobStreamEvent): JobState {
     }
     case "log":
       state.logs.push(event.data);
+      break;
+    case "child":
+      state.children[event.data.child_id] = event.data;
       break;
     case "completed":
       state.status = "completed";

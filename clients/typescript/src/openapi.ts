@@ -845,6 +845,8 @@ export interface components {
             parent_id?: string;
             /** @description How many children this job has made, for a parent; absent for a job that made none. */
             children?: number;
+            /** @description For a parent: its children by status. */
+            family?: components["schemas"]["FamilyCounts"];
         };
         JobPage: {
             jobs: components["schemas"]["Job"][];
@@ -879,6 +881,11 @@ export interface components {
             ts: components["schemas"]["Timestamp"];
             level: components["schemas"]["LogLevel"];
             message: string;
+            /**
+             * Format: uuid
+             * @description On a parent's log and stream: the child that wrote this line (children's lines are copied onto their parent's, so one stream follows the whole family).
+             */
+            child_id?: string;
         };
         LogPage: {
             logs: components["schemas"]["LogLine"][];
@@ -1056,6 +1063,8 @@ export interface components {
              * @constant
              */
             paused?: true;
+            /** @description For a parent: its children by status. A parent's `progress` is its family's, rolled up from its children's (each weighted by its `total` when every one reports one, equally otherwise; a finished child counts as 100) and never going back. */
+            family?: components["schemas"]["FamilyCounts"];
         };
         CompletedEvent: {
             /** @constant */
@@ -1122,6 +1131,15 @@ export interface components {
             /** @constant */
             event: "log";
             /** @description The job's `version` at that event: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "child";
+            /** @description The parent's `version` at which the child last changed: the stream's ids stay one number for the whole family. */
             id: string;
             /** @description JSON, on one line. */
             data: string;
@@ -1319,6 +1337,50 @@ export interface components {
         SpawnedChildren: {
             /** @description Every child sent, in the order sent; `created: false` for one whose `idempotency_key` already named a child of this job. */
             children: components["schemas"]["BulkCreatedJob"][];
+        };
+        /**
+         * @description A parent's children counted by status, as they last changed (a child that is itself waiting for children counts as running).
+         * @example {
+         *       "queued": 3,
+         *       "running": 4,
+         *       "completed": 40,
+         *       "failed": 0,
+         *       "cancelled": 0
+         *     }
+         */
+        FamilyCounts: {
+            /** @description Children queued. */
+            queued: number;
+            /** @description Children running or waiting for their own children. */
+            running: number;
+            /** @description Children completed. */
+            completed: number;
+            /** @description Children failed. */
+            failed: number;
+            /** @description Children cancelled. */
+            cancelled: number;
+        };
+        /**
+         * @description One child's status and progress as they last changed, on its parent's stream.
+         * @example {
+         *       "child_id": "01a25167-d41b-7158-b43f-9ae7cf6e17ef",
+         *       "type": "import-traces-part",
+         *       "status": "running",
+         *       "progress": 50
+         *     }
+         */
+        ChildEvent: {
+            /** Format: uuid */
+            child_id: string;
+            type: string;
+            status: components["schemas"]["JobStatus"];
+            progress: number;
+            message?: string;
+            current?: number;
+            total?: number;
+            stage?: string;
+            /** @description Why a failed or cancelled child ended. */
+            error?: string;
         };
     };
     responses: {

@@ -11,7 +11,7 @@
 import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import type { ReactNode } from "react";
 import { applyEvent, Client, isFinished, JobcastError } from "./index.js";
-import type { Job, JobState, JobStatus, LogLine, Upload, UploadBody, UploadOptions, UploadProgress } from "./index.js";
+import type { ChildEventData, FamilyCounts, Job, JobState, JobStatus, LogLine, Upload, UploadBody, UploadOptions, UploadProgress } from "./index.js";
 
 const ClientContext = createContext<Client | null>(null);
 
@@ -48,6 +48,10 @@ export interface UseJobResult {
   total: number | null;
   stage: string | null;
   logs: LogLine[];
+  /** For a parent: its children by status, and each child's latest change, by id (the
+   * parent's stream carries the family: `child` events, and the children's log lines). */
+  family: FamilyCounts | null;
+  children: Record<string, ChildEventData>;
   result: unknown;
   /** Why the job failed (or `cancelled`), else why following it failed (a refused token, an
    * unknown job), else null. */
@@ -89,6 +93,8 @@ function empty(): HookState {
     error: null,
     details: null,
     logs: [],
+    family: null,
+    children: {},
     version: null,
     requestError: null,
     connection: "idle",
@@ -120,7 +126,7 @@ function reduce(state: HookState, action: Action): HookState {
     case "backlog":
       return { ...state, logs: action.logs };
     case "event": {
-      const next: HookState = { ...state, logs: state.logs.slice() };
+      const next: HookState = { ...state, logs: state.logs.slice(), children: { ...state.children } };
       action.apply(next);
       return next;
     }
@@ -220,6 +226,8 @@ export function useJob(jobOrId: string | Job | null | undefined, options: UseJob
       total: state.total,
       stage: state.stage,
       logs: state.logs,
+      family: state.family,
+      children: state.children,
       result: state.result,
       error: state.error,
       details: state.details,
@@ -244,6 +252,8 @@ function stateOf(job: Job): JobState {
     error: job.error ?? null,
     details: job.details ?? null,
     logs: [],
+    family: job.family ?? null,
+    children: {},
     version: job.version,
   };
 }

@@ -848,6 +848,8 @@ export interface components {
             parent_id?: string;
             /** @description How many children this job has made, for a parent; absent for a job that made none. */
             children?: number;
+            /** @description For a parent: its children by status. */
+            family?: components["schemas"]["FamilyCounts"];
         };
         JobPage: {
             jobs: components["schemas"]["Job"][];
@@ -882,6 +884,11 @@ export interface components {
             ts: components["schemas"]["Timestamp"];
             level: components["schemas"]["LogLevel"];
             message: string;
+            /**
+             * Format: uuid
+             * @description On a parent's log and stream: the child that wrote this line (children's lines are copied onto their parent's, so one stream follows the whole family).
+             */
+            child_id?: string;
         };
         LogPage: {
             logs: components["schemas"]["LogLine"][];
@@ -1059,6 +1066,8 @@ export interface components {
              * @constant
              */
             paused?: true;
+            /** @description For a parent: its children by status. A parent's `progress` is its family's, rolled up from its children's (each weighted by its `total` when every one reports one, equally otherwise; a finished child counts as 100) and never going back. */
+            family?: components["schemas"]["FamilyCounts"];
         };
         CompletedEvent: {
             /** @constant */
@@ -1125,6 +1134,15 @@ export interface components {
             /** @constant */
             event: "log";
             /** @description The job's `version` at that event: send it back as `Last-Event-ID` to resume after it. */
+            id: string;
+            /** @description JSON, on one line. */
+            data: string;
+            /** @description The reconnect delay in milliseconds; jobcast sends it before the first event, in a block without data, so a parser that keeps it per event sees it there at most. */
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "child";
+            /** @description The parent's `version` at which the child last changed: the stream's ids stay one number for the whole family. */
             id: string;
             /** @description JSON, on one line. */
             data: string;
@@ -1322,6 +1340,50 @@ export interface components {
         SpawnedChildren: {
             /** @description Every child sent, in the order sent; `created: false` for one whose `idempotency_key` already named a child of this job. */
             children: components["schemas"]["BulkCreatedJob"][];
+        };
+        /**
+         * @description A parent's children counted by status, as they last changed (a child that is itself waiting for children counts as running).
+         * @example {
+         *       "queued": 3,
+         *       "running": 4,
+         *       "completed": 40,
+         *       "failed": 0,
+         *       "cancelled": 0
+         *     }
+         */
+        FamilyCounts: {
+            /** @description Children queued. */
+            queued: number;
+            /** @description Children running or waiting for their own children. */
+            running: number;
+            /** @description Children completed. */
+            completed: number;
+            /** @description Children failed. */
+            failed: number;
+            /** @description Children cancelled. */
+            cancelled: number;
+        };
+        /**
+         * @description One child's status and progress as they last changed, on its parent's stream.
+         * @example {
+         *       "child_id": "01a25167-d41b-7158-b43f-9ae7cf6e17ef",
+         *       "type": "import-traces-part",
+         *       "status": "running",
+         *       "progress": 50
+         *     }
+         */
+        ChildEvent: {
+            /** Format: uuid */
+            child_id: string;
+            type: string;
+            status: components["schemas"]["JobStatus"];
+            progress: number;
+            message?: string;
+            current?: number;
+            total?: number;
+            stage?: string;
+            /** @description Why a failed or cancelled child ended. */
+            error?: string;
         };
     };
     responses: {
@@ -2956,6 +3018,10 @@ export type ErrorCode = ErrorBody["error"];
 export type ProgressEventData = Schemas["ProgressEvent"];
 export type CompletedEventData = Schemas["CompletedEvent"];
 export type FailedEventData = Schemas["FailedEvent"];
+/** A child's change, on its parent's stream. */
+export type ChildEventData = Schemas["ChildEvent"];
+/** A parent's children by status. */
+export type FamilyCounts = Schemas["FamilyCounts"];
 /** A job's state after a change, as `/api/events` carries it. */
 export type JobEventData = Schemas["JobEvent"];
 export type ReadyEventData = Schemas["ReadyEvent"];
@@ -2974,6 +3040,7 @@ export type ProgressUpdate = Schemas["ProgressBody"];
 export interface JobStreamEventData {
     progress: ProgressEventData;
     log: LogLine;
+    child: ChildEventData;
     completed: CompletedEventData;
     failed: FailedEventData;
 }
@@ -3018,6 +3085,9 @@ export interface JobState {
     error: string | null;
     details: unknown;
     logs: LogLine[];
+    /** For a parent: its children by status, and each child's latest change seen, by id. */
+    family: FamilyCounts | null;
+    children: Record<string, ChildEventData>;
     /** The id of the last event seen (the job's version then). */
     version: number | null;
 }
@@ -3101,7 +3171,10 @@ export interface StreamHandlers {
     onOpen?(): void;
     onEvent?(event: JobStreamEvent, state: JobState): void;
     onProgress?(state: JobState): void;
+    /** A line of the job's log; on a parent's stream, also its children's (with `child_id`). */
     onLog?(line: LogLine, state: JobState): void;
+    /** On a parent's stream: one of its children changed status or progress. */
+    onChild?(child: ChildEventData, state: JobState): void;
     onCompleted?(result: unknown, state: JobState): void;
     onFailed?(error: string, details: unknown, state: JobState): void;
     /**

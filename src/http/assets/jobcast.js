@@ -543,7 +543,7 @@ export class Client {
             onRetry: options.onRetry,
             idleTimeoutMs: options.idleTimeoutMs ?? 90_000,
             parse(raw) {
-                if (!["progress", "log", "completed", "failed"].includes(raw.event))
+                if (!["progress", "log", "child", "completed", "failed"].includes(raw.event))
                     return undefined;
                 return { event: raw.event, id: Number(raw.id), data: JSON.parse(raw.data) };
             },
@@ -596,6 +596,8 @@ export class Client {
                         call("onProgress", snapshot(state));
                     else if (event.event === "log")
                         call("onLog", event.data, snapshot(state));
+                    else if (event.event === "child")
+                        call("onChild", event.data, snapshot(state));
                     else if (event.event === "completed") {
                         closed = true;
                         call("onCompleted", event.data.result, snapshot(state));
@@ -680,11 +682,13 @@ function initialState(job) {
         error: job?.error ?? null,
         details: job?.details ?? null,
         logs: [],
+        family: job?.family ?? null,
+        children: {},
         version: job?.version ?? null,
     };
 }
 function snapshot(state) {
-    return { ...state, logs: state.logs.slice() };
+    return { ...state, logs: state.logs.slice(), children: { ...state.children } };
 }
 /** Folds one event into a job state (what `streamJob` and the React hook keep). */
 export function applyEvent(state, event) {
@@ -698,6 +702,7 @@ export function applyEvent(state, event) {
             state.current = data.current ?? null;
             state.total = data.total ?? null;
             state.stage = data.stage ?? null;
+            state.family = data.family ?? state.family;
             // A retried job starts again: what its last attempt ended with no longer holds.
             state.result = null;
             state.error = null;
@@ -706,6 +711,9 @@ export function applyEvent(state, event) {
         }
         case "log":
             state.logs.push(event.data);
+            break;
+        case "child":
+            state.children[event.data.child_id] = event.data;
             break;
         case "completed":
             state.status = "completed";

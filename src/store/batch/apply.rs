@@ -87,16 +87,24 @@ pub(crate) async fn apply(
     // Children made, then every family a change of this batch touched, settled: on PostgreSQL
     // in the batch's transaction, so a child's end and its parent's wake-up commit together;
     // on SQLite in one right after it on the same connection (see `family.rs`).
-    let mut seeds: Vec<JobId> = Vec::new();
-    for ended in results.ends.iter().flatten() {
-        seeds.extend(family::seeds([ended]));
+    // A child's report or line is news for its parent's stream too: a runner's queued one
+    // names the parent (`Write::Tell`); an awaited one's job is looked up (a report's row says).
+    let mut seeds: Vec<JobId> = batch.tells.clone();
+    for changed in results.ends.iter().chain(&results.progress).flatten() {
+        seeds.extend(family::seeds([changed]));
     }
+    let outside_lines: Vec<JobId> = batch
+        .logs
+        .iter()
+        .filter(|(.., reply)| !reply.is_closed())
+        .map(|(id, ..)| *id)
+        .collect();
     let mut sweep = false;
     for (ids, _) in &batch.settles {
         seeds.extend(ids.iter().copied());
         sweep |= ids.is_empty();
     }
-    if batch.spawns.is_empty() && seeds.is_empty() && !sweep {
+    if batch.spawns.is_empty() && seeds.is_empty() && outside_lines.is_empty() && !sweep {
         return Ok(results);
     }
     let own = run.reopen().await?;
@@ -104,11 +112,13 @@ pub(crate) async fn apply(
         let mut made = Vec::with_capacity(batch.spawns.len());
         for (request, _) in &batch.spawns {
             made.push(family::spawn(run, d, now, request).await?);
+            seeds.push(request.parent);
         }
+        seeds.extend(family::parents_of(run, &outside_lines).await?);
         if sweep {
             seeds.extend(family::unsettled(run).await?);
         }
-        family::settle(run, d, now, seeds).await?;
+        family::settle(run, d, now, keep_log_lines, seeds).await?;
         if own {
             run.commit().await?;
         }
@@ -648,6 +658,7 @@ impl<'b> Plan<'b> {
                                 ts: line.ts,
                                 level: line.level,
                                 message: (self.d.text)(&line.message),
+                                child_id: None,
                             }));
                         }
                     }

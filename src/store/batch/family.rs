@@ -16,7 +16,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use super::{Arg, Author, Dialect, Run, Statement};
-use crate::job::{ChildPolicy, Job, JobId, JobStatus, NewJob, Timestamp};
+use crate::job::{ChildPolicy, FamilyCounts, Job, JobId, JobStatus, LogLine, NewJob, Timestamp};
 use crate::store::rows::duration_ms;
 use crate::store::{sql, StoreError};
 
@@ -238,12 +238,14 @@ pub(crate) fn seeds<'j>(changed: impl IntoIterator<Item = &'j Job>) -> Vec<JobId
     seeds
 }
 
-/// Settles the families of `seeds`, following every consequence (a cancelled child that is a
+/// Settles the families of `seeds`: each parent among them first hears of its children's news
+/// ([`echo`]), then follows its policy, following every consequence (a cancelled child that is a
 /// parent cancels its own children; a failed parent may fail its parent) until nothing moves.
 pub(crate) async fn settle(
     run: &mut dyn Run,
     d: &Dialect,
     now: Timestamp,
+    keep: i64,
     from: Vec<JobId>,
 ) -> Result<(), StoreError> {
     let mut queue: VecDeque<JobId> = from.into();
@@ -253,9 +255,14 @@ pub(crate) async fn settle(
         if !settled.insert(id) {
             continue;
         }
-        let Some(job) = job(run, id).await? else {
+        let Some(mut job) = job(run, id).await? else {
             continue;
         };
+        if job.children > 0 {
+            if let Some(told) = echo(run, d, now, keep, &job).await? {
+                job = told;
+            }
+        }
         let changed = match job.status {
             JobStatus::Waiting => settle_waiting(run, d, now, &job).await?,
             JobStatus::Failed | JobStatus::Cancelled if job.children > 0 => {
@@ -263,6 +270,8 @@ pub(crate) async fn settle(
                     queue.extend(seeds([&child]));
                     settled.remove(&child.id);
                 }
+                // The cancelled children's changes, on their (finished) parent's record.
+                echo(run, d, now, keep, &job).await?;
                 None
             }
             _ => None,
@@ -291,9 +300,6 @@ async fn settle_waiting(
         statement.args = vec![parent.id.to_string().into()];
         run.jobs(&statement).await?.pop()
     };
-    if failed.is_none() || parent.child_policy == ChildPolicy::WaitForAll {
-        roll_up(run, d, now, parent).await?;
-    }
     let set = match failed {
         Some(child) if parent.child_policy == ChildPolicy::FailFast => {
             let error = format!(
@@ -342,16 +348,150 @@ async fn settle_waiting(
     Ok(run.jobs(&update).await?.pop())
 }
 
-/// Sets a waiting parent's progress to its family's: the children's progress, each weighted by
-/// its `total` when every one reports a total, equally otherwise (a finished child counts as
-/// 100), never below what it was; `current` and `total` are the children ended and made, and
-/// the message counts them by status. Written only when it changed.
-async fn roll_up(
+/// Copies what `parent`'s children did since it last heard onto its record, so its stream is
+/// the family's: each child's new log lines (tagged with the child) and, when its status or
+/// progress changed, one `child` event (the child's `family_version`), each at a version of the
+/// parent's own; then the family's counts by status and its progress rolled up from the
+/// children's (see [`family_progress`]; while it waits, a message and `current`/`total` saying
+/// how many ended) as one more version. A finished
+/// parent's stream has ended: its children are only marked as told. Returns the parent as
+/// changed, if it was.
+async fn echo(
     run: &mut dyn Run,
     d: &Dialect,
     now: Timestamp,
+    keep: i64,
     parent: &Job,
-) -> Result<(), StoreError> {
+) -> Result<Option<Job>, StoreError> {
+    let mut news = Statement::new(
+        "SELECT * FROM jobs WHERE parent_id = $1 AND parent_id IS NOT NULL \
+         AND version > echoed_version ORDER BY id",
+    );
+    news.args = vec![parent.id.to_string().into()];
+    let children = run.jobs(&news).await?;
+    if children.is_empty() {
+        return Ok(None);
+    }
+    if parent.status.is_finished() {
+        let mut told = Statement::new(
+            "UPDATE jobs SET echoed_version = version WHERE parent_id = $1 \
+             AND parent_id IS NOT NULL AND version > echoed_version",
+        );
+        told.args = vec![parent.id.to_string().into()];
+        run.jobs(&told).await?;
+        return Ok(None);
+    }
+    let (mut version, mut seq) = (parent.version, parent.log_seq);
+    let mut copies: Vec<(i64, i64, LogLine, JobId)> = Vec::new();
+    let mut state_changed = false;
+    for child in &children {
+        let echoed = child.echoed_version;
+        let mut lines = Statement::new(
+            "SELECT * FROM job_logs WHERE job_id = $1 AND version > $2 AND child_id IS NULL \
+             ORDER BY seq",
+        );
+        lines.args = vec![child.id.to_string().into(), echoed.into()];
+        for line in run.lines(&lines).await? {
+            (version, seq) = (version + 1, seq + 1);
+            copies.push((seq, version, line, child.id));
+        }
+        let moved = child.state_version > echoed;
+        if moved {
+            version += 1;
+            state_changed = true;
+        }
+        let mut told = Statement::new(
+            "UPDATE jobs SET echoed_version = $1, \
+             family_version = CASE WHEN $2 > 0 THEN $2 ELSE family_version END \
+             WHERE id = $3 AND version = $1",
+        );
+        told.args = vec![
+            child.version.into(),
+            if moved { version } else { 0 }.into(),
+            child.id.to_string().into(),
+        ];
+        run.jobs(&told).await?;
+    }
+    for chunk in copies.chunks(super::apply::ROWS_PER_STATEMENT) {
+        // `values` pads the list with rows of NULLs (so statements are re-used): left out here.
+        let mut insert = Statement::new(
+            "WITH u (job_id, seq, version, ts, level, message, child_id) AS (VALUES ",
+        );
+        insert.values(chunk, |row, (seq, version, line, child)| {
+            row.bind(parent.id.to_string())
+                .bind(*seq)
+                .bind(*version)
+                .bind(line.ts.as_millis())
+                .bind(line.level.as_str())
+                .bind((d.text)(&line.message))
+                .bind(child.to_string());
+        });
+        insert.push(
+            ") INSERT INTO job_logs (job_id, seq, version, ts, level, message, child_id) \
+             SELECT u.job_id, CAST(u.seq AS BIGINT), CAST(u.version AS BIGINT), \
+                 CAST(u.ts AS BIGINT), u.level, u.message, u.child_id \
+             FROM u WHERE u.job_id IS NOT NULL",
+        );
+        run.jobs(&insert).await?;
+    }
+    if seq > keep && seq > parent.log_seq {
+        // The parent keeps its newest `keep` lines, as every job does.
+        let mut trim = Statement::new("DELETE FROM job_logs WHERE job_id = $1 AND seq <= $2");
+        trim.args = vec![parent.id.to_string().into(), (seq - keep).into()];
+        run.jobs(&trim).await?;
+    }
+    let mut update = Statement::new("UPDATE jobs SET version = $1, log_seq = $2, updated_at = $3");
+    update.args = vec![version.into(), seq.into(), now.as_millis().into()];
+    if state_changed || parent.family.is_none() {
+        let (counts, progress) = family_progress(run, parent).await?;
+        version += 1;
+        update.args[0] = version.into();
+        update.push(", state_version = ").bind(version);
+        update.push(", family = ").bind((d.text)(
+            &serde_json::to_string(&counts).unwrap_or_default(),
+        ));
+        // The family's bar is the parent's; its own reports while it runs only move it on
+        // (see `sql::progress_set`).
+        update
+            .push(", progress = ")
+            .bind(Arg::Real(Some(progress.max(parent.progress))));
+        if parent.status == JobStatus::Waiting {
+            let n = counts.queued
+                + counts.running
+                + counts.completed
+                + counts.failed
+                + counts.cancelled;
+            let ended = counts.completed + counts.failed + counts.cancelled;
+            let message = format!(
+                "{ended} of {n} children ended: {} completed, {} failed, {} running, {} queued",
+                counts.completed,
+                counts.failed + counts.cancelled,
+                counts.running,
+                counts.queued,
+            );
+            update
+                .push(", message = ")
+                .bind((d.text)(&message))
+                .push(", current = ")
+                .bind(ended)
+                .push(", total = ")
+                .bind(n)
+                .push(", stage = 'children'");
+        }
+    }
+    update
+        .push(format!(", {} WHERE jobs.id = ", d.next_change))
+        .bind(parent.id.to_string())
+        .push(format!(" {}", d.returning));
+    Ok(run.jobs(&update).await?.pop())
+}
+
+/// The family's counts by status, and its progress: the children's, each weighted by its
+/// `total` when every one reports a total, equally otherwise (a finished child counts as 100).
+async fn family_progress(
+    run: &mut dyn Run,
+    parent: &Job,
+) -> Result<(FamilyCounts, f64), StoreError> {
     let finished = format!(
         "{}, {}, {}",
         sql::quoted(JobStatus::Completed),
@@ -363,8 +503,8 @@ async fn roll_up(
     let done_progress = format!("CASE WHEN status IN ({finished}) THEN 100.0 ELSE progress END");
     let mut statement = Statement::new(format!(
         "SELECT {n} AS n, {queued} AS queued, {running} AS running, {completed} AS completed, \
-             {failed} AS failed, {untotalled} AS untotalled, {plain} AS plain, \
-             {weight} AS weight, {weighted} AS weighted \
+             {failed} AS failed, {cancelled} AS cancelled, {untotalled} AS untotalled, \
+             {plain} AS plain, {weight} AS weight, {weighted} AS weighted \
          FROM jobs WHERE parent_id = $1",
         n = real("COUNT(*)".to_owned()),
         queued = count(format!("status = {}", sql::quoted(JobStatus::Queued))),
@@ -374,11 +514,8 @@ async fn roll_up(
             sql::quoted(JobStatus::Waiting)
         )),
         completed = count(format!("status = {}", sql::quoted(JobStatus::Completed))),
-        failed = count(format!(
-            "status IN ({}, {})",
-            sql::quoted(JobStatus::Failed),
-            sql::quoted(JobStatus::Cancelled)
-        )),
+        failed = count(format!("status = {}", sql::quoted(JobStatus::Failed))),
+        cancelled = count(format!("status = {}", sql::quoted(JobStatus::Cancelled))),
         untotalled = count("total IS NULL OR total <= 0".to_owned()),
         plain = real(format!("SUM({done_progress})")),
         weight = real("SUM(CASE WHEN total > 0 THEN total ELSE 0 END)".to_owned()),
@@ -393,58 +530,36 @@ async fn roll_up(
         "running",
         "completed",
         "failed",
+        "cancelled",
         "untotalled",
         "plain",
         "weight",
         "weighted",
     ];
-    let Some(v) = run.numbers(&statement, &columns).await? else {
-        return Ok(());
+    let v = run
+        .numbers(&statement, &columns)
+        .await?
+        .unwrap_or_else(|| vec![0.0; columns.len()]);
+    let [n, queued, running, completed, failed, cancelled, untotalled, plain, weight, weighted] =
+        v[..]
+    else {
+        return Err(StoreError::Corrupt("family counts".to_owned()));
     };
-    let [n, queued, running, completed, failed, untotalled, plain, weight, weighted] = v[..] else {
-        return Ok(());
+    let counts = FamilyCounts {
+        queued: queued as i64,
+        running: running as i64,
+        completed: completed as i64,
+        failed: failed as i64,
+        cancelled: cancelled as i64,
     };
-    if n < 1.0 {
-        return Ok(());
-    }
-    let family = if untotalled == 0.0 && weight > 0.0 {
+    let progress = if n < 1.0 {
+        0.0
+    } else if untotalled == 0.0 && weight > 0.0 {
         weighted / weight
     } else {
         plain / n
     };
-    let progress = family.clamp(0.0, 100.0).max(parent.progress);
-    let ended = (completed + failed) as i64;
-    let message = format!(
-        "{ended} of {n} children ended: {completed} completed, {failed} failed, \
-         {running} running, {queued} queued",
-        n = n as i64,
-        completed = completed as i64,
-        failed = failed as i64,
-        running = running as i64,
-        queued = queued as i64,
-    );
-    if progress == parent.progress && parent.message.as_deref() == Some(message.as_str()) {
-        return Ok(());
-    }
-    let mut update = Statement::new(format!(
-        "UPDATE jobs SET progress = $1, message = $2, current = $3, total = $4, stage = $5, \
-         updated_at = $6, version = jobs.version + 1, state_version = jobs.version + 1, {change} \
-         WHERE jobs.id = $7 AND jobs.status = {waiting} {returning}",
-        change = d.next_change,
-        waiting = sql::quoted(JobStatus::Waiting),
-        returning = d.returning,
-    ));
-    update.args = vec![
-        Arg::Real(Some(progress)),
-        (d.text)(&message).into(),
-        ended.into(),
-        (n as i64).into(),
-        "children".into(),
-        now.as_millis().into(),
-        parent.id.to_string().into(),
-    ];
-    run.jobs(&update).await?;
-    Ok(())
+    Ok((counts, progress.clamp(0.0, 100.0)))
 }
 
 /// Cancels the unfinished children of a failed or cancelled parent: queued and waiting ones,
@@ -493,15 +608,18 @@ async fn cancel_children(
     Ok(cancelled)
 }
 
-/// Every job a sweep settles: waiting parents, and failed or cancelled parents that still have
-/// unfinished children, found from those children (unfinished jobs are few; finished ones may
+/// Every job a sweep settles: waiting parents, failed or cancelled parents that still have
+/// unfinished children, and parents whose children have news they did not hear (SQLite's
+/// process killed between a batch and its family step), found from those children (unfinished jobs are few; finished ones may
 /// be millions), so a start-up's sweep costs what the unfinished jobs cost.
 pub(crate) async fn unsettled(run: &mut dyn Run) -> Result<Vec<JobId>, StoreError> {
     let statement = Statement::new(format!(
         "SELECT * FROM jobs WHERE status = {waiting} \
          UNION ALL SELECT * FROM jobs p WHERE p.status IN ({failed}, {cancelled}) \
              AND p.id IN (SELECT kid.parent_id FROM jobs kid \
-                 WHERE kid.status IN ({unfinished}) AND kid.parent_id IS NOT NULL)",
+                 WHERE kid.status IN ({unfinished}) AND kid.parent_id IS NOT NULL) \
+         UNION ALL SELECT * FROM jobs p WHERE p.id IN (SELECT kid.parent_id FROM jobs kid \
+             WHERE kid.parent_id IS NOT NULL AND kid.version > kid.echoed_version)",
         waiting = sql::quoted(JobStatus::Waiting),
         failed = sql::quoted(JobStatus::Failed),
         cancelled = sql::quoted(JobStatus::Cancelled),
@@ -513,6 +631,17 @@ pub(crate) async fn unsettled(run: &mut dyn Run) -> Result<Vec<JobId>, StoreErro
         .iter()
         .map(|job| job.id)
         .collect())
+}
+
+/// The parents of those of `ids` that are children.
+pub(crate) async fn parents_of(run: &mut dyn Run, ids: &[JobId]) -> Result<Vec<JobId>, StoreError> {
+    let mut parents = Vec::new();
+    for &id in ids {
+        if let Some(parent) = job(run, id).await?.and_then(|job| job.parent_id) {
+            parents.push(parent);
+        }
+    }
+    Ok(parents)
 }
 
 async fn job(run: &mut dyn Run, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -146,6 +146,9 @@ pub(crate) enum Write {
     /// Families to settle after changes made outside the writer (a cancel, lease recovery);
     /// none named: every family that may need it (a sweep).
     Settle(Vec<JobId>, Reply<()>),
+    /// A parent whose child's queued report or line was sent before this: its record and
+    /// stream hear of it (`family.rs`).
+    Tell(JobId),
 }
 
 /// What the batch's statements spell differently on each database.
@@ -191,6 +194,7 @@ pub(crate) struct Batch {
     flushes: Vec<Reply<()>>,
     spawns: Vec<Spawns>,
     settles: Vec<(Vec<JobId>, Reply<()>)>,
+    tells: Vec<JobId>,
 }
 
 impl Batch {
@@ -210,6 +214,7 @@ impl Batch {
                 Write::Flush(reply) => batch.flushes.push(reply),
                 Write::Spawn(request, reply) => batch.spawns.push((request, reply)),
                 Write::Settle(ids, reply) => batch.settles.push((ids, reply)),
+                Write::Tell(parent) => batch.tells.push(parent),
             }
         }
         batch
@@ -223,7 +228,8 @@ impl Batch {
             && self.ends.is_empty()
             && self.claims.is_empty()
             && self.spawns.is_empty()
-            && self.settles.is_empty())
+            && self.settles.is_empty()
+            && self.tells.is_empty())
     }
 
     /// Sends each caller its answer, once the transaction has committed.
@@ -301,6 +307,9 @@ impl Batch {
         }
         for (_, reply) in self.settles {
             let _ = reply.send(Err(failed()));
+        }
+        if transient {
+            kept.extend(self.tells.into_iter().map(Write::Tell));
         }
         for reply in self.flushes {
             match transient {
@@ -399,29 +408,44 @@ impl Writes {
         self.send(|reply| Write::Log(id, author, line, reply)).await
     }
 
+    /// Queues a runner's report; a child's `parent` is told after it.
     pub(crate) async fn queue_progress(
         &self,
         id: JobId,
         owner: &str,
         progress: Progress,
+        parent: Option<JobId>,
     ) -> Result<(), StoreError> {
         let (reply, _) = oneshot::channel();
         let author = Author::Lease(owner.to_owned());
         self.queue(Write::Progress(id, author, progress, reply))
-            .await
+            .await?;
+        self.tell(parent).await
     }
 
+    /// Queues a runner's log line; a child's `parent` is told after it.
     pub(crate) async fn queue_log(
         &self,
         id: JobId,
         owner: &str,
         level: LogLevel,
         message: String,
+        parent: Option<JobId>,
     ) -> Result<(), StoreError> {
         let (reply, _) = oneshot::channel();
         let author = Author::Lease(owner.to_owned());
         self.queue(Write::Log(id, author, Line::now(level, message), reply))
-            .await
+            .await?;
+        self.tell(parent).await
+    }
+
+    /// Sent after a child's write, so it lands in the same batch or a later one: either way the
+    /// parent hears of a write already applied.
+    async fn tell(&self, parent: Option<JobId>) -> Result<(), StoreError> {
+        match parent {
+            Some(parent) => self.queue(Write::Tell(parent)).await,
+            None => Ok(()),
+        }
     }
 
     pub(crate) async fn flush(&self) -> Result<(), StoreError> {

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use crate::job::{Job, JobId};
-use crate::store::rows::{job_from_row, parse_id};
+use crate::job::{Job, JobId, LogLine};
+use crate::store::rows::{job_from_row, log_from_row, parse_id};
 use crate::store::StoreError;
 
 /// A value bound to a placeholder. sqlx binds SQLite's `$N` by its number, as PostgreSQL does,
@@ -271,6 +271,8 @@ pub(crate) trait Run: Send {
     ) -> Result<Vec<Output>, StoreError>;
     /// A statement that returns whole jobs.
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError>;
+    /// A statement that returns whole log lines.
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError>;
     /// The status of one job, read after a guarded write left it out.
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError>;
     /// One row of numbers: the first row `statement` returns, `columns` read as floats (the
@@ -397,6 +399,11 @@ where
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError> {
         let rows = query::<DB>(statement).fetch_all(&mut *self.0).await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError> {
+        let rows = query::<DB>(statement).fetch_all(&mut *self.0).await?;
+        rows.iter().map(log_from_row).collect()
     }
 
     async fn numbers(

@@ -188,6 +188,10 @@ impl Run for Fused<'_> {
         On::<Postgres>(self.0).jobs(statement).await
     }
 
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError> {
+        On::<Postgres>(self.0).lines(statement).await
+    }
+
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
         On::<Postgres>(self.0).status_of(id).await
     }
@@ -385,6 +389,17 @@ impl Backend for PgStore {
     async fn close(&self) {
         self.stop_listening.cancel();
         self.pool.close().await;
+    }
+
+    async fn children_changed(
+        &self,
+        parent: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        Shared(&self.pool)
+            .children_changed(parent, after, upto)
+            .await
     }
 
     async fn children(

@@ -158,6 +158,10 @@ impl Run for OneTrip<'_> {
         On::<Sqlite>(self.0).jobs(statement).await
     }
 
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError> {
+        On::<Sqlite>(self.0).lines(statement).await
+    }
+
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError> {
         On::<Sqlite>(self.0).status_of(id).await
     }
@@ -334,6 +338,17 @@ impl Backend for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    async fn children_changed(
+        &self,
+        parent: JobId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        Shared(&self.reader)
+            .children_changed(parent, after, upto)
+            .await
     }
 
     async fn children(

@@ -45,6 +45,8 @@ export type CreateJobOptions = Partial<
   Pick<CreateJobBody, "priority" | "max_attempts" | "timeout" | "run_at" | "idempotency_key">
 >;
 export type ProgressUpdate = Schemas["ProgressBody"];
+/** The body of `POST /api/jobs/{id}/children`. */
+export type SpawnChildrenBody = Schemas["SpawnChildren"];
 
 /**
  * The data of each event of a job's stream, by event name. The OpenAPI document describes
@@ -480,6 +482,34 @@ export class Client {
   /** Every job matching the filter, newest first, fetched a page at a time as you iterate. */
   async *listJobs(filter: ListJobsFilter = {}): AsyncGenerator<Job, void, undefined> {
     for await (const page of this.listJobPages(filter)) yield* page.jobs;
+  }
+
+  /** `GET /api/jobs/{id}/children`: a parent's children, oldest first, fetched a page at a time
+   * as you iterate. */
+  async *listChildren(id: string, options: RequestOptions & { limit?: number } = {}): AsyncGenerator<Job, void, undefined> {
+    let cursor: string | undefined;
+    for (;;) {
+      const { body } = await this.call<Json<"listJobChildren", 200>>("GET", this.route("/api/jobs/{id}/children", id), {
+        query: { limit: options.limit, cursor },
+        signal: options.signal,
+      });
+      yield* body.children;
+      if (!body.next_cursor) return;
+      cursor = body.next_cursor;
+    }
+  }
+
+  /** `POST /api/jobs/{id}/children`: children of a running external job (or of one your
+   * `lease` holds), made at once; each comes back with `created` (false: made before under
+   * its idempotency key). */
+  async spawnChildren(
+    id: string,
+    children: SpawnChildrenBody["children"],
+    options: RequestOptions & { lease?: string; policy?: SpawnChildrenBody["policy"] } = {},
+  ): Promise<Json<"spawnJobChildren", 201>> {
+    const { policy, ...rest } = options;
+    const body = policy === undefined ? { children } : { children, policy };
+    return (await this.call<Json<"spawnJobChildren", 201>>("POST", this.route("/api/jobs/{id}/children", id), { ...rest, body })).body;
   }
 
   /** `GET /api/jobs/{id}/logs`: log lines after `after` (a `seq`), oldest first. */

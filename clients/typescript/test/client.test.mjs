@@ -28,6 +28,34 @@ describe("open server", () => {
   });
   after(() => server.close());
 
+  test("a parent's stream carries its children: child events, their log lines, the family's counts", async () => {
+    const parent = await client.createJob("external");
+    const made = await client.spawnChildren(parent.id, [{ type: "external" }, { type: "external" }]);
+    assert.equal(made.children.length, 2);
+    const [first, second] = made.children.map((c) => c.job.id);
+    const seen = { children: [], lines: [] };
+    const stream = client.streamJob(parent, {
+      onChild: (child) => seen.children.push(child),
+      onLog: (line) => seen.lines.push(line),
+    });
+    await client.complete(parent.id);
+    await client.addLog(first, "info", "part one read");
+    await client.reportProgress(second, { progress: 50 });
+    await client.complete(first, 1);
+    await until("the first child's end", () => seen.children.some((c) => c.child_id === first && c.status === "completed"));
+    await until("the family's counts and bar", () => stream.state.family?.completed === 1 && stream.state.progress === 75);
+    assert.deepEqual(
+      seen.lines.filter((l) => l.child_id).map((l) => [l.child_id, l.message]),
+      [[first, "part one read"]],
+    );
+    assert.equal(stream.state.children[second].progress, 50);
+    await client.complete(second, 2);
+    const children = [];
+    for await (const child of client.listChildren(parent.id, { limit: 1 })) children.push(child.id);
+    assert.deepEqual(children, [first, second].sort());
+    stream.close();
+  });
+
   test("createJob, getJob, cancel and retry round-trip a job", async () => {
     const job = await client.createJob("external", { n: 1 }, { priority: 5, idempotency_key: "k-1" });
     assert.equal(job.status, "queued");

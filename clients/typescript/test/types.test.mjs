@@ -52,6 +52,7 @@ test("each stream event's data is the schema the client pairs with its name", ()
   assert.deepEqual(byName(schemas.JobStreamEvent), {
     progress: ["ProgressEvent", "ProgressEvent:queued"],
     log: ["LogLine"],
+    child: ["ChildEvent"],
     completed: ["CompletedEvent"],
     failed: ["FailedEvent"],
   });

@@ -3031,6 +3031,8 @@ type CreateJobBody = Extract<Schemas["CreateJob"], {
 }>;
 export type CreateJobOptions = Partial<Pick<CreateJobBody, "priority" | "max_attempts" | "timeout" | "run_at" | "idempotency_key">>;
 export type ProgressUpdate = Schemas["ProgressBody"];
+/** The body of `POST /api/jobs/{id}/children`. */
+export type SpawnChildrenBody = Schemas["SpawnChildren"];
 /**
  * The data of each event of a job's stream, by event name. The OpenAPI document describes
  * each event's `data` as a string of JSON with a `contentSchema`, which the type generator
@@ -3202,6 +3204,13 @@ export interface EventsFilter extends StreamOptions {
      */
     url?: string;
 }
+type Json<Op extends keyof operations, Code extends number> = operations[Op]["responses"] extends {
+    [C in Code]: {
+        content: {
+            "application/json": infer T;
+        };
+    };
+} ? T : never;
 /**
  * jobcast's HTTP API. Every method rejects with a `JobcastError` when the server refuses
  * (with its `status`, `error` code and `message`) or cannot be reached (`status` 0).
@@ -3225,6 +3234,18 @@ export declare class Client {
     listJobPages(filter?: ListJobsFilter): AsyncGenerator<JobPage, void, undefined>;
     /** Every job matching the filter, newest first, fetched a page at a time as you iterate. */
     listJobs(filter?: ListJobsFilter): AsyncGenerator<Job, void, undefined>;
+    /** `GET /api/jobs/{id}/children`: a parent's children, oldest first, fetched a page at a time
+     * as you iterate. */
+    listChildren(id: string, options?: RequestOptions & {
+        limit?: number;
+    }): AsyncGenerator<Job, void, undefined>;
+    /** `POST /api/jobs/{id}/children`: children of a running external job (or of one your
+     * `lease` holds), made at once; each comes back with `created` (false: made before under
+     * its idempotency key). */
+    spawnChildren(id: string, children: SpawnChildrenBody["children"], options?: RequestOptions & {
+        lease?: string;
+        policy?: SpawnChildrenBody["policy"];
+    }): Promise<Json<"spawnJobChildren", 201>>;
     /** `GET /api/jobs/{id}/logs`: log lines after `after` (a `seq`), oldest first. */
     getLogs(id: string, options?: RequestOptions & {
         after?: number;

@@ -254,6 +254,29 @@ export class Client {
         for await (const page of this.listJobPages(filter))
             yield* page.jobs;
     }
+    /** `GET /api/jobs/{id}/children`: a parent's children, oldest first, fetched a page at a time
+     * as you iterate. */
+    async *listChildren(id, options = {}) {
+        let cursor;
+        for (;;) {
+            const { body } = await this.call("GET", this.route("/api/jobs/{id}/children", id), {
+                query: { limit: options.limit, cursor },
+                signal: options.signal,
+            });
+            yield* body.children;
+            if (!body.next_cursor)
+                return;
+            cursor = body.next_cursor;
+        }
+    }
+    /** `POST /api/jobs/{id}/children`: children of a running external job (or of one your
+     * `lease` holds), made at once; each comes back with `created` (false: made before under
+     * its idempotency key). */
+    async spawnChildren(id, children, options = {}) {
+        const { policy, ...rest } = options;
+        const body = policy === undefined ? { children } : { children, policy };
+        return (await this.call("POST", this.route("/api/jobs/{id}/children", id), { ...rest, body })).body;
+    }
     /** `GET /api/jobs/{id}/logs`: log lines after `after` (a `seq`), oldest first. */
     async getLogs(id, options = {}) {
         const { body } = await this.call("GET", this.route("/api/jobs/{id}/logs", id), {

@@ -16,7 +16,19 @@ SCHEMAS = json.load(open(os.path.join(REPO, "src", "http", "openapi.json")))["co
 
 @pytest.mark.parametrize(
     "name",
-    ["Job", "LogLine", "JobPage", "Upload", "JobType", "ProgressEvent", "CompletedEvent", "FailedEvent", "JobEvent"],
+    [
+        "Job",
+        "LogLine",
+        "JobPage",
+        "Upload",
+        "JobType",
+        "ProgressEvent",
+        "ChildEvent",
+        "FamilyCounts",
+        "CompletedEvent",
+        "FailedEvent",
+        "JobEvent",
+    ],
 )
 def test_each_typed_dict_has_the_schemas_fields_required_as_there(name: str) -> None:
     schema = SCHEMAS[name]

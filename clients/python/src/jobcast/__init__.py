@@ -11,9 +11,11 @@ jobs, over jobcast's HTTP API with the standard library only.
 """
 from .client import Client, Event, JobcastError, LeaseLost, is_finished
 from .types import (
+    ChildEvent,
     ClaimedJob,
     CompletedEvent,
     FailedEvent,
+    FamilyCounts,
     Job,
     JobEvent,
     JobPage,
@@ -28,11 +30,13 @@ from .worker import JobContext, Worker
 
 __version__ = "0.1.0"
 __all__ = [
+    "ChildEvent",
     "ClaimedJob",
     "Client",
     "CompletedEvent",
     "Event",
     "FailedEvent",
+    "FamilyCounts",
     "Job",
     "JobContext",
     "JobEvent",

@@ -24,6 +24,16 @@ class _JobRequired(TypedDict):
     stream_url: str
 
 
+class FamilyCounts(TypedDict):
+    """A parent's children by status."""
+
+    queued: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
 class Job(_JobRequired, total=False):
     """A job (fields that are null are left out)."""
 
@@ -44,6 +54,7 @@ class Job(_JobRequired, total=False):
     paused: bool
     parent_id: str
     children: int
+    family: FamilyCounts
 
 
 class ClaimedJob(Job):
@@ -53,11 +64,17 @@ class ClaimedJob(Job):
     lease_expires_at: Optional[str]
 
 
-class LogLine(TypedDict):
+class _LogLineRequired(TypedDict):
     seq: int
     ts: str
     level: LogLevel
     message: str
+
+
+class LogLine(_LogLineRequired, total=False):
+    """A log line; on a parent's log and stream, a child's names it."""
+
+    child_id: str
 
 
 class JobPage(TypedDict):
@@ -118,6 +135,24 @@ class ProgressEvent(_ProgressEventRequired, total=False):
     total: int
     stage: str
     paused: bool
+    family: FamilyCounts
+
+
+class _ChildEventRequired(TypedDict):
+    child_id: str
+    type: str
+    status: JobStatus
+    progress: float
+
+
+class ChildEvent(_ChildEventRequired, total=False):
+    """The data of a parent's stream's `child` event: a child's status and progress."""
+
+    message: str
+    current: int
+    total: int
+    stage: str
+    error: str
 
 
 class CompletedEvent(TypedDict):

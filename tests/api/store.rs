@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use jobcast::job::{JobId, NewJob, Progress};
+use jobcast::job::{JobId, LogLevel, NewJob, Progress};
 use jobcast::store::{Store, Writer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -448,11 +448,39 @@ async fn a_lease_renewal_does_not_wait_for_a_row_another_transaction_holds() {
 /// made here by hand, as the kill would leave it, on either backend.
 #[tokio::test]
 async fn the_start_up_sweep_settles_a_family_a_kill_left_unsettled() {
-    use sqlx::{ConnectOptions, Connection};
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(&dir.path().join("jobcast.db"));
     let store = Store::connect_with(&url, 4).await.unwrap();
     let parent = create(&store).await;
+    let children = spawn_two(&store, parent).await;
+    let child = children[0];
+    // What a kill between the parent's end and its family's settling leaves: the parent
+    // failed, its children still queued.
+    raw(
+        &url,
+        "UPDATE jobs SET status = 'failed', error = 'killed', finished_at = 1 WHERE id = $1",
+        parent,
+    )
+    .await;
+    assert_eq!(
+        store.get_job(child).await.unwrap().unwrap().status,
+        jobcast::job::JobStatus::Queued
+    );
+
+    store.settle_all().await.unwrap();
+    for child in &children {
+        let child = store.get_job(*child).await.unwrap().unwrap();
+        assert_eq!(
+            child.status,
+            jobcast::job::JobStatus::Cancelled,
+            "a failed parent's unfinished child is cancelled by the sweep"
+        );
+    }
+    store.close().await;
+}
+
+/// Two external children of `parent`, made by outside code.
+async fn spawn_two(store: &Store, parent: JobId) -> Vec<JobId> {
     let new = |n: i64| NewJob {
         job_type: "external".to_owned(),
         payload: json!({"part": n}),
@@ -463,7 +491,7 @@ async fn the_start_up_sweep_settles_a_family_a_kill_left_unsettled() {
         idempotency_key: None,
         upload_id: None,
     };
-    let children = store
+    store
         .spawn_children(
             parent,
             Writer::External,
@@ -472,11 +500,16 @@ async fn the_start_up_sweep_settles_a_family_a_kill_left_unsettled() {
             jobcast::store::FamilyLimits::default(),
         )
         .await
-        .unwrap();
-    let child = children[0].0.id;
-    // What a kill between the parent's end and its family's settling leaves: the parent
-    // failed, its children still queued.
-    let sql = "UPDATE jobs SET status = 'failed', error = 'killed', finished_at = 1 WHERE id = $1";
+        .unwrap()
+        .into_iter()
+        .map(|(job, _)| job.id)
+        .collect()
+}
+
+/// Runs `sql` (binding `id` as `$1`) on the database behind the store's back: the state a
+/// kill leaves.
+async fn raw(url: &str, sql: &str, id: JobId) {
+    use sqlx::{ConnectOptions, Connection};
     if url.starts_with("sqlite:") {
         let mut conn = url
             .parse::<sqlx::sqlite::SqliteConnectOptions>()
@@ -485,33 +518,67 @@ async fn the_start_up_sweep_settles_a_family_a_kill_left_unsettled() {
             .await
             .unwrap();
         sqlx::query(sql)
-            .bind(parent.to_string())
+            .bind(id.to_string())
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
     } else {
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query(sql)
-            .bind(parent.to_string())
+            .bind(id.to_string())
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
     }
-    assert_eq!(
-        store.get_job(child).await.unwrap().unwrap().status,
-        jobcast::job::JobStatus::Queued
-    );
+}
+
+/// A kill between a SQLite batch and its family step leaves a child's news untold to its
+/// parent: the start-up sweep tells it, once.
+#[tokio::test]
+async fn the_start_up_sweep_tells_a_parent_what_a_kill_left_untold() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("jobcast.db"));
+    let store = Store::connect_with(&url, 4).await.unwrap();
+    let parent = create(&store).await;
+    let child = spawn_two(&store, parent).await[0];
+    store
+        .append_log(child, Writer::External, LogLevel::Info, "part 0 read")
+        .await
+        .unwrap();
+    let copied = |lines: Vec<jobcast::job::LogLine>| {
+        lines
+            .into_iter()
+            .filter(|l| l.child_id == Some(child))
+            .map(|l| l.message)
+            .collect::<Vec<_>>()
+    };
+    let told = store.logs_after_seq(parent, 0, 100).await.unwrap();
+    assert_eq!(copied(told), ["part 0 read"], "told at once");
+    // As if the family step had never run.
+    raw(
+        &url,
+        "DELETE FROM job_logs WHERE job_id = $1 AND child_id IS NOT NULL",
+        parent,
+    )
+    .await;
+    raw(
+        &url,
+        "UPDATE jobs SET echoed_version = 0 WHERE parent_id = $1",
+        parent,
+    )
+    .await;
 
     store.settle_all().await.unwrap();
-    for (child, _) in &children {
-        let child = store.get_job(child.id).await.unwrap().unwrap();
-        assert_eq!(
-            child.status,
-            jobcast::job::JobStatus::Cancelled,
-            "a failed parent's unfinished child is cancelled by the sweep"
-        );
-    }
+    let after = store.logs_after_seq(parent, 0, 100).await.unwrap();
+    assert_eq!(
+        copied(after),
+        ["part 0 read"],
+        "told again by the sweep, once"
+    );
+    store.settle_all().await.unwrap();
+    let again = store.logs_after_seq(parent, 0, 100).await.unwrap();
+    assert_eq!(copied(again), ["part 0 read"], "and never twice");
     store.close().await;
 }

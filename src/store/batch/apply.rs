@@ -70,6 +70,8 @@ pub(crate) struct Results {
     pub(crate) spawns: Vec<Result<Vec<(Job, bool)>, StoreError>>,
     /// Why the family step failed after the batch committed (SQLite): the settles' answer.
     pub(crate) family_failed: Option<String>,
+    /// The parents of the children that awaited lines were written for (their rows say).
+    pub(crate) parents: Vec<JobId>,
 }
 
 /// Plans `batch`, runs it on `run` (inside the backend's transaction) and answers it.
@@ -88,23 +90,18 @@ pub(crate) async fn apply(
     // in the batch's transaction, so a child's end and its parent's wake-up commit together;
     // on SQLite in one right after it on the same connection (see `family.rs`).
     // A child's report or line is news for its parent's stream too: a runner's queued one
-    // names the parent (`Write::Tell`); an awaited one's job is looked up (a report's row says).
+    // names the parent (`Write::Tell`); an awaited one's row does.
     let mut seeds: Vec<JobId> = batch.tells.clone();
+    seeds.append(&mut results.parents);
     for changed in results.ends.iter().chain(&results.progress).flatten() {
         seeds.extend(family::seeds([changed]));
     }
-    let outside_lines: Vec<JobId> = batch
-        .logs
-        .iter()
-        .filter(|(.., reply)| !reply.is_closed())
-        .map(|(id, ..)| *id)
-        .collect();
     let mut sweep = false;
     for (ids, _) in &batch.settles {
         seeds.extend(ids.iter().copied());
         sweep |= ids.is_empty();
     }
-    if batch.spawns.is_empty() && seeds.is_empty() && outside_lines.is_empty() && !sweep {
+    if batch.spawns.is_empty() && seeds.is_empty() && !sweep {
         return Ok(results);
     }
     let own = run.reopen().await?;
@@ -114,7 +111,6 @@ pub(crate) async fn apply(
             made.push(family::spawn(run, d, now, request).await?);
             seeds.push(request.parent);
         }
-        seeds.extend(family::parents_of(run, &outside_lines).await?);
         if sweep {
             seeds.extend(family::unsettled(run).await?);
         }
@@ -611,6 +607,7 @@ impl<'b> Plan<'b> {
         let mut logs = answers(batch.logs.len());
         let mut ends = answers(batch.ends.len());
         let mut claims = answers(batch.claims.len());
+        let mut parents = Vec::new();
         let all_new: Vec<&NewJob> = batch.creates.iter().flat_map(|(jobs, _)| jobs).collect();
         made.resize_with(all_new.len(), || None);
         for (part, output) in self.parts.into_iter().zip(outputs) {
@@ -637,9 +634,10 @@ impl<'b> Plan<'b> {
                     }
                 }
                 (Part::Lines(groups), Output::Reserved(reserved)) => {
+                    parents.extend(reserved.iter().filter_map(|row| row.3));
                     let reserved: HashMap<JobId, (i64, i64)> = reserved
                         .into_iter()
-                        .map(|(id, seq, version)| (id, (seq, version)))
+                        .map(|(id, seq, version, _)| (id, (seq, version)))
                         .collect();
                     for (id, group) in groups {
                         let Some(&(last_seq, last_version)) = reserved.get(&id) else {
@@ -707,6 +705,7 @@ impl<'b> Plan<'b> {
             claims: unanswered(claims),
             spawns: Vec::new(),
             family_failed: None,
+            parents,
         })
     }
 }

@@ -633,17 +633,6 @@ pub(crate) async fn unsettled(run: &mut dyn Run) -> Result<Vec<JobId>, StoreErro
         .collect())
 }
 
-/// The parents of those of `ids` that are children.
-pub(crate) async fn parents_of(run: &mut dyn Run, ids: &[JobId]) -> Result<Vec<JobId>, StoreError> {
-    let mut parents = Vec::new();
-    for &id in ids {
-        if let Some(parent) = job(run, id).await?.and_then(|job| job.parent_id) {
-            parents.push(parent);
-        }
-    }
-    Ok(parents)
-}
-
 async fn job(run: &mut dyn Run, id: JobId) -> Result<Option<Job>, StoreError> {
     let mut statement = Statement::new(sql::GET_JOB);
     statement.args = vec![id.to_string().into()];

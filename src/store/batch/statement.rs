@@ -244,7 +244,7 @@ impl Values<'_> {
 pub(crate) enum Rows {
     /// Whole jobs (`RETURNING *`).
     Jobs,
-    /// `id`, `log_seq` and `version` per row.
+    /// `id`, `log_seq`, `version` and `parent_id` per row.
     Reserved,
     /// Nothing anyone reads.
     None,
@@ -254,7 +254,7 @@ pub(crate) enum Rows {
 #[derive(Debug)]
 pub(crate) enum Output {
     Jobs(Vec<Job>),
-    Reserved(Vec<(JobId, i64, i64)>),
+    Reserved(Vec<(JobId, i64, i64, Option<JobId>)>),
     Done,
 }
 
@@ -354,6 +354,9 @@ where
                         parse_id(&row.try_get::<String, _>("id")?)?,
                         row.try_get("log_seq")?,
                         row.try_get("version")?,
+                        row.try_get::<Option<String>, _>("parent_id")?
+                            .map(|id| parse_id(&id))
+                            .transpose()?,
                     ))
                 })
                 .collect::<Result<_, StoreError>>()?,

@@ -54,7 +54,7 @@ pub(super) static DIALECT: Dialect = Dialect {
     with_now,
     change: "(SELECT base FROM c) + u.ord",
     returning: "RETURNING *",
-    returning_reserved: "RETURNING id, log_seq, version",
+    returning_reserved: "RETURNING id, log_seq, version, parent_id",
     text: str::to_owned,
     claim: claims::claim,
     next_change: NEXT_CHANGE,

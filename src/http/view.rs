@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::body::{self, Body};
 use super::AppState;
-use crate::job::{Job, JobId, JobStatus, Timestamp};
+use crate::job::{Job, JobId, JobStatus, ProgressFields, Timestamp};
 
 /// A job as clients see it.
 #[derive(Debug, Serialize)]
@@ -16,15 +16,8 @@ pub struct JobView<'a> {
     #[serde(rename = "type")]
     job_type: &'a str,
     status: JobStatus,
-    progress: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stage: Option<&'a str>,
+    #[serde(flatten)]
+    bar: ProgressFields<'a>,
     payload: &'a Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<&'a Value>,
@@ -81,11 +74,7 @@ impl<'a> JobView<'a> {
             id: job.id,
             job_type: &job.job_type,
             status: job.status,
-            progress: job.progress,
-            message: job.message.as_deref(),
-            current: job.current,
-            total: job.total,
-            stage: job.stage.as_deref(),
+            bar: job.progress_fields(),
             payload: &job.payload,
             result: job.result.as_ref(),
             error: job.error.as_deref(),

@@ -250,6 +250,35 @@ pub struct Job {
     pub echoed_version: i64,
 }
 
+/// A job's progress fields as every view of it shows them (a job's JSON, its stream's
+/// `progress` events, a parent's `child` events, `/api/events`), flattened into each; fields
+/// that are not set are left out.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProgressFields<'a> {
+    pub progress: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'a str>,
+}
+
+impl Job {
+    /// This job's progress fields, for a view.
+    pub fn progress_fields(&self) -> ProgressFields<'_> {
+        ProgressFields {
+            progress: self.progress,
+            message: self.message.as_deref(),
+            current: self.current,
+            total: self.total,
+            stage: self.stage.as_deref(),
+        }
+    }
+}
+
 /// A parent's children counted by status (a waiting grandchild-maker counts as running).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyCounts {

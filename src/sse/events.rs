@@ -17,7 +17,7 @@ use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 
 use super::frame::{self, Event};
 use super::job::StreamContext;
-use crate::job::{Job, JobId, JobStatus, Timestamp};
+use crate::job::{Job, JobId, JobStatus, ProgressFields, Timestamp};
 use crate::store::{Store, StoreError};
 
 /// Changes read per query while catching up.
@@ -44,15 +44,8 @@ struct JobEvent<'a> {
     #[serde(rename = "type")]
     job_type: &'a str,
     status: JobStatus,
-    progress: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stage: Option<&'a str>,
+    #[serde(flatten)]
+    bar: ProgressFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,11 +67,7 @@ fn job_event(job: &Job, seq: i64) -> Bytes {
         job_id: job.id,
         job_type: &job.job_type,
         status: job.status,
-        progress: job.progress,
-        message: job.message.as_deref(),
-        current: job.current,
-        total: job.total,
-        stage: job.stage.as_deref(),
+        bar: job.progress_fields(),
         result: job
             .result
             .as_ref()

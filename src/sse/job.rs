@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use super::frame::{self, Event};
 use super::poller::{Snapshot, Subscription};
 use super::{Heartbeat, StreamGuard};
-use crate::job::{FamilyCounts, Job, JobId, JobStatus, LogLine};
+use crate::job::{FamilyCounts, Job, JobId, JobStatus, LogLine, ProgressFields};
 use crate::store::{PausedTypes, Store};
 
 /// Timings of a stream; see `[stream]` in the config.
@@ -47,15 +47,8 @@ pub struct StreamTimings {
 #[derive(Debug, Serialize)]
 struct ProgressData<'a> {
     status: JobStatus,
-    progress: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stage: Option<&'a str>,
+    #[serde(flatten)]
+    bar: ProgressFields<'a>,
     /// Queued, and its type is paused: nobody will claim it until the type is resumed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     paused: bool,
@@ -72,15 +65,8 @@ struct ChildData<'a> {
     #[serde(rename = "type")]
     job_type: &'a str,
     status: JobStatus,
-    progress: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stage: Option<&'a str>,
+    #[serde(flatten)]
+    bar: ProgressFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
@@ -137,11 +123,7 @@ pub fn state_event(job: &Job, id: i64, paused: bool) -> Bytes {
             id,
             &ProgressData {
                 status: job.status,
-                progress: job.progress,
-                message: job.message.as_deref(),
-                current: job.current,
-                total: job.total,
-                stage: job.stage.as_deref(),
+                bar: job.progress_fields(),
                 paused: paused && job.status == JobStatus::Queued,
                 family: job.family,
             },
@@ -154,11 +136,7 @@ pub fn state_event(job: &Job, id: i64, paused: bool) -> Bytes {
 pub fn pause_notice(job: &Job, paused: bool) -> Bytes {
     let data = ProgressData {
         status: job.status,
-        progress: job.progress,
-        message: job.message.as_deref(),
-        current: job.current,
-        total: job.total,
-        stage: job.stage.as_deref(),
+        bar: job.progress_fields(),
         paused,
         family: job.family,
     };
@@ -183,15 +161,15 @@ pub fn child_event(child: &Job) -> Bytes {
             child_id: child.id,
             job_type: &child.job_type,
             status: child.status,
-            progress: if child.status == JobStatus::Completed {
-                100.0
-            } else {
-                child.progress
+            bar: ProgressFields {
+                // As its own stream's `completed` event says.
+                progress: if child.status == JobStatus::Completed {
+                    100.0
+                } else {
+                    child.progress
+                },
+                ..child.progress_fields()
             },
-            message: child.message.as_deref(),
-            current: child.current,
-            total: child.total,
-            stage: child.stage.as_deref(),
             error: child.error.as_deref().filter(|_| finished_badly),
         },
     )

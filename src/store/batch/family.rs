@@ -13,7 +13,7 @@
 //! ([`unsettled`]) the application runs when it starts; SQLite has one process, so that is
 //! the process that would have settled it.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{Arg, Author, Dialect, Run, Statement};
 use crate::job::{ChildPolicy, FamilyCounts, Job, JobId, JobStatus, LogLine, NewJob, Timestamp};
@@ -381,36 +381,48 @@ async fn echo(
         run.jobs(&told).await?;
         return Ok(None);
     }
+    // Every child's new lines in one read, in the children's order, then each child's lines
+    // and its change at the next versions of the parent's.
+    let mut lines = Statement::new(
+        "SELECT l.* FROM job_logs l JOIN jobs kid ON kid.id = l.job_id \
+         WHERE kid.parent_id = $1 AND kid.parent_id IS NOT NULL \
+             AND kid.version > kid.echoed_version AND l.version > kid.echoed_version \
+             AND l.child_id IS NULL \
+         ORDER BY l.job_id, l.seq",
+    );
+    lines.args = vec![parent.id.to_string().into()];
+    let mut by_child: HashMap<JobId, Vec<LogLine>> = HashMap::new();
+    for (child, line) in run.lines(&lines).await? {
+        by_child.entry(child).or_default().push(line);
+    }
     let (mut version, mut seq) = (parent.version, parent.log_seq);
     let mut copies: Vec<(i64, i64, LogLine, JobId)> = Vec::new();
+    let mut told: Vec<(JobId, i64, i64)> = Vec::with_capacity(children.len());
     let mut state_changed = false;
     for child in &children {
-        let echoed = child.echoed_version;
-        let mut lines = Statement::new(
-            "SELECT * FROM job_logs WHERE job_id = $1 AND version > $2 AND child_id IS NULL \
-             ORDER BY seq",
-        );
-        lines.args = vec![child.id.to_string().into(), echoed.into()];
-        for line in run.lines(&lines).await? {
+        for line in by_child.remove(&child.id).unwrap_or_default() {
             (version, seq) = (version + 1, seq + 1);
             copies.push((seq, version, line, child.id));
         }
-        let moved = child.state_version > echoed;
+        let moved = child.state_version > child.echoed_version;
         if moved {
             version += 1;
             state_changed = true;
         }
-        let mut told = Statement::new(
-            "UPDATE jobs SET echoed_version = $1, \
-             family_version = CASE WHEN $2 > 0 THEN $2 ELSE family_version END \
-             WHERE id = $3 AND version = $1",
+        told.push((child.id, child.version, if moved { version } else { 0 }));
+    }
+    for chunk in told.chunks(super::apply::ROWS_PER_STATEMENT) {
+        let mut update = Statement::new("WITH u (id, v, fv) AS (VALUES ");
+        update.values(chunk, |row, (id, v, fv)| {
+            row.bind(id.to_string()).bind(*v).bind(*fv);
+        });
+        update.push(
+            ") UPDATE jobs SET echoed_version = CAST(u.v AS BIGINT), \
+                 family_version = CASE WHEN CAST(u.fv AS BIGINT) > 0 THEN CAST(u.fv AS BIGINT) \
+                     ELSE jobs.family_version END \
+             FROM u WHERE jobs.id = u.id AND jobs.version = CAST(u.v AS BIGINT)",
         );
-        told.args = vec![
-            child.version.into(),
-            if moved { version } else { 0 }.into(),
-            child.id.to_string().into(),
-        ];
-        run.jobs(&told).await?;
+        run.jobs(&update).await?;
     }
     for chunk in copies.chunks(super::apply::ROWS_PER_STATEMENT) {
         // `values` pads the list with rows of NULLs (so statements are re-used): left out here.

@@ -271,8 +271,8 @@ pub(crate) trait Run: Send {
     ) -> Result<Vec<Output>, StoreError>;
     /// A statement that returns whole jobs.
     async fn jobs(&mut self, statement: &Statement) -> Result<Vec<Job>, StoreError>;
-    /// A statement that returns whole log lines.
-    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError>;
+    /// A statement that returns whole log lines, each with its job.
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<(JobId, LogLine)>, StoreError>;
     /// The status of one job, read after a guarded write left it out.
     async fn status_of(&mut self, id: JobId) -> Result<Option<String>, StoreError>;
     /// One row of numbers: the first row `statement` returns, `columns` read as floats (the
@@ -404,9 +404,16 @@ where
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError> {
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<(JobId, LogLine)>, StoreError> {
         let rows = query::<DB>(statement).fetch_all(&mut *self.0).await?;
-        rows.iter().map(log_from_row).collect()
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_id(&row.try_get::<String, _>("job_id")?)?,
+                    log_from_row(row)?,
+                ))
+            })
+            .collect()
     }
 
     async fn numbers(

@@ -188,7 +188,7 @@ impl Run for Fused<'_> {
         On::<Postgres>(self.0).jobs(statement).await
     }
 
-    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError> {
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<(JobId, LogLine)>, StoreError> {
         On::<Postgres>(self.0).lines(statement).await
     }
 

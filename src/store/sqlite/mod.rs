@@ -158,7 +158,7 @@ impl Run for OneTrip<'_> {
         On::<Sqlite>(self.0).jobs(statement).await
     }
 
-    async fn lines(&mut self, statement: &Statement) -> Result<Vec<LogLine>, StoreError> {
+    async fn lines(&mut self, statement: &Statement) -> Result<Vec<(JobId, LogLine)>, StoreError> {
         On::<Sqlite>(self.0).lines(statement).await
     }
 

@@ -6,6 +6,7 @@
 //! cargo bench --bench jobcast -- --quick             # small sizes, for a smoke run
 //! cargo bench --bench jobcast -- fanout idle         # some scenarios only
 //! cargo bench --bench jobcast -- control             # types overview and bulk retry
+//! cargo bench --bench jobcast -- families            # a parent's stream being its family's
 //! cargo bench --bench jobcast -- throughput --no-peer  # throughput without the BullMQ peer
 //! ```
 //!
@@ -19,6 +20,10 @@
 //!   and, for comparison, the CPU of the design it replaced, one query per stream per second,
 //!   which the server no longer has: the bench runs that loop itself against the store
 //!   ([`PollLoad`]). Fan-out latency through that design is no longer measured.
+//! - `families`: through the library's store on SQLite, 2 000 external children (200 with
+//!   `--quick`) each writing two log lines, two progress reports and its end, 16 at a time:
+//!   once as one parent's children (each line and change copied onto the parent, its family's
+//!   progress and counts recomputed), once as top-level jobs; seconds and writes per second.
 //! - `throughput`: on SQLite (a fresh file per measurement, default config but the workers),
 //!   N = 10 000 no-op `demo` jobs (1 step of 0 ms; 1 000 with `--quick`), each workload
 //!   measured on jobcast and then on the BullMQ peer, in this order:
@@ -1770,6 +1775,94 @@ async fn create_steadily(
 impl Bench {
     /// The `control` scenario, on SQLite: `GET /api/types` with 1 000 000 jobs stored, and a
     /// bulk retry of 100 000 failed jobs while 4 clients create jobs one after another.
+    /// The cost of a parent's stream being its family's: `children` external children each
+    /// writing two log lines, two progress reports and its end through the library's store
+    /// (16 at a time, so writes share batches), once as children of one parent and once as
+    /// top-level jobs; every child's line and change then reaches the parent's log and stream.
+    async fn families(&mut self) {
+        use jobcast::job::{ChildPolicy, LogLevel, NewJob, Progress};
+        use jobcast::store::{FamilyLimits, Store, Writer};
+        let children = self.scale(2_000, 200);
+        for family in [false, true] {
+            let db = self.db(if family { "family" } else { "family-none" });
+            let store = Store::connect_with(&sqlite_url(&db), 4).await.unwrap();
+            let new = |n: usize| NewJob {
+                job_type: "external".to_owned(),
+                payload: json!({"part": n}),
+                priority: 0,
+                max_attempts: 1,
+                timeout: None,
+                run_at: None,
+                idempotency_key: None,
+                upload_id: None,
+            };
+            let ids: Vec<jobcast::job::JobId> = if family {
+                let (parent, _) = store.create_job(new(0)).await.unwrap();
+                let mut ids = Vec::new();
+                for chunk in (0..children).collect::<Vec<_>>().chunks(500) {
+                    let made = store
+                        .spawn_children(
+                            parent.id,
+                            Writer::External,
+                            chunk.iter().map(|n| new(*n)).collect(),
+                            ChildPolicy::WaitForAll,
+                            FamilyLimits::default(),
+                        )
+                        .await
+                        .unwrap();
+                    ids.extend(made.into_iter().map(|(job, _)| job.id));
+                }
+                ids
+            } else {
+                let made = store
+                    .create_jobs((0..children).map(new).collect())
+                    .await
+                    .unwrap();
+                made.into_iter().map(|(job, _)| job.id).collect()
+            };
+            let started = Instant::now();
+            let gate = Arc::new(Semaphore::new(16));
+            let mut tasks = Vec::new();
+            for id in ids {
+                let (store, gate) = (store.clone(), gate.clone());
+                tasks.push(tokio::spawn(async move {
+                    let _turn = gate.acquire().await.unwrap();
+                    let w = Writer::External;
+                    for step in 1..=2 {
+                        let line = format!("part step {step}");
+                        store
+                            .append_log(id, w, LogLevel::Info, &line)
+                            .await
+                            .unwrap();
+                        let report = Progress {
+                            progress: 40.0 * f64::from(step),
+                            ..Progress::default()
+                        };
+                        store.report_progress(id, w, &report).await.unwrap();
+                    }
+                    store.complete(id, w, Some(&json!(1))).await.unwrap();
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let took = started.elapsed();
+            let writes = children * 5;
+            self.record(
+                format!(
+                    "{} {children} children, 5 writes each",
+                    if family { "family of" } else { "no parent," }
+                ),
+                json!({
+                    "seconds": took.as_secs_f64(),
+                    "writes_per_second": (writes as f64 / took.as_secs_f64()).round(),
+                }),
+            );
+            store.close().await;
+            remove_db(&db);
+        }
+    }
+
     async fn control(&mut self) {
         let stored = self.scale(1_000_000, 100_000);
         let db = self.db("control-types");
@@ -2006,6 +2099,9 @@ async fn main() {
     }
     if run("control") {
         bench.control().await;
+    }
+    if run("families") {
+        bench.families().await;
     }
 
     let report = json!({

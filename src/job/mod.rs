@@ -248,6 +248,9 @@ pub struct Job {
     /// For a child: its own version up to which its parent has heard of it (above it: news
     /// for the parent's record and stream).
     pub echoed_version: i64,
+    /// For a child: its status, progress and total as last added into its parent's family
+    /// sums (`None`: not yet).
+    pub told: Option<(JobStatus, f64, Option<i64>)>,
 }
 
 /// A job's progress fields as every view of it shows them (a job's JSON, its stream's

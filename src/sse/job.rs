@@ -485,6 +485,7 @@ mod tests {
             family: None,
             family_version: 0,
             echoed_version: 0,
+            told: None,
         }
     }
 

@@ -92,6 +92,14 @@ where
             .map_err(|e| StoreError::Corrupt(format!("family: {e}")))?,
         family_version: row.try_get("family_version")?,
         echoed_version: row.try_get("echoed_version")?,
+        told: match row.try_get::<Option<String>, _>("told_status")? {
+            None => None,
+            Some(status) => Some((
+                status.parse().map_err(StoreError::Corrupt)?,
+                row.try_get("told_progress")?,
+                row.try_get("told_total")?,
+            )),
+        },
     })
 }
 

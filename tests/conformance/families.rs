@@ -373,6 +373,7 @@ async fn retrying_a_failed_parent_reruns_failed_children_and_keeps_completed_one
         Job {
             family_version: kept.family_version,
             echoed_version: kept.echoed_version,
+            told: kept.told,
             ..after
         },
         kept,

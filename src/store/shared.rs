@@ -10,8 +10,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use super::batch::{bind_all, Statement};
 use super::rows::{job_from_row, log_from_row, parse_id, refusal};
 use super::{
-    sql, CancelOutcome, Change, JobFilter, ListFilter, PruneRule, ScheduleState, StoreError,
-    TypeStats, Upload,
+    sql, Attempt, CancelOutcome, Change, JobFilter, ListFilter, PruneRule, ScheduleState,
+    StoreError, TypeStats, Upload,
 };
 use crate::job::{Job, JobId, JobStatus, LogLine, Timestamp};
 
@@ -76,6 +76,29 @@ where
         rows.iter().map(job_from_row).collect()
     }
 
+    pub async fn attempts(&self, id: JobId) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(sql::ATTEMPTS)
+            .bind(id.to_string())
+            .fetch_all(self.0)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Attempt {
+                    attempt: row.try_get("attempt")?,
+                    started_at: row
+                        .try_get::<Option<i64>, _>("started_at")?
+                        .map(Timestamp::from_millis),
+                    finished_at: Timestamp::from_millis(row.try_get("finished_at")?),
+                    outcome: row.try_get("outcome")?,
+                    error: row.try_get("error")?,
+                    details: row.try_get("details")?,
+                    worker: row.try_get("worker")?,
+                    runner: row.try_get("runner")?,
+                })
+            })
+            .collect()
+    }
+
     /// After a guarded write matched nothing: was the job missing, or in a status that
     /// refused it?
     pub async fn why_not(&self, id: JobId) -> StoreError {
@@ -89,10 +112,14 @@ where
         }
     }
 
+    /// Jobs matching `filter`, its type and text given as the database can store them
+    /// (`job_type`, `q`), its text search with `like`, the backend's case-insensitive `LIKE`.
     pub async fn list_jobs(
         &self,
         filter: &ListFilter,
         job_type: Option<String>,
+        q: Option<String>,
+        like: &str,
     ) -> Result<Vec<Job>, StoreError> {
         // Only the filters given become conditions, so each list's plan can use its index.
         let mut conditions = Vec::new();
@@ -112,6 +139,13 @@ where
                 texts.push(value);
                 conditions.push(format!(" AND {column} ${}", texts.len()));
             }
+        }
+        if let Some(q) = q.filter(|q| !q.is_empty()) {
+            let literal = sql::like_literal(&q);
+            texts.push(format!("{literal}%"));
+            texts.push(format!("%{literal}%"));
+            let (prefix, part) = (texts.len() - 1, texts.len());
+            conditions.push(format!(" AND {}", sql::text_search(like, prefix, part)));
         }
         let statement = format!(
             "SELECT * FROM jobs WHERE 1 = 1{} ORDER BY id DESC LIMIT ${}",

@@ -380,6 +380,29 @@ pub(super) fn delete_prunable_jobs(ids: &str, prunable: &str, lock: Option<&str>
     )
 }
 
+/// `text` as a `LIKE ... ESCAPE '\\'` pattern that matches it literally: its `%`, `_` and `\\`
+/// escaped.
+pub(super) fn like_literal(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
+/// The condition of a list's text search (see `ListFilter::q`), with `like` the backend's
+/// case-insensitive `LIKE` and `$prefix`, `$part` the numbers of the bound patterns: the id
+/// starting with the text, or the idempotency key or the error containing it.
+pub(super) fn text_search(like: &str, prefix: usize, part: usize) -> String {
+    format!(
+        "(id {like} ${prefix} ESCAPE '\\' OR idempotency_key {like} ${part} ESCAPE '\\' \
+         OR error {like} ${part} ESCAPE '\\')"
+    )
+}
+
 pub(super) const GET_JOB: &str = "SELECT * FROM jobs WHERE id = $1";
 /// The children of `$1` with ids above `$2` ('' for all), oldest first, at most `$3`.
 pub(super) const CHILDREN: &str =
@@ -389,6 +412,10 @@ pub(super) const CHILDREN: &str =
 pub(super) const CHILDREN_CHANGED: &str = "SELECT * FROM jobs WHERE parent_id = $1 \
      AND parent_id IS NOT NULL AND family_version > $2 AND family_version <= $3 \
      ORDER BY family_version";
+
+/// The ended attempts of job `$1`, oldest first.
+pub(super) const ATTEMPTS: &str = "SELECT attempt, started_at, finished_at, outcome, error, \
+     details, worker, runner FROM job_attempts WHERE job_id = $1 ORDER BY version";
 /// A job's status alone: why a guarded write matched nothing.
 pub(super) const STATUS_OF: &str = "SELECT status FROM jobs WHERE id = $1";
 pub(super) const BY_IDEMPOTENCY_KEY: &str =
@@ -581,5 +608,11 @@ mod tests {
             "{guard}"
         );
         assert!(guard.contains("jobs.status = 'running'"), "{guard}");
+    }
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_literal("a%b_c\\d"), "a\\%b\\_c\\\\d");
+        assert_eq!(like_literal("plain"), "plain");
     }
 }

@@ -5,6 +5,7 @@
 mod binary;
 mod helpers;
 
+mod attempts;
 mod auth;
 mod backup;
 mod bad_requests;
@@ -32,6 +33,7 @@ mod process;
 mod retention;
 mod runner;
 mod schedules;
+mod search;
 mod store;
 mod stream;
 mod uploads;

@@ -18,6 +18,7 @@ SCHEMAS = json.load(open(os.path.join(REPO, "src", "http", "openapi.json")))["co
     "name",
     [
         "Job",
+        "Attempt",
         "LogLine",
         "JobPage",
         "Upload",
@@ -47,3 +48,5 @@ def test_claimed_job_is_a_job_and_its_lease() -> None:
 def test_the_literals_are_the_schemas_enums() -> None:
     assert set(jobcast.JobStatus.__args__) == set(SCHEMAS["JobStatus"]["enum"])  # type: ignore[attr-defined]
     assert set(jobcast.LogLevel.__args__) == set(SCHEMAS["LogLevel"]["enum"])  # type: ignore[attr-defined]
+    outcomes = SCHEMAS["Attempt"]["properties"]["outcome"]["enum"]
+    assert set(jobcast.AttemptOutcome.__args__) == set(outcomes)  # type: ignore[attr-defined]

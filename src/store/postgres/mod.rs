@@ -34,8 +34,8 @@ use super::rows::job_from_row;
 use super::shared::{Prune, Shared};
 use super::sql;
 use super::{
-    Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter, PruneRule,
-    ScheduleState, StoreError, TypeStats, Upload,
+    Attempt, Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter,
+    PruneRule, ScheduleState, StoreError, TypeStats, Upload,
 };
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, Timestamp};
 
@@ -417,7 +417,10 @@ impl Backend for PgStore {
 
     async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
         let job_type = filter.job_type.as_deref().map(pg_text);
-        Shared(&self.pool).list_jobs(filter, job_type).await
+        let q = filter.q.as_deref().map(pg_text);
+        Shared(&self.pool)
+            .list_jobs(filter, job_type, q, "ILIKE")
+            .await
     }
 
     async fn logs_after_seq(
@@ -555,6 +558,10 @@ impl Backend for PgStore {
 
     async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
         Shared(&self.pool).paused_types().await
+    }
+
+    async fn attempts(&self, id: JobId) -> Result<Vec<Attempt>, StoreError> {
+        Shared(&self.pool).attempts(id).await
     }
 
     async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {

@@ -29,8 +29,8 @@ use super::rows::job_from_row;
 use super::shared::Shared;
 use super::sql;
 use super::{
-    Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter, PruneRule,
-    ScheduleState, StoreError, TypeStats, Upload,
+    Attempt, Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter,
+    PruneRule, ScheduleState, StoreError, TypeStats, Upload,
 };
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, Timestamp};
 
@@ -366,7 +366,8 @@ impl Backend for SqliteStore {
 
     async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
         Shared(&self.reader)
-            .list_jobs(filter, filter.job_type.clone())
+            // SQLite's LIKE ignores the case of ASCII letters.
+            .list_jobs(filter, filter.job_type.clone(), filter.q.clone(), "LIKE")
             .await
     }
 
@@ -510,6 +511,10 @@ impl Backend for SqliteStore {
 
     async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
         Shared(&self.reader).paused_types().await
+    }
+
+    async fn attempts(&self, id: JobId) -> Result<Vec<Attempt>, StoreError> {
+        Shared(&self.reader).attempts(id).await
     }
 
     async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {

@@ -526,6 +526,26 @@ async function submitJob(event) {
   }
 }
 
+/**
+ * Whether this server searches jobs (`q` on GET /api/jobs), from its OpenAPI document: a server
+ * without it ignores the parameter, so the search box is hidden rather than silently ignored.
+ */
+async function checkSearch() {
+  let supported = true;
+  try {
+    const doc = await (await fetch("/openapi.json")).json();
+    const params = doc.paths["/api/jobs"].get.parameters || [];
+    supported = params.some((p) => {
+      const param = p.$ref ? doc.components.parameters[p.$ref.split("/").pop()] : p;
+      return param && param.name === "q";
+    });
+  } catch {
+    /* no document: leave the box */
+  }
+  $("search-field").hidden = !supported;
+  if (!supported && state.filters.q) go({ filters: { ...state.filters, q: "" } });
+}
+
 /* ---------- look and feel ---------- */
 
 function applyTheme() {
@@ -685,6 +705,7 @@ loadTypes()
     route();
     followEvents();
     loadSchedules().catch(() => {});
+    checkSearch();
   })
   .catch((e) => console.error(e));
 setInterval(() => {

@@ -476,7 +476,7 @@ async fn job_view_shows_payload_result_error_attempts_timestamps_and_a_searchabl
     };
     let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(60)).await;
     let failing = app
-        .create(json!({"type": "demo", "priority": 7, "payload": {"steps": 6, "step_ms": 20, "fail_at_step": 4}}))
+        .create(json!({"type": "demo", "priority": 7, "max_attempts": 2, "payload": {"steps": 6, "step_ms": 20, "fail_at_step": 4}}))
         .await["id"]
         .as_str()
         .unwrap()
@@ -505,6 +505,7 @@ async fn job_view_shows_payload_result_error_attempts_timestamps_and_a_searchabl
     )
     .await;
     assert_eq!(facts["priority"], "7", "{facts}");
+    assert_eq!(facts["attempt"], "2 of 2", "{facts}");
     for key in ["run-at", "created", "started", "finished"] {
         assert!(
             facts[key]
@@ -519,7 +520,7 @@ async fn job_view_shows_payload_result_error_attempts_timestamps_and_a_searchabl
         until(
             client,
             "attempts table",
-            "const a = document.querySelector('#job-view [data-field=\"attempts\"]'); return !!a && !a.hidden && a.querySelectorAll('tr[data-attempt]').length === 1 && a.textContent.includes('failed at step 4')",
+            "const a = document.querySelector('#job-view [data-field=\"attempts\"]'); return !!a && !a.hidden && a.querySelectorAll('tr[data-attempt]').length === 2 && [...a.querySelectorAll('tr[data-attempt]')].every(r => r.textContent.includes('failed at step 4'))",
         )
         .await;
     } else {

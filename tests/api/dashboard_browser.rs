@@ -873,6 +873,22 @@ async fn the_keyboard_moves_through_the_list_opens_a_job_and_escape_returns_to_t
     assert_eq!(js(client, focused).await, json!(ids[2]));
     keys("\u{E013}").await; // arrow up
     assert_eq!(js(client, focused).await, json!(ids[1]));
+    // Space selects the row for a bulk action, and again unselects it.
+    keys("\u{E00D}").await;
+    until(
+        client,
+        "selected by space",
+        "return document.getElementById('bulk-count').textContent === '1 selected' && getComputedStyle(document.getElementById('bulk')).display !== 'none'",
+    )
+    .await;
+    assert_eq!(js(client, focused).await, json!(ids[1]));
+    keys("\u{E00D}").await;
+    until(
+        client,
+        "unselected by space",
+        "return getComputedStyle(document.getElementById('bulk')).display === 'none'",
+    )
+    .await;
     keys("\u{E007}").await; // enter
     until(
         client,
@@ -1019,6 +1035,32 @@ async fn axe_finds_no_serious_or_critical_violations_in_light_and_dark() {
                 report.push(json!({"theme": theme, "page": path, "violations": violations}));
             }
         }
+    }
+    // The dialogs: "new job", and the confirmation a bulk cancel asks for.
+    open(client, &app, "/").await;
+    click(client, "new job", "#new-job").await;
+    until(
+        client,
+        "new job dialog",
+        "return document.getElementById('new-job-dialog').open && document.getElementById('job-type').options.length > 0",
+    )
+    .await;
+    let violations = axe(client, &source).await;
+    if !violations.is_empty() {
+        report.push(json!({"page": "new job dialog", "violations": violations}));
+    }
+    click(client, "close new job", "#dialog-cancel").await;
+    click(client, "select all", "#select-all").await;
+    click(client, "bulk cancel", "#bulk-cancel").await;
+    until(
+        client,
+        "confirm dialog",
+        "return document.getElementById('confirm-dialog').open",
+    )
+    .await;
+    let violations = axe(client, &source).await;
+    if !violations.is_empty() {
+        report.push(json!({"page": "confirm dialog", "violations": violations}));
     }
     assert!(
         report.is_empty(),

@@ -82,6 +82,7 @@ pub async fn dispatch(
             jobs::stream(state, jobs::parse_id(id)?, req.headers(), query, client).await
         }
         (&Method::GET, Route::JobLogs(id)) => jobs::logs(state, jobs::parse_id(id)?, query).await,
+        (&Method::GET, Route::JobAttempts(id)) => jobs::attempts(state, jobs::parse_id(id)?).await,
         (&Method::POST, Route::JobLogs(id)) => jobs::add_log(state, jobs::parse_id(id)?, req).await,
         (&Method::GET, Route::JobChildren(id)) => {
             jobs::children(state, jobs::parse_id(id)?, query).await

@@ -33,6 +33,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/jobs/{id}", &["GET"]),
     ("/api/jobs/{id}/stream", &["GET"]),
     ("/api/jobs/{id}/logs", &["GET", "POST"]),
+    ("/api/jobs/{id}/attempts", &["GET"]),
     ("/api/jobs/{id}/children", &["GET", "POST"]),
     ("/api/jobs/{id}/cancel", &["POST"]),
     ("/api/jobs/{id}/retry", &["POST"]),
@@ -84,6 +85,8 @@ pub(super) enum Route<'a> {
     Job(&'a str),
     JobStream(&'a str),
     JobLogs(&'a str),
+    /// `GET` a job's ended attempts.
+    JobAttempts(&'a str),
     /// `GET` lists a job's children, `POST` makes some.
     JobChildren(&'a str),
     /// `POST /api/jobs/{id}/{action}`.
@@ -119,6 +122,7 @@ impl<'a> Route<'a> {
             ["api", "jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["api", "jobs", id, "stream"] if !id.is_empty() => Some(Route::JobStream(id)),
             ["api", "jobs", id, "logs"] if !id.is_empty() => Some(Route::JobLogs(id)),
+            ["api", "jobs", id, "attempts"] if !id.is_empty() => Some(Route::JobAttempts(id)),
             ["api", "jobs", id, "children"] if !id.is_empty() => Some(Route::JobChildren(id)),
             ["api", "jobs", id, action] if !id.is_empty() => {
                 JobAction::from_segment(action).map(|action| Route::JobAction(id, action))
@@ -154,6 +158,7 @@ impl<'a> Route<'a> {
             Route::Job(_) => "/api/jobs/{id}",
             Route::JobStream(_) => "/api/jobs/{id}/stream",
             Route::JobLogs(_) => "/api/jobs/{id}/logs",
+            Route::JobAttempts(_) => "/api/jobs/{id}/attempts",
             Route::JobChildren(_) => "/api/jobs/{id}/children",
             Route::JobAction(_, action) => action.template(),
             Route::WorkerClaim => "/api/workers/claim",
@@ -174,7 +179,8 @@ impl<'a> Route<'a> {
             | Route::Schedules
             | Route::Asset(_)
             | Route::Job(_)
-            | Route::JobStream(_) => "GET, OPTIONS",
+            | Route::JobStream(_)
+            | Route::JobAttempts(_) => "GET, OPTIONS",
             Route::Jobs | Route::JobLogs(_) | Route::JobChildren(_) => "GET, POST, OPTIONS",
             Route::JobsBulk
             | Route::JobsControl(_)
@@ -333,6 +339,7 @@ mod tests {
             Route::Job(id)
             | Route::JobStream(id)
             | Route::JobLogs(id)
+            | Route::JobAttempts(id)
             | Route::JobChildren(id)
             | Route::JobAction(id, _)
             | Route::TypeControl(id, _)

@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{
-    BulkAction, BulkStep, CancelOutcome, JobFilter, ListFilter, PruneRule, ScheduleState,
+    Attempt, BulkAction, BulkStep, CancelOutcome, JobFilter, ListFilter, PruneRule, ScheduleState,
     StoreError, TypeStats, Upload,
 };
 use crate::job::{Job, JobId, JobStatus, LogLine, Timestamp};
@@ -64,6 +64,13 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
         after: Option<JobId>,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError>;
+
+    /// The ended attempts of job `id`, in the order they ended (oldest first): one for each
+    /// time the job left `running` (or outside code ended it while queued), written in the same
+    /// transaction as that change, whatever made it (an end, lease recovery, a cancel). Empty
+    /// for a job that never ended an attempt, or that does not exist. Deleting a job deletes
+    /// its attempts.
+    async fn attempts(&self, id: JobId) -> Result<Vec<Attempt>, StoreError>;
 
     /// Queued jobs of `job_type`, for the queue-depth limit.
     async fn count_queued(&self, job_type: &str) -> Result<i64, StoreError>;

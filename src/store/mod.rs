@@ -33,8 +33,8 @@ pub use error::{retry_transient, StoreError};
 pub use postgres::{is_postgres_url, PgStore};
 pub use sqlite::{database_file, SqliteStore};
 pub use types::{
-    BulkAction, BulkStep, CancelOutcome, Claimant, JobFilter, ListFilter, PoolOptions, PruneRule,
-    RetryPolicy, ScheduleState, TypeStats, Upload, Writer, DEFAULT_ACQUIRE_TIMEOUT,
+    Attempt, BulkAction, BulkStep, CancelOutcome, Claimant, JobFilter, ListFilter, PoolOptions,
+    PruneRule, RetryPolicy, ScheduleState, TypeStats, Upload, Writer, DEFAULT_ACQUIRE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
 };
 

@@ -10,8 +10,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use super::batch::{bind_all, Statement};
 use super::rows::{job_from_row, log_from_row, parse_id, refusal};
 use super::{
-    sql, CancelOutcome, Change, JobFilter, ListFilter, PruneRule, ScheduleState, StoreError,
-    TypeStats, Upload,
+    sql, Attempt, CancelOutcome, Change, JobFilter, ListFilter, PruneRule, ScheduleState,
+    StoreError, TypeStats, Upload,
 };
 use crate::job::{Job, JobId, JobStatus, LogLine, Timestamp};
 
@@ -59,6 +59,29 @@ where
             .fetch_all(self.0)
             .await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    pub async fn attempts(&self, id: JobId) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(sql::ATTEMPTS)
+            .bind(id.to_string())
+            .fetch_all(self.0)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Attempt {
+                    attempt: row.try_get("attempt")?,
+                    started_at: row
+                        .try_get::<Option<i64>, _>("started_at")?
+                        .map(Timestamp::from_millis),
+                    finished_at: Timestamp::from_millis(row.try_get("finished_at")?),
+                    outcome: row.try_get("outcome")?,
+                    error: row.try_get("error")?,
+                    details: row.try_get("details")?,
+                    worker: row.try_get("worker")?,
+                    runner: row.try_get("runner")?,
+                })
+            })
+            .collect()
     }
 
     /// After a guarded write matched nothing: was the job missing, or in a status that

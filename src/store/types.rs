@@ -86,6 +86,30 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
+/// One ended attempt of a job, as the attempt history keeps it (see the migration `attempts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// The job's attempt counter during the attempt. A manual retry starts it again from 1,
+    /// and an attempt not counted (`requeued`, `waiting`) shares its number with the next one.
+    pub attempt: i64,
+    /// When it started (`None` only if the job never recorded a start).
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Timestamp,
+    /// How it ended: `completed`, `failed`, `retried`, `cancelled`, `requeued` (its runner could
+    /// not finish it, not counted) or `waiting` (a parent's handler returned while its children
+    /// run).
+    pub outcome: String,
+    /// The error it ended with (`None` for `completed` and `waiting`).
+    pub error: Option<String>,
+    /// The failure's details, as JSON text.
+    pub details: Option<String>,
+    /// The external worker that ran it (`None` when run in-process or by outside code).
+    pub worker: Option<String>,
+    /// The in-process runner that held its lease (`None` for external workers and outside
+    /// code; an external worker's lease is its secret and is not kept).
+    pub runner: Option<String>,
+}
+
 /// What a cancel request did.
 #[derive(Debug, Clone)]
 pub enum CancelOutcome {

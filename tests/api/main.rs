@@ -5,6 +5,7 @@
 mod binary;
 mod helpers;
 
+mod attempts;
 mod auth;
 mod backup;
 mod bad_requests;

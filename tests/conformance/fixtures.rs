@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 pub use jobcast::job::{Job, JobId, JobStatus, LogLevel, LogLine, NewJob, Progress, Timestamp};
 #[allow(unused_imports)]
 pub use jobcast::store::{
-    CancelOutcome, Claimant, ListFilter, PruneRule, RetryPolicy, Store, StoreError, Upload, Writer,
+    Attempt, CancelOutcome, Claimant, ListFilter, PruneRule, RetryPolicy, Store, StoreError,
+    Upload, Writer,
 };
 #[allow(unused_imports)]
 pub use serde_json::{json, Value};

@@ -97,6 +97,7 @@ macro_rules! conformance {
 mod backends;
 mod fixtures;
 
+mod attempts;
 mod changes;
 mod claims;
 mod control;

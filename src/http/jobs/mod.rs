@@ -4,7 +4,7 @@
 //! - `create`: `POST /api/jobs` and what a new job may ask for.
 //! - `bulk`: `POST /api/jobs/bulk`, many such jobs stored together or not at all.
 //! - `children`: a job's children, listed and made (`/api/jobs/{id}/children`).
-//! - `queries`: reading jobs and their log lines.
+//! - `queries`: reading jobs, their log lines and their attempts.
 //! - `control`: cancel and retry.
 //! - `updates`: the progress, log, complete and fail calls of outside code and workers,
 //!   with the `Jobcast-Lease` header; whether they are allowed is decided outside HTTP.
@@ -24,7 +24,7 @@ pub use bulk::{create_bulk, max_jobs as max_bulk_jobs};
 pub use children::{children, spawn as spawn_children};
 pub use control::{cancel, retry};
 pub use create::create;
-pub use queries::{get, list, logs};
+pub use queries::{attempts, get, list, logs};
 pub use streams::{events, events_token, stream};
 pub use updates::{add_log, complete, fail, progress, LEASE_HEADER};
 

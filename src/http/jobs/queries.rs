@@ -1,15 +1,16 @@
-//! Reading: one job, a page of jobs, and a job's log lines.
+//! Reading: one job, a page of jobs, a job's log lines and its attempts.
 
 use http::{Response, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{load, status_param};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
 use crate::http::view::{job_response, view, JobView};
 use crate::http::AppState;
-use crate::job::{JobId, LogLine};
-use crate::store::ListFilter;
+use crate::job::{JobId, LogLine, Timestamp};
+use crate::store::{Attempt, ListFilter};
 
 /// Page size of `GET /api/jobs` when none is given, and the most a page may hold.
 const DEFAULT_PAGE: i64 = 50;
@@ -18,6 +19,58 @@ const MAX_PAGE: i64 = 500;
 /// `GET /api/jobs/{id}`
 pub async fn get(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
     Ok(job_response(state, StatusCode::OK, &load(state, id).await?))
+}
+
+/// One ended attempt as clients see it.
+#[derive(Debug, Serialize)]
+struct AttemptView<'a> {
+    attempt: i64,
+    started_at: Option<Timestamp>,
+    finished_at: Timestamp,
+    /// `finished_at - started_at`, in whole ms (`null` without a start).
+    duration_ms: Option<i64>,
+    outcome: &'a str,
+    error: Option<&'a str>,
+    details: Option<Value>,
+    worker: Option<&'a str>,
+    runner: Option<&'a str>,
+}
+
+impl<'a> AttemptView<'a> {
+    fn new(attempt: &'a Attempt) -> Self {
+        AttemptView {
+            attempt: attempt.attempt,
+            started_at: attempt.started_at,
+            finished_at: attempt.finished_at,
+            duration_ms: attempt.started_at.map(|started| {
+                attempt
+                    .finished_at
+                    .as_millis()
+                    .saturating_sub(started.as_millis())
+                    .max(0)
+            }),
+            outcome: &attempt.outcome,
+            error: attempt.error.as_deref(),
+            // Stored as the JSON a failure sent; anything unreadable is left out.
+            details: attempt
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
+            worker: attempt.worker.as_deref(),
+            runner: attempt.runner.as_deref(),
+        }
+    }
+}
+
+/// `GET /api/jobs/{id}/attempts`: the job's ended attempts, oldest first.
+pub async fn attempts(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
+    load(state, id).await?;
+    let attempts = state.store.attempts(id).await?;
+    let views: Vec<AttemptView<'_>> = attempts.iter().map(AttemptView::new).collect();
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"attempts": views}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,8 +34,8 @@ use super::rows::job_from_row;
 use super::shared::{Prune, Shared};
 use super::sql;
 use super::{
-    Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter, PruneRule,
-    ScheduleState, StoreError, TypeStats, Upload,
+    Attempt, Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter,
+    PruneRule, ScheduleState, StoreError, TypeStats, Upload,
 };
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, Timestamp};
 
@@ -540,6 +540,10 @@ impl Backend for PgStore {
 
     async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
         Shared(&self.pool).paused_types().await
+    }
+
+    async fn attempts(&self, id: JobId) -> Result<Vec<Attempt>, StoreError> {
+        Shared(&self.pool).attempts(id).await
     }
 
     async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {

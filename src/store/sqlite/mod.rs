@@ -29,8 +29,8 @@ use super::rows::job_from_row;
 use super::shared::Shared;
 use super::sql;
 use super::{
-    Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter, PruneRule,
-    ScheduleState, StoreError, TypeStats, Upload,
+    Attempt, Backend, BulkAction, BulkStep, CancelOutcome, Change, JobFilter, ListFilter,
+    PruneRule, ScheduleState, StoreError, TypeStats, Upload,
 };
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, Timestamp};
 
@@ -495,6 +495,10 @@ impl Backend for SqliteStore {
 
     async fn paused_types(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
         Shared(&self.reader).paused_types().await
+    }
+
+    async fn attempts(&self, id: JobId) -> Result<Vec<Attempt>, StoreError> {
+        Shared(&self.reader).attempts(id).await
     }
 
     async fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {

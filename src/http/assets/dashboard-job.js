@@ -2,7 +2,7 @@
 // payload and result, error and details, every attempt, timestamps, the lease holder, the
 // parent and its children, and the log with a level filter, search, follow mode and download.
 import { streamJob } from "/jobcast.js";
-import { FINISHED, api, bar, confirmOnce, escapeText, jsonBlock, notify, span, when } from "/dashboard-lib.js";
+import { FINISHED, api, bar, clock, confirmOnce, escapeText, jsonBlock, notify, span, when } from "/dashboard-lib.js";
 
 /** A stream URL that resumes after `version` (the URL may already carry a signed token). */
 export function resumeUrl(url, version) {
@@ -37,9 +37,9 @@ export async function showJob(id, container, { role = "admin", compact = false, 
     </div>` : ""}
     ${compact ? "" : `
     <dl class="facts" data-field="facts"></dl>
+    <div class="attempts" data-field="attempts" hidden></div>
     <div data-field="family"></div>
-    ${jsonBlock("Payload", job.payload, false).replace("<details", '<details data-field="payload"')}
-    <section class="attempts" data-field="attempts" aria-label="Attempts" hidden></section>`}
+    ${jsonBlock("Payload", job.payload, false).replace("<details", '<details data-field="payload"')}`}
     <div class="log-tools" ${compact ? "hidden" : ""}>
       <label>Level <select data-field="level">
         <option value="">all</option>${LEVELS.map((l) => `<option>${l}</option>`).join("")}
@@ -159,9 +159,9 @@ export async function showJob(id, container, { role = "admin", compact = false, 
         box.hidden = true;
         return;
       }
-      box.innerHTML = `<h3>Attempts</h3><div class="scroll"><table><thead><tr><th>#</th><th>Started</th><th>Finished</th><th>Duration</th><th>Outcome</th><th>Error</th></tr></thead><tbody>${attempts
+      box.innerHTML = `<h3 id="attempts-title">Attempts</h3><div class="scroll" tabindex="0" role="region" aria-labelledby="attempts-title"><table><thead><tr><th>#</th><th>Started</th><th>Finished</th><th>Duration</th><th>Outcome</th><th>Error</th></tr></thead><tbody>${attempts
         .map(
-          (a) => `<tr data-attempt="${a.attempt}"><td>${a.attempt}</td><td>${when(a.started_at)}</td><td>${when(a.finished_at)}</td>
+          (a) => `<tr data-attempt="${a.attempt}"><td>${a.attempt}</td><td>${clock(a.started_at)}</td><td>${clock(a.finished_at)}</td>
           <td>${a.duration_ms != null ? `${(a.duration_ms / 1000).toFixed(a.duration_ms < 10000 ? 2 : 0)} s` : ""}</td>
           <td class="status status-${escapeText(a.outcome)}">${escapeText(a.outcome || "running")}</td>
           <td class="error">${escapeText(a.error || "")}${a.worker ? `<span class="meta"> · ${escapeText(a.worker)}</span>` : ""}</td></tr>`,

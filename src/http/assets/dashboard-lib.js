@@ -27,6 +27,15 @@ export function when(iso) {
   return `<time datetime="${escapeText(iso)}" title="${escapeText(iso)}">${escapeText(date.toLocaleString())}</time>`;
 }
 
+/** The time of day only (the date when not today), the full ISO form as a tooltip. */
+export function clock(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  const today = date.toDateString() === new Date().toDateString();
+  const text = today ? date.toLocaleTimeString() : date.toLocaleString();
+  return `<time datetime="${escapeText(iso)}" title="${escapeText(iso)}">${escapeText(text)}</time>`;
+}
+
 export function bar(progress, label) {
   const value = Math.round(Number(progress) || 0);
   return `<progress max="100" value="${value}" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${value}" aria-label="${escapeText(label)}">${value}%</progress>`;

@@ -421,6 +421,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a job's attempt history
+         * @description Every ended attempt of the job, oldest first: one for each time it left `running` (its handler or worker ended it, its lease expired, it was cancelled, or its runner put it back at shutdown), and one when outside code ended a queued job at once. A job that never ended an attempt has none. Attempts go when their job is deleted (retention).
+         *
+         *     `attempt` is the job's attempt counter during the attempt: a manual retry starts it again from 1, and an attempt that is not counted (`requeued`, `waiting`) shares its number with the next one, so numbers may repeat; the order of the list is the order the attempts ended.
+         *
+         *     Role: `read`, `submit` or `admin`.
+         */
+        get: operations["listJobAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{id}/children": {
         parameters: {
             query?: never;
@@ -1366,6 +1390,32 @@ export interface components {
         SpawnedChildren: {
             /** @description Every child sent, in the order sent; `created: false` for one whose `idempotency_key` already named a child of this job. */
             children: components["schemas"]["BulkCreatedJob"][];
+        };
+        /** @description One ended attempt of a job. */
+        Attempt: {
+            /** @description The job's attempt counter during this attempt. */
+            attempt: number;
+            /** @description When it started; null only if the job never recorded a start. */
+            started_at: components["schemas"]["Timestamp"] | null;
+            finished_at: components["schemas"]["Timestamp"];
+            /** @description `finished_at - started_at` in milliseconds; null without a start. */
+            duration_ms: number | null;
+            /**
+             * @description `completed`, `failed`, `cancelled`: how the job ended with it. `retried`: it failed, or its lease expired, with attempts left, and the job was queued again. `requeued`: its runner could not finish it (a shutdown); not counted. `waiting`: a parent's handler returned while its children run; the parent runs again once they have ended.
+             * @enum {string}
+             */
+            outcome: "completed" | "failed" | "retried" | "cancelled" | "requeued" | "waiting";
+            /** @description The error it ended with (null for `completed` and `waiting`). */
+            error: string | null;
+            /** @description The failure's structured details, as the worker or handler sent them; null when none. */
+            details: unknown;
+            /** @description The external worker that ran it (`worker` of its claim); null for in-process runs and outside code. */
+            worker: string | null;
+            /** @description The in-process runner instance that held its lease; null for external workers and outside code. */
+            runner: string | null;
+        };
+        AttemptList: {
+            attempts: components["schemas"]["Attempt"][];
         };
     };
     responses: {
@@ -2421,6 +2471,36 @@ export interface operations {
             409: components["responses"]["UpdateConflict"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["InvalidField"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listJobAttempts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id. Anything that is not a UUID is 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job's ended attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttemptList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -73,8 +73,10 @@ export async function showJob(id, container, { role = "admin", compact = false, 
     if (field("follow").checked) logs.scrollTop = logs.scrollHeight;
   };
   const addLine = (line) => {
-    if (seen.has(line.seq)) return;
-    seen.add(line.seq);
+    // A child's lines on its parent's stream carry the child's id and its own numbering.
+    const key = `${line.child_id || ""}:${line.seq}`;
+    if (seen.has(key)) return;
+    seen.add(key);
     lines.push(line);
     if (visible(line)) logs.appendChild(lineNode(line));
     follow();
@@ -91,7 +93,7 @@ export async function showJob(id, container, { role = "admin", compact = false, 
     field("follow").checked = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
   });
   action("download").addEventListener("click", () => {
-    const text = lines.map((l) => `${l.ts} ${l.level}: ${l.message}`).join("\n") + "\n";
+    const text = lines.map((l) => `${l.ts} ${l.level}${l.child_id ? ` [child ${l.child_id}]` : ""}: ${l.message}`).join("\n") + "\n";
     const link = document.createElement("a");
     link.href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
     link.download = `job-${id}.log`;

@@ -30,6 +30,30 @@ let dialogStream = null; // the modal's live job view
 
 const may = (needed) => RANK[state.role] >= RANK[needed];
 
+/**
+ * Replaces `node`'s content only when it changed, and puts the focus back on the control that
+ * had it (same id, or same data attributes), so a refresh every few seconds does not throw a
+ * keyboard user out of the tabs or the tables.
+ */
+const shown = new WeakMap(); // node -> the HTML it was last given
+function setHtml(node, html) {
+  if (shown.get(node) === html) return;
+  shown.set(node, html);
+  const active = document.activeElement;
+  let selector = null;
+  if (active && node.contains(active)) {
+    selector = active.tagName.toLowerCase() + [...active.attributes]
+      .filter((a) => a.name.startsWith("data-"))
+      .map((a) => `[${a.name}="${CSS.escape(a.value)}"]`)
+      .join("");
+  }
+  node.innerHTML = html;
+  if (selector) {
+    const again = node.querySelector(selector);
+    if (again) again.focus();
+  }
+}
+
 /* ---------- the address ---------- */
 
 function parseHash() {
@@ -130,12 +154,12 @@ function renderTabs() {
     return `<a href="${hashFor({ job: null, filters: { ...state.filters, status } })}" class="tab tab-${status || "all"}"
       data-status="${status}" ${current ? 'aria-current="page"' : ""}>${label} <span class="count">${count.toLocaleString()}</span></a>`;
   };
-  $("status-tabs").innerHTML = tab("", "All", all) + STATUSES.map((s) => tab(s, s, sum[s])).join("");
+  setHtml($("status-tabs"), tab("", "All", all) + STATUSES.map((s) => tab(s, s, sum[s])).join(""));
 }
 
 function renderTypes() {
   const admin = may("admin");
-  $("types").innerHTML = state.types
+  const html = state.types
     .map((t) => {
       const spark = perMinute(t);
       const wait = t.oldest_queued_age_ms == null ? "—" : span(t.oldest_queued_age_ms);
@@ -152,6 +176,7 @@ function renderTypes() {
         <td data-col="state">${stateCell}</td></tr>`;
     })
     .join("");
+  setHtml($("types"), html);
 }
 
 async function loadTypes() {
@@ -186,7 +211,7 @@ async function loadSchedules() {
   const { schedules } = await api("/api/schedules");
   $("schedules-box").hidden = schedules.length === 0;
   const admin = may("admin");
-  $("schedules").innerHTML = schedules
+  const html = schedules
     .map((s) => {
       const last = s.last_run_at
         ? `${age(s.last_run_at)} ago${s.last_job_id ? ` · <a href="#/jobs/${escapeText(s.last_job_id)}" data-last-job>job</a>` : ""}`
@@ -200,6 +225,7 @@ async function loadSchedules() {
         <td data-col="next">${next}</td><td data-col="last">${last}</td><td data-col="runs">${s.run_count}</td><td>${actions}</td></tr>`;
     })
     .join("");
+  setHtml($("schedules"), html);
 }
 
 /* ---------- the jobs list ---------- */

@@ -62,7 +62,7 @@ pub async fn dispatch(
             Control::Trigger => schedules::trigger(state, name).await,
             _ => schedules::pause_or_resume(state, name, action == Control::Pause).await,
         },
-        (&Method::GET, Route::Asset(asset)) => Ok(assets::response(asset)),
+        (&Method::GET, Route::Asset(asset)) => Ok(assets::response(asset, req.headers())),
         (&Method::GET, Route::Jobs) => jobs::list(state, query).await,
         (&Method::GET, Route::Events) => {
             jobs::events(

@@ -97,10 +97,14 @@ where
         }
     }
 
+    /// Jobs matching `filter`, its type and text given as the database can store them
+    /// (`job_type`, `q`), its text search with `like`, the backend's case-insensitive `LIKE`.
     pub async fn list_jobs(
         &self,
         filter: &ListFilter,
         job_type: Option<String>,
+        q: Option<String>,
+        like: &str,
     ) -> Result<Vec<Job>, StoreError> {
         // Only the filters given become conditions, so each list's plan can use its index.
         let mut conditions = Vec::new();
@@ -120,6 +124,13 @@ where
                 texts.push(value);
                 conditions.push(format!(" AND {column} ${}", texts.len()));
             }
+        }
+        if let Some(q) = q.filter(|q| !q.is_empty()) {
+            let literal = sql::like_literal(&q);
+            texts.push(format!("{literal}%"));
+            texts.push(format!("%{literal}%"));
+            let (prefix, part) = (texts.len() - 1, texts.len());
+            conditions.push(format!(" AND {}", sql::text_search(like, prefix, part)));
         }
         let statement = format!(
             "SELECT * FROM jobs WHERE 1 = 1{} ORDER BY id DESC LIMIT ${}",

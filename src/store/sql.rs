@@ -377,6 +377,29 @@ pub(super) fn delete_prunable_jobs(ids: &str, prunable: &str, lock: Option<&str>
     )
 }
 
+/// `text` as a `LIKE ... ESCAPE '\\'` pattern that matches it literally: its `%`, `_` and `\\`
+/// escaped.
+pub(super) fn like_literal(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
+/// The condition of a list's text search (see `ListFilter::q`), with `like` the backend's
+/// case-insensitive `LIKE` and `$prefix`, `$part` the numbers of the bound patterns: the id
+/// starting with the text, or the idempotency key or the error containing it.
+pub(super) fn text_search(like: &str, prefix: usize, part: usize) -> String {
+    format!(
+        "(id {like} ${prefix} ESCAPE '\\' OR idempotency_key {like} ${part} ESCAPE '\\' \
+         OR error {like} ${part} ESCAPE '\\')"
+    )
+}
+
 pub(super) const GET_JOB: &str = "SELECT * FROM jobs WHERE id = $1";
 /// The children of `$1` with ids above `$2` ('' for all), oldest first, at most `$3`.
 pub(super) const CHILDREN: &str =
@@ -576,5 +599,11 @@ mod tests {
             "{guard}"
         );
         assert!(guard.contains("jobs.status = 'running'"), "{guard}");
+    }
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_literal("a%b_c\\d"), "a\\%b\\_c\\\\d");
+        assert_eq!(like_literal("plain"), "plain");
     }
 }

@@ -83,6 +83,11 @@ pub struct ListFilter {
     pub schedule: Option<String>,
     /// Only jobs older than this one (the previous page's last id).
     pub before: Option<JobId>,
+    /// Only jobs this text finds: a prefix of the id (so the whole id too), or a part of the
+    /// idempotency key or of the error message, ignoring case (ASCII letters on every backend;
+    /// PostgreSQL folds other letters too). `%`, `_` and `\` are matched as themselves. Empty
+    /// means no text filter.
+    pub q: Option<String>,
     pub limit: i64,
 }
 

@@ -111,3 +111,62 @@ async fn a_stream_resumes_from_a_last_event_id_given_in_the_query() {
     assert_eq!(lines[0]["message"], "after");
     assert_eq!(log.last_event().name(), Some("completed"));
 }
+
+#[tokio::test]
+async fn the_dashboards_files_carry_strong_etags_and_answer_304_to_a_matching_if_none_match() {
+    let app = spawn_app().await;
+    let mut tags = std::collections::HashSet::new();
+    for path in [
+        "/",
+        "/dashboard.js",
+        "/dashboard.css",
+        "/jobcast.js",
+        "/jobcast.d.ts",
+    ] {
+        let first = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK, "{path}");
+        assert_eq!(first.headers()["cache-control"], "no-cache", "{path}");
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"),
+            "{path}: a strong tag, not {etag}"
+        );
+        let bytes = first.bytes().await.unwrap();
+        assert!(!bytes.is_empty(), "{path}");
+        tags.insert(etag.clone());
+
+        // The same tag on the next request, and 304 without a body when it is sent back.
+        let again = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag, "{path}");
+        assert_eq!(again.headers()["cache-control"], "no-cache", "{path}");
+        assert!(again.bytes().await.unwrap().is_empty(), "{path}");
+
+        // In a list, or weak, it still matches; another tag does not.
+        for (sent, expected) in [
+            (format!("\"other\", {etag}"), StatusCode::NOT_MODIFIED),
+            (format!("W/{etag}"), StatusCode::NOT_MODIFIED),
+            ("\"other\"".to_owned(), StatusCode::OK),
+            (etag.trim_matches('"').to_owned(), StatusCode::OK),
+        ] {
+            let response = app
+                .client
+                .get(app.url(path))
+                .header("if-none-match", &sent)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), expected, "{path} with {sent}");
+            if expected == StatusCode::OK {
+                assert_eq!(response.bytes().await.unwrap(), bytes, "{path} with {sent}");
+            }
+        }
+    }
+    assert_eq!(tags.len(), 5, "each file has its own tag: {tags:?}");
+}

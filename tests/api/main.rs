@@ -34,6 +34,7 @@ mod process;
 mod retention;
 mod runner;
 mod schedules;
+mod search;
 mod store;
 mod stream;
 mod uploads;

@@ -185,3 +185,89 @@ async fn paging_while_jobs_are_created_never_skips_or_repeats(store: Store) {
         "only jobs that exist"
     );
 }
+
+// `q`: "Only jobs this text finds: a prefix of the id (so the whole id too), or a part of the
+// idempotency key or of the error message, ignoring case ... `%`, `_` and `\` are matched as
+// themselves."
+conformance!(text_search_finds_ids_by_prefix_and_keys_and_errors_by_part);
+async fn text_search_finds_ids_by_prefix_and_keys_and_errors_by_part(store: Store) {
+    let keyed = |key: &str| NewJob {
+        idempotency_key: Some(key.to_owned()),
+        ..new_job("search")
+    };
+    let invoice = create(&store, keyed("Invoice-2024-0042")).await;
+    let percent = create(&store, keyed("discount_100%_off")).await;
+    let plain = create_of(&store, "search").await;
+    let broken = create_of(&store, "other").await;
+    store
+        .fail(
+            broken.id,
+            Writer::External,
+            "Connection REFUSED by db-1",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let search = |q: &str| ListFilter {
+        q: Some(q.to_owned()),
+        ..filter(100)
+    };
+
+    // The id: whole, or a prefix; not a part from its middle.
+    let id = plain.id.to_string();
+    assert_eq!(list(&store, &search(&id)).await, [plain.id]);
+    assert_eq!(list(&store, &search(&id.to_uppercase())).await, [plain.id]);
+    let prefix_matches: Vec<JobId> = [broken.id, plain.id, percent.id, invoice.id]
+        .into_iter()
+        .filter(|job| job.to_string().starts_with(&id[..30]))
+        .collect();
+    assert_eq!(list(&store, &search(&id[..30])).await, prefix_matches);
+    assert_eq!(list(&store, &search(&id[30..])).await, []);
+
+    // Keys and errors: any part, any case.
+    assert_eq!(list(&store, &search("invoice-2024")).await, [invoice.id]);
+    assert_eq!(list(&store, &search("0042")).await, [invoice.id]);
+    assert_eq!(list(&store, &search("refused BY")).await, [broken.id]);
+
+    // Wildcards are text: `%` and `_` match only themselves.
+    assert_eq!(list(&store, &search("100%")).await, [percent.id]);
+    assert_eq!(list(&store, &search("t_1")).await, [percent.id]);
+    assert_eq!(list(&store, &search("%")).await, [percent.id]);
+    assert_eq!(list(&store, &search("_")).await, [percent.id]);
+    assert_eq!(list(&store, &search("Invoice%2024")).await, []);
+    assert_eq!(list(&store, &search("\\")).await, []);
+    assert_eq!(list(&store, &search("nothing like it")).await, []);
+
+    // Combined with the other filters and with paging.
+    let failed = ListFilter {
+        status: Some(JobStatus::Failed),
+        ..search("db-1")
+    };
+    assert_eq!(list(&store, &failed).await, [broken.id]);
+    let queued = ListFilter {
+        status: Some(JobStatus::Queued),
+        ..search("db-1")
+    };
+    assert_eq!(list(&store, &queued).await, []);
+    let of_type = ListFilter {
+        job_type: Some("other".to_owned()),
+        ..search("0")
+    };
+    assert_eq!(list(&store, &of_type).await, [broken.id]);
+    let mut many = Vec::new();
+    for n in 0..5 {
+        many.push(create(&store, keyed(&format!("batch-{n}"))).await.id);
+    }
+    many.reverse();
+    let paged: Vec<JobId> = pages(
+        &store,
+        ListFilter {
+            limit: 2,
+            ..search("BATCH-")
+        },
+    )
+    .await
+    .concat();
+    assert_eq!(paged, many);
+}

@@ -15,6 +15,8 @@ use crate::store::{Attempt, ListFilter};
 /// Page size of `GET /api/jobs` when none is given, and the most a page may hold.
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
+/// The longest `q` of `GET /api/jobs`, in characters.
+const MAX_SEARCH_CHARS: usize = 200;
 
 /// `GET /api/jobs/{id}`
 pub async fn get(state: &AppState, id: JobId) -> Result<Response<Body>, ApiError> {
@@ -81,13 +83,36 @@ struct ListQuery {
     limit: Option<String>,
     cursor: Option<String>,
     schedule: Option<String>,
+    q: Option<String>,
 }
 
-/// `GET /api/jobs?status=&type=&schedule=&limit=&cursor=`
+/// `q`: the text to search jobs for (see [`ListFilter::q`]), trimmed; blank means none. Too
+/// long, or with control characters, it is refused.
+fn search_param(q: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(q) = q else {
+        return Ok(None);
+    };
+    if q.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::invalid(
+            "q",
+            format!("must be at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    if q.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "q",
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(q.trim().to_owned()).filter(|q| !q.is_empty()))
+}
+
+/// `GET /api/jobs?status=&type=&schedule=&q=&limit=&cursor=`
 pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let query: ListQuery = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
     let status = status_param(query.status.as_deref())?;
+    let q = search_param(query.q)?;
     let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => s
             .parse::<i64>()
@@ -132,6 +157,7 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body
         job_type,
         schedule,
         before,
+        q,
         limit: limit + 1,
     };
     let mut jobs = state.store.list_jobs(&filter).await?;

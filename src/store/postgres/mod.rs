@@ -402,7 +402,10 @@ impl Backend for PgStore {
 
     async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
         let job_type = filter.job_type.as_deref().map(pg_text);
-        Shared(&self.pool).list_jobs(filter, job_type).await
+        let q = filter.q.as_deref().map(pg_text);
+        Shared(&self.pool)
+            .list_jobs(filter, job_type, q, "ILIKE")
+            .await
     }
 
     async fn logs_after_seq(

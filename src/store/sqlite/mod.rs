@@ -351,7 +351,8 @@ impl Backend for SqliteStore {
 
     async fn list_jobs(&self, filter: &ListFilter) -> Result<Vec<Job>, StoreError> {
         Shared(&self.reader)
-            .list_jobs(filter, filter.job_type.clone())
+            // SQLite's LIKE ignores the case of ASCII letters.
+            .list_jobs(filter, filter.job_type.clone(), filter.q.clone(), "LIKE")
             .await
     }
 

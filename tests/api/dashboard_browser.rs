@@ -246,7 +246,6 @@ async fn jobs_list_filters_on_the_server_and_loads_more_pages_with_the_cursor() 
 }
 
 #[tokio::test]
-#[ignore = "needs the text search of GET /api/jobs (q), from the dash-server branch"]
 async fn jobs_list_search_finds_a_job_by_id_idempotency_key_and_error() {
     let Some(browser) = browser().await else {
         return;

@@ -1653,6 +1653,8 @@ export interface components {
         scheduleName: string;
         /** @description Only jobs the schedule of this name made; a name no schedule has matches no job. Empty means any. */
         schedule: string;
+        /** @description Text search: jobs whose id starts with it (a whole id finds its job), or whose `idempotency_key` or `error` contains it, ignoring case (ASCII letters on SQLite, every letter on PostgreSQL). `%` and `_` are plain characters. Combines with the other filters and the cursor. Blank means no search; over 200 characters, or with control characters, is 422. */
+        q: string;
     };
     requestBodies: never;
     headers: {
@@ -2047,6 +2049,8 @@ export interface operations {
                 type?: components["parameters"]["type"];
                 /** @description Only jobs the schedule of this name made; a name no schedule has matches no job. Empty means any. */
                 schedule?: components["parameters"]["schedule"];
+                /** @description Text search: jobs whose id starts with it (a whole id finds its job), or whose `idempotency_key` or `error` contains it, ignoring case (ASCII letters on SQLite, every letter on PostgreSQL). `%` and `_` are plain characters. Combines with the other filters and the cursor. Blank means no search; over 200 characters, or with control characters, is 422. */
+                q?: components["parameters"]["q"];
                 /** @description Page size, 1 to 500; empty means the default; anything else is 422. */
                 limit?: components["parameters"]["listLimit"];
                 /** @description `next_cursor` of the previous page; empty means the first page; anything else is 422. */

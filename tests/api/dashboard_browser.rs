@@ -826,6 +826,13 @@ async fn dark_mode_follows_the_system_and_the_toggle_and_the_page_fits_360_px() 
         width[1].as_u64() <= width[0].as_u64(),
         "the page scrolls sideways at 360 px: {width}"
     );
+    // The view is in sight: on one column it is below the list, and opening it scrolls there.
+    until(
+        client,
+        "job view in sight",
+        "const r = document.getElementById('job-view').getBoundingClientRect(); return r.top < window.innerHeight && r.bottom > 0 && r.top > -5",
+    )
+    .await;
     screenshot(client, "narrow-360").await;
 }
 

@@ -346,6 +346,8 @@ async function openJob(id) {
     }
     state.view.handle = handle;
     view.querySelector('[data-action="close"]').addEventListener("click", () => go({ job: null }));
+    // One column on a narrow screen: the view is below the list, so bring it into sight.
+    if (matchMedia("(max-width: 900px)").matches) view.scrollIntoView({ block: "start" });
     if (openJob.byKeyboard) view.querySelector("#job-title").focus();
   } catch (error) {
     view.innerHTML = `<p class="error">${escapeText(error.status === 404 ? `No job ${id}.` : error.message)}</p>

@@ -120,6 +120,14 @@ export async function showJob(id, container, { role = "admin", compact = false, 
     if (job.timeout) rows.push(["Timeout", escapeText(job.timeout)]);
     if (job.idempotency_key) rows.push(["Idempotency key", `<span class="mono">${escapeText(job.idempotency_key)}</span>`]);
     if (job.schedule) rows.push(["Schedule", escapeText(job.schedule)]);
+    // A parent's children by status (the family counts a parent's JSON and stream carry).
+    const family = state.family || job.family;
+    if (family) {
+      const parts = ["queued", "running", "completed", "failed", "cancelled"]
+        .filter((k) => family[k])
+        .map((k) => `${family[k]} ${k}`);
+      rows.push(["Children", escapeText(parts.join(", ") || "none")]);
+    }
     return rows.map(([k, v]) => `<dt>${k}</dt><dd data-fact="${k.toLowerCase().replace(/ /g, "-")}">${typeof v === "string" && v.startsWith("<") ? v : escapeText(v)}</dd>`).join("");
   };
 
@@ -224,22 +232,7 @@ export async function showJob(id, container, { role = "admin", compact = false, 
   }
 
   let stream = null;
-  if (!FINISHED.includes(job.status)) {
-    // Resume right after the version just read, so no change between the two is missed.
-    stream = streamJob(resumeUrl(job.stream_url, job.version), {
-      onProgress: render,
-      onLog: addLine,
-      onCompleted: (_, s) => {
-        render(s);
-        loadAttempts();
-      },
-      onFailed: (_, __, s) => {
-        render(s);
-        loadAttempts();
-      },
-    });
-  }
-  return {
+  const handle = {
     close: () => stream && stream.close(),
     /** A change of any job seen on /api/events: a child of this one moves its row. */
     update(data) {
@@ -257,6 +250,24 @@ export async function showJob(id, container, { role = "admin", compact = false, 
     },
     log: addLine,
   };
+  if (!FINISHED.includes(job.status)) {
+    // Resume right after the version just read, so no change between the two is missed.
+    stream = streamJob(resumeUrl(job.stream_url, job.version), {
+      onProgress: render,
+      onLog: addLine,
+      // A parent's stream is its family's: each child's change as a child event.
+      onChild: (child) => handle.child(child),
+      onCompleted: (_, s) => {
+        render(s);
+        loadAttempts();
+      },
+      onFailed: (_, __, s) => {
+        render(s);
+        loadAttempts();
+      },
+    });
+  }
+  return handle;
 }
 
 export { span };

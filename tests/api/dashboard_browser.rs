@@ -343,7 +343,7 @@ async fn jobs_list_follows_new_and_changing_jobs_live_on_one_event_stream() {
 }
 
 #[tokio::test]
-async fn bulk_cancel_shows_the_dry_run_count_and_acts_after_one_confirmation() {
+async fn bulk_cancel_and_retry_show_the_dry_run_count_and_act_after_one_confirmation() {
     let Some(browser) = browser().await else {
         return;
     };
@@ -409,6 +409,22 @@ async fn bulk_cancel_shows_the_dry_run_count_and_acts_after_one_confirmation() {
         v == 3
     })
     .await;
+    // Retry: the three cancelled jobs can be retried, the completed one not.
+    click(client, "select all again", "#select-all").await;
+    click(client, "bulk retry", "#bulk-retry").await;
+    let text = wait_for(
+        client,
+        "retry dry-run count",
+        "const d = document.getElementById('confirm-dialog'); return d.open ? document.getElementById('confirm-text').textContent : null;",
+        WITHIN,
+        |v| v.is_string(),
+    )
+    .await;
+    assert_eq!(text, "3 of the 4 selected jobs will be retried.");
+    click(client, "confirm retry", "#confirm-ok").await;
+    for id in &queued {
+        app.wait_for_status(id, &["queued"], WITHIN).await;
+    }
 }
 
 #[tokio::test]

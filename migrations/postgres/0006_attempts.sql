@@ -1,12 +1,10 @@
 -- Attempt history (issue 20), as migrations/sqlite/0008_attempts.sql (which says what each
 -- column is for and when a row is written): one row per ended attempt, written by a row
--- trigger in the statement that ends it. Statements that change a job's status hold the change
--- lock (see src/store/postgres/mod.rs), so the rows of one job are numbered in the order its
--- attempts ended.
+-- trigger in the statement that ends it, keyed and ordered by the job's version once it ended.
 
 CREATE TABLE job_attempts (
-    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_id       TEXT COLLATE "C" NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    version      BIGINT NOT NULL,    -- the job's version once the attempt ended
     attempt      BIGINT NOT NULL,
     started_at   BIGINT,
     finished_at  BIGINT NOT NULL,
@@ -14,16 +12,15 @@ CREATE TABLE job_attempts (
     error        TEXT,
     details      TEXT,               -- JSON
     worker       TEXT,
-    runner       TEXT
+    runner       TEXT,
+    PRIMARY KEY (job_id, version)
 );
-
-CREATE INDEX job_attempts_job ON job_attempts (job_id, id);
 
 CREATE FUNCTION jobcast_attempt_ended() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error,
-            details, worker, runner)
-    VALUES (NEW.id,
+    INSERT INTO job_attempts (job_id, version, attempt, started_at, finished_at, outcome,
+            error, details, worker, runner)
+    VALUES (NEW.id, NEW.version,
         CASE WHEN OLD.status = 'running' THEN OLD.attempt ELSE NEW.attempt END,
         NEW.started_at,
         NEW.updated_at,
@@ -33,7 +30,8 @@ BEGIN
         CASE WHEN NEW.status IN ('completed', 'waiting') THEN NULL ELSE NEW.error END,
         CASE WHEN NEW.status IN ('completed', 'waiting') THEN NULL ELSE NEW.details END,
         OLD.worker,
-        CASE WHEN OLD.worker IS NULL THEN OLD.lease_owner END);
+        CASE WHEN OLD.worker IS NULL THEN OLD.lease_owner END)
+    ON CONFLICT (job_id, version) DO NOTHING;
     RETURN NULL;
 END
 $$;

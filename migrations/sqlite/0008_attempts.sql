@@ -16,15 +16,17 @@
 --   same attempt number, once they have ended.
 --
 -- `attempt` is the job's attempt counter as it was during the attempt; a manual retry starts it
--- again from 1, so numbers may repeat: `id` orders the rows. `worker` is the external worker's
+-- again from 1, so numbers may repeat: `version`, the job's version once the attempt ended (every
+-- change raises it, and it never goes back), orders them and keys the row, so the table is one
+-- B-tree clustered by job, with no index besides (an end costs one more row write). `worker` is the external worker's
 -- name, `runner` the in-process runner that held the lease (both NULL for outside code). An
 -- external worker's lease owner is the secret its updates prove the lease with
 -- (`Jobcast-Lease`): it is never kept here. The rows go with their job (ON DELETE CASCADE;
 -- SQLite's foreign keys are on).
 
 CREATE TABLE job_attempts (
-    id           INTEGER PRIMARY KEY,
     job_id       TEXT    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,   -- the job's version once the attempt ended
     attempt      INTEGER NOT NULL,
     started_at   INTEGER,
     finished_at  INTEGER NOT NULL,
@@ -32,18 +34,17 @@ CREATE TABLE job_attempts (
     error        TEXT,
     details      TEXT,               -- JSON
     worker       TEXT,
-    runner       TEXT
-);
-
-CREATE INDEX job_attempts_job ON job_attempts (job_id, id);
+    runner       TEXT,
+    PRIMARY KEY (job_id, version)
+) WITHOUT ROWID;
 
 CREATE TRIGGER jobs_attempt_end AFTER UPDATE OF status ON jobs
 WHEN (OLD.status = 'running' AND NEW.status <> 'running')
     OR (OLD.status = 'queued' AND NEW.status IN ('completed', 'failed'))
 BEGIN
-    INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error,
-            details, worker, runner)
-    VALUES (NEW.id,
+    INSERT OR IGNORE INTO job_attempts (job_id, version, attempt, started_at, finished_at,
+            outcome, error, details, worker, runner)
+    VALUES (NEW.id, NEW.version,
         CASE WHEN OLD.status = 'running' THEN OLD.attempt ELSE NEW.attempt END,
         NEW.started_at,
         NEW.updated_at,

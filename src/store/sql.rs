@@ -406,7 +406,7 @@ pub(super) const CHILDREN: &str =
     "SELECT * FROM jobs WHERE parent_id = $1 AND id > $2 ORDER BY id LIMIT $3";
 /// The ended attempts of job `$1`, oldest first.
 pub(super) const ATTEMPTS: &str = "SELECT attempt, started_at, finished_at, outcome, error, \
-     details, worker, runner FROM job_attempts WHERE job_id = $1 ORDER BY id";
+     details, worker, runner FROM job_attempts WHERE job_id = $1 ORDER BY version";
 /// A job's status alone: why a guarded write matched nothing.
 pub(super) const STATUS_OF: &str = "SELECT status FROM jobs WHERE id = $1";
 pub(super) const BY_IDEMPOTENCY_KEY: &str =

@@ -646,6 +646,15 @@ async fn job_view_follows_a_running_job_with_its_lease_holder_log_and_children()
             v.as_f64().is_some_and(|p| p > 0.0)
         })
         .await;
+        // A server that counts a parent's children by status (family): the facts show them.
+        if app.job(&parent).await["family"].is_object() {
+            until(
+                client,
+                "family counts",
+                "const d = document.querySelector('#job-view [data-fact=\"children\"]'); return !!d && /1 (running|completed)/.test(d.textContent)",
+            )
+            .await;
+        }
     } else {
         panic!("children could not be made: {status} {made}");
     }

@@ -172,7 +172,7 @@ function renderTypes() {
         <td data-col="running">${t.counts.running.toLocaleString()}</td>
         <td data-col="failed">${t.counts.failed.toLocaleString()}</td>
         <td data-col="wait">${wait}</td>
-        <td data-col="spark" title="${t.finished_last_hour} in the last hour, ${t.finished_last_minute} in the last minute">${sparkline(spark, `${t.name}: ${t.finished_last_hour} finished in the last hour`)} <span class="meta">${t.finished_last_minute}/min</span></td>
+        <td data-col="spark" title="${t.finished_last_hour} in the last hour, ${t.finished_last_minute} in the last minute (minutes before this tab opened show the hour's average)">${sparkline(spark, `${t.name}: ${t.finished_last_hour} finished in the last hour`)} <span class="meta">${t.finished_last_minute}/min</span></td>
         <td data-col="state">${stateCell}</td></tr>`;
     })
     .join("");

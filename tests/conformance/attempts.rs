@@ -246,3 +246,65 @@ async fn pruning_a_job_deletes_its_attempts(store: Store) {
         "another job's attempts stay"
     );
 }
+
+conformance!(a_parents_run_that_made_children_ends_waiting_and_its_next_run_is_kept_too);
+async fn a_parents_run_that_made_children_ends_waiting_and_its_next_run_is_kept_too(store: Store) {
+    let parent = running_job(&store, OWNER, LEASE).await;
+    let kids = unique_type("child");
+    let made = store
+        .spawn_children(
+            parent.id,
+            Writer::Lease(OWNER),
+            vec![NewJob {
+                max_attempts: 1,
+                ..new_job(&kids)
+            }],
+            jobcast::job::ChildPolicy::FailFast,
+            jobcast::store::FamilyLimits {
+                max_depth: 2,
+                max_children: 5,
+            },
+        )
+        .await
+        .expect("spawn_children");
+    let child = made[0].0.clone();
+    let waiting = store
+        .complete(parent.id, Writer::Lease(OWNER), None)
+        .await
+        .unwrap();
+    assert_eq!(waiting.status, JobStatus::Waiting);
+    assert_eq!(
+        outcomes(&attempts(&store, parent.id).await),
+        [(1, "waiting")]
+    );
+
+    // The child's run, then the parent's next one (the same attempt number: the waiting one
+    // was not counted).
+    claim_job(&store, &child, OTHER, LEASE).await;
+    store
+        .complete(child.id, Writer::Lease(OTHER), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&attempts(&store, child.id).await),
+        [(1, "completed")]
+    );
+    let woken = get(&store, parent.id).await;
+    assert_eq!(woken.status, JobStatus::Queued);
+    assert_eq!(
+        attempts(&store, parent.id).await.len(),
+        1,
+        "waking a parent ends no attempt"
+    );
+    claim_job(&store, &woken, OWNER, LEASE).await;
+    store
+        .complete(parent.id, Writer::Lease(OWNER), None)
+        .await
+        .unwrap();
+    let kept = attempts(&store, parent.id).await;
+    assert_eq!(outcomes(&kept), [(1, "waiting"), (1, "completed")]);
+    assert_eq!(
+        (kept[0].error.as_deref(), kept[0].details.as_deref()),
+        (None, None)
+    );
+}

@@ -54,6 +54,23 @@ def test_list_walks_every_cursor_page(server: Any) -> None:
     assert ids == [j["id"] for p in pages for j in p["jobs"]]
 
 
+def test_search_and_attempts(server: Any) -> None:
+    client = Client(server.base)
+    key = f"py-search-{time.time_ns()}"
+    job = client.submit("external", {}, idempotency_key=key)
+    client.submit("external", {})
+    assert [j["id"] for j in client.list(q=key.upper())] == [job["id"]]
+    assert client.attempts(job) == []
+    client.fail(job, "disk full", {"free": 0})
+    attempts = client.attempts(job)
+    assert [(a["attempt"], a["outcome"], a["error"]) for a in attempts] == [(1, "failed", "disk full")]
+    assert attempts[0]["details"] == {"free": 0}
+    assert attempts[0]["duration_ms"] is not None and attempts[0]["duration_ms"] >= 0
+    with pytest.raises(JobcastError) as long:
+        list(client.list(q="x" * 201))
+    assert (long.value.status, long.value.field) == (422, "q")
+
+
 def test_errors_carry_status_code_message_and_field(server: Any) -> None:
     client = Client(server.base)
     with pytest.raises(JobcastError) as missing:

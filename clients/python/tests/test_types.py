@@ -16,7 +16,7 @@ SCHEMAS = json.load(open(os.path.join(REPO, "src", "http", "openapi.json")))["co
 
 @pytest.mark.parametrize(
     "name",
-    ["Job", "LogLine", "JobPage", "Upload", "JobType", "ProgressEvent", "CompletedEvent", "FailedEvent", "JobEvent"],
+    ["Job", "Attempt", "LogLine", "JobPage", "Upload", "JobType", "ProgressEvent", "CompletedEvent", "FailedEvent", "JobEvent"],
 )
 def test_each_typed_dict_has_the_schemas_fields_required_as_there(name: str) -> None:
     schema = SCHEMAS[name]
@@ -35,3 +35,5 @@ def test_claimed_job_is_a_job_and_its_lease() -> None:
 def test_the_literals_are_the_schemas_enums() -> None:
     assert set(jobcast.JobStatus.__args__) == set(SCHEMAS["JobStatus"]["enum"])  # type: ignore[attr-defined]
     assert set(jobcast.LogLevel.__args__) == set(SCHEMAS["LogLevel"]["enum"])  # type: ignore[attr-defined]
+    outcomes = SCHEMAS["Attempt"]["properties"]["outcome"]["enum"]
+    assert set(jobcast.AttemptOutcome.__args__) == set(outcomes)  # type: ignore[attr-defined]

@@ -19,6 +19,8 @@ export type Job = Schemas["Job"];
 export type JobStatus = Schemas["JobStatus"];
 export type LogLevel = Schemas["LogLevel"];
 export type LogLine = Schemas["LogLine"];
+/** One ended attempt of a job (`GET /api/jobs/{id}/attempts`). */
+export type Attempt = Schemas["Attempt"];
 export type JobPage = Schemas["JobPage"];
 export type LogPage = Schemas["LogPage"];
 export type JobType = Schemas["JobType"];
@@ -161,6 +163,8 @@ export interface ListJobsFilter extends RequestOptions {
   limit?: number;
   /** Start from this page (a `next_cursor`). */
   cursor?: string;
+  /** Search: an id by prefix, the idempotency key or the error by part, ignoring case (at most 200 characters). */
+  q?: string;
 }
 
 export interface UploadProgress {
@@ -457,7 +461,7 @@ export class Client {
     let cursor = filter.cursor;
     for (;;) {
       const { body } = await this.call<Json<"listJobs", 200>>("GET", this.route("/api/jobs"), {
-        query: { status: filter.status, type: filter.type, limit: filter.limit, cursor },
+        query: { status: filter.status, type: filter.type, q: filter.q, limit: filter.limit, cursor },
         signal: filter.signal,
       });
       yield body;
@@ -478,6 +482,12 @@ export class Client {
       signal: options.signal,
     });
     return body.logs;
+  }
+
+  /** `GET /api/jobs/{id}/attempts`: the job's ended attempts, oldest first. */
+  async getAttempts(id: string, options: RequestOptions = {}): Promise<Attempt[]> {
+    const { body } = await this.call<Json<"listJobAttempts", 200>>("GET", this.route("/api/jobs/{id}/attempts", id), options);
+    return body.attempts;
   }
 
   /** `POST /api/jobs/{id}/cancel`: the job, `cancelled` (or still stopping: `cancel_requested`). */

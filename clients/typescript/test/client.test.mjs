@@ -60,6 +60,23 @@ describe("open server", () => {
     assert.deepEqual(ids, pages.flatMap((p) => p.jobs.map((j) => j.id)), "newest first, the same order");
   });
 
+  test("listJobs searches with q; getAttempts lists a job's ended attempts", async () => {
+    const key = `ts-search-${Date.now()}`;
+    const job = await client.createJob("external", {}, { idempotency_key: key });
+    await client.createJob("external", {});
+    const found = [];
+    for await (const j of client.listJobs({ q: key.toUpperCase() })) found.push(j.id);
+    assert.deepEqual(found, [job.id]);
+    assert.deepEqual(await client.getAttempts(job.id), []);
+    await client.fail(job.id, "disk full", { free: 0 });
+    const attempts = await client.getAttempts(job.id);
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.outcome, a.error, a.details]),
+      [[1, "failed", "disk full", { free: 0 }]],
+    );
+    assert.ok(attempts[0].duration_ms >= 0);
+  });
+
   test("errors are typed: status, error code, message, field", async () => {
     await assert.rejects(client.getJob("01900000-0000-7000-8000-000000000000"), (error) => {
       assert.ok(error instanceof JobcastError);

@@ -3116,6 +3116,8 @@ export type Job = Schemas["Job"];
 export type JobStatus = Schemas["JobStatus"];
 export type LogLevel = Schemas["LogLevel"];
 export type LogLine = Schemas["LogLine"];
+/** One ended attempt of a job (`GET /api/jobs/{id}/attempts`). */
+export type Attempt = Schemas["Attempt"];
 export type JobPage = Schemas["JobPage"];
 export type LogPage = Schemas["LogPage"];
 export type JobType = Schemas["JobType"];
@@ -3240,6 +3242,8 @@ export interface ListJobsFilter extends RequestOptions {
     limit?: number;
     /** Start from this page (a `next_cursor`). */
     cursor?: string;
+    /** Search: an id by prefix, the idempotency key or the error by part, ignoring case (at most 200 characters). */
+    q?: string;
 }
 export interface UploadProgress {
     loaded: number;
@@ -3329,6 +3333,8 @@ export declare class Client {
         after?: number;
         limit?: number;
     }): Promise<LogLine[]>;
+    /** `GET /api/jobs/{id}/attempts`: the job's ended attempts, oldest first. */
+    getAttempts(id: string, options?: RequestOptions): Promise<Attempt[]>;
     /** `POST /api/jobs/{id}/cancel`: the job, `cancelled` (or still stopping: `cancel_requested`). */
     cancel(job: string | Pick<Job, "id">, options?: RequestOptions): Promise<Job>;
     /** `POST /api/jobs/{id}/retry`: a failed or cancelled job, queued again (same id). */

@@ -240,7 +240,7 @@ export class Client {
         let cursor = filter.cursor;
         for (;;) {
             const { body } = await this.call("GET", this.route("/api/jobs"), {
-                query: { status: filter.status, type: filter.type, limit: filter.limit, cursor },
+                query: { status: filter.status, type: filter.type, q: filter.q, limit: filter.limit, cursor },
                 signal: filter.signal,
             });
             yield body;
@@ -261,6 +261,11 @@ export class Client {
             signal: options.signal,
         });
         return body.logs;
+    }
+    /** `GET /api/jobs/{id}/attempts`: the job's ended attempts, oldest first. */
+    async getAttempts(id, options = {}) {
+        const { body } = await this.call("GET", this.route("/api/jobs/{id}/attempts", id), options);
+        return body.attempts;
     }
     /** `POST /api/jobs/{id}/cancel`: the job, `cancelled` (or still stopping: `cancel_requested`). */
     async cancel(job, options = {}) {

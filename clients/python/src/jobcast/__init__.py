@@ -11,6 +11,8 @@ jobs, over jobcast's HTTP API with the standard library only.
 """
 from .client import Client, Event, JobcastError, LeaseLost, is_finished
 from .types import (
+    Attempt,
+    AttemptOutcome,
     ClaimedJob,
     CompletedEvent,
     FailedEvent,
@@ -28,6 +30,8 @@ from .worker import JobContext, Worker
 
 __version__ = "0.1.0"
 __all__ = [
+    "Attempt",
+    "AttemptOutcome",
     "ClaimedJob",
     "Client",
     "CompletedEvent",

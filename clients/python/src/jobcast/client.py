@@ -25,7 +25,7 @@ from typing import (
     cast,
 )
 
-from .types import ClaimedJob, Job, JobPage, JobStatus, JobType, LogLevel, LogLine, Upload
+from .types import Attempt, ClaimedJob, Job, JobPage, JobStatus, JobType, LogLevel, LogLine, Upload
 
 JobRef = Union[str, Mapping[str, Any]]
 """A job's id, or the job itself (a dict as the API returns it)."""
@@ -238,13 +238,13 @@ class Client:
         type: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
+        q: Optional[str] = None,
     ) -> Iterator[JobPage]:
-        """`GET /api/jobs` a page at a time, following `next_cursor` to the last page."""
+        """`GET /api/jobs` a page at a time, following `next_cursor` to the last page. `q`
+        searches: an id by prefix, the idempotency key and the error by part, ignoring case."""
         while True:
-            page = cast(
-                JobPage,
-                self.request("GET", "/api/jobs", query={"status": status, "type": type, "limit": limit, "cursor": cursor})[1],
-            )
+            query = {"status": status, "type": type, "limit": limit, "cursor": cursor, "q": q}
+            page = cast(JobPage, self.request("GET", "/api/jobs", query=query)[1])
             yield page
             cursor = page.get("next_cursor")
             if not cursor:
@@ -256,15 +256,21 @@ class Client:
         status: Optional[JobStatus] = None,
         type: Optional[str] = None,
         limit: Optional[int] = None,
+        q: Optional[str] = None,
     ) -> Iterator[Job]:
         """Every matching job, newest first, fetched a page (`limit` jobs) at a time."""
-        for page in self.pages(status=status, type=type, limit=limit):
+        for page in self.pages(status=status, type=type, limit=limit, q=q):
             yield from page["jobs"]
 
     def logs(self, job: JobRef, *, after: Optional[int] = None, limit: Optional[int] = None) -> List[LogLine]:
         """`GET /api/jobs/{id}/logs`: log lines after `after` (a `seq`), oldest first."""
         answer = self.request("GET", f"/api/jobs/{_job_id(job)}/logs", query={"after": after, "limit": limit})[1]
         return cast(List[LogLine], answer["logs"])
+
+    def attempts(self, job: JobRef) -> List[Attempt]:
+        """`GET /api/jobs/{id}/attempts`: the job's ended attempts, oldest first."""
+        answer = self.request("GET", f"/api/jobs/{_job_id(job)}/attempts")[1]
+        return cast(List[Attempt], answer["attempts"])
 
     def cancel(self, job: JobRef) -> Job:
         """`POST /api/jobs/{id}/cancel`: the job, `cancelled` (or still stopping)."""

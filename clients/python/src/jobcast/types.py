@@ -60,6 +60,23 @@ class LogLine(TypedDict):
     message: str
 
 
+AttemptOutcome = Literal["completed", "failed", "retried", "cancelled", "requeued", "waiting"]
+
+
+class Attempt(TypedDict):
+    """One ended attempt of a job (`GET /api/jobs/{id}/attempts`); times are RFC 3339."""
+
+    attempt: int
+    started_at: Optional[str]
+    finished_at: str
+    duration_ms: Optional[int]
+    outcome: AttemptOutcome
+    error: Optional[str]
+    details: Any
+    worker: Optional[str]
+    runner: Optional[str]
+
+
 class JobPage(TypedDict):
     jobs: List[Job]
     next_cursor: Optional[str]

@@ -194,10 +194,11 @@ async fn the_new_job_modal_submits_a_demo_job_and_shows_its_progress_and_log_lin
     let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(60)).await;
     let client = &browser.client;
     client.goto(&app.url("/")).await.unwrap();
+    // The button shows once the page knows the token's role allows creating jobs.
     wait_for(
         client,
         "types loaded",
-        "return document.getElementById('job-type').options.length",
+        "return document.getElementById('new-job').offsetParent === null ? 0 : document.getElementById('job-type').options.length",
         Duration::from_secs(10),
         |v| v.as_u64() > Some(0),
     )

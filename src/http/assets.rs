@@ -35,6 +35,16 @@ const ASSETS: &[Asset] = &[
         body: include_str!("assets/dashboard.js"),
     },
     Asset {
+        path: "/dashboard-lib.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/dashboard-lib.js"),
+    },
+    Asset {
+        path: "/dashboard-job.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/dashboard-job.js"),
+    },
+    Asset {
         path: "/dashboard.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("assets/dashboard.css"),

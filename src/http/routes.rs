@@ -47,6 +47,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     // The dashboard and the browser client (`assets`).
     ("/", &["GET"]),
     ("/dashboard.js", &["GET"]),
+    ("/dashboard-lib.js", &["GET"]),
+    ("/dashboard-job.js", &["GET"]),
     ("/dashboard.css", &["GET"]),
     ("/jobcast.js", &["GET"]),
     ("/jobcast.d.ts", &["GET"]),

@@ -19,8 +19,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A browser session and the chromedriver behind it.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -49,7 +49,12 @@ fn free_port() -> u16 {
 }
 
 /// Starts chromedriver and a headless Chromium session, or `None` (loudly) without them.
-async fn browser() -> Option<Browser> {
+pub(crate) async fn browser() -> Option<Browser> {
+    browser_with(&[]).await
+}
+
+/// As [`browser`], with more Chromium switches (`--force-dark-mode`, a window size).
+pub(crate) async fn browser_with(extra: &[&str]) -> Option<Browser> {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -73,18 +78,26 @@ async fn browser() -> Option<Browser> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let profile = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
+    args.extend(extra.iter().map(|a| a.to_string()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1200,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }),
+        json!({ "binary": CHROMIUM, "args": args }),
     );
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
@@ -98,19 +111,19 @@ async fn browser() -> Option<Browser> {
     })
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-async fn screenshot(client: &Client, name: &str) {
+pub(crate) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
 }
 
 /// Evaluates `script` (which returns a value) until `done` accepts it; panics after `within`.
-async fn wait_for(
+pub(crate) async fn wait_for(
     client: &Client,
     what: &str,
     script: &str,
@@ -181,10 +194,11 @@ async fn the_new_job_modal_submits_a_demo_job_and_shows_its_progress_and_log_lin
     let app = spawn_app_with(|c| c.stream.max_duration = Duration::from_secs(60)).await;
     let client = &browser.client;
     client.goto(&app.url("/")).await.unwrap();
+    // The button shows once the page knows the token's role allows creating jobs.
     wait_for(
         client,
         "types loaded",
-        "return document.getElementById('job-type').options.length",
+        "return document.getElementById('new-job').offsetParent === null ? 0 : document.getElementById('job-type').options.length",
         Duration::from_secs(10),
         |v| v.as_u64() > Some(0),
     )
@@ -266,6 +280,15 @@ async fn cancel_from_the_job_view_ends_a_running_job() {
         .unwrap();
     screenshot(client, "job-view-running").await;
     cancel.click().await.unwrap();
+    // A destructive action asks once.
+    client
+        .wait()
+        .for_element(Locator::Css("#confirm-dialog[open] #confirm-ok"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let status =
         "const s = document.querySelector('#job-view .status'); return s ? s.textContent : null;";
     wait_for(

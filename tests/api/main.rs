@@ -16,6 +16,7 @@ mod command;
 mod control;
 mod cors;
 mod dashboard;
+mod dashboard_browser;
 mod events;
 mod families;
 mod hostile;

@@ -681,7 +681,7 @@ export interface paths {
         };
         /**
          * The dashboard
-         * @description The dashboard page: jobs with live progress, filters, a job view, a "new job" form. Compiled into the binary; served with `Cache-Control: no-cache`.
+         * @description The dashboard page: counts by status, the job types and schedules, the jobs with live progress, server-side filters and search, bulk actions, a job view, a "new job" form. Compiled into the binary; served with `Cache-Control: no-cache`.
          *
          *     Public: no token needed, also when tokens are on.
          */
@@ -708,6 +708,50 @@ export interface paths {
          *     Public: no token needed, also when tokens are on.
          */
         get: operations["dashboardScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard-lib.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard's shared helpers
+         * @description The dashboard's module of shared helpers (API calls, roles, formatting), imported by the others. Compiled into the binary; served with `Cache-Control: no-cache`.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["dashboardLibrary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard-job.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard's job view
+         * @description The dashboard's job view module. Compiled into the binary; served with `Cache-Control: no-cache`.
+         *
+         *     Public: no token needed, also when tokens are on.
+         */
+        get: operations["dashboardJobView"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2990,6 +3034,50 @@ export interface operations {
         };
     };
     dashboardScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    dashboardLibrary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    dashboardJobView: {
         parameters: {
             query?: never;
             header?: never;

@@ -74,9 +74,20 @@ async fn overview(state: &AppState) -> Result<Vec<Value>, ApiError> {
                     .map(|due| (now.as_millis() - due.as_millis()).max(0)),
                 "finished_last_minute": stats.finished_last_minute,
                 "finished_last_hour": stats.finished_last_hour,
+                "finished_per_minute": per_minute(&stats.finished_per_minute),
+                "failed_last_hour": stats.failed_last_hour,
             })
         })
         .collect())
+}
+
+/// The last hour's finishes by minute, oldest first: always 60 of them.
+fn per_minute(counts: &[i64]) -> Vec<i64> {
+    let mut minutes = vec![0; 60];
+    for (minute, n) in minutes.iter_mut().zip(counts) {
+        *minute = *n;
+    }
+    minutes
 }
 
 /// `POST /api/types/{type}/pause` and `/resume`: answers the type as the overview shows it.

@@ -210,15 +210,21 @@ where
             }
         }
         let second = now.as_millis().div_euclid(1000);
-        let rows = sqlx::query(sql::FINISHED_SINCE)
-            .bind(second - 60)
+        let rows = sqlx::query(sql::FINISHED_PER_MINUTE)
             .bind(second - 3600)
             .fetch_all(self.0)
             .await?;
         for row in &rows {
             let type_stats = of_type(&mut stats, row.try_get("type")?);
-            type_stats.finished_last_minute = row.try_get("minute")?;
-            type_stats.finished_last_hour = row.try_get("hour")?;
+            let minute: i64 = row.try_get("minute")?;
+            let (n, failed): (i64, i64) = (row.try_get("n")?, row.try_get("failed")?);
+            let minute = usize::try_from(minute.clamp(0, 59)).unwrap_or(59);
+            type_stats.finished_per_minute[minute] += n;
+            type_stats.finished_last_hour += n;
+            type_stats.failed_last_hour += failed;
+        }
+        for type_stats in stats.values_mut() {
+            type_stats.finished_last_minute = type_stats.finished_per_minute[59];
         }
         Ok(stats.into_values().collect())
     }
@@ -552,6 +558,7 @@ where
 fn of_type(stats: &mut BTreeMap<String, TypeStats>, job_type: String) -> &mut TypeStats {
     stats.entry(job_type.clone()).or_insert_with(|| TypeStats {
         job_type,
+        finished_per_minute: vec![0; 60],
         ..TypeStats::default()
     })
 }

@@ -465,11 +465,13 @@ pub(super) fn type_counts() -> String {
     )
 }
 
-/// Jobs finished per type since second `$1` (`minute`) and since second `$2` (`hour`), from the
-/// per-second counts the triggers keep.
-pub(super) const FINISHED_SINCE: &str = "SELECT type, \
-     CAST(SUM(CASE WHEN at >= $1 THEN n ELSE 0 END) AS BIGINT) AS minute, \
-     CAST(SUM(n) AS BIGINT) AS hour FROM job_finishes WHERE at >= $2 GROUP BY type";
+/// Jobs finished and jobs failed per type and minute since second `$1` (an hour ago): minute 0
+/// starts at `$1`; the current second falls in minute 60 (the caller adds it to 59, so the
+/// last minute is the last 60 seconds, to the second).
+pub(super) const FINISHED_PER_MINUTE: &str = "SELECT type, \
+     CAST((at - $1) / 60 AS BIGINT) AS minute, CAST(SUM(n) AS BIGINT) AS n, \
+     CAST(SUM(failed) AS BIGINT) AS failed FROM job_finishes WHERE at >= $1 \
+     GROUP BY type, CAST((at - $1) / 60 AS BIGINT)";
 /// Forgets per-second finish counts before second `$1`.
 pub(super) const FORGET_FINISHES: &str = "DELETE FROM job_finishes WHERE at < $1";
 

@@ -224,6 +224,11 @@ pub struct TypeStats {
     /// hour, to the second; a job retried and finished again counts each time.
     pub finished_last_minute: i64,
     pub finished_last_hour: i64,
+    /// Jobs finished in each of the last 60 minutes, oldest first (the last is the last
+    /// minute, to the second).
+    pub finished_per_minute: Vec<i64>,
+    /// Jobs that failed for good in the last hour.
+    pub failed_last_hour: i64,
 }
 
 /// What the database keeps about one schedule, shared by every node.

@@ -843,3 +843,52 @@ async fn a_pause_through_one_node_holds_on_another_and_its_resume_wakes_it() {
         resumed.elapsed()
     );
 }
+
+/// The overview's last hour, by minute (the dashboard's sparkline) and its failures, from the
+/// per-second counts the database keeps.
+#[tokio::test]
+async fn the_types_overview_counts_the_last_hour_by_minute_and_its_failures() {
+    let app = spawn_app().await;
+    let (done, failed) = (app.create_external().await, app.create_external().await);
+    let (status, _) = app
+        .post_json(&format!("/api/jobs/{done}/complete"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{failed}/fail"),
+            &json!({"error": "bad"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let external = type_view(&app, "external").await;
+    let minutes: Vec<i64> = external["finished_per_minute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_i64().unwrap())
+        .collect();
+    assert_eq!(minutes.len(), 60, "{external}");
+    assert_eq!(minutes[59], 2, "both in the last minute: {minutes:?}");
+    assert_eq!(minutes.iter().sum::<i64>(), 2);
+    assert_eq!(external["finished_last_minute"], 2);
+    assert_eq!(external["finished_last_hour"], 2);
+    assert_eq!(external["failed_last_hour"], 1, "{external}");
+    // A retry and a second failure count again; a type with nothing finished has 60 zeros.
+    let (status, _) = app
+        .post_json(&format!("/api/jobs/{failed}/retry"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .post_json(
+            &format!("/api/jobs/{failed}/fail"),
+            &json!({"error": "bad again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let external = type_view(&app, "external").await;
+    assert_eq!(external["failed_last_hour"], 2, "{external}");
+    let demo = type_view(&app, "demo").await;
+    assert_eq!(demo["finished_per_minute"], json!(vec![0; 60]), "{demo}");
+    assert_eq!(demo["failed_last_hour"], 0);
+}

@@ -103,41 +103,9 @@ async function route() {
 
 /* ---------- overview ---------- */
 
-const finishes = new Map(); // type -> [[minute, finished in the minute before]] seen by this tab
-
-/**
- * Jobs finished per minute over the last hour, per type, for the sparkline. The server gives
- * the number finished in the last minute and in the last hour; this tab records the former
- * once a minute while it is open, and spreads what the last hour holds beyond those minutes
- * evenly over the minutes it did not see.
- */
+/** Jobs finished per minute over the last hour, oldest first, as the server counts them. */
 function perMinute(type) {
-  const now = Math.floor(Date.now() / 60000);
-  let seen = finishes.get(type.name);
-  if (!seen) {
-    try {
-      seen = JSON.parse(sessionStorage.getItem(`jobcast-spark-${type.name}`)) || [];
-    } catch {
-      seen = [];
-    }
-  }
-  seen = seen.filter(([minute]) => minute > now - 60);
-  const last = seen[seen.length - 1];
-  if (last && last[0] === now) last[1] = Math.max(last[1], type.finished_last_minute);
-  else seen.push([now, type.finished_last_minute]);
-  finishes.set(type.name, seen);
-  try {
-    sessionStorage.setItem(`jobcast-spark-${type.name}`, JSON.stringify(seen));
-  } catch {
-    /* full: the sparkline just starts over */
-  }
-  const known = new Map(seen);
-  const unseen = 60 - known.size;
-  const rest = Math.max(0, type.finished_last_hour - [...known.values()].reduce((a, b) => a + b, 0));
-  const fill = unseen > 0 ? rest / unseen : 0;
-  const values = [];
-  for (let minute = now - 59; minute <= now; minute += 1) values.push(known.has(minute) ? known.get(minute) : fill);
-  return values;
+  return Array.isArray(type.finished_per_minute) ? type.finished_per_minute : new Array(60).fill(0);
 }
 
 function totals() {
@@ -170,9 +138,9 @@ function renderTypes() {
         <th scope="row"><a href="${hashFor({ job: null, filters: { ...state.filters, type: t.name } })}">${escapeText(t.name)}</a></th>
         <td data-col="queued">${t.counts.queued.toLocaleString()}</td>
         <td data-col="running">${t.counts.running.toLocaleString()}</td>
-        <td data-col="failed">${t.counts.failed.toLocaleString()}</td>
+        <td data-col="failed" title="${(t.counts.failed || 0).toLocaleString()} failed in all">${(t.failed_last_hour ?? 0).toLocaleString()}</td>
         <td data-col="wait">${wait}</td>
-        <td data-col="spark" title="${t.finished_last_hour} in the last hour, ${t.finished_last_minute} in the last minute (minutes before this tab opened show the hour's average)">${sparkline(spark, `${t.name}: ${t.finished_last_hour} finished in the last hour`)} <span class="meta">${t.finished_last_minute}/min</span></td>
+        <td data-col="spark" title="${t.finished_last_hour} in the last hour, ${t.finished_last_minute} in the last minute">${sparkline(spark, `${t.name}: ${t.finished_last_hour} finished in the last hour`)} <span class="meta">${t.finished_last_minute}/min</span></td>
         <td data-col="state">${stateCell}</td></tr>`;
     })
     .join("");

@@ -137,6 +137,8 @@ class JobType(TypedDict):
     oldest_queued_age_ms: Optional[int]
     finished_last_minute: int
     finished_last_hour: int
+    finished_per_minute: List[int]
+    failed_last_hour: int
 
 
 class _ProgressEventRequired(TypedDict):

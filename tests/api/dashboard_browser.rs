@@ -409,8 +409,21 @@ async fn bulk_cancel_and_retry_show_the_dry_run_count_and_act_after_one_confirma
         v == 3
     })
     .await;
-    // Retry: the three cancelled jobs can be retried, the completed one not.
+    // Retry: the three cancelled jobs can be retried, the completed one not. The page clears
+    // its selection once the cancel's answer is in (which may come after the rows' events).
+    until(
+        client,
+        "selection cleared",
+        "return document.getElementById('bulk').hidden && !document.getElementById('select-all').checked",
+    )
+    .await;
     click(client, "select all again", "#select-all").await;
+    until(
+        client,
+        "bulk bar again",
+        "return !document.getElementById('bulk').hidden && document.getElementById('bulk-count').textContent === '4 selected'",
+    )
+    .await;
     click(client, "bulk retry", "#bulk-retry").await;
     let text = wait_for(
         client,

@@ -342,6 +342,18 @@ async fn jobs_list_follows_new_and_changing_jobs_live_on_one_event_stream() {
     assert_eq!(streams, json!(0));
 }
 
+/// The confirmation dialog's text, once it is open.
+async fn confirm_text(client: &Client, what: &str) -> Value {
+    wait_for(
+        client,
+        what,
+        "const d = document.getElementById('confirm-dialog'); return d.open ? document.getElementById('confirm-text').textContent : null;",
+        WITHIN,
+        |v| v.is_string(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn bulk_cancel_and_retry_show_the_dry_run_count_and_act_after_one_confirmation() {
     let Some(browser) = browser().await else {
@@ -385,14 +397,7 @@ async fn bulk_cancel_and_retry_show_the_dry_run_count_and_act_after_one_confirma
     )
     .await;
     click(client, "bulk cancel", "#bulk-cancel").await;
-    let text = wait_for(
-        client,
-        "dry-run count",
-        "const d = document.getElementById('confirm-dialog'); return d.open ? document.getElementById('confirm-text').textContent : null;",
-        WITHIN,
-        |v| v.is_string(),
-    )
-    .await;
+    let text = confirm_text(client, "dry-run count").await;
     assert_eq!(text, "3 of the 4 selected jobs will be cancelled.");
     // Nothing has changed before the confirmation.
     for id in &queued {
@@ -425,14 +430,7 @@ async fn bulk_cancel_and_retry_show_the_dry_run_count_and_act_after_one_confirma
     )
     .await;
     click(client, "bulk retry", "#bulk-retry").await;
-    let text = wait_for(
-        client,
-        "retry dry-run count",
-        "const d = document.getElementById('confirm-dialog'); return d.open ? document.getElementById('confirm-text').textContent : null;",
-        WITHIN,
-        |v| v.is_string(),
-    )
-    .await;
+    let text = confirm_text(client, "retry dry-run count").await;
     assert_eq!(text, "3 of the 4 selected jobs will be retried.");
     click(client, "confirm retry", "#confirm-ok").await;
     for id in &queued {

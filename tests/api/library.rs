@@ -222,43 +222,30 @@ async fn spawn_family_app() -> TestApp {
     from_application(app, dir, db_path)
 }
 
+/// Creates a job and waits for its end.
+async fn run_to_end(app: &TestApp, body: Value) -> Value {
+    let id = app.create(body).await["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&id, &["completed", "failed"], Duration::from_secs(20))
+        .await
+}
+
 #[tokio::test]
 async fn a_rust_handler_makes_children_waits_for_them_and_merges_their_results() {
     let app = spawn_family_app().await;
-    let id = app
-        .create(json!({"type": "sum", "payload": {"n": 10}}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(20))
-        .await;
+    let job = run_to_end(&app, json!({"type": "sum", "payload": {"n": 10}})).await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["result"], json!({"sum": 385, "children": 10}));
     assert_eq!(job["children"], 10);
 
     // A failed child: fail-fast fails the parent; wait-for-all lets it merge what there is.
-    let id = app
-        .create(json!({"type": "sum", "payload": {"n": 13}}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(20))
-        .await;
+    let job = run_to_end(&app, json!({"type": "sum", "payload": {"n": 13}})).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(job["error"].as_str().unwrap().contains("unlucky"), "{job}");
-    let id = app
-        .create(json!({"type": "sum", "payload": {"n": 13, "wait_for_all": true}}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = app
-        .wait_for_status(&id, &["completed", "failed"], Duration::from_secs(20))
-        .await;
+    let job = run_to_end(
+        &app,
+        json!({"type": "sum", "payload": {"n": 13, "wait_for_all": true}}),
+    )
+    .await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["result"], json!({"sum": 650, "children": 13}));
 }

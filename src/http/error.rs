@@ -62,6 +62,10 @@ pub enum ApiError {
     /// shortly (here or on another node), as `Retry-After` says.
     #[error("the database is not available")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database went away while committing the request's write and never said whether
+    /// it did: a 503 like [`ApiError::Unavailable`], whose message says the write may stand.
+    #[error("the database went away while committing, and whether the request was applied is unknown: read the job, or send it again with the same Idempotency-Key")]
+    Unconfirmed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -113,7 +117,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Unconfirmed(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -134,7 +138,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Internal(_) => "internal",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Unconfirmed(_) => "unavailable",
         }
     }
 
@@ -143,7 +147,7 @@ impl ApiError {
         match self {
             ApiError::TooManyRequests { retry_after, .. }
             | ApiError::QueueFull { retry_after, .. } => Some(*retry_after),
-            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            ApiError::Unavailable(_) | ApiError::Unconfirmed(_) => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
     }
@@ -174,6 +178,7 @@ impl From<StoreError> for ApiError {
             // failure would fail again, and a client told 503 would retry it forever.
             error if error.is_transient() => ApiError::Unavailable(Box::new(error)),
             StoreError::Closed => ApiError::Unavailable(Box::new(StoreError::Closed)),
+            error @ StoreError::Unconfirmed(_) => ApiError::Unconfirmed(Box::new(error)),
             other => ApiError::Internal(Box::new(other)),
         }
     }

@@ -171,7 +171,9 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
         Ok(response) => response,
         Err(error) => {
             match &error {
-                ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
+                ApiError::Internal(cause)
+                | ApiError::Unavailable(cause)
+                | ApiError::Unconfirmed(cause) => {
                     state.metrics.store_error();
                     let cause = crate::telemetry::error_chain(cause.as_ref());
                     tracing::error!(%method, %path, error = %error, %cause, "request failed");

@@ -38,6 +38,10 @@ pub enum StoreError {
     /// `transient` when it failed for want of the database (nothing was committed).
     #[error("the write failed: {message}")]
     Batch { message: String, transient: bool },
+    /// The database went away while committing this write and did not say, when asked again,
+    /// whether the commit happened: the write may or may not have been applied.
+    #[error("the database went away while committing, and whether the write was applied is unknown: {0}")]
+    Unconfirmed(String),
     /// The store's writer has stopped (the store is closing).
     #[error("the store is closed")]
     Closed,

@@ -6,13 +6,14 @@
 //! client sees of a server that is shutting down or not yet up). Restarting the machine's real
 //! PostgreSQL would take the other tests' databases down with it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -28,26 +29,45 @@ const SILENT: u8 = 2;
 /// A TCP proxy to PostgreSQL that can be cut and restored.
 struct Proxy {
     port: u16,
-    state: Arc<AtomicU8>,
+    shared: Arc<Shared>,
+}
+
+/// What the proxy's connections share.
+struct Shared {
+    state: AtomicU8,
     /// Bumped on every change of state: every connection made before it ends.
     changes: watch::Sender<u64>,
+    /// Set by [`Proxy::cut_after_commit_of`]; taken, and `tripped` bumped, when it acts.
+    armed: std::sync::Mutex<Option<Vec<u8>>>,
+    tripped: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn set(&self, state: u8) {
+        self.state.store(state, Ordering::SeqCst);
+        self.changes.send_modify(|n| *n += 1);
+    }
 }
 
 impl Proxy {
     async fn start(upstream: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(AtomicU8::new(UP));
-        let changes = watch::Sender::new(0u64);
-        let (now, changed) = (state.clone(), changes.subscribe());
+        let shared = Arc::new(Shared {
+            state: AtomicU8::new(UP),
+            changes: watch::Sender::new(0u64),
+            armed: std::sync::Mutex::new(None),
+            tripped: watch::Sender::new(0u64),
+        });
+        let now = shared.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let (upstream, mut changed) = (upstream.clone(), changed.clone());
+                let (upstream, mut changed) = (upstream.clone(), now.changes.subscribe());
                 changed.mark_unchanged();
-                match now.load(Ordering::SeqCst) {
+                match now.state.load(Ordering::SeqCst) {
                     REFUSING => drop(client),
                     SILENT => {
                         tokio::spawn(async move {
@@ -56,13 +76,13 @@ impl Proxy {
                         });
                     }
                     _ => {
+                        let shared = now.clone();
                         tokio::spawn(async move {
                             let Ok(server) = TcpStream::connect(&upstream).await else {
                                 return;
                             };
-                            let (mut client, mut server) = (client, server);
                             tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = relay(client, server, shared) => {}
                                 _ = changed.changed() => {}
                             }
                         });
@@ -70,16 +90,24 @@ impl Proxy {
                 }
             }
         });
-        Proxy {
-            port,
-            state,
-            changes,
-        }
+        Proxy { port, shared }
     }
 
     fn set(&self, state: u8) {
-        self.state.store(state, Ordering::SeqCst);
-        self.changes.send_modify(|n| *n += 1);
+        self.shared.set(state);
+    }
+
+    /// The COMMIT of the next transaction that sends `marker` (a value bound to one of its
+    /// statements) reaches PostgreSQL, and then the proxy cuts as [`Proxy::cut`] before the
+    /// answer comes back: the commit happened and jobcast never heard.
+    fn cut_after_commit_of(&self, marker: &str) {
+        *self.shared.armed.lock().unwrap() = Some(marker.as_bytes().to_vec());
+    }
+
+    /// Waits until [`Proxy::cut_after_commit_of`] has cut.
+    async fn tripped(&self) {
+        let mut tripped = self.shared.tripped.subscribe();
+        tripped.wait_for(|n| *n > 0).await.unwrap();
     }
 
     /// PostgreSQL "goes down": open connections are cut, new ones closed at once.
@@ -95,6 +123,60 @@ impl Proxy {
     fn restore(&self) {
         self.set(UP);
     }
+}
+
+/// Copies bytes both ways between `client` and `server`, acting on an armed
+/// [`Proxy::cut_after_commit_of`].
+async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let deaf = Arc::new(AtomicBool::new(false));
+    let answers = {
+        let deaf = deaf.clone();
+        async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = from_server.read(&mut buf).await.unwrap_or(0);
+                if n == 0 || deaf.load(Ordering::SeqCst) {
+                    return;
+                }
+                if to_client.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let queries = async move {
+        let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut marked = false;
+        loop {
+            let n = from_client.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            let chunk = &buf[..n];
+            let trip = {
+                let mut armed = shared.armed.lock().unwrap();
+                marked |= armed.as_ref().is_some_and(|marker| contains(chunk, marker));
+                marked && contains(chunk, b"COMMIT") && armed.take().is_some()
+            };
+            if trip {
+                deaf.store(true, Ordering::SeqCst);
+            }
+            if to_server.write_all(chunk).await.is_err() {
+                return;
+            }
+            if trip {
+                // Every connection goes now, this one too: the server reads the COMMIT before
+                // the close, and whatever it answers is not read.
+                shared.set(REFUSING);
+                shared.tripped.send_modify(|n| *n += 1);
+                return;
+            }
+        }
+    };
+    tokio::join!(answers, queries);
 }
 
 /// `url` with its host and port replaced by the proxy's.
@@ -288,6 +370,80 @@ async fn a_postgres_outage_answers_503_keeps_streams_open_and_loses_nothing() {
         app.count_jobs().await,
         3,
         "the two jobs from before and the new one"
+    );
+}
+
+/// PostgreSQL goes away after a batch's COMMIT reached it and before its answer came back.
+/// The writer asks whether that commit happened for as long as the database is away, but the
+/// writes sent meanwhile wait for the question no longer than a connection would
+/// (`database_acquire_timeout`), and get their 503. Once the database is back, the batch's own
+/// write is answered with what happened: committed.
+#[tokio::test]
+async fn writes_sent_while_a_lost_commit_is_looked_up_get_a_503_at_once_not_a_hang() {
+    if skip_on_sqlite("the outage is PostgreSQL's") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let real = postgres_url_for(&dir.path().join("lost-commit.db"));
+    let proxy = Proxy::start(upstream(&real)).await;
+    let via_proxy = through(&real, proxy.port);
+    let app = spawn_app_with(|c| {
+        c.database_url = via_proxy;
+        c.database_acquire_timeout = Duration::from_millis(500);
+    })
+    .await;
+    app.create(json!({"type": "external"})).await;
+
+    proxy.cut_after_commit_of("lost-commit");
+    let keyed = json!({"type": "external", "idempotency_key": "lost-commit"});
+    let lost = app.post_json("/api/jobs", &keyed);
+    let meanwhile = async {
+        proxy.tripped().await;
+        let started = Instant::now();
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.push(
+                app.post_json("/api/jobs", &json!({"type": "external"}))
+                    .await,
+            );
+        }
+        let took = started.elapsed();
+        proxy.restore();
+        (answers, took)
+    };
+    let ((status, created), (answers, took)) = tokio::join!(lost, meanwhile);
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"], "unavailable", "{body}");
+    }
+    eprintln!("three creates answered 503 in {took:?} while the commit was looked up");
+    assert!(
+        took < Duration::from_secs(10),
+        "three creates took {took:?}"
+    );
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the lost commit happened: {created}"
+    );
+
+    wait_ready(&app, Duration::from_secs(30)).await;
+    let (_, page) = app.get("/api/jobs?limit=100").await;
+    let keys: Vec<&Value> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| &job["idempotency_key"])
+        .collect();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the first job and the one whose commit was lost: {page}"
+    );
+    assert!(keys.contains(&&json!("lost-commit")), "{page}");
+    assert_eq!(
+        app.create(json!({"type": "external"})).await["status"],
+        "queued"
     );
 }
 

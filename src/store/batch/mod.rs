@@ -36,6 +36,8 @@ pub use family::FamilyLimits;
 pub(crate) use family::{completes_to, seeds as family_seeds, SpawnRequest};
 pub(crate) use statement::{bind_all, decode, Arg, On, Output, Rows, Run, Statement};
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +153,40 @@ pub(crate) enum Write {
     Tell(JobId),
 }
 
+impl Write {
+    /// Whether someone waits for this write's answer (a queued report or line has none; a
+    /// flush waits for the writes before it, not for an answer of its own).
+    fn awaited(&self) -> bool {
+        match self {
+            Write::Progress(.., reply) => !reply.is_closed(),
+            Write::Log(.., reply) => !reply.is_closed(),
+            Write::Tell(_) | Write::Flush(_) => false,
+            _ => true,
+        }
+    }
+
+    /// Answers an awaited write with `error` and gives back one nobody awaits, to be written
+    /// later.
+    fn refuse(self, error: impl Fn() -> StoreError) -> Option<Write> {
+        fn answer<T>(reply: Reply<T>, error: StoreError) -> Option<Write> {
+            let _ = reply.send(Err(error));
+            None
+        }
+        if !self.awaited() {
+            return Some(self);
+        }
+        match self {
+            Write::Tell(_) | Write::Flush(_) => Some(self),
+            Write::Create(_, reply) | Write::Spawn(_, reply) => answer(reply, error()),
+            Write::Progress(.., reply) => answer(reply, error()),
+            Write::Log(.., reply) => answer(reply, error()),
+            Write::End(.., reply) => answer(reply, error()),
+            Write::Claim(_, reply) => answer(reply, error()),
+            Write::Settle(_, reply) => answer(reply, error()),
+        }
+    }
+}
+
 /// What the batch's statements spell differently on each database.
 #[derive(Debug)]
 pub(crate) struct Dialect {
@@ -171,13 +207,33 @@ pub(crate) struct Dialect {
     pub(crate) next_change: &'static str,
 }
 
+/// Finds out whether a commit whose answer was lost happened: `Some(true)` it did,
+/// `Some(false)` it did not, `None` it could not tell.
+pub(crate) type Lookup = Pin<Box<dyn Future<Output = Option<bool>> + Send>>;
+
+/// What became of a batch's transaction that ran to its commit.
+pub(crate) enum Committed {
+    /// Committed and durable.
+    Yes(Results),
+    /// The connection went away during the commit (`error`): `lookup` tells whether it
+    /// happened. The writes that come meanwhile wait for it no longer than `patience` (see
+    /// [`meanwhile`]): the lookup lasts as long as the database is away.
+    Unknown {
+        results: Results,
+        error: StoreError,
+        lookup: Lookup,
+        patience: Duration,
+    },
+}
+
 /// How a backend runs a batch: one transaction, committed only if every statement ran.
 #[async_trait::async_trait]
 pub(crate) trait Transactions: Send + Sync + 'static {
     /// Runs `work` in a transaction (taking whatever lock the backend's change numbers need)
-    /// and commits. Answers only once the commit is known to be durable; a transient error
+    /// and commits. `Yes` only once the commit is known to be durable; a transient error
     /// only when nothing was committed.
-    async fn transaction(&self, work: &Batch, keep_log_lines: i64) -> Result<Results, StoreError>;
+    async fn transaction(&self, work: &Batch, keep_log_lines: i64)
+        -> Result<Committed, StoreError>;
 
     /// The store is closing: writes still waiting are given up.
     fn is_closed(&self) -> bool;
@@ -267,9 +323,13 @@ impl Batch {
     /// written with the next batch.
     fn fail(self, error: &StoreError) -> Vec<Write> {
         let transient = error.is_transient();
-        let failed = || StoreError::Batch {
-            message: error.to_string(),
-            transient,
+        let failed = || match error {
+            // The writes may stand: they are told so, not that they failed.
+            StoreError::Unconfirmed(message) => StoreError::Unconfirmed(message.clone()),
+            _ => StoreError::Batch {
+                message: error.to_string(),
+                transient,
+            },
         };
         let mut kept = Vec::new();
         let mut dropped = 0usize;
@@ -531,16 +591,38 @@ async fn run<T: Transactions>(
         }
         tracing::trace!(writes = count, "applying a batch");
         let keep = keep_log_lines.load(Ordering::Relaxed);
-        match db.transaction(&batch, keep).await {
+        let mut after = Vec::new();
+        let outcome = match db.transaction(&batch, keep).await {
+            Ok(Committed::Yes(results)) => Ok(results),
+            Ok(Committed::Unknown {
+                results,
+                error,
+                lookup,
+                patience,
+            }) => {
+                tracing::warn!(error = ?error, "the database went away during a commit; asking whether it happened");
+                let found;
+                (found, after) = meanwhile(lookup, patience, &mut queue).await;
+                match found {
+                    Some(true) => Ok(results),
+                    Some(false) => Err(error),
+                    None => Err(StoreError::Unconfirmed(error.to_string())),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
             Ok(results) => {
                 commits.fetch_add(1, Ordering::Relaxed);
                 wrote();
                 batch.answer(results);
                 backoff = Duration::from_millis(50);
+                writes = after;
             }
             Err(error) => {
                 tracing::error!(error = ?error, writes = count, "a batch of writes failed");
                 writes = batch.fail(&error);
+                writes.append(&mut after);
                 if !writes.is_empty() {
                     if db.is_closed() {
                         Batch::sort(std::mem::take(&mut writes)).fail(&StoreError::Closed);
@@ -550,6 +632,54 @@ async fn run<T: Transactions>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// While a lost commit is looked up: the writes that arrive are not held behind the lookup
+/// for longer than `patience` (the time a request waits for a connection before its 503),
+/// however long the database stays away. An awaited write not applied by then is answered
+/// with a transient error (a runner tries again, an HTTP client gets a 503), as a batch of its
+/// own would be; queued reports and lines, tells and flushes are kept, in order, to be written
+/// after the batch they may follow. Gives the lookup's answer and the writes still to apply.
+async fn meanwhile(
+    mut lookup: Lookup,
+    patience: Duration,
+    queue: &mut mpsc::Receiver<Write>,
+) -> (Option<bool>, Vec<Write>) {
+    use tokio::time::{sleep_until, Instant};
+    let away = || StoreError::Batch {
+        message: "the database went away while committing an earlier batch".to_owned(),
+        transient: true,
+    };
+    // Each write with when it came.
+    let mut kept: Vec<(Instant, Write)> = Vec::new();
+    loop {
+        let due = kept
+            .iter()
+            .find(|(_, write)| write.awaited())
+            .map(|(came, _)| *came + patience);
+        tokio::select! {
+            biased;
+            found = &mut lookup => return (found, kept.into_iter().map(|(_, w)| w).collect()),
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let now = Instant::now();
+                kept = kept
+                    .into_iter()
+                    .filter_map(|(came, write)| match came + patience <= now {
+                        true => write.refuse(away).map(|write| (came, write)),
+                        false => Some((came, write)),
+                    })
+                    .collect();
+            }
+            // Past a batch's worth kept, senders wait on the bounded queue.
+            write = queue.recv(), if kept.len() < MAX_BATCH => match write {
+                Some(write) => kept.push((Instant::now(), write)),
+                None => {
+                    let found = lookup.await;
+                    return (found, kept.into_iter().map(|(_, w)| w).collect());
+                }
+            },
         }
     }
 }

@@ -29,7 +29,9 @@ use sqlx::{Postgres, Row};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::batch::{self, Batch, Dialect, On, Output, Rows, Run, Statement, Transactions, Writes};
+use super::batch::{
+    self, Batch, Committed, Dialect, On, Output, Rows, Run, Statement, Transactions, Writes,
+};
 use super::rows::job_from_row;
 use super::shared::{Prune, Shared};
 use super::sql;
@@ -119,28 +121,24 @@ struct Batches {
 
 #[async_trait::async_trait]
 impl Transactions for Batches {
-    async fn transaction(&self, work: &Batch, keep: i64) -> Result<batch::Results, StoreError> {
+    async fn transaction(&self, work: &Batch, keep: i64) -> Result<Committed, StoreError> {
         let mut tx = self.pool.begin().await?;
         let xid: i64 = sqlx::query_scalar(LOCK_BATCH).fetch_one(&mut *tx).await?;
         let results = batch::apply(&mut Fused(&mut tx), &DIALECT, work, keep).await?;
         let Err(error) = tx.commit().await else {
-            return Ok(results);
+            return Ok(Committed::Yes(results));
         };
         let error = StoreError::from(error);
         if !error.is_transient() {
             return Err(error);
         }
         // The connection went away during the commit: did it happen?
-        match self.outcome(xid).await {
-            Some(true) => Ok(results),
-            Some(false) => Err(error),
-            None => Err(StoreError::Batch {
-                message: format!(
-                    "the database went away while committing, and whether it did is unknown: {error}"
-                ),
-                transient: false,
-            }),
-        }
+        Ok(Committed::Unknown {
+            results,
+            error,
+            lookup: Box::pin(outcome(self.pool.clone(), xid)),
+            patience: self.pool.options().get_acquire_timeout(),
+        })
     }
 
     fn is_closed(&self) -> bool {
@@ -205,29 +203,28 @@ impl Run for Fused<'_> {
     }
 }
 
-impl Batches {
-    /// Whether transaction `xid` committed (`Some(false)`: it was rolled back), asked again
-    /// while the database is away, for up to half a minute; `None` if it never answered.
-    async fn outcome(&self, xid: i64) -> Option<bool> {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
-        let mut delay = Duration::from_millis(50);
-        loop {
-            let status: Result<Option<String>, sqlx::Error> =
-                sqlx::query_scalar("SELECT txid_status($1)")
-                    .bind(xid)
-                    .fetch_one(&self.pool)
-                    .await;
-            match status {
-                Ok(Some(status)) if status == "committed" => return Some(true),
-                Ok(Some(status)) if status == "aborted" => return Some(false),
-                Ok(None) => return Some(false),
-                _ if tokio::time::Instant::now() + delay > give_up => return None,
-                // Still in progress (the server has not seen the connection close yet), or
-                // the database is away.
-                _ => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
+/// Whether transaction `xid` committed (`Some(false)`: it was rolled back), asked again while
+/// the database is away, for up to half a minute; `None` if it never answered. Asked often
+/// (every quarter second at most), since writes may be waiting for the answer.
+async fn outcome(pool: PgPool, xid: i64) -> Option<bool> {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let status: Result<Option<String>, sqlx::Error> =
+            sqlx::query_scalar("SELECT txid_status($1)")
+                .bind(xid)
+                .fetch_one(&pool)
+                .await;
+        match status {
+            Ok(Some(status)) if status == "committed" => return Some(true),
+            Ok(Some(status)) if status == "aborted" => return Some(false),
+            Ok(None) => return Some(false),
+            _ if tokio::time::Instant::now() + delay > give_up => return None,
+            // Still in progress (the server has not seen the connection close yet), or the
+            // database is away.
+            _ => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(250));
             }
         }
     }

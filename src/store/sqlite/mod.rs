@@ -23,7 +23,7 @@ use sqlx::{Either, Executor, Sqlite};
 use tokio::sync::watch;
 
 use super::batch::{
-    self, Arg, Batch, Dialect, On, Output, Rows, Run, Statement, Transactions, Writes,
+    self, Arg, Batch, Committed, Dialect, On, Output, Rows, Run, Statement, Transactions, Writes,
 };
 use super::rows::job_from_row;
 use super::shared::Shared;
@@ -101,9 +101,10 @@ struct Batches {
 impl Transactions for Batches {
     /// The whole batch in one round trip to the connection's thread ([`OneTrip`]); the few
     /// reads that answer refused writes, if any, after the commit.
-    async fn transaction(&self, work: &Batch, keep: i64) -> Result<batch::Results, StoreError> {
+    async fn transaction(&self, work: &Batch, keep: i64) -> Result<Committed, StoreError> {
         let mut conn = self.writer.acquire().await?;
-        batch::apply(&mut OneTrip(&mut conn), &DIALECT, work, keep).await
+        let results = batch::apply(&mut OneTrip(&mut conn), &DIALECT, work, keep).await?;
+        Ok(Committed::Yes(results))
     }
 
     fn is_closed(&self) -> bool {

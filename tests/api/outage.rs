@@ -379,7 +379,7 @@ async fn a_postgres_outage_answers_503_keeps_streams_open_and_loses_nothing() {
 /// (`database_acquire_timeout`), and get their 503. Once the database is back, the batch's own
 /// write is answered with what happened: committed.
 #[tokio::test]
-async fn writes_sent_while_a_lost_commit_is_looked_up_get_a_503_at_once_not_a_hang() {
+async fn writes_sent_while_a_lost_commit_is_looked_up_get_their_503_not_a_hang() {
     if skip_on_sqlite("the outage is PostgreSQL's") {
         return;
     }

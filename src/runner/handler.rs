@@ -13,8 +13,6 @@ use tokio_util::sync::CancellationToken;
 use crate::job::{ChildPolicy, Job, JobId, LogLevel, NewJob, Progress};
 use crate::store::{FamilyLimits, Store, StoreError, Writer};
 
-use super::types::JobTypes;
-
 /// A boxed future, so handlers can be stored as trait objects.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -121,20 +119,28 @@ pub struct JobContext {
     family: Option<Arc<Family>>,
 }
 
+/// What making a child needs to know of its type, from the registry of declared types
+/// ([`super::types::JobTypes`]), which names the handlers and so is not known here.
+pub(crate) trait ChildTypes: std::fmt::Debug + Send + Sync {
+    /// The attempts a child of `job_type` gets, once the type is known to be declared and its
+    /// handler (if it runs here) accepts `payload`; else why not.
+    fn child_attempts(&self, job_type: &str, payload: &Value) -> Result<i64, JobError>;
+}
+
 /// What a job needs to make children: the declared types (a child's type must be one, and
 /// gives its attempts and checks its payload), the limits, the policy, and how many children
 /// this run has asked for (each child's idempotency key, so a retried run that asks again in
 /// the same order gets the same children).
 #[derive(Debug)]
 pub(crate) struct Family {
-    pub(crate) types: Arc<JobTypes>,
+    pub(crate) types: Arc<dyn ChildTypes>,
     pub(crate) limits: FamilyLimits,
     policy: std::sync::Mutex<ChildPolicy>,
     asked: AtomicU64,
 }
 
 impl Family {
-    pub(crate) fn new(types: Arc<JobTypes>, limits: FamilyLimits) -> Self {
+    pub(crate) fn new(types: Arc<dyn ChildTypes>, limits: FamilyLimits) -> Self {
         Family {
             types,
             limits,
@@ -342,14 +348,9 @@ impl JobContext {
             .ok_or_else(|| JobError::permanent("this job cannot make children"))?;
         let mut new = Vec::with_capacity(children.len());
         for child in children {
-            let job_type = family.types.get(&child.job_type).ok_or_else(|| {
-                JobError::permanent(format!("unknown child job type {:?}", child.job_type))
-            })?;
-            if let Some(handler) = &job_type.handler {
-                handler.validate(&child.payload).map_err(|e| {
-                    JobError::permanent(format!("child {}: {}", e.field, e.message))
-                })?;
-            }
+            let max_attempts = family
+                .types
+                .child_attempts(&child.job_type, &child.payload)?;
             let n = family.asked.fetch_add(1, Ordering::Relaxed);
             // A child may work on its parent's upload (named in its payload as the parent's
             // is); no other, which would need checking first.
@@ -362,7 +363,7 @@ impl JobContext {
                 job_type: child.job_type,
                 payload: child.payload,
                 priority: self.job.priority,
-                max_attempts: job_type.config.max_attempts,
+                max_attempts,
                 timeout: None,
                 run_at: None,
                 idempotency_key: Some(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::command::CommandHandler;
 use super::demo::Demo;
-use super::handler::JobHandler;
+use super::handler::{ChildTypes, JobError, JobHandler};
 use crate::config::{JobKind, JobTypeConfig};
 
 /// One declared job type: its settings and, for in-process kinds, its handler.
@@ -107,5 +107,19 @@ impl JobTypes {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
+    }
+}
+
+impl ChildTypes for JobTypes {
+    fn child_attempts(&self, job_type: &str, payload: &serde_json::Value) -> Result<i64, JobError> {
+        let declared = self
+            .get(job_type)
+            .ok_or_else(|| JobError::permanent(format!("unknown child job type {job_type:?}")))?;
+        if let Some(handler) = &declared.handler {
+            handler
+                .validate(payload)
+                .map_err(|e| JobError::permanent(format!("child {}: {}", e.field, e.message)))?;
+        }
+        Ok(declared.config.max_attempts)
     }
 }

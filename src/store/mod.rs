@@ -563,7 +563,7 @@ impl Store {
 
     /// Settles every family that may need it: waiting parents, and failed or cancelled parents
     /// with unfinished children. On SQLite a family's settling commits just after the change
-    /// that caused it (`batch/family.rs`), so a process killed in between leaves it for this
+    /// that caused it (`batch/family/`), so a process killed in between leaves it for this
     /// sweep, which the application runs when it starts.
     pub async fn settle_all(&self) -> Result<(), StoreError> {
         self.writes.settle(Vec::new()).await

@@ -297,7 +297,7 @@ where
         text: fn(&str) -> String,
     ) -> Result<u64, StoreError> {
         let mut statement = Statement::new("SELECT COUNT(*) AS n FROM jobs WHERE ");
-        sql::matching(&mut statement, filter, status, None, text);
+        matching(&mut statement, filter, status, None, text);
         let row = bind_all(sqlx::query(&statement.sql), &statement.args)
             .fetch_one(self.0)
             .await?;
@@ -611,5 +611,51 @@ impl Affected for sqlx::sqlite::SqliteQueryResult {
 impl Affected for sqlx::postgres::PgQueryResult {
     fn affected(&self) -> u64 {
         self.rows_affected()
+    }
+}
+
+/// Appends to `statement` the conditions of a bulk action's next step: jobs in `status` that
+/// match `filter`, with ids above `after`. Binds its values as it writes them (`text` fits
+/// strings for the database). Status is spelled as a literal, so the status index is walked
+/// in id order.
+pub(super) fn matching(
+    statement: &mut Statement,
+    filter: &JobFilter,
+    status: JobStatus,
+    after: Option<JobId>,
+    text: fn(&str) -> String,
+) {
+    statement.push(format!("jobs.status = {}", sql::quoted(status)));
+    if let Some(types) = &filter.types {
+        statement.push(" AND jobs.type IN (");
+        if types.is_empty() {
+            statement.push("NULL");
+        }
+        for (i, job_type) in types.iter().enumerate() {
+            statement
+                .push(if i == 0 { "" } else { ", " })
+                .bind(text(job_type));
+        }
+        statement.push(")");
+    }
+    if let Some(before) = filter.created_before {
+        statement
+            .push(" AND jobs.created_at < ")
+            .bind(before.as_millis());
+    }
+    if let Some(ids) = &filter.ids {
+        statement.push(" AND jobs.id IN (");
+        if ids.is_empty() {
+            statement.push("NULL");
+        }
+        for (i, id) in ids.iter().enumerate() {
+            statement
+                .push(if i == 0 { "" } else { ", " })
+                .bind(id.to_string());
+        }
+        statement.push(")");
+    }
+    if let Some(after) = after {
+        statement.push(" AND jobs.id > ").bind(after.to_string());
     }
 }

@@ -121,8 +121,30 @@ pub(super) fn end_version(lines: &str) -> String {
     )
 }
 
+/// The statuses of a job that has not ended.
+const UNFINISHED: [JobStatus; 3] = [JobStatus::Queued, JobStatus::Running, JobStatus::Waiting];
+
+/// [`UNFINISHED`], as a list of SQL literals.
+pub(super) fn unfinished_list() -> String {
+    let list: Vec<String> = UNFINISHED.iter().map(|s| quoted(*s)).collect();
+    list.join(", ")
+}
+
+/// The expression of a completing job's next status: `waiting` when it made children in this
+/// run or has unfinished ones, else `completed` (for [`complete_set`]).
+fn completes_to() -> String {
+    format!(
+        "CASE WHEN jobs.awaiting_children OR (jobs.children > 0 AND EXISTS (SELECT 1 FROM jobs \
+             kid WHERE kid.parent_id = jobs.id AND kid.status IN ({unfinished}))) \
+         THEN {waiting} ELSE {completed} END",
+        unfinished = unfinished_list(),
+        waiting = quoted(JobStatus::Waiting),
+        completed = quoted(JobStatus::Completed),
+    )
+}
+
 /// The SET items that complete a job with `result` at `now` (or, for a parent whose children
-/// are unfinished or were made in this run, make it `waiting`: see `batch/family.rs`), its
+/// are unfinished or were made in this run, make it `waiting`: see `batch/family/`), its
 /// attempt having started at `started` (NULL: when it was claimed).
 pub(super) fn complete_set(now: &str, started: &str, result: &str) -> String {
     format!(
@@ -133,7 +155,7 @@ pub(super) fn complete_set(now: &str, started: &str, result: &str) -> String {
          finished_at = CASE WHEN {completes_to} = {completed} THEN {now} ELSE NULL END, \
          awaiting_children = FALSE, \
          updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
-        completes_to = super::batch::completes_to(),
+        completes_to = completes_to(),
         completed = quoted(JobStatus::Completed),
         attempt_counted = ATTEMPT_COUNTED,
     )
@@ -524,52 +546,6 @@ pub(super) fn record_schedule_run(manual: bool) -> String {
             format!("WHERE {newer}")
         },
     )
-}
-
-/// Appends to `statement` the conditions of a bulk action's next step: jobs in `status` that
-/// match `filter`, with ids above `after`. Binds its values as it writes them (`text` fits
-/// strings for the database). Status is spelled as a literal, so the status index is walked
-/// in id order.
-pub(super) fn matching(
-    statement: &mut super::batch::Statement,
-    filter: &super::JobFilter,
-    status: JobStatus,
-    after: Option<crate::job::JobId>,
-    text: fn(&str) -> String,
-) {
-    statement.push(format!("jobs.status = {}", quoted(status)));
-    if let Some(types) = &filter.types {
-        statement.push(" AND jobs.type IN (");
-        if types.is_empty() {
-            statement.push("NULL");
-        }
-        for (i, job_type) in types.iter().enumerate() {
-            statement
-                .push(if i == 0 { "" } else { ", " })
-                .bind(text(job_type));
-        }
-        statement.push(")");
-    }
-    if let Some(before) = filter.created_before {
-        statement
-            .push(" AND jobs.created_at < ")
-            .bind(before.as_millis());
-    }
-    if let Some(ids) = &filter.ids {
-        statement.push(" AND jobs.id IN (");
-        if ids.is_empty() {
-            statement.push("NULL");
-        }
-        for (i, id) in ids.iter().enumerate() {
-            statement
-                .push(if i == 0 { "" } else { ", " })
-                .bind(id.to_string());
-        }
-        statement.push(")");
-    }
-    if let Some(after) = after {
-        statement.push(" AND jobs.id > ").bind(after.to_string());
-    }
 }
 
 /// The SET items of a bulk action (`now`: its time; a retry's note takes the line its SET

@@ -1,7 +1,7 @@
 //! `/api/jobs/{id}/children`: a job's children, listed with cursor paging, and made by the
 //! worker (or outside code) that reports on the job, each child what `POST /api/jobs` takes,
 //! all made together with the check on the parent, or none. The families themselves (waiting,
-//! policies, cascades) are the store's (`store/batch/family.rs`).
+//! policies, cascades) are the store's (`store/batch/family/`).
 
 use std::collections::BTreeSet;
 

@@ -15,14 +15,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{family, Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement};
+use super::{
+    family, Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement, ROWS_PER_STATEMENT,
+};
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, NewJob, Progress, Timestamp};
 use crate::store::rows::{duration_ms, refusal};
 use crate::store::{sql, StoreError};
-
-/// Rows per multi-row statement (each binds up to 11 values: far below either database's
-/// limit on placeholders).
-pub(super) const ROWS_PER_STATEMENT: usize = 256;
 
 /// The batch's time, as the shared clauses of `sql.rs` read it: from the `c` table.
 const NOW: &str = "(SELECT now FROM c)";
@@ -88,7 +86,7 @@ pub(crate) async fn apply(
     let mut results = plan.answer(run, outputs).await?;
     // Children made, then every family a change of this batch touched, settled: on PostgreSQL
     // in the batch's transaction, so a child's end and its parent's wake-up commit together;
-    // on SQLite in one right after it on the same connection (see `family.rs`).
+    // on SQLite in one right after it on the same connection (see `family/`).
     // A child's report or line is news for its parent's stream too: a runner's queued one
     // names the parent (`Write::Tell`); an awaited one's row does.
     let mut seeds: Vec<JobId> = batch.tells.clone();

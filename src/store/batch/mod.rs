@@ -14,8 +14,8 @@
 //!   has no answer: it is applied in order, before the job's end).
 //! - Writes pending at one moment come from different callers, so any order among them is one
 //!   they could have happened in; kinds are applied in a fixed order (creates, progress, log
-//!   lines, ends, claims, then children made and families settled: `family.rs`), and one caller's writes to a job keep their order: it queues its
-//!   reports before it sends the end.
+//!   lines, ends, claims, then children made and families settled: `family/`), and one
+//!   caller's writes to a job keep their order: it queues its reports before it sends the end.
 //! - Reports for one job by one author in a batch are merged (the later wins field by field).
 //! - Batching comes from concurrency alone, with no timer: a lone write is not delayed. The
 //!   queue is bounded ([`WRITE_QUEUE`]), so a backlog makes writers wait rather than grow.
@@ -33,8 +33,10 @@ mod statement;
 
 pub(crate) use apply::{apply, ClaimRequest, Results};
 pub use family::FamilyLimits;
-pub(crate) use family::{completes_to, seeds as family_seeds, SpawnRequest};
-pub(crate) use statement::{bind_all, decode, Arg, On, Output, Rows, Run, Statement};
+pub(crate) use family::{seeds as family_seeds, SpawnRequest};
+pub(crate) use statement::{
+    bind_all, decode, Arg, On, Output, Rows, Run, Statement, ROWS_PER_STATEMENT,
+};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -143,13 +145,13 @@ pub(crate) enum Write {
     Claim(ClaimRequest, Reply<Vec<Job>>),
     /// Answered once every write queued before it has been applied.
     Flush(Reply<()>),
-    /// Children made for a parent, atomically with the check on it (`family.rs`).
+    /// Children made for a parent, atomically with the check on it (`family/`).
     Spawn(SpawnRequest, Reply<Vec<(Job, bool)>>),
     /// Families to settle after changes made outside the writer (a cancel, lease recovery);
     /// none named: every family that may need it (a sweep).
     Settle(Vec<JobId>, Reply<()>),
     /// A parent whose child's queued report or line was sent before this: its record and
-    /// stream hear of it (`family.rs`).
+    /// stream hear of it (`family/`).
     Tell(JobId),
 }
 

@@ -10,6 +10,10 @@ use crate::job::{Job, JobId, LogLine};
 use crate::store::rows::{job_from_row, log_from_row, parse_id};
 use crate::store::StoreError;
 
+/// Rows per multi-row statement (each binds up to 11 values: far below either database's
+/// limit on placeholders).
+pub(crate) const ROWS_PER_STATEMENT: usize = 256;
+
 /// A value bound to a placeholder. sqlx binds SQLite's `$N` by its number, as PostgreSQL does,
 /// so the same text and values serve both; PostgreSQL types each placeholder from its value.
 #[derive(Debug, Clone)]
@@ -284,7 +288,7 @@ pub(crate) trait Run: Send {
     ) -> Result<Option<Vec<f64>>, StoreError>;
     /// Where [`Run::script`] committed the batch's transaction itself (SQLite sends `BEGIN`,
     /// the statements and `COMMIT` in one trip), begins another for the writes that follow
-    /// (children made, families settled: `family.rs`) and says so; elsewhere the batch's
+    /// (children made, families settled: `family/`) and says so; elsewhere the batch's
     /// transaction is still open and nothing is done.
     async fn reopen(&mut self) -> Result<bool, StoreError> {
         Ok(false)

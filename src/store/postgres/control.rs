@@ -10,6 +10,7 @@ use super::{pg_text, PgStore, CHANGE_LOCK, NEXT_CHANGE, NOTIFY};
 use crate::job::{Job, JobId, JobStatus, Timestamp};
 use crate::store::batch::{bind_all, Statement};
 use crate::store::rows::job_from_row;
+use crate::store::shared::matching;
 use crate::store::{sql, BulkAction, BulkStep, JobFilter, StoreError};
 
 impl PgStore {
@@ -61,7 +62,7 @@ impl PgStore {
         let mut statement = Statement::default();
         let picked = |statement: &mut Statement, from: &str| {
             statement.push(format!("SELECT jobs.id FROM {from} WHERE "));
-            sql::matching(statement, filter, status, after, pg_text);
+            matching(statement, filter, status, after, pg_text);
             // A literal, as on SQLite: the planner sees how few rows a step takes.
             statement.push(format!(
                 " ORDER BY jobs.id LIMIT {limit} FOR UPDATE OF jobs"

@@ -10,6 +10,7 @@ use super::SqliteStore;
 use crate::job::{Job, JobStatus, Timestamp};
 use crate::store::batch::{bind_all, Statement};
 use crate::store::rows::job_from_row;
+use crate::store::shared::matching;
 use crate::store::{sql, BulkAction, BulkStep, JobFilter, StoreError};
 
 impl SqliteStore {
@@ -58,7 +59,7 @@ impl SqliteStore {
         // the filter's type (the type index's walk would pass over all its finished jobs).
         let picked = |statement: &mut Statement| {
             statement.push("SELECT jobs.id FROM jobs INDEXED BY jobs_status_id WHERE ");
-            sql::matching(statement, filter, status, after, str::to_owned);
+            matching(statement, filter, status, after, str::to_owned);
             // The step's size as a literal: told only "LIMIT ?", SQLite's planner cannot know
             // that `picked` is small, and walks every job to join it (seconds a step).
             statement.push(format!(" ORDER BY jobs.id LIMIT {limit}"));

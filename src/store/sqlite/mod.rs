@@ -176,7 +176,7 @@ impl Run for OneTrip<'_> {
     }
 
     /// The script committed: the family step gets a transaction of its own, on the same
-    /// writer connection, right after (see `batch/family.rs` for what a crash between them
+    /// writer connection, right after (see `batch/family/` for what a crash between them
     /// leaves, and the sweep that settles it).
     async fn reopen(&mut self) -> Result<bool, StoreError> {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *self.0).await?;

@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use jobcast::Config;
+
 use crate::helpers::{parse_frames, postgres_url_for, skip_on_sqlite, spawn_app_with, TestApp};
 
 /// What the proxy does with connections.
@@ -179,6 +181,23 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
     tokio::join!(answers, queries);
 }
 
+/// A server on a fresh PostgreSQL database (named after `name`) that it reaches through a
+/// [`Proxy`], with a 500 ms `database_acquire_timeout` so an outage's 503s come soon, and
+/// `tweak` applied.
+async fn behind_proxy(name: &str, tweak: impl FnOnce(&mut Config)) -> (Proxy, TestApp) {
+    let names = tempfile::tempdir().unwrap();
+    let real = postgres_url_for(&names.path().join(format!("{name}.db")));
+    let proxy = Proxy::start(upstream(&real)).await;
+    let via_proxy = through(&real, proxy.port);
+    let app = spawn_app_with(|c| {
+        c.database_url = via_proxy;
+        c.database_acquire_timeout = Duration::from_millis(500);
+        tweak(c);
+    })
+    .await;
+    (proxy, app)
+}
+
 /// `url` with its host and port replaced by the proxy's.
 fn through(url: &str, port: u16) -> String {
     let (scheme, rest) = url.split_once("://").unwrap();
@@ -257,14 +276,8 @@ async fn a_postgres_outage_answers_503_keeps_streams_open_and_loses_nothing() {
     if skip_on_sqlite("the outage is PostgreSQL's") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let real = postgres_url_for(&dir.path().join("outage.db"));
-    let proxy = Proxy::start(upstream(&real)).await;
-    let via_proxy = through(&real, proxy.port);
-    let app = spawn_app_with(|c| {
-        c.database_url = via_proxy;
+    let (proxy, app) = behind_proxy("outage", |c| {
         c.stream.max_duration = Duration::from_secs(60);
-        c.database_acquire_timeout = Duration::from_millis(500);
     })
     .await;
 
@@ -383,15 +396,7 @@ async fn writes_sent_while_a_lost_commit_is_looked_up_get_their_503_not_a_hang()
     if skip_on_sqlite("the outage is PostgreSQL's") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let real = postgres_url_for(&dir.path().join("lost-commit.db"));
-    let proxy = Proxy::start(upstream(&real)).await;
-    let via_proxy = through(&real, proxy.port);
-    let app = spawn_app_with(|c| {
-        c.database_url = via_proxy;
-        c.database_acquire_timeout = Duration::from_millis(500);
-    })
-    .await;
+    let (proxy, app) = behind_proxy("lost-commit", |_| {}).await;
     app.create(json!({"type": "external"})).await;
 
     proxy.cut_after_commit_of("lost-commit");
@@ -454,15 +459,7 @@ async fn an_unanswering_postgres_host_gets_a_503_after_the_acquire_timeout_not_a
     if skip_on_sqlite("the outage is PostgreSQL's") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let real = postgres_url_for(&dir.path().join("silent.db"));
-    let proxy = Proxy::start(upstream(&real)).await;
-    let via_proxy = through(&real, proxy.port);
-    let app = spawn_app_with(|c| {
-        c.database_url = via_proxy;
-        c.database_acquire_timeout = Duration::from_millis(500);
-    })
-    .await;
+    let (proxy, app) = behind_proxy("silent", |_| {}).await;
     let job = app.create(json!({"type": "external"})).await;
     let id = job["id"].as_str().unwrap().to_owned();
 
@@ -492,13 +489,7 @@ async fn a_short_outage_loses_no_log_line_and_runs_no_job_twice() {
     if skip_on_sqlite("the outage is PostgreSQL's") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let real = postgres_url_for(&dir.path().join("short.db"));
-    let proxy = Proxy::start(upstream(&real)).await;
-    let via_proxy = through(&real, proxy.port);
-    let app = spawn_app_with(|c| {
-        c.database_url = via_proxy;
-        c.database_acquire_timeout = Duration::from_millis(500);
+    let (proxy, app) = behind_proxy("short", |c| {
         c.runner.lease = Duration::from_secs(15);
     })
     .await;

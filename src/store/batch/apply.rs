@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{
-    family, Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement, ROWS_PER_STATEMENT,
+    family, new_job_rows, Arg, Author, Batch, Dialect, End, Output, Rows, Run, Statement,
+    NEW_JOB_ROWS, ROWS_PER_STATEMENT,
 };
 use crate::job::{Action, Job, JobId, JobStatus, LogLine, NewJob, Progress, Timestamp};
 use crate::store::rows::{duration_ms, refusal};
@@ -290,24 +291,12 @@ impl<'b> Plan<'b> {
             // Ids are made here, in commit order, so they sort the way jobs were stored.
             let ids: Vec<(usize, JobId)> =
                 (first..).zip(chunk.iter().map(|_| JobId::new())).collect();
-            let mut statement = self.with_values(
-                "ord, id, type, payload, priority, max_attempts, timeout_ms, idempotency_key, \
-                 run_at, upload_id",
-            );
-            statement.values(
-                (1_i64..).zip(chunk.iter().zip(&ids)),
-                |row, (ord, (new, (_, id)))| {
-                    row.bind(ord)
-                        .bind(id.to_string())
-                        .bind((d.text)(&new.job_type))
-                        .bind(new.payload.to_string())
-                        .bind(new.priority)
-                        .bind(new.max_attempts)
-                        .bind(new.timeout.map(duration_ms))
-                        .bind(new.idempotency_key.as_deref().map(d.text))
-                        .bind(new.run_at.unwrap_or(self.now).as_millis())
-                        .bind(new.upload_id.as_deref().map(d.text));
-                },
+            let mut statement = self.with_values(NEW_JOB_ROWS);
+            new_job_rows(
+                &mut statement,
+                d,
+                self.now,
+                chunk.iter().copied().zip(ids.iter().map(|(_, id)| *id)),
             );
             statement.push(format!(
                 ") INSERT INTO jobs ({columns}) \

@@ -228,6 +228,33 @@ pub(crate) enum Committed {
     },
 }
 
+/// The columns of [`new_job_rows`]' rows, for a `u (...)` table.
+pub(crate) const NEW_JOB_ROWS: &str = "ord, id, type, payload, priority, max_attempts, \
+     timeout_ms, idempotency_key, run_at, upload_id";
+
+/// Appends the VALUES rows of jobs to insert, each new job with its id, numbered from 1 (see
+/// [`NEW_JOB_ROWS`]); a job without its own `run_at` runs from `now`. Creates and children
+/// are inserted from these.
+pub(crate) fn new_job_rows<'j>(
+    statement: &mut Statement,
+    d: &Dialect,
+    now: Timestamp,
+    jobs: impl IntoIterator<Item = (&'j NewJob, JobId)>,
+) {
+    statement.values((1_i64..).zip(jobs), |row, (ord, (new, id))| {
+        row.bind(ord)
+            .bind(id.to_string())
+            .bind((d.text)(&new.job_type))
+            .bind(new.payload.to_string())
+            .bind(new.priority)
+            .bind(new.max_attempts)
+            .bind(new.timeout.map(crate::store::rows::duration_ms))
+            .bind(new.idempotency_key.as_deref().map(d.text))
+            .bind(new.run_at.unwrap_or(now).as_millis())
+            .bind(new.upload_id.as_deref().map(d.text));
+    });
+}
+
 /// How a backend runs a batch: one transaction, committed only if every statement ran.
 #[async_trait::async_trait]
 pub(crate) trait Transactions: Send + Sync + 'static {

@@ -1,9 +1,10 @@
 //! Children made for a parent, atomically with the check on it.
 
-use super::super::{Author, Dialect, Run, Statement, ROWS_PER_STATEMENT};
+use super::super::{
+    new_job_rows, Author, Dialect, Run, Statement, NEW_JOB_ROWS, ROWS_PER_STATEMENT,
+};
 use super::*;
 use crate::job::{ChildPolicy, Job, JobId, JobStatus, NewJob, Timestamp};
-use crate::store::rows::duration_ms;
 use crate::store::{sql, StoreError};
 
 /// Children to make for `parent`, as `author` (who must be allowed to report on it).
@@ -129,24 +130,12 @@ async fn insert_children(
         let ids: Vec<JobId> = chunk.iter().map(|_| JobId::new()).collect();
         let mut statement = Statement::default();
         (d.with_now)(&mut statement, now);
-        statement.push(
-            ", u (ord, id, type, payload, priority, max_attempts, timeout_ms, idempotency_key, \
-             run_at, upload_id) AS (VALUES ",
-        );
-        statement.values(
-            (1_i64..).zip(chunk.iter().zip(&ids)),
-            |row, (ord, (new, id))| {
-                row.bind(ord)
-                    .bind(id.to_string())
-                    .bind((d.text)(&new.job_type))
-                    .bind(new.payload.to_string())
-                    .bind(new.priority)
-                    .bind(new.max_attempts)
-                    .bind(new.timeout.map(duration_ms))
-                    .bind(new.idempotency_key.as_deref().map(d.text))
-                    .bind(new.run_at.unwrap_or(now).as_millis())
-                    .bind(new.upload_id.as_deref().map(d.text));
-            },
+        statement.push(format!(", u ({NEW_JOB_ROWS}) AS (VALUES "));
+        new_job_rows(
+            &mut statement,
+            d,
+            now,
+            chunk.iter().copied().zip(ids.iter().copied()),
         );
         statement.push(format!(
             ") INSERT INTO jobs ({columns}, parent_id, depth) \

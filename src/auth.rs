@@ -253,8 +253,10 @@ impl StreamSigner {
         let Some(ended) = finished_at else {
             return true;
         };
-        let ended = (ended.as_millis() / 1000).max(0) as u64;
-        ended.saturating_add(self.ttl.as_secs()) >= now_secs()
+        let open_until = ended
+            .as_millis()
+            .saturating_add(i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX));
+        open_until >= crate::job::Timestamp::now().as_millis()
     }
 }
 
@@ -445,6 +447,11 @@ mod tests {
         let long_ago = Timestamp::from_millis(now.as_millis() - 61_000);
         assert!(!signer.job_token_open(JobStatus::Failed, Some(long_ago)));
         assert!(!signer.job_token_open(JobStatus::Cancelled, Some(long_ago)));
+        // To the millisecond, not the whole second: a TTL of 60 s is not 60.9 s.
+        let just_within = Timestamp::from_millis(now.as_millis() - 59_000);
+        let just_past = Timestamp::from_millis(now.as_millis() - 60_500);
+        assert!(signer.job_token_open(JobStatus::Completed, Some(just_within)));
+        assert!(!signer.job_token_open(JobStatus::Completed, Some(just_past)));
     }
 
     #[test]

@@ -145,7 +145,8 @@ fn completes_to() -> String {
 
 /// The SET items that complete a job with `result` at `now` (or, for a parent whose children
 /// are unfinished or were made in this run, make it `waiting`: see `batch/family/`), its
-/// attempt having started at `started` (NULL: when it was claimed).
+/// attempt having started at `started` (NULL: when it was claimed). The runner that held the
+/// lease is kept in `runner`: a completed attempt's history is its row (see [`ATTEMPTS`]).
 pub(super) fn complete_set(now: &str, started: &str, result: &str) -> String {
     format!(
         "status = {completes_to}, \
@@ -153,7 +154,8 @@ pub(super) fn complete_set(now: &str, started: &str, result: &str) -> String {
          result = {result}, error = NULL, details = NULL, \
          started_at = COALESCE({started}, jobs.started_at, {now}), {attempt_counted}, \
          finished_at = CASE WHEN {completes_to} = {completed} THEN {now} ELSE NULL END, \
-         awaiting_children = FALSE, \
+         awaiting_children = FALSE, runner = CASE WHEN jobs.worker IS NULL \
+             THEN jobs.lease_owner END, \
          updated_at = {now}, lease_owner = NULL, lease_expires_at = NULL",
         completes_to = completes_to(),
         completed = quoted(JobStatus::Completed),
@@ -435,9 +437,19 @@ pub(super) const CHILDREN_CHANGED: &str = "SELECT * FROM jobs WHERE parent_id = 
      AND parent_id IS NOT NULL AND family_version > $2 AND family_version <= $3 \
      ORDER BY family_version";
 
-/// The ended attempts of job `$1`, oldest first.
+/// The ended attempts of job `$1`, oldest first: the rows of `job_attempts`, and a completed
+/// job's last attempt from its own row (a completion writes no attempt row; see migration
+/// 0010 / 0008), unless a row from before that migration holds it.
 pub(super) const ATTEMPTS: &str = "SELECT attempt, started_at, finished_at, outcome, error, \
-     details, worker, runner FROM job_attempts WHERE job_id = $1 ORDER BY version";
+     details, worker, runner FROM ( \
+         SELECT version, attempt, started_at, finished_at, outcome, error, details, worker, \
+             runner FROM job_attempts WHERE job_id = $1 \
+         UNION ALL \
+         SELECT version, attempt, started_at, finished_at, 'completed', NULL, NULL, worker, \
+             runner FROM jobs WHERE id = $1 AND status = 'completed' AND NOT EXISTS ( \
+                 SELECT 1 FROM job_attempts \
+                 WHERE job_attempts.job_id = $1 AND job_attempts.outcome = 'completed') \
+     ) AS attempts ORDER BY version";
 /// A job's status alone: why a guarded write matched nothing.
 pub(super) const STATUS_OF: &str = "SELECT status FROM jobs WHERE id = $1";
 pub(super) const BY_IDEMPOTENCY_KEY: &str =

@@ -582,3 +582,43 @@ async fn the_start_up_sweep_tells_a_parent_what_a_kill_left_untold() {
     assert_eq!(copied(again), ["part 0 read"], "and never twice");
     store.close().await;
 }
+
+/// A completion keeps its attempt on the job row (migrations sqlite/0010, postgres/0008);
+/// a database from before kept it as a row of `job_attempts`. Both read as one attempt.
+#[tokio::test]
+async fn a_completed_attempt_kept_the_old_way_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("jobcast.db"));
+    let store = Store::connect_with(&url, 4).await.unwrap();
+    let job = create(&store).await;
+    store
+        .report_progress(
+            job,
+            Writer::External,
+            &Progress {
+                progress: 10.0,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .complete(job, Writer::External, Some(&json!("done")))
+        .await
+        .unwrap();
+    let new_way = store.attempts(job).await.unwrap();
+    assert_eq!(new_way.len(), 1, "{new_way:?}");
+    assert_eq!(new_way[0].outcome, "completed");
+    // What the trigger before the migration wrote for the same end.
+    raw(
+        &url,
+        "INSERT INTO job_attempts (job_id, version, attempt, started_at, finished_at, outcome, \
+         worker, runner) SELECT id, version, attempt, started_at, finished_at, 'completed', \
+         worker, runner FROM jobs WHERE id = $1",
+        job,
+    )
+    .await;
+    let old_way = store.attempts(job).await.unwrap();
+    assert_eq!(old_way, new_way, "one completed attempt, not two");
+    store.close().await;
+}

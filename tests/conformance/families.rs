@@ -637,6 +637,84 @@ async fn a_childs_lines_and_changes_reach_its_parent_at_versions_of_the_parents_
     assert!(after.state_version > before.state_version);
 }
 
+conformance!(a_grandchilds_lines_and_progress_reach_the_top_of_the_family);
+async fn a_grandchilds_lines_and_progress_reach_the_top_of_the_family(store: Store) {
+    let (parent, _, kids) = family(&store, 1, ChildPolicy::WaitForAll).await;
+    complete_parent(&store, &parent).await;
+    let child = claim_children(&store, &kids, 1).await.remove(0);
+    let grandkids = unique_type("grandchild");
+    store
+        .spawn_children(
+            child.id,
+            Writer::Lease(OTHER),
+            vec![new_job(&grandkids), new_job(&grandkids)],
+            ChildPolicy::WaitForAll,
+            LIMITS,
+        )
+        .await
+        .unwrap();
+    complete_child(&store, child.id, json!("split")).await;
+    let grandchildren = claim(&store, &[&grandkids], &runner(OWNER), LEASE, 2).await;
+    assert_eq!(grandchildren.len(), 2);
+    let before = get(&store, parent.id).await;
+
+    let lease = Writer::Lease(OWNER);
+    store
+        .append_log(grandchildren[0].id, lease, LogLevel::Info, "deep line")
+        .await
+        .unwrap();
+    store
+        .report_progress(
+            grandchildren[1].id,
+            lease,
+            &Progress {
+                progress: 50.0,
+                ..Progress::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // The line reaches the child's log and the top parent's, each once, tagged with the
+    // grandchild that wrote it.
+    for (job, whose) in [(child.id, "the child's"), (parent.id, "the top parent's")] {
+        let lines = store.logs_after_seq(job, 0, 100).await.unwrap();
+        let deep: Vec<_> = lines.iter().filter(|l| l.message == "deep line").collect();
+        assert_eq!(deep.len(), 1, "{whose} log: {lines:?}");
+        assert_eq!(deep[0].child_id, Some(grandchildren[0].id), "{whose} log");
+    }
+    // The grandchild's progress moves the child's (its family's: 0 and 50) and so the top's.
+    let child_now = get(&store, child.id).await;
+    assert_eq!(child_now.progress, 25.0);
+    let after = get(&store, parent.id).await;
+    assert_eq!(after.progress, 25.0, "the top parent's bar moved");
+    assert!(after.version > before.version);
+    let changed = store
+        .children_changed(parent.id, before.version, after.version)
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1, "the child, once: {changed:?}");
+    assert_eq!((changed[0].id, changed[0].progress), (child.id, 25.0));
+
+    // The family ends from the bottom up: the grandchildren, the child's second run, the top's.
+    for grandchild in &grandchildren {
+        store
+            .complete(grandchild.id, lease, Some(&json!(1)))
+            .await
+            .unwrap();
+    }
+    let child_again = claim_children(&store, &kids, 1).await.remove(0);
+    assert_eq!(child_again.id, child.id);
+    complete_child(&store, child.id, json!("merged")).await;
+    assert_eq!(get(&store, parent.id).await.status, JobStatus::Queued);
+    let lines = store.logs_after_seq(parent.id, 0, 100).await.unwrap();
+    assert_eq!(
+        lines.iter().filter(|l| l.message == "deep line").count(),
+        1,
+        "still once: {lines:?}"
+    );
+}
+
 conformance!(a_bulk_retry_of_a_failed_parent_reruns_its_failed_children_as_a_single_retry_does);
 async fn a_bulk_retry_of_a_failed_parent_reruns_its_failed_children_as_a_single_retry_does(
     store: Store,

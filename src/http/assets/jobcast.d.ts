@@ -954,7 +954,7 @@ export interface components {
             message: string;
             /**
              * Format: uuid
-             * @description On a parent's log and stream: the child that wrote this line (children's lines are copied onto their parent's, so one stream follows the whole family).
+             * @description On a parent's log and stream: the child (or grandchild, further down the family) that wrote this line (children's lines are copied onto their parent's, so one stream follows the whole family).
              */
             child_id?: string;
         };

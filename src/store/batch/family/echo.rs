@@ -41,12 +41,13 @@ pub(super) async fn echo(
         return Ok(None);
     }
     // Every child's new lines in one read, in the children's order, then each child's lines
-    // and its change at the next versions of the parent's.
+    // and its change at the next versions of the parent's. A child's lines include those its
+    // own children's copied onto it, so a grandchild's line reaches the top of the family,
+    // tagged with the grandchild.
     let mut lines = Statement::new(
         "SELECT l.* FROM job_logs l JOIN jobs kid ON kid.id = l.job_id \
          WHERE kid.parent_id = $1 AND kid.parent_id IS NOT NULL \
              AND kid.version > kid.echoed_version AND l.version > kid.echoed_version \
-             AND l.child_id IS NULL \
          ORDER BY l.job_id, l.seq",
     );
     lines.args = vec![parent.id.to_string().into()];
@@ -65,7 +66,8 @@ pub(super) async fn echo(
     for child in &children {
         for line in by_child.remove(&child.id).unwrap_or_default() {
             (version, seq) = (version + 1, seq + 1);
-            copies.push((seq, version, line, child.id));
+            let from = line.child_id.unwrap_or(child.id);
+            copies.push((seq, version, line, from));
         }
         let moved = child.state_version > child.echoed_version;
         if moved {

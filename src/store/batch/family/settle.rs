@@ -32,6 +32,12 @@ pub(crate) async fn settle(
         };
         if job.children > 0 {
             if let Some(told) = echo(run, d, now, keep, &job).await? {
+                // What its family did is news for its own parent too: a grandchild's lines
+                // and progress reach the top of the family.
+                if let Some(up) = told.parent_id {
+                    settled.remove(&up);
+                    queue.push_back(up);
+                }
                 job = told;
             }
         }

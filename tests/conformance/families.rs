@@ -486,14 +486,7 @@ async fn a_waiting_parents_progress_is_its_familys_weighted_by_the_childrens_tot
 
     // Later ends move the bar on, never back, and the last one ends it at 100.
     store
-        .report_progress(
-            running[2].id,
-            lease,
-            &Progress {
-                progress: 0.0,
-                ..Progress::default()
-            },
-        )
+        .report_progress(running[2].id, lease, &report(0.0, "working"))
         .await
         .unwrap();
     complete_child(&store, running[0].id, json!(0)).await;
@@ -574,14 +567,7 @@ async fn a_childs_lines_and_changes_reach_its_parent_at_versions_of_the_parents_
         .await
         .unwrap();
     store
-        .report_progress(
-            running[1].id,
-            lease,
-            &Progress {
-                progress: 40.0,
-                ..Progress::default()
-            },
-        )
+        .report_progress(running[1].id, lease, &report(40.0, "working"))
         .await
         .unwrap();
     complete_child(&store, running[0].id, json!(0)).await;
@@ -664,14 +650,7 @@ async fn a_grandchilds_lines_and_progress_reach_the_top_of_the_family(store: Sto
         .await
         .unwrap();
     store
-        .report_progress(
-            grandchildren[1].id,
-            lease,
-            &Progress {
-                progress: 50.0,
-                ..Progress::default()
-            },
-        )
+        .report_progress(grandchildren[1].id, lease, &report(50.0, "working"))
         .await
         .unwrap();
 

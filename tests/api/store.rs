@@ -26,6 +26,14 @@ async fn create(store: &Store) -> JobId {
     store.create_job(new).await.unwrap().0.id
 }
 
+/// A store on a fresh database of the test backend (a SQLite file in `dir`, or a database of
+/// its own on PostgreSQL) with `connections` connections, and the database's URL.
+async fn fresh_store(dir: &tempfile::TempDir, connections: u32) -> (Store, String) {
+    let url = database_url(&dir.path().join("jobcast.db"));
+    let store = Store::connect_with(&url, connections).await.unwrap();
+    (store, url)
+}
+
 /// The poller moves its mark to the newest change number it read and never looks below it
 /// again, so a number that became visible after a higher one would be a change it never sees
 /// (on PostgreSQL a bare sequence does exactly that under concurrent commits).
@@ -34,9 +42,7 @@ async fn a_reader_following_change_numbers_sees_every_jobs_last_change_under_con
     const WRITERS: usize = 12;
     const WRITES: usize = 150;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect_with(&database_url(&dir.path().join("jobcast.db")), 16)
-        .await
-        .unwrap();
+    let (store, _) = fresh_store(&dir, 16).await;
     let mut jobs = Vec::new();
     for _ in 0..WRITERS * 2 {
         jobs.push(create(&store).await);
@@ -153,8 +159,7 @@ impl Blocker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_held_up_after_taking_its_change_number_is_not_skipped_by_a_reader() {
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url(&dir.path().join("jobcast.db"));
-    let store = Store::connect_with(&url, 4).await.unwrap();
+    let (store, url) = fresh_store(&dir, 4).await;
     let (held, other) = (create(&store).await, create(&store).await);
     let mut mark = store.max_change_seq().await.unwrap();
 
@@ -251,9 +256,7 @@ async fn text_with_nul_characters_is_stored_on_every_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_progress_and_lines_all_land_in_order_before_the_end() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect_with(&database_url(&dir.path().join("jobcast.db")), 4)
-        .await
-        .unwrap();
+    let (store, _) = fresh_store(&dir, 4).await;
     store.keep_log_lines(100);
     let id = create(&store).await;
     let claimant = jobcast::store::Claimant {
@@ -344,9 +347,7 @@ async fn jobs_changed_by_one_statement_get_change_numbers_of_their_own() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect_with(&database_url(&dir.path().join("jobcast.db")), 4)
-        .await
-        .unwrap();
+    let (store, _) = fresh_store(&dir, 4).await;
     let mark = store.max_change_seq().await.unwrap();
     // Concurrent creates land in batched statements.
     let creates: Vec<_> = (0..JOBS)
@@ -398,8 +399,7 @@ async fn a_lease_renewal_does_not_wait_for_a_row_another_transaction_holds() {
     }
     const OWNER: &str = "runner-renewing";
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url(&dir.path().join("jobcast.db"));
-    let store = Store::connect_with(&url, 4).await.unwrap();
+    let (store, url) = fresh_store(&dir, 4).await;
     let (held, free) = (create(&store).await, create(&store).await);
     let claimant = jobcast::store::Claimant {
         owner: OWNER,
@@ -449,8 +449,7 @@ async fn a_lease_renewal_does_not_wait_for_a_row_another_transaction_holds() {
 #[tokio::test]
 async fn the_start_up_sweep_settles_a_family_a_kill_left_unsettled() {
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url(&dir.path().join("jobcast.db"));
-    let store = Store::connect_with(&url, 4).await.unwrap();
+    let (store, url) = fresh_store(&dir, 4).await;
     let parent = create(&store).await;
     let children = spawn_two(&store, parent).await;
     let child = children[0];
@@ -539,8 +538,7 @@ async fn raw(url: &str, sql: &str, id: JobId) {
 #[tokio::test]
 async fn the_start_up_sweep_tells_a_parent_what_a_kill_left_untold() {
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url(&dir.path().join("jobcast.db"));
-    let store = Store::connect_with(&url, 4).await.unwrap();
+    let (store, url) = fresh_store(&dir, 4).await;
     let parent = create(&store).await;
     let child = spawn_two(&store, parent).await[0];
     store
@@ -588,8 +586,7 @@ async fn the_start_up_sweep_tells_a_parent_what_a_kill_left_untold() {
 #[tokio::test]
 async fn a_completed_attempt_kept_the_old_way_is_read_once() {
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url(&dir.path().join("jobcast.db"));
-    let store = Store::connect_with(&url, 4).await.unwrap();
+    let (store, url) = fresh_store(&dir, 4).await;
     let job = create(&store).await;
     store
         .report_progress(
